@@ -1,1 +1,8 @@
-//! rtse-conformance
+//! rtse-conformance: the Turn tracker, the `rtse` command-line tool and,
+//! in time, the protocol machine, the reference MTA and its flaws, the
+//! simulator and the conformance suite.
+#![forbid(unsafe_code)]
+
+pub mod input;
+pub mod render;
+pub mod tshark;
