@@ -129,10 +129,10 @@ pub struct Aarq<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub protocol_version: Option<BitString<'a>>,
     pub application_context_name: Oid<'a>,
-    /// called-AP-title [2] .. called-AE-invocation-identifier [5].
+    /// called-AP-title `[2]` .. called-AE-invocation-identifier `[5]`.
     #[serde(skip_serializing_if = "AeTitle::is_empty")]
     pub called: AeTitle<'a>,
-    /// calling-AP-title [6] .. calling-AE-invocation-identifier [9].
+    /// calling-AP-title `[6]` .. calling-AE-invocation-identifier `[9]`.
     #[serde(skip_serializing_if = "AeTitle::is_empty")]
     pub calling: AeTitle<'a>,
     /// authentication(0), aSO-context-negotiation(1), ...
@@ -140,19 +140,19 @@ pub struct Aarq<'a> {
     pub sender_acse_requirements: Option<BitString<'a>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub mechanism_name: Option<Oid<'a>>,
-    /// calling-authentication-value [12]: the raw Authentication-value TLV
+    /// calling-authentication-value `[12]`: the raw Authentication-value TLV
     /// inside the explicit tag.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub calling_authentication_value: Option<Octets<'a>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub application_context_name_list: Option<Vec<Oid<'a>>>,
-    /// implementation-information [29] GraphicString.
+    /// implementation-information `[29]` GraphicString.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub implementation_information: Option<Octets<'a>>,
     /// Members after the extension marker this module does not type, raw TLVs.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub extensions: Vec<Octets<'a>>,
-    /// user-information [30]; `None` when absent, `Some(empty)` for `be 00`.
+    /// user-information `[30]`; `None` when absent, `Some(empty)` for `be 00`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub user_information: Option<Vec<External<'a>>>,
 }
@@ -184,10 +184,10 @@ impl<'a> Aarq<'a> {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum SourceDiagnostic {
-    /// acse-service-user [1]: null(0), no-reason-given(1),
+    /// acse-service-user `[1]`: null(0), no-reason-given(1),
     /// application-context-name-not-supported(2), ... authentication-required(14).
     User(i64),
-    /// acse-service-provider [2]: null(0), no-reason-given(1), no-common-acse-version(2).
+    /// acse-service-provider `[2]`: null(0), no-reason-given(1), no-common-acse-version(2).
     Provider(i64),
 }
 
@@ -200,14 +200,14 @@ pub struct Aare<'a> {
     /// accepted(0), rejected-permanent(1), rejected-transient(2).
     pub result: i64,
     pub result_source_diagnostic: SourceDiagnostic,
-    /// responding-AP-title [4] .. responding-AE-invocation-identifier [7].
+    /// responding-AP-title `[4]` .. responding-AE-invocation-identifier `[7]`.
     #[serde(skip_serializing_if = "AeTitle::is_empty")]
     pub responding: AeTitle<'a>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub responder_acse_requirements: Option<BitString<'a>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub mechanism_name: Option<Oid<'a>>,
-    /// responding-authentication-value [10]: raw Authentication-value TLV.
+    /// responding-authentication-value `[10]`: raw Authentication-value TLV.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub responding_authentication_value: Option<Octets<'a>>,
     #[serde(skip_serializing_if = "Option::is_none")]

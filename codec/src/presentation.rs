@@ -89,7 +89,7 @@ pub enum Ppdu<'a> {
     UserData(UserData<'a>),
 }
 
-impl Ppdu<'_> {
+impl<'a> Ppdu<'a> {
     /// Standard abbreviation (`"CP"`, `"CPA"`, ...; `"USER-DATA"` for a
     /// standalone User-data).
     pub const fn name(&self) -> &'static str {
@@ -103,7 +103,7 @@ impl Ppdu<'_> {
         }
     }
     /// The User-data this PPDU carries, if any.
-    pub fn user_data(&self) -> Option<&UserData<'_>> {
+    pub fn user_data(&self) -> Option<&UserData<'a>> {
         match self {
             Ppdu::Cp(p) => p.user_data(),
             Ppdu::Cpa(p) => p.user_data(),
@@ -127,7 +127,9 @@ pub enum PpduSlot {
     Refuse,
     /// AB: ARU-PPDU or ARP-PPDU.
     Abort,
-    /// DT, PT, MIP, MIA, AS, AE, FN, DN, ...: User-data.
+    /// DT, PT, MIP, MIA, AS, AE, FN, DN, ...: User-data. Normal mode only:
+    /// in X.410-1984 mode these user data are the bare RTS values
+    /// (presentation.md §6), not presentation PDUs.
     Data,
 }
 
@@ -676,7 +678,8 @@ impl ContextMap {
     }
 
     /// The contexts a CP proposed and a CPA accepted. The result list is
-    /// positional (entry n answers context n). If the CPA has no result list
+    /// positional (entry n answers context n; a context with no entry is
+    /// left out). If the CPA has no result list
     /// at all, every proposed context is kept (a lenient reading of a
     /// malformed accept, so later PDVs can still be labelled).
     pub fn negotiated(cp: &Cp<'_>, cpa: &Cpa<'_>) -> Self {

@@ -435,7 +435,7 @@ fn pres_rules() -> Rules<'static> {
         opaque: &|path, n| {
             path.ends_with(&[0x61, 0x30, 0xa0]) || (path == [0x31] && n.id0() == 0xa1)
         },
-        string: &|path, n| path.ends_with(&[0x31, 0xa2]) && matches!(n.id0(), 0x81 | 0x82 | 0x83),
+        string: &|path, n| path.ends_with(&[0x31, 0xa2]) && matches!(n.id0(), 0x81..=0x83),
     }
 }
 
@@ -621,20 +621,8 @@ fn acse_keeps_extension_members_and_rejects_duplicates() {
     let mut n = ber_variants::parse_one(aarq);
     let ext1 = vec![0x9f, 0x28, 0x81, 0x01, 0x00];
     let ext2 = vec![0xaf, 0x00];
-    n.kids().insert(
-        2,
-        ber_variants::Node {
-            id: vec![0x9f, 0x28],
-            body: ber_variants::Body::Verbatim(ext1.clone()),
-        },
-    );
-    n.kids().insert(
-        3,
-        ber_variants::Node {
-            id: vec![0xaf],
-            body: ber_variants::Body::Verbatim(ext2.clone()),
-        },
-    );
+    n.kids().insert(2, ber_variants::Node::verbatim(&ext1));
+    n.kids().insert(3, ber_variants::Node::verbatim(&ext2));
     let v = n.encode(ber_variants::Style::CANONICAL);
     let (a, _) = acse::parse(&v).unwrap();
     let AcseApdu::Aarq(q) = &a else { panic!() };

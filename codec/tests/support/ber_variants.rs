@@ -31,6 +31,9 @@ pub struct Node {
     /// Identifier octets as read (low- or high-tag-number form).
     pub id: Vec<u8>,
     pub body: Body,
+    /// The octets this node was parsed from (empty for a node built by
+    /// hand); [`Node::freeze`] keeps them.
+    pub orig: Vec<u8>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -109,7 +112,8 @@ fn parse_tlv(b: &[u8]) -> (Node, usize) {
             } else {
                 Body::Prim(content.to_vec())
             };
-            (Node { id, body }, hl + n)
+            let orig = b[..hl + n].to_vec();
+            (Node { id, body, orig }, hl + n)
         }
         None => {
             assert!(constructed, "indefinite length on a primitive");
@@ -120,10 +124,12 @@ fn parse_tlv(b: &[u8]) -> (Node, usize) {
                 kids.push(k);
                 pos += used;
             }
+            let orig = b[..pos + 2].to_vec();
             (
                 Node {
                     id,
                     body: Body::Cons(kids),
+                    orig,
                 },
                 pos + 2,
             )
@@ -206,17 +212,23 @@ pub fn encode(nodes: &[Node], style: Style) -> Vec<u8> {
 }
 
 impl Node {
-    pub fn prim(id: u8, content: &[u8]) -> Node {
+    pub fn new(id: Vec<u8>, body: Body) -> Node {
         Node {
-            id: vec![id],
-            body: Body::Prim(content.to_vec()),
+            id,
+            body,
+            orig: Vec::new(),
         }
     }
+    pub fn prim(id: u8, content: &[u8]) -> Node {
+        Node::new(vec![id], Body::Prim(content.to_vec()))
+    }
     pub fn cons(id: u8, kids: Vec<Node>) -> Node {
-        Node {
-            id: vec![id],
-            body: Body::Cons(kids),
-        }
+        Node::new(vec![id], Body::Cons(kids))
+    }
+    /// A whole TLV written back as given.
+    pub fn verbatim(tlv: &[u8]) -> Node {
+        let (id, _, _) = header(tlv);
+        Node::new(id, Body::Verbatim(tlv.to_vec()))
     }
     /// First identifier octet.
     pub fn id0(&self) -> u8 {
@@ -245,17 +257,16 @@ impl Node {
         }
         n
     }
-    /// Keep this subtree byte for byte as it is now encoded canonically
-    /// (used for values another layer owns: a later indefinite-length
-    /// rewrite must not touch them).
-    pub fn freeze_as(&mut self, style: Style) {
-        let b = self.encode(style);
-        self.body = Body::Verbatim(b);
-    }
-    /// [`Node::freeze_as`] with the original bytes when known: re-encodes
-    /// canonically (the test vectors are canonical).
+    /// Keep this subtree byte for byte as it was parsed (for values another
+    /// layer owns: later rewrites must not touch them). A node built by hand
+    /// is kept in its canonical encoding.
     pub fn freeze(&mut self) {
-        self.freeze_as(Style::CANONICAL);
+        let b = if self.orig.is_empty() {
+            self.encode(Style::CANONICAL)
+        } else {
+            self.orig.clone()
+        };
+        self.body = Body::Verbatim(b);
     }
     /// Send this primitive string as a constructed string of `pieces`
     /// segments with identifier `seg_id` (`04` for OCTET STRING based
@@ -323,19 +334,13 @@ fn canon_node(n: &Node) -> Node {
             if is_universal_string(n.id[0]) {
                 let mut c = Vec::new();
                 join(n, &mut c);
-                return Node {
-                    id: vec![n.id[0] & !0x20],
-                    body: Body::Prim(c),
-                };
+                return Node::new(vec![n.id[0] & !0x20], Body::Prim(c));
             }
             let mut kids: Vec<Node> = kids.iter().map(canon_node).collect();
             if n.id == [0x31] {
                 kids.sort_by_key(|k| k.encode(Style::CANONICAL));
             }
-            Node {
-                id: n.id.clone(),
-                body: Body::Cons(kids),
-            }
+            Node::new(n.id.clone(), Body::Cons(kids))
         }
     }
 }
@@ -383,35 +388,18 @@ fn prepared(b: &[u8], rules: &Rules<'_>, reverse_sets: bool, split: bool) -> Vec
     nodes
 }
 
-/// The standard rewrites of `b` (which must be canonical), each a valid
+/// The standard rewrites of `b`, each a valid
 /// BER encoding of the same value: `(name, bytes)`.
 pub fn variants(b: &[u8], rules: &Rules<'_>) -> Vec<(&'static str, Vec<u8>)> {
-    let mut out = Vec::new();
-    out.push((
-        "indefinite",
-        encode(&prepared(b, rules, false, false), Style::INDEFINITE),
-    ));
-    out.push((
-        "long-lengths",
-        encode(&prepared(b, rules, false, false), Style::LONG),
-    ));
-    out.push((
-        "sets-reversed",
-        encode(&prepared(b, rules, true, false), Style::CANONICAL),
-    ));
-    out.push((
-        "strings-split",
-        encode(&prepared(b, rules, false, true), Style::CANONICAL),
-    ));
-    out.push((
-        "all-indefinite",
-        encode(&prepared(b, rules, true, true), Style::INDEFINITE),
-    ));
-    out.push((
-        "all-long",
-        encode(&prepared(b, rules, true, true), Style::LONG),
-    ));
-    out
+    let v = |reverse_sets, split, style| encode(&prepared(b, rules, reverse_sets, split), style);
+    vec![
+        ("indefinite", v(false, false, Style::INDEFINITE)),
+        ("long-lengths", v(false, false, Style::LONG)),
+        ("sets-reversed", v(true, false, Style::CANONICAL)),
+        ("strings-split", v(false, true, Style::CANONICAL)),
+        ("all-indefinite", v(true, true, Style::INDEFINITE)),
+        ("all-long", v(true, true, Style::LONG)),
+    ]
 }
 
 #[cfg(test)]
