@@ -64,7 +64,10 @@ fn targeted_error_offsets() {
         err(&[0x0d, 0x05, 0x05, 0x03, 0x16, 0x05, 0x02]),
         "session @ 0x5: expected parameter value within the parameter field, found length 5"
     );
-    assert_eq!(err(&[0x0d, 0x04, 0x05, 0x02, 0x16, 0x00]), "session @ 0x4: expected 1-octet Version Number, found length 0");
+    assert_eq!(
+        err(&[0x0d, 0x04, 0x05, 0x02, 0x16, 0x00]),
+        "session @ 0x4: expected 1-octet Version Number, found length 0"
+    );
     // Fixed sizes, serial numbers, mandatory and repeated parameters.
     assert_eq!(err(&h("0204100201 01")), "session @ 0x2: expected 1-octet Token Item, found length 2");
     assert_eq!(err(&h("0206100101100101")), "session @ 0x5: expected parameter not already present, found 0x10");
@@ -74,19 +77,28 @@ fn targeted_error_offsets() {
         "session @ 0x4: expected Serial Number of 1 to 6 decimal digits, found length 7"
     );
     assert_eq!(err(&h("0100 3100")), "session @ 0x4: expected Serial Number (PI 42), found end of parameter field");
-    assert_eq!(err(&h("0100 2d00")), "session @ 0x4: expected Activity Identifier (PI 41), found end of parameter field");
+    assert_eq!(
+        err(&h("0100 2d00")),
+        "session @ 0x4: expected Activity Identifier (PI 41), found end of parameter field"
+    );
     assert_eq!(
         err(&h("0100 1d07 2105 2a0131 0b00 290100")),
         "session @ 0xb: expected Activity Identifier (PI 41), found end of parameter field"
     );
     assert_eq!(err(&h("0c02 3200")), "session @ 0x2: expected Reason Code of at least 1 octet, found length 0");
-    assert_eq!(err(&h("0e05 1403 024900")), "session @ 0x2: expected 2-octet Session User Requirements, found length 3");
+    assert_eq!(
+        err(&h("0e05 1403 024900")),
+        "session @ 0x2: expected 2-octet Session User Requirements, found length 3"
+    );
     // Concatenation.
     assert_eq!(
         err(&h("3103 2a0131")),
         "session @ 0x0: expected category 0 or 1 SPDU at the start of a TSDU, found 0x31"
     );
-    assert_eq!(err(&h("1500 1500")), "session @ 0x2: expected end of TSDU after a category 1 SPDU, found 2 trailing octets");
+    assert_eq!(
+        err(&h("1500 1500")),
+        "session @ 0x2: expected end of TSDU after a category 1 SPDU, found 2 trailing octets"
+    );
     assert_eq!(err(&h("0100 0200")), "session @ 0x2: expected category 2 SPDU after a category 0 SPDU, found 0x02");
     assert_eq!(
         err(&h("0100 3103 2a0131 3203 2a0131")),
