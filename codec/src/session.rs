@@ -440,8 +440,7 @@ impl Tokens {
     }
 }
 
-const TOKEN_BIT_NAMES: [&str; 8] =
-    ["data", "bit2", "minor-sync", "bit4", "major-activity", "bit6", "release", "bit8"];
+const TOKEN_BIT_NAMES: [&str; 8] = ["data", "bit2", "minor-sync", "bit4", "major-activity", "bit6", "release", "bit8"];
 
 impl Serialize for Tokens {
     fn serialize<S: Serializer>(&self, s: S) -> core::result::Result<S::Ok, S::Error> {
@@ -517,10 +516,7 @@ impl TokenSetting {
     }
     /// The tokens that start on the side at `position`.
     pub fn tokens_at(self, position: TokenPosition) -> Tokens {
-        Token::ALL
-            .iter()
-            .filter(|t| self.position(**t) == position)
-            .fold(Tokens::NONE, |acc, t| acc.with(t.bit()))
+        Token::ALL.iter().filter(|t| self.position(**t) == position).fold(Tokens::NONE, |acc, t| acc.with(t.bit()))
     }
 }
 
@@ -1756,15 +1752,17 @@ impl<'a> Tsdu<'a> {
     fn push_unchecked(&mut self, spdu: Spdu<'a>) {
         let _ = self.push(spdu);
     }
-    /// Append; gives the SPDU back when [`MAX_CONCATENATED_SPDUS`] are there.
-    pub fn push(&mut self, spdu: Spdu<'a>) -> core::result::Result<(), Spdu<'a>> {
+    /// Append; `false` (and the TSDU unchanged) when it already holds
+    /// [`MAX_CONCATENATED_SPDUS`].
+    #[must_use]
+    pub fn push(&mut self, spdu: Spdu<'a>) -> bool {
         match self.spdus.get_mut(self.len) {
             Some(slot) => {
                 *slot = Some(spdu);
                 self.len += 1;
-                Ok(())
+                true
             }
-            None => Err(spdu),
+            None => false,
         }
     }
     /// Number of SPDUs.
@@ -2013,8 +2011,12 @@ fn serial(u: &Unit<'_>) -> Result<SerialNumber> {
     if let Some((i, &b)) = u.value.iter().enumerate().find(|(_, b)| !b.is_ascii_digit()) {
         return Err(Error::new(L, u.value_at + i, "decimal digit of a Serial Number", Found::Byte(b)));
     }
-    SerialNumber::from_digits(u.value)
-        .ok_or(Error::new(L, u.at, "Serial Number of 1 to 6 decimal digits", Found::Length(u.value.len())))
+    SerialNumber::from_digits(u.value).ok_or(Error::new(
+        L,
+        u.at,
+        "Serial Number of 1 to 6 decimal digits",
+        Found::Length(u.value.len()),
+    ))
 }
 
 fn group<'a, F: Fields<'a>>(u: &Unit<'a>) -> Result<F> {
@@ -2510,11 +2512,7 @@ pub fn parse(input: &[u8]) -> Result<(Spdu<'_>, &[u8])> {
 /// Parse one SPDU from the front of `input`, which follows `previous` in
 /// the same TSDU (`None`: it is the first). Repairs made in lenient mode
 /// are not reported here; use [`parse_tsdu_with`] for that.
-pub fn parse_at<'a>(
-    input: &'a [u8],
-    previous: Option<SpduKind>,
-    ctx: &Context,
-) -> Result<(Spdu<'a>, &'a [u8])> {
+pub fn parse_at<'a>(input: &'a [u8], previous: Option<SpduKind>, ctx: &Context) -> Result<(Spdu<'a>, &'a [u8])> {
     parse_one(input, previous, ctx, &mut Repairs::default())
 }
 
@@ -2568,20 +2566,15 @@ fn concatenation_error(
     let cat = kind.category();
     let si = Found::Byte(kind.si());
     match previous.map(SpduKind::category) {
-        None if cat == Category::Two => {
-            Some(Error::new(L, off, "category 0 or 1 SPDU at the start of a TSDU", si))
-        }
+        None if cat == Category::Two => Some(Error::new(L, off, "category 0 or 1 SPDU at the start of a TSDU", si)),
         None => None,
         Some(Category::Zero) if cat == Category::Two || kind == SpduKind::Td => None,
         Some(Category::Zero) => Some(Error::new(L, off, "category 2 SPDU after a category 0 SPDU", si)),
         Some(Category::Two) if ctx.extended_concatenation && cat == Category::Two => None,
         Some(Category::Two) if ctx.extended_concatenation => Some(Error::new(L, off, "category 2 SPDU", si)),
-        Some(Category::Two) => Some(Error::new(
-            L,
-            off,
-            "end of TSDU (no extended concatenation)",
-            Found::Trailing(rest.len()),
-        )),
+        Some(Category::Two) => {
+            Some(Error::new(L, off, "end of TSDU (no extended concatenation)", Found::Trailing(rest.len())))
+        }
         Some(_) => Some(Error::new(L, off, "end of TSDU after a category 1 SPDU", Found::Trailing(rest.len()))),
     }
 }

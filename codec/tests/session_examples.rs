@@ -181,8 +181,7 @@ fn ex5_recovery_cn_ac_ar() {
     assert_eq!(ar.linking.serial.value(), 1);
     assert_eq!(ar.activity_id, &[2, 1, 2]);
     let want = Spdu::ar(
-        Linking::new(&[2, 1, 1], SerialNumber::new(1).unwrap())
-            .with_refs(Some(b"MTA-A/0001"), Some(b"250101115500Z")),
+        Linking::new(&[2, 1, 1], SerialNumber::new(1).unwrap()).with_refs(Some(b"MTA-A/0001"), Some(b"250101115500Z")),
         &[2, 1, 2],
     );
     assert_eq!(t.last(), Some(&want));
