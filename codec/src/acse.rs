@@ -15,14 +15,11 @@
 //! [`parse_external`] / [`emit_external`] are public because RTSE's
 //! transfer content (the concatenated RTTRapdu octets) is an EXTERNAL too.
 
-use crate::ber::{
-    self, write_bits, write_int, write_prim, write_tlv, BitString, Class, Octets, Oid, Reader, Tag,
-    Tlv,
-};
+use crate::ber::{self, write_bits, write_int, write_prim, write_tlv, BitString, Class, Octets, Oid, Reader, Tag, Tlv};
 use crate::error::{Layer, Result};
 use crate::presentation::{
-    absent, bad_tag, check_count, emit_pdv_value, explicit, list_of, oid_list,
-    single_octets_or_bits, write_oid, write_oid_list, Members, PdvValue,
+    absent, bad_tag, check_count, emit_pdv_value, explicit, list_of, oid_list, single_octets_or_bits, write_oid,
+    write_oid_list, Members, PdvValue,
 };
 
 const L: Layer = Layer::Acse;
@@ -348,28 +345,12 @@ pub fn parse(input: &[u8]) -> Result<(AcseApdu<'_>, &[u8])> {
         0 => AcseApdu::Aarq(parse_aarq(&t)?),
         1 => AcseApdu::Aare(parse_aare(&t)?),
         2 => AcseApdu::Rlrq(
-            parse_release(
-                &t,
-                "RLRQ member",
-                "reason [0] IMPLICIT Release-request-reason",
-            )
-            .map(|(reason, extensions, user_information)| Rlrq {
-                reason,
-                extensions,
-                user_information,
-            })?,
+            parse_release(&t, "RLRQ member", "reason [0] IMPLICIT Release-request-reason")
+                .map(|(reason, extensions, user_information)| Rlrq { reason, extensions, user_information })?,
         ),
         3 => AcseApdu::Rlre(
-            parse_release(
-                &t,
-                "RLRE member",
-                "reason [0] IMPLICIT Release-response-reason",
-            )
-            .map(|(reason, extensions, user_information)| Rlre {
-                reason,
-                extensions,
-                user_information,
-            })?,
+            parse_release(&t, "RLRE member", "reason [0] IMPLICIT Release-response-reason")
+                .map(|(reason, extensions, user_information)| Rlre { reason, extensions, user_information })?,
         ),
         4 => AcseApdu::Abrt(parse_abrt(&t)?),
         _ => return Err(bad_tag(L, &t, WHAT)),
@@ -417,12 +398,7 @@ fn raw_inner<'a>(t: &Tlv<'a>, what: &'static str) -> Result<Octets<'a>> {
 }
 
 /// One of the AE title groups: tags `base .. base+3`.
-fn ae_member<'a>(
-    ae: &mut AeTitle<'a>,
-    k: u32,
-    m: &Tlv<'a>,
-    names: &[&'static str; 4],
-) -> Result<()> {
+fn ae_member<'a>(ae: &mut AeTitle<'a>, k: u32, m: &Tlv<'a>, names: &[&'static str; 4]) -> Result<()> {
     match k {
         0 => ae.ap_title = Some(ap_title(m, names[0])?),
         1 => ae.ae_qualifier = Some(ae_qualifier(m, names[1])?),
@@ -458,12 +434,7 @@ fn push_extension<'a>(ext: &mut Vec<Octets<'a>>, m: &Tlv<'a>) -> Result<()> {
 }
 
 fn user_information<'a>(m: &Tlv<'a>) -> Result<Vec<External<'a>>> {
-    list_of(
-        L,
-        m,
-        "user-information [30] IMPLICIT SEQUENCE OF EXTERNAL",
-        |e| external_from_tlv(L, &e),
-    )
+    list_of(L, m, "user-information [30] IMPLICIT SEQUENCE OF EXTERNAL", |e| external_from_tlv(L, &e))
 }
 
 fn parse_aarq<'a>(t: &Tlv<'a>) -> Result<Aarq<'a>> {
@@ -473,11 +444,7 @@ fn parse_aarq<'a>(t: &Tlv<'a>) -> Result<Aarq<'a>> {
     let mut a = Aarq::new(ID_PLACEHOLDER);
     while !r.is_empty() {
         let m = r.read("AARQ member")?;
-        let n = if m.tag.class == Class::Context {
-            m.tag.number
-        } else {
-            u32::MAX
-        };
+        let n = if m.tag.class == Class::Context { m.tag.number } else { u32::MAX };
         match n {
             0 => {
                 seen.mark(L, 0, &m, "protocol-version [0]")?;
@@ -485,10 +452,7 @@ fn parse_aarq<'a>(t: &Tlv<'a>) -> Result<Aarq<'a>> {
             }
             1 => {
                 seen.mark(L, 1, &m, "application-context-name [1]")?;
-                acn = Some(explicit_oid(
-                    &m,
-                    "application-context-name [1] OBJECT IDENTIFIER",
-                )?);
+                acn = Some(explicit_oid(&m, "application-context-name [1] OBJECT IDENTIFIER")?);
             }
             2..=5 => {
                 seen.mark(L, n, &m, CALLED[(n - 2) as usize])?;
@@ -500,26 +464,20 @@ fn parse_aarq<'a>(t: &Tlv<'a>) -> Result<Aarq<'a>> {
             }
             10 => {
                 seen.mark(L, 10, &m, "sender-acse-requirements [10]")?;
-                a.sender_acse_requirements =
-                    Some(m.bits(L, "sender-acse-requirements [10] IMPLICIT BIT STRING")?);
+                a.sender_acse_requirements = Some(m.bits(L, "sender-acse-requirements [10] IMPLICIT BIT STRING")?);
             }
             11 => {
                 seen.mark(L, 11, &m, "mechanism-name [11]")?;
-                a.mechanism_name =
-                    Some(m.oid(L, "mechanism-name [11] IMPLICIT OBJECT IDENTIFIER")?);
+                a.mechanism_name = Some(m.oid(L, "mechanism-name [11] IMPLICIT OBJECT IDENTIFIER")?);
             }
             12 => {
                 seen.mark(L, 12, &m, "calling-authentication-value [12]")?;
-                a.calling_authentication_value =
-                    Some(raw_inner(&m, "calling-authentication-value [12]")?);
+                a.calling_authentication_value = Some(raw_inner(&m, "calling-authentication-value [12]")?);
             }
             13 => {
                 seen.mark(L, 13, &m, "application-context-name-list [13]")?;
-                a.application_context_name_list = Some(oid_list(
-                    L,
-                    &m,
-                    "application-context-name-list [13] IMPLICIT SEQUENCE OF OBJECT IDENTIFIER",
-                )?);
+                a.application_context_name_list =
+                    Some(oid_list(L, &m, "application-context-name-list [13] IMPLICIT SEQUENCE OF OBJECT IDENTIFIER")?);
             }
             29 => {
                 seen.mark(L, 29, &m, "implementation-information [29]")?;
@@ -533,8 +491,7 @@ fn parse_aarq<'a>(t: &Tlv<'a>) -> Result<Aarq<'a>> {
             _ => push_extension(&mut a.extensions, &m)?,
         }
     }
-    a.application_context_name =
-        acn.ok_or_else(|| absent(L, t, "application-context-name [1] in AARQ"))?;
+    a.application_context_name = acn.ok_or_else(|| absent(L, t, "application-context-name [1] in AARQ"))?;
     Ok(a)
 }
 
@@ -548,11 +505,7 @@ fn parse_aare<'a>(t: &Tlv<'a>) -> Result<Aare<'a>> {
     let mut a = Aare::new(ID_PLACEHOLDER, 0, SourceDiagnostic::User(0));
     while !r.is_empty() {
         let m = r.read("AARE member")?;
-        let n = if m.tag.class == Class::Context {
-            m.tag.number
-        } else {
-            u32::MAX
-        };
+        let n = if m.tag.class == Class::Context { m.tag.number } else { u32::MAX };
         match n {
             0 => {
                 seen.mark(L, 0, &m, "protocol-version [0]")?;
@@ -560,10 +513,7 @@ fn parse_aare<'a>(t: &Tlv<'a>) -> Result<Aare<'a>> {
             }
             1 => {
                 seen.mark(L, 1, &m, "application-context-name [1]")?;
-                acn = Some(explicit_oid(
-                    &m,
-                    "application-context-name [1] OBJECT IDENTIFIER",
-                )?);
+                acn = Some(explicit_oid(&m, "application-context-name [1] OBJECT IDENTIFIER")?);
             }
             2 => {
                 seen.mark(L, 2, &m, "result [2]")?;
@@ -579,8 +529,7 @@ fn parse_aare<'a>(t: &Tlv<'a>) -> Result<Aare<'a>> {
             }
             8 => {
                 seen.mark(L, 8, &m, "responder-acse-requirements [8]")?;
-                a.responder_acse_requirements =
-                    Some(m.bits(L, "responder-acse-requirements [8] IMPLICIT BIT STRING")?);
+                a.responder_acse_requirements = Some(m.bits(L, "responder-acse-requirements [8] IMPLICIT BIT STRING")?);
             }
             9 => {
                 seen.mark(L, 9, &m, "mechanism-name [9]")?;
@@ -588,16 +537,12 @@ fn parse_aare<'a>(t: &Tlv<'a>) -> Result<Aare<'a>> {
             }
             10 => {
                 seen.mark(L, 10, &m, "responding-authentication-value [10]")?;
-                a.responding_authentication_value =
-                    Some(raw_inner(&m, "responding-authentication-value [10]")?);
+                a.responding_authentication_value = Some(raw_inner(&m, "responding-authentication-value [10]")?);
             }
             11 => {
                 seen.mark(L, 11, &m, "application-context-name-list [11]")?;
-                a.application_context_name_list = Some(oid_list(
-                    L,
-                    &m,
-                    "application-context-name-list [11] IMPLICIT SEQUENCE OF OBJECT IDENTIFIER",
-                )?);
+                a.application_context_name_list =
+                    Some(oid_list(L, &m, "application-context-name-list [11] IMPLICIT SEQUENCE OF OBJECT IDENTIFIER")?);
             }
             29 => {
                 seen.mark(L, 29, &m, "implementation-information [29]")?;
@@ -611,28 +556,19 @@ fn parse_aare<'a>(t: &Tlv<'a>) -> Result<Aare<'a>> {
             _ => push_extension(&mut a.extensions, &m)?,
         }
     }
-    a.application_context_name =
-        acn.ok_or_else(|| absent(L, t, "application-context-name [1] in AARE"))?;
+    a.application_context_name = acn.ok_or_else(|| absent(L, t, "application-context-name [1] in AARE"))?;
     a.result = result.ok_or_else(|| absent(L, t, "result [2] in AARE"))?;
-    a.result_source_diagnostic =
-        diag.ok_or_else(|| absent(L, t, "result-source-diagnostic [3] in AARE"))?;
+    a.result_source_diagnostic = diag.ok_or_else(|| absent(L, t, "result-source-diagnostic [3] in AARE"))?;
     Ok(a)
 }
 
 fn source_diagnostic(t: &Tlv<'_>) -> Result<SourceDiagnostic> {
-    const WHAT: &str =
-        "result-source-diagnostic: acse-service-user [1] or acse-service-provider [2]";
+    const WHAT: &str = "result-source-diagnostic: acse-service-user [1] or acse-service-provider [2]";
     let inner = explicit(L, t, WHAT)?;
     if inner.tag == Tag::ctx_c(1) {
-        Ok(SourceDiagnostic::User(explicit_int(
-            &inner,
-            "acse-service-user [1] INTEGER",
-        )?))
+        Ok(SourceDiagnostic::User(explicit_int(&inner, "acse-service-user [1] INTEGER")?))
     } else if inner.tag == Tag::ctx_c(2) {
-        Ok(SourceDiagnostic::Provider(explicit_int(
-            &inner,
-            "acse-service-provider [2] INTEGER",
-        )?))
+        Ok(SourceDiagnostic::Provider(explicit_int(&inner, "acse-service-provider [2] INTEGER")?))
     } else {
         Err(bad_tag(L, &inner, WHAT))
     }
@@ -640,11 +576,7 @@ fn source_diagnostic(t: &Tlv<'_>) -> Result<SourceDiagnostic> {
 
 type Release<'a> = (Option<i64>, Vec<Octets<'a>>, Option<Vec<External<'a>>>);
 
-fn parse_release<'a>(
-    t: &Tlv<'a>,
-    what: &'static str,
-    reason_what: &'static str,
-) -> Result<Release<'a>> {
+fn parse_release<'a>(t: &Tlv<'a>, what: &'static str, reason_what: &'static str) -> Result<Release<'a>> {
     let mut r = t.reader(L);
     let mut seen = Members::sequence();
     let (mut reason, mut ext, mut ui) = (None, Vec::new(), None);
@@ -669,11 +601,7 @@ fn parse_abrt<'a>(t: &Tlv<'a>) -> Result<Abrt<'a>> {
     let mut a = Abrt::default();
     while !r.is_empty() {
         let m = r.read("ABRT member")?;
-        let n = if m.tag.class == Class::Context {
-            m.tag.number
-        } else {
-            u32::MAX
-        };
+        let n = if m.tag.class == Class::Context { m.tag.number } else { u32::MAX };
         match n {
             0 => {
                 seen.mark(L, 0, &m, "abort-source [0]")?;
@@ -733,13 +661,7 @@ fn external_from_tlv<'a>(layer: Layer, t: &Tlv<'a>) -> Result<External<'a>> {
     let v = r.read(ENC)?;
     let (encoding, value_offset) = single_octets_or_bits(layer, &v, ENC)?;
     r.finish("end of EXTERNAL")?;
-    Ok(External {
-        direct_reference,
-        indirect_reference,
-        data_value_descriptor,
-        encoding,
-        value_offset,
-    })
+    Ok(External { direct_reference, indirect_reference, data_value_descriptor, encoding, value_offset })
 }
 
 // ---------------------------------------------------------------------------
@@ -750,9 +672,7 @@ pub fn emit(apdu: &AcseApdu<'_>, out: &mut Vec<u8>) {
     match apdu {
         AcseApdu::Aarq(a) => write_tlv(out, Tag::app_c(0), |o| {
             opt_bits(o, Tag::ctx(0), &a.protocol_version);
-            write_tlv(o, Tag::ctx_c(1), |o| {
-                write_oid(o, ber::OID, &a.application_context_name)
-            });
+            write_tlv(o, Tag::ctx_c(1), |o| write_oid(o, ber::OID, &a.application_context_name));
             emit_ae(o, 2, &a.called);
             emit_ae(o, 6, &a.calling);
             opt_bits(o, Tag::ctx(10), &a.sender_acse_requirements);
@@ -763,18 +683,11 @@ pub fn emit(apdu: &AcseApdu<'_>, out: &mut Vec<u8>) {
             if let Some(l) = &a.application_context_name_list {
                 write_oid_list(o, Tag::ctx_c(13), l);
             }
-            emit_tail(
-                o,
-                &a.implementation_information,
-                &a.extensions,
-                &a.user_information,
-            );
+            emit_tail(o, &a.implementation_information, &a.extensions, &a.user_information);
         }),
         AcseApdu::Aare(a) => write_tlv(out, Tag::app_c(1), |o| {
             opt_bits(o, Tag::ctx(0), &a.protocol_version);
-            write_tlv(o, Tag::ctx_c(1), |o| {
-                write_oid(o, ber::OID, &a.application_context_name)
-            });
+            write_tlv(o, Tag::ctx_c(1), |o| write_oid(o, ber::OID, &a.application_context_name));
             write_tlv(o, Tag::ctx_c(2), |o| write_int(o, ber::INTEGER, a.result));
             write_tlv(o, Tag::ctx_c(3), |o| {
                 let (tag, v) = match a.result_source_diagnostic {
@@ -792,12 +705,7 @@ pub fn emit(apdu: &AcseApdu<'_>, out: &mut Vec<u8>) {
             if let Some(l) = &a.application_context_name_list {
                 write_oid_list(o, Tag::ctx_c(11), l);
             }
-            emit_tail(
-                o,
-                &a.implementation_information,
-                &a.extensions,
-                &a.user_information,
-            );
+            emit_tail(o, &a.implementation_information, &a.extensions, &a.user_information);
         }),
         AcseApdu::Rlrq(a) => write_tlv(out, Tag::app_c(2), |o| {
             if let Some(r) = a.reason {
@@ -835,19 +743,13 @@ fn opt_raw_explicit(out: &mut Vec<u8>, tag: Tag, raw: &Option<Octets<'_>>) {
 
 fn emit_ae(out: &mut Vec<u8>, base: u32, ae: &AeTitle<'_>) {
     match &ae.ap_title {
-        Some(ApTitle::Oid(oid)) => {
-            write_tlv(out, Tag::ctx_c(base), |o| write_oid(o, ber::OID, oid))
-        }
+        Some(ApTitle::Oid(oid)) => write_tlv(out, Tag::ctx_c(base), |o| write_oid(o, ber::OID, oid)),
         Some(ApTitle::Raw(raw)) => write_tlv(out, Tag::ctx_c(base), |o| o.extend_from_slice(raw)),
         None => {}
     }
     match &ae.ae_qualifier {
-        Some(AeQualifier::Int(v)) => write_tlv(out, Tag::ctx_c(base + 1), |o| {
-            write_int(o, ber::INTEGER, *v)
-        }),
-        Some(AeQualifier::Raw(raw)) => {
-            write_tlv(out, Tag::ctx_c(base + 1), |o| o.extend_from_slice(raw))
-        }
+        Some(AeQualifier::Int(v)) => write_tlv(out, Tag::ctx_c(base + 1), |o| write_int(o, ber::INTEGER, *v)),
+        Some(AeQualifier::Raw(raw)) => write_tlv(out, Tag::ctx_c(base + 1), |o| o.extend_from_slice(raw)),
         None => {}
     }
     if let Some(v) = ae.ap_invocation_id {
@@ -859,12 +761,7 @@ fn emit_ae(out: &mut Vec<u8>, base: u32, ae: &AeTitle<'_>) {
 }
 
 /// implementation-information, extension members (raw, as received), user-information.
-fn emit_tail(
-    out: &mut Vec<u8>,
-    impl_info: &Option<Octets<'_>>,
-    ext: &[Octets<'_>],
-    ui: &Option<Vec<External<'_>>>,
-) {
+fn emit_tail(out: &mut Vec<u8>, impl_info: &Option<Octets<'_>>, ext: &[Octets<'_>], ui: &Option<Vec<External<'_>>>) {
     if let Some(i) = impl_info {
         write_prim(out, Tag::ctx(29), i);
     }
@@ -906,16 +803,11 @@ mod tests {
         let b = hex::decode("6411800100be0c280a020103a005b603800106").unwrap();
         let (a, rest) = parse(&b).unwrap();
         assert!(rest.is_empty());
-        let AcseApdu::Abrt(ab) = &a else {
-            panic!("{a:?}")
-        };
+        let AcseApdu::Abrt(ab) = &a else { panic!("{a:?}") };
         assert_eq!(ab.abort_source, ABORT_SOURCE_USER);
         let ext = &a.user_information()[0];
         assert_eq!(ext.indirect_reference, Some(3));
-        assert_eq!(
-            ext.encoding,
-            PdvValue::Single(&[0xb6, 0x03, 0x80, 0x01, 0x06])
-        );
+        assert_eq!(ext.encoding, PdvValue::Single(&[0xb6, 0x03, 0x80, 0x01, 0x06]));
         assert_eq!(ext.value_offset, 14);
         let mut out = Vec::new();
         emit(&a, &mut out);

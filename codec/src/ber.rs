@@ -199,8 +199,7 @@ impl<'a> Reader<'a> {
                 (&rest[hl..hl + n], hl + n, false)
             }
             None => {
-                let n = find_eoc(self.layer, &rest[hl..], self.depth + 1)
-                    .map_err(|e| e.shift(start + hl))?;
+                let n = find_eoc(self.layer, &rest[hl..], self.depth + 1).map_err(|e| e.shift(start + hl))?;
                 (&rest[hl..hl + n], hl + n + 2, true)
             }
         };
@@ -310,12 +309,7 @@ fn find_eoc(layer: Layer, data: &[u8], depth: usize) -> Result<usize> {
         match h.len {
             Some(n) => {
                 if rest.len() - h.header_len < n {
-                    return Err(Error::new(
-                        layer,
-                        pos + 1,
-                        "length within the enclosing value",
-                        Found::Length(n),
-                    ));
+                    return Err(Error::new(layer, pos + 1, "length within the enclosing value", Found::Length(n)));
                 }
                 pos += h.header_len + n;
             }
@@ -558,7 +552,13 @@ impl<'a> Oid<'a> {
             }
             if first {
                 first = false;
-                let (a, b) = if v < 40 { (0, v) } else if v < 80 { (1, v - 40) } else { (2, v - 80) };
+                let (a, b) = if v < 40 {
+                    (0, v)
+                } else if v < 80 {
+                    (1, v - 40)
+                } else {
+                    (2, v - 80)
+                };
                 pending = Some(b);
                 return Some(a);
             }

@@ -140,7 +140,12 @@ fn params<'a>(hdr: &'a [u8], base: usize) -> Result<Vec<Param<'a>>> {
     let mut rest = hdr;
     while !rest.is_empty() {
         if out.len() >= crate::limits::MAX_SESSION_PARAMS {
-            return Err(Error::new(Layer::Cotp, base + at(hdr, rest), "at most 64 parameters", Found::Other("more parameters")));
+            return Err(Error::new(
+                Layer::Cotp,
+                base + at(hdr, rest),
+                "at most 64 parameters",
+                Found::Other("more parameters"),
+            ));
         }
         let here = base + at(hdr, rest);
         let r: NomRes<'a, (u8, u8)> = (nom_u8, nom_u8).parse(rest);
@@ -149,7 +154,12 @@ fn params<'a>(hdr: &'a [u8], base: usize) -> Result<Vec<Param<'a>>> {
         };
         let r: NomRes<'a, &'a [u8]> = take(len as usize).parse(r2);
         let Ok((r3, value)) = r else {
-            return Err(Error::new(Layer::Cotp, here + 1, "parameter value within the header", Found::Length(len as usize)));
+            return Err(Error::new(
+                Layer::Cotp,
+                here + 1,
+                "parameter value within the header",
+                Found::Length(len as usize),
+            ));
         };
         out.push(Param { code, value: Octets::borrowed(value) });
         rest = r3;
@@ -161,9 +171,13 @@ fn params<'a>(hdr: &'a [u8], base: usize) -> Result<Vec<Param<'a>>> {
 pub fn parse(input: &[u8]) -> Result<Tpdu<'_>> {
     let r: NomRes<'_, (u8, u8)> = (nom_u8, nom_u8).parse(input);
     let Ok((_, (li, code_octet))) = r else {
-        return Err(Error::eof(Layer::Cotp, input.len(), if input.is_empty() { "length indicator" } else { "TPDU code" }));
+        return Err(Error::eof(
+            Layer::Cotp,
+            input.len(),
+            if input.is_empty() { "length indicator" } else { "TPDU code" },
+        ));
     };
-    if li == 255 {
+    if li == 0 || li == 255 {
         return Err(Error::new(Layer::Cotp, 0, "length indicator 1..254", Found::Byte(li)));
     }
     let hdr_end = 1 + li as usize;
@@ -209,7 +223,11 @@ pub fn parse(input: &[u8]) -> Result<Tpdu<'_>> {
                     _ => c.other.push(p),
                 }
             }
-            if code == CODE_CR { Tpdu::Cr(c) } else { Tpdu::Cc(c) }
+            if code == CODE_CR {
+                Tpdu::Cr(c)
+            } else {
+                Tpdu::Cc(c)
+            }
         }
         CODE_DT => {
             if !var.is_empty() {

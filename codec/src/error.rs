@@ -150,11 +150,7 @@ impl Error {
 
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "{} @ {:#x}: expected {}, found {}",
-            self.layer, self.offset, self.expected, self.found
-        )
+        write!(f, "{} @ {:#x}: expected {}, found {}", self.layer, self.offset, self.expected, self.found)
     }
 }
 

@@ -19,8 +19,8 @@
 //! values keep the octets.
 
 use crate::ber::{
-    write_bits, write_int, write_prim, write_tlv, BitString, Class, Octets, Oid, Reader, Tag, Tlv,
-    IA5_STRING, INTEGER, NULL, NUMERIC_STRING, OCTET_STRING, OID, PRINTABLE_STRING, SEQUENCE, SET,
+    write_bits, write_int, write_prim, write_tlv, BitString, Class, Octets, Oid, Reader, Tag, Tlv, IA5_STRING, INTEGER,
+    NULL, NUMERIC_STRING, OCTET_STRING, OID, PRINTABLE_STRING, SEQUENCE, SET,
 };
 use crate::error::{Error, Found, Layer, Result};
 use crate::rtse::{explicit_inner, int_enum};
@@ -171,10 +171,7 @@ pub struct AuthenticatedBind<'a> {
     pub name: Octets<'a>,
     pub credentials: Credentials<'a>,
     /// `security-context [2]`: the raw TLV, not decoded.
-    #[serde(
-        skip_serializing_if = "Option::is_none",
-        serialize_with = "crate::rtse::ser_opt_hex"
-    )]
+    #[serde(skip_serializing_if = "Option::is_none", serialize_with = "crate::rtse::ser_opt_hex")]
     pub security_context: Option<&'a [u8]>,
     /// Members after the extension marker, raw, in the order received
     /// (written after the known ones).
@@ -202,11 +199,7 @@ impl serde::Serialize for Bind<'_> {
                     #[serde(flatten)]
                     a: &'b AuthenticatedBind<'a>,
                 }
-                Ser {
-                    authenticated: true,
-                    a,
-                }
-                .serialize(s)
+                Ser { authenticated: true, a }.serialize(s)
             }
         }
     }
@@ -255,10 +248,7 @@ impl<'a> Password<'a> {
 
 impl fmt::Debug for Password<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Password")
-            .field("form", &self.form)
-            .field("value", &self.redacted())
-            .finish()
+        f.debug_struct("Password").field("form", &self.form).field("value", &self.redacted()).finish()
     }
 }
 
@@ -272,12 +262,7 @@ impl serde::Serialize for Password<'_> {
     }
 }
 
-fn unwrap_ro<'a>(
-    raw: &'a [u8],
-    wrapped: bool,
-    wrapper: Tag,
-    what: &'static str,
-) -> Result<Tlv<'a>> {
+fn unwrap_ro<'a>(raw: &'a [u8], wrapped: bool, wrapper: Tag, what: &'static str) -> Result<Tlv<'a>> {
     let mut r = Reader::new(L, raw);
     let at = r.offset();
     let t = r.read(what)?;
@@ -295,24 +280,14 @@ fn unwrap_ro<'a>(
 /// inside the RO-notation `[16]` (normal mode). The whole of `raw` must be
 /// that one value.
 pub fn parse_bind_argument(raw: &[u8], wrapped: bool) -> Result<Bind<'_>> {
-    let t = unwrap_ro(
-        raw,
-        wrapped,
-        TAG_BIND_ARGUMENT,
-        "MTABindArgument (in b0 when wrapped)",
-    )?;
+    let t = unwrap_ro(raw, wrapped, TAG_BIND_ARGUMENT, "MTABindArgument (in b0 when wrapped)")?;
     parse_bind(&t)
 }
 
 /// `MTABindResult` from the raw TLV of RTOAC/PAccept `open`; `wrapped`:
 /// inside `[17]`.
 pub fn parse_bind_result(raw: &[u8], wrapped: bool) -> Result<Bind<'_>> {
-    let t = unwrap_ro(
-        raw,
-        wrapped,
-        TAG_BIND_RESULT,
-        "MTABindResult (in b1 when wrapped)",
-    )?;
+    let t = unwrap_ro(raw, wrapped, TAG_BIND_RESULT, "MTABindResult (in b1 when wrapped)")?;
     parse_bind(&t)
 }
 
@@ -334,12 +309,7 @@ fn parse_bind<'a>(t: &Tlv<'a>) -> Result<Bind<'a>> {
         return Ok(Bind::Unauthenticated);
     }
     if t.tag != Tag::ctx_c(1) {
-        return Err(Error::new(
-            L,
-            t.offset,
-            "bind value: 05 unauthenticated or a1 authenticated",
-            Found::Tag(t.tag),
-        ));
+        return Err(Error::new(L, t.offset, "bind value: 05 unauthenticated or a1 authenticated", Found::Tag(t.tag)));
     }
     const WHAT: &str = "bind member [0] name, [1] credentials or [2] security-context, each once";
     let (mut name, mut cred, mut sc) = (None, None, None);
@@ -353,36 +323,21 @@ fn parse_bind<'a>(t: &Tlv<'a>) -> Result<Bind<'a>> {
             (Class::Context, 2) => sc.is_some(),
             _ => {
                 if extensions.len() >= crate::limits::MAX_LIST_ITEMS {
-                    return Err(Error::new(
-                        L,
-                        m.offset,
-                        WHAT,
-                        Found::Other("too many unknown members"),
-                    ));
+                    return Err(Error::new(L, m.offset, WHAT, Found::Other("too many unknown members")));
                 }
                 extensions.push(m.raw);
                 continue;
             }
         };
         if slot {
-            return Err(Error::new(
-                L,
-                m.offset,
-                WHAT,
-                Found::Other("a repeated member"),
-            ));
+            return Err(Error::new(L, m.offset, WHAT, Found::Other("a repeated member")));
         }
         match m.tag.number {
             0 => name = Some(m.octets(L, "MTAName [0] IA5String")?),
             1 => cred = Some(parse_credentials(&m)?),
             _ => {
                 if !m.tag.constructed {
-                    return Err(Error::new(
-                        L,
-                        m.offset,
-                        "security-context [2] SET",
-                        Found::Tag(m.tag),
-                    ));
+                    return Err(Error::new(L, m.offset, "security-context [2] SET", Found::Tag(m.tag)));
                 }
                 sc = Some(m.raw)
             }
@@ -401,15 +356,9 @@ fn parse_credentials<'a>(wrapper: &Tlv<'a>) -> Result<Credentials<'a>> {
     const WHAT: &str = "credentials: 16 IA5String or 04 OCTET STRING password, or a0 strong";
     let c = explicit_inner(wrapper, L, WHAT)?;
     if c.tag.same_type(IA5_STRING) {
-        Ok(Credentials::Simple(Password::new(
-            PasswordForm::Ia5String,
-            c.octets(L, WHAT)?,
-        )))
+        Ok(Credentials::Simple(Password::new(PasswordForm::Ia5String, c.octets(L, WHAT)?)))
     } else if c.tag.same_type(OCTET_STRING) {
-        Ok(Credentials::Simple(Password::new(
-            PasswordForm::OctetString,
-            c.octets(L, WHAT)?,
-        )))
+        Ok(Credentials::Simple(Password::new(PasswordForm::OctetString, c.octets(L, WHAT)?)))
     } else if c.tag == Tag::ctx_c(0) {
         Ok(Credentials::Strong(c.raw))
     } else {
@@ -429,9 +378,7 @@ pub fn emit_bind_result(b: &Bind<'_>, wrapped: bool, out: &mut Vec<u8>) {
 
 /// Append a bind error, in `[18]` if `wrapped`.
 pub fn emit_bind_error(e: BindError, wrapped: bool, out: &mut Vec<u8>) {
-    wrap(wrapped, TAG_BIND_ERROR, out, |o| {
-        write_int(o, INTEGER, e.to_i64())
-    });
+    wrap(wrapped, TAG_BIND_ERROR, out, |o| write_int(o, INTEGER, e.to_i64()));
 }
 
 /// Append `pdu`: binds in their RO-notation wrapper if `wrapped`; a
@@ -610,14 +557,7 @@ pub fn parse_mts_apdu(input: &[u8]) -> Result<(Transfer<'_>, &[u8])> {
         (Class::Context, true, 0) => TransferKind::Message,
         (Class::Context, true, 1) => TransferKind::Report,
         (Class::Context, true, 2) => TransferKind::Probe,
-        _ => {
-            return Err(Error::new(
-                L,
-                t.offset,
-                "MTS-APDU a0 message, a1 report or a2 probe",
-                Found::Tag(t.tag),
-            ))
-        }
+        _ => return Err(Error::new(L, t.offset, "MTS-APDU a0 message, a1 report or a2 probe", Found::Tag(t.tag))),
     };
     let envelope = if kind == TransferKind::Probe {
         t
@@ -640,45 +580,22 @@ pub fn parse_mts_apdu(input: &[u8]) -> Result<(Transfer<'_>, &[u8])> {
             continue;
         };
         if dup {
-            return Err(Error::new(
-                L,
-                m.offset,
-                WHAT,
-                Found::Other("a repeated member"),
-            ));
+            return Err(Error::new(L, m.offset, WHAT, Found::Other("a repeated member")));
         }
         if m.tag == TAG_MTS_IDENTIFIER {
             id = Some(parse_mts_identifier(&m)?);
         } else if m.tag == TAG_BUILT_IN_CONTENT_TYPE {
-            ct = Some(ContentType::BuiltIn(
-                m.int(L, "built-in content type INTEGER")?,
-            ));
+            ct = Some(ContentType::BuiltIn(m.int(L, "built-in content type INTEGER")?));
         } else if m.tag == OID {
-            ct = Some(ContentType::Extended(
-                m.oid(L, "extended content type OBJECT IDENTIFIER")?,
-            ));
+            ct = Some(ContentType::Extended(m.oid(L, "extended content type OBJECT IDENTIFIER")?));
         } else {
             prio = Some(Priority::from_i64(m.int(L, "priority ENUMERATED")?));
         }
     }
     let mts_identifier = id.ok_or_else(|| {
-        Error::new(
-            L,
-            envelope.offset,
-            "MTSIdentifier (64) in the envelope",
-            Found::Other("a SET without it"),
-        )
+        Error::new(L, envelope.offset, "MTSIdentifier (64) in the envelope", Found::Other("a SET without it"))
     })?;
-    Ok((
-        Transfer {
-            kind,
-            mts_identifier,
-            content_type: ct,
-            priority: prio,
-            raw: t.raw,
-        },
-        r.rest(),
-    ))
+    Ok((Transfer { kind, mts_identifier, content_type: ct, priority: prio, raw: t.raw }, r.rest()))
 }
 
 /// [`parse_mts_apdu`] as a [`P1Pdu`].
@@ -707,12 +624,7 @@ pub fn parse_mts_identifier<'a>(t: &Tlv<'a>) -> Result<MtsIdentifier<'a>> {
     let local_id = local.octets(L, WHAT_LOCAL)?;
     r.finish("end of MTSIdentifier")?;
     let (country, admd, prmd) = parse_gdi(&gdi)?;
-    Ok(MtsIdentifier {
-        country,
-        admd,
-        prmd,
-        local_id,
-    })
+    Ok(MtsIdentifier { country, admd, prmd, local_id })
 }
 
 type Gdi<'a> = (Octets<'a>, Octets<'a>, Option<Octets<'a>>);
@@ -726,11 +638,7 @@ fn parse_gdi<'a>(gdi: &Tlv<'a>) -> Result<Gdi<'a>> {
     let country = domain_string(&explicit_inner(&c, L, WHAT_C)?, WHAT_C)?;
     let a = r.expect(Tag::app_c(2), "administration-domain-name (62)")?;
     let admd = domain_string(&explicit_inner(&a, L, WHAT_A)?, WHAT_A)?;
-    let prmd = if r.is_empty() {
-        None
-    } else {
-        Some(domain_string(&r.read(WHAT_P)?, WHAT_P)?)
-    };
+    let prmd = if r.is_empty() { None } else { Some(domain_string(&r.read(WHAT_P)?, WHAT_P)?) };
     r.finish("end of GlobalDomainIdentifier")?;
     Ok((country, admd, prmd))
 }
@@ -818,12 +726,8 @@ fn string_tag(s: &[u8]) -> Tag {
 
 fn emit_gdi(id: &MtsIdentifier<'_>, out: &mut Vec<u8>) {
     write_tlv(out, Tag::app_c(3), |o| {
-        write_tlv(o, Tag::app_c(1), |o| {
-            write_prim(o, string_tag(&id.country), &id.country)
-        });
-        write_tlv(o, Tag::app_c(2), |o| {
-            write_prim(o, string_tag(&id.admd), &id.admd)
-        });
+        write_tlv(o, Tag::app_c(1), |o| write_prim(o, string_tag(&id.country), &id.country));
+        write_tlv(o, Tag::app_c(2), |o| write_prim(o, string_tag(&id.admd), &id.admd));
         if let Some(p) = &id.prmd {
             write_prim(o, string_tag(p), p);
         }
@@ -880,20 +784,9 @@ fn emit_envelope_common(spec: &TransferSpec<'_>, with_priority: bool, out: &mut 
         for (i, rcpt) in spec.recipients.iter().enumerate() {
             write_tlv(o, SET, |o| {
                 emit_or_name(rcpt, o);
-                write_int(
-                    o,
-                    Tag::ctx(0),
-                    i64::try_from(i).unwrap_or(i64::MAX - 1).saturating_add(1),
-                );
+                write_int(o, Tag::ctx(0), i64::try_from(i).unwrap_or(i64::MAX - 1).saturating_add(1));
                 // per-recipient-indicators: responsibility.
-                write_bits(
-                    o,
-                    Tag::ctx(1),
-                    &BitString {
-                        unused: 0,
-                        data: Octets::borrowed(&[0x80]),
-                    },
-                );
+                write_bits(o, Tag::ctx(1), &BitString { unused: 0, data: Octets::borrowed(&[0x80]) });
             });
         }
     });
@@ -909,7 +802,5 @@ pub fn emit_message(spec: &TransferSpec<'_>, content: &[u8], out: &mut Vec<u8>) 
 
 /// Append a probe MTS-APDU: `a2 {envelope members}` (no priority, no content).
 pub fn emit_probe(spec: &TransferSpec<'_>, out: &mut Vec<u8>) {
-    write_tlv(out, TransferKind::Probe.tag(), |o| {
-        emit_envelope_common(spec, false, o)
-    });
+    write_tlv(out, TransferKind::Probe.tag(), |o| emit_envelope_common(spec, false, o));
 }

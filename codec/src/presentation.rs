@@ -24,10 +24,7 @@
 //! APDU after the connection, e.g. RT-TURN-PLEASE in a PT) allocates
 //! nothing: [`PdvList`] keeps its first PDV inline.
 
-use crate::ber::{
-    self, write_bits, write_int, write_prim, write_tlv, BitString, Class, Octets, Oid, Reader, Tag,
-    Tlv,
-};
+use crate::ber::{self, write_bits, write_int, write_prim, write_tlv, BitString, Class, Octets, Oid, Reader, Tag, Tlv};
 use crate::error::{Error, Found, Layer, Result};
 use crate::limits::MAX_LIST_ITEMS;
 
@@ -212,10 +209,7 @@ pub struct Cp<'a> {
     pub mode: Mode,
     /// The whole `[1] IMPLICIT RTORQapdu` TLV (header included), for the
     /// RTSE / X.410 decoder; X.410 mode only.
-    #[serde(
-        skip_serializing_if = "Option::is_none",
-        serialize_with = "ser_opt_hex"
-    )]
+    #[serde(skip_serializing_if = "Option::is_none", serialize_with = "ser_opt_hex")]
     pub x410_mode_parameters: Option<&'a [u8]>,
     /// Offset of `x410_mode_parameters` in the input given to parse (0 when
     /// absent); not part of the value (ignored by `==`).
@@ -227,9 +221,7 @@ pub struct Cp<'a> {
 
 impl PartialEq for Cp<'_> {
     fn eq(&self, o: &Self) -> bool {
-        self.mode == o.mode
-            && self.x410_mode_parameters == o.x410_mode_parameters
-            && self.normal == o.normal
+        self.mode == o.mode && self.x410_mode_parameters == o.x410_mode_parameters && self.normal == o.normal
     }
 }
 
@@ -272,10 +264,7 @@ impl<'a> Cp<'a> {
     }
     /// The proposed presentation contexts (empty when none).
     pub fn context_list(&self) -> &[ContextDef<'a>] {
-        self.normal
-            .as_ref()
-            .and_then(|n| n.context_list.as_deref())
-            .unwrap_or(&[])
+        self.normal.as_ref().and_then(|n| n.context_list.as_deref()).unwrap_or(&[])
     }
 }
 
@@ -302,10 +291,7 @@ impl CpNormal<'_> {
 pub struct Cpa<'a> {
     pub mode: Mode,
     /// The whole `[1] IMPLICIT RTOACapdu` TLV (header included); X.410 mode.
-    #[serde(
-        skip_serializing_if = "Option::is_none",
-        serialize_with = "ser_opt_hex"
-    )]
+    #[serde(skip_serializing_if = "Option::is_none", serialize_with = "ser_opt_hex")]
     pub x410_mode_parameters: Option<&'a [u8]>,
     /// Offset of `x410_mode_parameters` in the input given to parse;
     /// ignored by `==`.
@@ -317,9 +303,7 @@ pub struct Cpa<'a> {
 
 impl PartialEq for Cpa<'_> {
     fn eq(&self, o: &Self) -> bool {
-        self.mode == o.mode
-            && self.x410_mode_parameters == o.x410_mode_parameters
-            && self.normal == o.normal
+        self.mode == o.mode && self.x410_mode_parameters == o.x410_mode_parameters && self.normal == o.normal
     }
 }
 
@@ -330,10 +314,7 @@ impl<'a> Cpa<'a> {
     }
     /// The result list (empty when none).
     pub fn result_list(&self) -> &[ContextResult<'a>] {
-        self.normal
-            .as_ref()
-            .and_then(|n| n.result_list.as_deref())
-            .unwrap_or(&[])
+        self.normal.as_ref().and_then(|n| n.result_list.as_deref()).unwrap_or(&[])
     }
 }
 
@@ -445,10 +426,7 @@ impl<'a> UserData<'a> {
     /// The PDVs (none for simply-encoded data).
     pub fn pdvs(&self) -> PdvIter<'_, 'a> {
         match self {
-            UserData::Simple(_) => PdvIter {
-                first: None,
-                rest: [].iter(),
-            },
+            UserData::Simple(_) => PdvIter { first: None, rest: [].iter() },
             UserData::Full(l) => l.iter(),
         }
     }
@@ -497,17 +475,11 @@ impl<'a> PdvList<'a> {
     /// An empty list (not valid X.226, which wants at least one PDV, but
     /// read if sent).
     pub const fn new() -> Self {
-        PdvList {
-            first: None,
-            rest: Vec::new(),
-        }
+        PdvList { first: None, rest: Vec::new() }
     }
     /// A list of one PDV (no allocation).
     pub const fn one(pdv: Pdv<'a>) -> Self {
-        PdvList {
-            first: Some(pdv),
-            rest: Vec::new(),
-        }
+        PdvList { first: Some(pdv), rest: Vec::new() }
     }
     pub fn push(&mut self, pdv: Pdv<'a>) {
         if self.first.is_none() {
@@ -526,10 +498,7 @@ impl<'a> PdvList<'a> {
         self.first.as_ref()
     }
     pub fn iter(&self) -> PdvIter<'_, 'a> {
-        PdvIter {
-            first: self.first.as_ref(),
-            rest: self.rest.iter(),
-        }
+        PdvIter { first: self.first.as_ref(), rest: self.rest.iter() }
     }
 }
 
@@ -601,12 +570,7 @@ impl PartialEq for Pdv<'_> {
 impl<'a> Pdv<'a> {
     /// A single-ASN1-type PDV (offset 0).
     pub const fn single(pcid: i64, raw: &'a [u8]) -> Self {
-        Pdv {
-            transfer_syntax: None,
-            pcid,
-            value: PdvValue::Single(raw),
-            value_offset: 0,
-        }
+        Pdv { transfer_syntax: None, pcid, value: PdvValue::Single(raw), value_offset: 0 }
     }
 }
 
@@ -623,10 +587,7 @@ pub enum PdvValue<'a> {
     Arbitrary(BitString<'a>),
 }
 
-fn ser_opt_hex<S: serde::Serializer>(
-    b: &Option<&[u8]>,
-    s: S,
-) -> core::result::Result<S::Ok, S::Error> {
+fn ser_opt_hex<S: serde::Serializer>(b: &Option<&[u8]>, s: S) -> core::result::Result<S::Ok, S::Error> {
     match b {
         Some(b) => crate::hex::ser(b, s),
         None => s.serialize_none(),
@@ -659,9 +620,7 @@ pub struct ContextMap {
 
 impl ContextMap {
     pub const fn new() -> Self {
-        ContextMap {
-            entries: Vec::new(),
-        }
+        ContextMap { entries: Vec::new() }
     }
 
     /// The contexts a CP proposes (all of them: no answer seen yet).
@@ -703,17 +662,8 @@ impl ContextMap {
     }
 
     /// Add or replace the context `pcid`.
-    pub fn insert(
-        &mut self,
-        pcid: i64,
-        abstract_syntax: Oid<'static>,
-        transfer_syntax: Option<Oid<'static>>,
-    ) {
-        let e = ContextEntry {
-            pcid,
-            abstract_syntax,
-            transfer_syntax,
-        };
+    pub fn insert(&mut self, pcid: i64, abstract_syntax: Oid<'static>, transfer_syntax: Option<Oid<'static>>) {
+        let e = ContextEntry { pcid, abstract_syntax, transfer_syntax };
         match self.entries.iter_mut().find(|x| x.pcid == pcid) {
             Some(x) => *x = e,
             None => self.entries.push(e),
@@ -722,18 +672,12 @@ impl ContextMap {
 
     /// The abstract syntax of context `pcid`.
     pub fn syntax_of(&self, pcid: i64) -> Option<&Oid<'static>> {
-        self.entries
-            .iter()
-            .find(|e| e.pcid == pcid)
-            .map(|e| &e.abstract_syntax)
+        self.entries.iter().find(|e| e.pcid == pcid).map(|e| &e.abstract_syntax)
     }
 
     /// The identifier of the (first) context for `abstract_syntax`.
     pub fn pcid_of(&self, abstract_syntax: &Oid<'_>) -> Option<i64> {
-        self.entries
-            .iter()
-            .find(|e| e.abstract_syntax == *abstract_syntax)
-            .map(|e| e.pcid)
+        self.entries.iter().find(|e| e.abstract_syntax == *abstract_syntax).map(|e| e.pcid)
     }
 
     pub fn entries(&self) -> &[ContextEntry] {
@@ -761,41 +705,19 @@ pub(crate) struct Members {
 
 impl Members {
     pub(crate) const fn set() -> Self {
-        Members {
-            seen: 0,
-            ordered: false,
-        }
+        Members { seen: 0, ordered: false }
     }
     pub(crate) const fn sequence() -> Self {
-        Members {
-            seen: 0,
-            ordered: true,
-        }
+        Members { seen: 0, ordered: true }
     }
     /// Record member `idx` (< 64, definition order) read as `t`.
-    pub(crate) fn mark(
-        &mut self,
-        layer: Layer,
-        idx: u32,
-        t: &Tlv<'_>,
-        what: &'static str,
-    ) -> Result<()> {
+    pub(crate) fn mark(&mut self, layer: Layer, idx: u32, t: &Tlv<'_>, what: &'static str) -> Result<()> {
         let bit = 1u64 << (idx & 63);
         if self.seen & bit != 0 {
-            return Err(Error::new(
-                layer,
-                t.offset,
-                what,
-                Found::Other("a duplicate member"),
-            ));
+            return Err(Error::new(layer, t.offset, what, Found::Other("a duplicate member")));
         }
         if self.ordered && (self.seen >> (idx & 63)) != 0 {
-            return Err(Error::new(
-                layer,
-                t.offset,
-                what,
-                Found::Other("a member out of SEQUENCE order"),
-            ));
+            return Err(Error::new(layer, t.offset, what, Found::Other("a member out of SEQUENCE order")));
         }
         self.seen |= bit;
         Ok(())
@@ -836,12 +758,7 @@ pub(crate) fn explicit<'a>(layer: Layer, t: &Tlv<'a>, what: &'static str) -> Res
 /// Count check for SEQUENCE OF / SET OF members.
 pub(crate) fn check_count(layer: Layer, t: &Tlv<'_>, n: usize, what: &'static str) -> Result<()> {
     if n >= MAX_LIST_ITEMS {
-        Err(Error::new(
-            layer,
-            t.offset,
-            what,
-            Found::Other("more items than limits::MAX_LIST_ITEMS"),
-        ))
+        Err(Error::new(layer, t.offset, what, Found::Other("more items than limits::MAX_LIST_ITEMS")))
     } else {
         Ok(())
     }
@@ -946,12 +863,7 @@ fn parse_mode_selector(t: &Tlv<'_>) -> Result<Mode> {
             return Err(bad_tag(L, &v, WHAT));
         }
         if mode.is_some() {
-            return Err(Error::new(
-                L,
-                v.offset,
-                WHAT,
-                Found::Other("a duplicate member"),
-            ));
+            return Err(Error::new(L, v.offset, WHAT, Found::Other("a duplicate member")));
         }
         let n = v.int(L, WHAT)?;
         mode = Some(Mode::from_value(n).ok_or_else(|| v.err(L, WHAT, Found::Value(n as u64)))?);
@@ -966,18 +878,14 @@ struct ConnectSet<'a> {
     normal: Option<Tlv<'a>>,
 }
 
-fn parse_connect_set<'a>(
-    input: &'a [u8],
-    what: &'static str,
-) -> Result<(ConnectSet<'a>, &'a [u8])> {
+fn parse_connect_set<'a>(input: &'a [u8], what: &'static str) -> Result<(ConnectSet<'a>, &'a [u8])> {
     let mut r = Reader::new(L, input);
     let set = r.expect(T_SET, what)?;
     let mut m = set.reader(L);
     let mut seen = Members::set();
     let (mut mode, mut x410, mut normal) = (None, None, None);
     while !m.is_empty() {
-        let t =
-            m.read("mode-selector [0], x410-mode-parameters [1] or normal-mode-parameters [2]")?;
+        let t = m.read("mode-selector [0], x410-mode-parameters [1] or normal-mode-parameters [2]")?;
         match (t.tag.class, t.tag.number) {
             (Class::Context, 0) => {
                 seen.mark(L, 0, &t, "mode-selector [0]")?;
@@ -994,11 +902,7 @@ fn parse_connect_set<'a>(
                 normal = Some(t);
             }
             _ => {
-                return Err(bad_tag(
-                    L,
-                    &t,
-                    "mode-selector [0], x410-mode-parameters [1] or normal-mode-parameters [2]",
-                ))
+                return Err(bad_tag(L, &t, "mode-selector [0], x410-mode-parameters [1] or normal-mode-parameters [2]"))
             }
         }
     }
@@ -1038,13 +942,11 @@ fn parse_cp_normal<'a>(t: &Tlv<'a>) -> Result<CpNormal<'a>> {
             }
             (Class::Context, 1) => {
                 seen.mark(L, 1, &m, "calling-presentation-selector [1]")?;
-                n.calling_selector =
-                    Some(m.octets(L, "calling-presentation-selector [1] IMPLICIT OCTET STRING")?);
+                n.calling_selector = Some(m.octets(L, "calling-presentation-selector [1] IMPLICIT OCTET STRING")?);
             }
             (Class::Context, 2) => {
                 seen.mark(L, 2, &m, "called-presentation-selector [2]")?;
-                n.called_selector =
-                    Some(m.octets(L, "called-presentation-selector [2] IMPLICIT OCTET STRING")?);
+                n.called_selector = Some(m.octets(L, "called-presentation-selector [2] IMPLICIT OCTET STRING")?);
             }
             (Class::Context, 4) => {
                 seen.mark(L, 4, &m, "presentation-context-definition-list [4]")?;
@@ -1056,13 +958,11 @@ fn parse_cp_normal<'a>(t: &Tlv<'a>) -> Result<CpNormal<'a>> {
             }
             (Class::Context, 8) => {
                 seen.mark(L, 8, &m, "presentation-requirements [8]")?;
-                n.presentation_requirements =
-                    Some(m.bits(L, "presentation-requirements [8] IMPLICIT BIT STRING")?);
+                n.presentation_requirements = Some(m.bits(L, "presentation-requirements [8] IMPLICIT BIT STRING")?);
             }
             (Class::Context, 9) => {
                 seen.mark(L, 9, &m, "user-session-requirements [9]")?;
-                n.user_session_requirements =
-                    Some(m.bits(L, "user-session-requirements [9] IMPLICIT BIT STRING")?);
+                n.user_session_requirements = Some(m.bits(L, "user-session-requirements [9] IMPLICIT BIT STRING")?);
             }
             (Class::Context, 11) => {
                 seen.mark(L, 11, &m, "protocol-options [11]")?;
@@ -1070,10 +970,7 @@ fn parse_cp_normal<'a>(t: &Tlv<'a>) -> Result<CpNormal<'a>> {
             }
             (Class::Context, 12) => {
                 seen.mark(L, 12, &m, "initiators-nominated-context [12]")?;
-                n.initiators_nominated_context = Some(explicit_int(
-                    &m,
-                    "initiators-nominated-context [12] INTEGER",
-                )?);
+                n.initiators_nominated_context = Some(explicit_int(&m, "initiators-nominated-context [12] INTEGER")?);
             }
             (Class::Context, 14) => {
                 seen.mark(L, 14, &m, "extensions [14]")?;
@@ -1111,49 +1008,31 @@ fn explicit_int(t: &Tlv<'_>, what: &'static str) -> Result<i64> {
 
 fn parse_context_list<'a>(t: &Tlv<'a>) -> Result<Vec<ContextDef<'a>>> {
     const WHAT: &str = "Context-list SEQUENCE";
-    list_of(
-        L,
-        t,
-        "presentation-context-definition-list [4] IMPLICIT SEQUENCE OF",
-        |item| {
-            if item.tag != T_SEQ {
-                return Err(bad_tag(L, &item, WHAT));
-            }
-            let mut r = item.reader(L);
-            let pcid = r.expect(ber::INTEGER, "presentation-context-identifier INTEGER")?;
-            let pcid = pcid.int(L, "presentation-context-identifier INTEGER")?;
-            let a = r.expect(ber::OID, "abstract-syntax-name OBJECT IDENTIFIER")?;
-            let abstract_syntax = a.oid(L, "abstract-syntax-name OBJECT IDENTIFIER")?;
-            let ts = r.expect(T_SEQ, "transfer-syntax-name-list SEQUENCE OF")?;
-            let transfer_syntaxes = oid_list(L, &ts, "transfer-syntax-name OBJECT IDENTIFIER")?;
-            r.finish("end of Context-list item")?;
-            Ok(ContextDef {
-                pcid,
-                abstract_syntax,
-                transfer_syntaxes,
-            })
-        },
-    )
+    list_of(L, t, "presentation-context-definition-list [4] IMPLICIT SEQUENCE OF", |item| {
+        if item.tag != T_SEQ {
+            return Err(bad_tag(L, &item, WHAT));
+        }
+        let mut r = item.reader(L);
+        let pcid = r.expect(ber::INTEGER, "presentation-context-identifier INTEGER")?;
+        let pcid = pcid.int(L, "presentation-context-identifier INTEGER")?;
+        let a = r.expect(ber::OID, "abstract-syntax-name OBJECT IDENTIFIER")?;
+        let abstract_syntax = a.oid(L, "abstract-syntax-name OBJECT IDENTIFIER")?;
+        let ts = r.expect(T_SEQ, "transfer-syntax-name-list SEQUENCE OF")?;
+        let transfer_syntaxes = oid_list(L, &ts, "transfer-syntax-name OBJECT IDENTIFIER")?;
+        r.finish("end of Context-list item")?;
+        Ok(ContextDef { pcid, abstract_syntax, transfer_syntaxes })
+    })
 }
 
 fn parse_default_context_name<'a>(t: &Tlv<'a>) -> Result<DefaultContextName<'a>> {
     constructed(L, t, "default-context-name [6] IMPLICIT SEQUENCE")?;
     let mut r = t.reader(L);
-    let a = r.expect(
-        Tag::ctx(0),
-        "abstract-syntax-name [0] IMPLICIT OBJECT IDENTIFIER",
-    )?;
+    let a = r.expect(Tag::ctx(0), "abstract-syntax-name [0] IMPLICIT OBJECT IDENTIFIER")?;
     let abstract_syntax = a.oid(L, "abstract-syntax-name [0]")?;
-    let ts = r.expect(
-        Tag::ctx(1),
-        "transfer-syntax-name [1] IMPLICIT OBJECT IDENTIFIER",
-    )?;
+    let ts = r.expect(Tag::ctx(1), "transfer-syntax-name [1] IMPLICIT OBJECT IDENTIFIER")?;
     let transfer_syntax = ts.oid(L, "transfer-syntax-name [1]")?;
     r.finish("end of default-context-name")?;
-    Ok(DefaultContextName {
-        abstract_syntax,
-        transfer_syntax,
-    })
+    Ok(DefaultContextName { abstract_syntax, transfer_syntax })
 }
 
 fn parse_result_list<'a>(t: &Tlv<'a>, what: &'static str) -> Result<Vec<ContextResult<'a>>> {
@@ -1174,36 +1053,24 @@ fn parse_result_list<'a>(t: &Tlv<'a>, what: &'static str) -> Result<Vec<ContextR
             None => None,
         };
         r.finish("end of Result-list item")?;
-        Ok(ContextResult {
-            result,
-            transfer_syntax,
-            provider_reason,
-        })
+        Ok(ContextResult { result, transfer_syntax, provider_reason })
     })
 }
 
 fn parse_context_id_list<'a>(t: &Tlv<'a>) -> Result<Vec<ContextId<'a>>> {
     const ITEM: &str = "Presentation-context-identifier-list SEQUENCE";
-    list_of(
-        L,
-        t,
-        "presentation-context-identifier-list [0] IMPLICIT SEQUENCE OF",
-        |item| {
-            if item.tag != T_SEQ {
-                return Err(bad_tag(L, &item, ITEM));
-            }
-            let mut r = item.reader(L);
-            let p = r.expect(ber::INTEGER, "presentation-context-identifier INTEGER")?;
-            let pcid = p.int(L, "presentation-context-identifier INTEGER")?;
-            let ts = r.expect(ber::OID, "transfer-syntax-name OBJECT IDENTIFIER")?;
-            let transfer_syntax = ts.oid(L, "transfer-syntax-name OBJECT IDENTIFIER")?;
-            r.finish("end of Presentation-context-identifier-list item")?;
-            Ok(ContextId {
-                pcid,
-                transfer_syntax,
-            })
-        },
-    )
+    list_of(L, t, "presentation-context-identifier-list [0] IMPLICIT SEQUENCE OF", |item| {
+        if item.tag != T_SEQ {
+            return Err(bad_tag(L, &item, ITEM));
+        }
+        let mut r = item.reader(L);
+        let p = r.expect(ber::INTEGER, "presentation-context-identifier INTEGER")?;
+        let pcid = p.int(L, "presentation-context-identifier INTEGER")?;
+        let ts = r.expect(ber::OID, "transfer-syntax-name OBJECT IDENTIFIER")?;
+        let transfer_syntax = ts.oid(L, "transfer-syntax-name OBJECT IDENTIFIER")?;
+        r.finish("end of Presentation-context-identifier-list item")?;
+        Ok(ContextId { pcid, transfer_syntax })
+    })
 }
 
 /// Parse a CPA-PPDU (AC user data).
@@ -1238,10 +1105,8 @@ fn parse_cpa_normal<'a>(t: &Tlv<'a>) -> Result<CpaNormal<'a>> {
             }
             (Class::Context, 3) => {
                 seen.mark(L, 3, &m, "responding-presentation-selector [3]")?;
-                n.responding_selector = Some(m.octets(
-                    L,
-                    "responding-presentation-selector [3] IMPLICIT OCTET STRING",
-                )?);
+                n.responding_selector =
+                    Some(m.octets(L, "responding-presentation-selector [3] IMPLICIT OCTET STRING")?);
             }
             (Class::Context, 5) => {
                 seen.mark(L, 5, &m, "presentation-context-definition-result-list [5]")?;
@@ -1252,13 +1117,11 @@ fn parse_cpa_normal<'a>(t: &Tlv<'a>) -> Result<CpaNormal<'a>> {
             }
             (Class::Context, 8) => {
                 seen.mark(L, 8, &m, "presentation-requirements [8]")?;
-                n.presentation_requirements =
-                    Some(m.bits(L, "presentation-requirements [8] IMPLICIT BIT STRING")?);
+                n.presentation_requirements = Some(m.bits(L, "presentation-requirements [8] IMPLICIT BIT STRING")?);
             }
             (Class::Context, 9) => {
                 seen.mark(L, 9, &m, "user-session-requirements [9]")?;
-                n.user_session_requirements =
-                    Some(m.bits(L, "user-session-requirements [9] IMPLICIT BIT STRING")?);
+                n.user_session_requirements = Some(m.bits(L, "user-session-requirements [9] IMPLICIT BIT STRING")?);
             }
             (Class::Context, 11) => {
                 seen.mark(L, 11, &m, "protocol-options [11]")?;
@@ -1266,10 +1129,7 @@ fn parse_cpa_normal<'a>(t: &Tlv<'a>) -> Result<CpaNormal<'a>> {
             }
             (Class::Context, 13) => {
                 seen.mark(L, 13, &m, "responders-nominated-context [13]")?;
-                n.responders_nominated_context = Some(explicit_int(
-                    &m,
-                    "responders-nominated-context [13] INTEGER",
-                )?);
+                n.responders_nominated_context = Some(explicit_int(&m, "responders-nominated-context [13] INTEGER")?);
             }
             (Class::Application, 0 | 1) => {
                 seen.mark(L, 15, &m, "user-data")?;
@@ -1311,10 +1171,8 @@ fn parse_cpr_normal<'a>(t: &Tlv<'a>) -> Result<CprNormal<'a>> {
             }
             (Class::Context, 3) => {
                 seen.mark(L, 3, &m, "responding-presentation-selector [3]")?;
-                n.responding_selector = Some(m.octets(
-                    L,
-                    "responding-presentation-selector [3] IMPLICIT OCTET STRING",
-                )?);
+                n.responding_selector =
+                    Some(m.octets(L, "responding-presentation-selector [3] IMPLICIT OCTET STRING")?);
             }
             (Class::Context, 5) => {
                 seen.mark(L, 5, &m, "presentation-context-definition-result-list [5]")?;
@@ -1325,8 +1183,7 @@ fn parse_cpr_normal<'a>(t: &Tlv<'a>) -> Result<CprNormal<'a>> {
             }
             (Class::Context, 7) => {
                 seen.mark(L, 7, &m, "default-context-result [7]")?;
-                n.default_context_result =
-                    Some(m.int(L, "default-context-result [7] IMPLICIT INTEGER")?);
+                n.default_context_result = Some(m.int(L, "default-context-result [7] IMPLICIT INTEGER")?);
             }
             (Class::Context, 10) => {
                 seen.mark(L, 10, &m, "provider-reason [10]")?;
@@ -1408,11 +1265,7 @@ pub fn parse_user_data(input: &[u8]) -> Result<(UserData<'_>, &[u8])> {
     let mut r = Reader::new(L, input);
     let t = r.read("User-data: simply-encoded [APPLICATION 0] or fully-encoded [APPLICATION 1]")?;
     if !is(&t, Class::Application, 0) && !is(&t, Class::Application, 1) {
-        return Err(bad_tag(
-            L,
-            &t,
-            "User-data: simply-encoded [APPLICATION 0] or fully-encoded [APPLICATION 1]",
-        ));
+        return Err(bad_tag(L, &t, "User-data: simply-encoded [APPLICATION 0] or fully-encoded [APPLICATION 1]"));
     }
     Ok((user_data_from_tlv(&t)?, r.rest()))
 }
@@ -1420,17 +1273,10 @@ pub fn parse_user_data(input: &[u8]) -> Result<(UserData<'_>, &[u8])> {
 /// User-data from its TLV (APPLICATION 0 or 1, checked by the caller).
 fn user_data_from_tlv<'a>(t: &Tlv<'a>) -> Result<UserData<'a>> {
     if t.tag.number == 0 {
-        return Ok(UserData::Simple(t.octets(
-            L,
-            "simply-encoded-data [APPLICATION 0] IMPLICIT OCTET STRING",
-        )?));
+        return Ok(UserData::Simple(t.octets(L, "simply-encoded-data [APPLICATION 0] IMPLICIT OCTET STRING")?));
     }
     if t.tag != T_FULL {
-        return Err(bad_tag(
-            L,
-            t,
-            "fully-encoded-data [APPLICATION 1] IMPLICIT SEQUENCE OF",
-        ));
+        return Err(bad_tag(L, t, "fully-encoded-data [APPLICATION 1] IMPLICIT SEQUENCE OF"));
     }
     let mut r = t.reader(L);
     let mut list = PdvList::new();
@@ -1443,8 +1289,7 @@ fn user_data_from_tlv<'a>(t: &Tlv<'a>) -> Result<UserData<'a>> {
 }
 
 fn parse_pdv<'a>(t: &Tlv<'a>) -> Result<Pdv<'a>> {
-    const VALUES: &str =
-        "presentation-data-values: single-ASN1-type [0], octet-aligned [1] or arbitrary [2]";
+    const VALUES: &str = "presentation-data-values: single-ASN1-type [0], octet-aligned [1] or arbitrary [2]";
     if t.tag != T_SEQ {
         return Err(bad_tag(L, t, "PDV-list SEQUENCE"));
     }
@@ -1458,12 +1303,7 @@ fn parse_pdv<'a>(t: &Tlv<'a>) -> Result<Pdv<'a>> {
     let v = r.read(VALUES)?;
     let (value, value_offset) = single_octets_or_bits(L, &v, VALUES)?;
     r.finish("end of PDV-list")?;
-    Ok(Pdv {
-        transfer_syntax,
-        pcid,
-        value,
-        value_offset,
-    })
+    Ok(Pdv { transfer_syntax, pcid, value, value_offset })
 }
 
 /// The `CHOICE { single-ASN1-type [0] ANY, octet-aligned [1] IMPLICIT OCTET
@@ -1488,11 +1328,7 @@ pub(crate) fn single_octets_or_bits<'a>(
         }
         2 => {
             let b = v.bits(layer, "arbitrary [2] IMPLICIT BIT STRING")?;
-            let off = if v.tag.constructed {
-                v.content_offset
-            } else {
-                v.content_offset + 1
-            };
+            let off = if v.tag.constructed { v.content_offset } else { v.content_offset + 1 };
             Ok((PdvValue::Arbitrary(b), off))
         }
         _ => Err(bad_tag(layer, v, what)),
@@ -1515,9 +1351,7 @@ pub fn emit(p: &Ppdu<'_>, out: &mut Vec<u8>) {
 }
 
 fn emit_mode(out: &mut Vec<u8>, mode: Mode) {
-    write_tlv(out, Tag::ctx_c(0), |o| {
-        write_int(o, Tag::ctx(0), mode.value())
-    });
+    write_tlv(out, Tag::ctx_c(0), |o| write_int(o, Tag::ctx(0), mode.value()));
 }
 
 fn opt_bits(out: &mut Vec<u8>, tag: Tag, b: &Option<BitString<'_>>) {
@@ -1714,10 +1548,7 @@ mod tests {
         let (u, rest) = parse_user_data(&b).unwrap();
         assert!(rest.is_empty());
         let p = u.single().unwrap();
-        assert_eq!(
-            (p.pcid, p.value.clone(), p.value_offset),
-            (3, PdvValue::Single(&[2, 1, 0]), 9)
-        );
+        assert_eq!((p.pcid, p.value.clone(), p.value_offset), (3, PdvValue::Single(&[2, 1, 0]), 9));
         let mut out = Vec::new();
         emit_user_data(&u, &mut out);
         assert_eq!(out, b);
@@ -1725,22 +1556,10 @@ mod tests {
 
     #[test]
     fn mode_of_connect_decodes_in_any_order() {
-        assert_eq!(
-            mode_of_connect(&hex::decode("3105a003800101").unwrap()),
-            Some(Mode::Normal)
-        );
-        assert_eq!(
-            mode_of_connect(&hex::decode("3107a100a003800100").unwrap()),
-            Some(Mode::X410)
-        );
-        assert_eq!(
-            mode_of_connect(&hex::decode("3180a100a08080010000000000").unwrap()),
-            Some(Mode::X410)
-        );
-        assert_eq!(
-            mode_of_connect(&hex::decode("3105a003800102").unwrap()),
-            None
-        );
+        assert_eq!(mode_of_connect(&hex::decode("3105a003800101").unwrap()), Some(Mode::Normal));
+        assert_eq!(mode_of_connect(&hex::decode("3107a100a003800100").unwrap()), Some(Mode::X410));
+        assert_eq!(mode_of_connect(&hex::decode("3180a100a08080010000000000").unwrap()), Some(Mode::X410));
+        assert_eq!(mode_of_connect(&hex::decode("3105a003800102").unwrap()), None);
         assert_eq!(mode_of_connect(&[]), None);
     }
 

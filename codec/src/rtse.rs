@@ -27,8 +27,8 @@
 //! Parsing an RTTP or a primitive RTTR allocates nothing.
 
 use crate::ber::{
-    int_content, len_len, write_bits, write_int, write_prim, write_tlv, BitString, Class, Octets,
-    Reader, Tag, Tlv, INTEGER, OCTET_STRING, T61_STRING, UTC_TIME,
+    int_content, len_len, write_bits, write_int, write_prim, write_tlv, BitString, Class, Octets, Reader, Tag, Tlv,
+    INTEGER, OCTET_STRING, T61_STRING, UTC_TIME,
 };
 use crate::error::{Error, Found, Layer, Result};
 
@@ -210,10 +210,7 @@ pub struct Rtorj<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub refuse_reason: Option<RefuseReason>,
     /// `[1] userDataRJ`: the raw TLV inside the explicit tag (P1: `b2 {MTABindError}`).
-    #[serde(
-        skip_serializing_if = "Option::is_none",
-        serialize_with = "ser_opt_hex"
-    )]
+    #[serde(skip_serializing_if = "Option::is_none", serialize_with = "ser_opt_hex")]
     pub user_data: Option<&'a [u8]>,
 }
 
@@ -227,10 +224,7 @@ pub struct Rtab<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reflected_parameter: Option<BitString<'a>>,
     /// `[2] userdataAB`: the raw TLV inside the explicit tag (normal mode, userError).
-    #[serde(
-        skip_serializing_if = "Option::is_none",
-        serialize_with = "ser_opt_hex"
-    )]
+    #[serde(skip_serializing_if = "Option::is_none", serialize_with = "ser_opt_hex")]
     pub user_data: Option<&'a [u8]>,
 }
 
@@ -376,20 +370,14 @@ impl serde::Serialize for RtseApdu<'_> {
             RtseApdu::Rtoac(r) => Ser::Rtoac(r),
             RtseApdu::Rtorj(r) => Ser::Rtorj(r),
             RtseApdu::Rttp(p) => Ser::Rttp { priority: *p },
-            RtseApdu::Rttr(d) => Ser::Rttr {
-                len: d.len(),
-                data: d,
-            },
+            RtseApdu::Rttr(d) => Ser::Rttr { len: d.len(), data: d },
             RtseApdu::Rtab(r) => Ser::Rtab(r),
         }
         .serialize(s)
     }
 }
 
-pub(crate) fn ser_opt_hex<S: serde::Serializer>(
-    b: &Option<&[u8]>,
-    s: S,
-) -> core::result::Result<S::Ok, S::Error> {
+pub(crate) fn ser_opt_hex<S: serde::Serializer>(b: &Option<&[u8]>, s: S) -> core::result::Result<S::Ok, S::Error> {
     match b {
         Some(b) => s.serialize_str(&crate::hex::encode(b)),
         None => s.serialize_none(),
@@ -472,12 +460,7 @@ pub(crate) fn set_members<'a>(
         };
         let bit = 1u64 << (i % 64);
         if seen & bit != 0 {
-            return Err(Error::new(
-                layer,
-                m.offset,
-                what,
-                Found::Other("a repeated member"),
-            ));
+            return Err(Error::new(layer, m.offset, what, Found::Other("a repeated member")));
         }
         seen |= bit;
         f(i, &m)?;
@@ -503,94 +486,49 @@ fn missing(layer: Layer, set: &Tlv<'_>, what: &'static str) -> Error {
 
 /// The members of an RTORQ SET (normal mode `b0`, X.410 PConnect `[1]`).
 pub fn parse_rtorq_members<'a>(set: &Tlv<'a>, layer: Layer) -> Result<Rtorq<'a>> {
-    const TAGS: [Tag; 5] = [
-        Tag::ctx(0),
-        Tag::ctx(1),
-        Tag::ctx(2),
-        Tag::ctx_c(3),
-        Tag::ctx(4),
-    ];
+    const TAGS: [Tag; 5] = [Tag::ctx(0), Tag::ctx(1), Tag::ctx(2), Tag::ctx_c(3), Tag::ctx(4)];
     let (mut cs, mut ws, mut dm, mut cd, mut ap) = (None, None, None, None, None);
-    set_members(
-        set,
-        layer,
-        "RTORQ member [0]..[4], each at most once",
-        &TAGS,
-        |i, m| {
-            match i {
-                0 => cs = Some(m.int(layer, "checkpointSize [0] INTEGER")?),
-                1 => ws = Some(m.int(layer, "windowSize [1] INTEGER")?),
-                2 => {
-                    dm = Some(DialogueMode::from_i64(
-                        m.int(layer, "dialogueMode [2] INTEGER")?,
-                    ))
-                }
-                3 => cd = Some(parse_connection_data(m, layer)?),
-                _ => ap = Some(m.int(layer, "applicationProtocol [4] INTEGER")?),
-            }
-            Ok(())
-        },
-    )?;
+    set_members(set, layer, "RTORQ member [0]..[4], each at most once", &TAGS, |i, m| {
+        match i {
+            0 => cs = Some(m.int(layer, "checkpointSize [0] INTEGER")?),
+            1 => ws = Some(m.int(layer, "windowSize [1] INTEGER")?),
+            2 => dm = Some(DialogueMode::from_i64(m.int(layer, "dialogueMode [2] INTEGER")?)),
+            3 => cd = Some(parse_connection_data(m, layer)?),
+            _ => ap = Some(m.int(layer, "applicationProtocol [4] INTEGER")?),
+        }
+        Ok(())
+    })?;
     let connection_data = cd.ok_or_else(|| missing(layer, set, "connectionDataRQ [3] in RTORQ"))?;
-    Ok(Rtorq {
-        checkpoint_size: cs,
-        window_size: ws,
-        dialogue_mode: dm,
-        connection_data,
-        application_protocol: ap,
-    })
+    Ok(Rtorq { checkpoint_size: cs, window_size: ws, dialogue_mode: dm, connection_data, application_protocol: ap })
 }
 
 /// The members of an RTOAC SET (normal mode `b1`, X.410 PAccept `[1]`).
 pub fn parse_rtoac_members<'a>(set: &Tlv<'a>, layer: Layer) -> Result<Rtoac<'a>> {
     const TAGS: [Tag; 3] = [Tag::ctx(0), Tag::ctx(1), Tag::ctx_c(2)];
     let (mut cs, mut ws, mut cd) = (None, None, None);
-    set_members(
-        set,
-        layer,
-        "RTOAC member [0]..[2], each at most once",
-        &TAGS,
-        |i, m| {
-            match i {
-                0 => cs = Some(m.int(layer, "checkpointSize [0] INTEGER")?),
-                1 => ws = Some(m.int(layer, "windowSize [1] INTEGER")?),
-                _ => cd = Some(parse_connection_data(m, layer)?),
-            }
-            Ok(())
-        },
-    )?;
+    set_members(set, layer, "RTOAC member [0]..[2], each at most once", &TAGS, |i, m| {
+        match i {
+            0 => cs = Some(m.int(layer, "checkpointSize [0] INTEGER")?),
+            1 => ws = Some(m.int(layer, "windowSize [1] INTEGER")?),
+            _ => cd = Some(parse_connection_data(m, layer)?),
+        }
+        Ok(())
+    })?;
     let connection_data = cd.ok_or_else(|| missing(layer, set, "connectionDataAC [2] in RTOAC"))?;
-    Ok(Rtoac {
-        checkpoint_size: cs,
-        window_size: ws,
-        connection_data,
-    })
+    Ok(Rtoac { checkpoint_size: cs, window_size: ws, connection_data })
 }
 
 /// The members of an RTORJ SET.
 pub fn parse_rtorj_members<'a>(set: &Tlv<'a>, layer: Layer) -> Result<Rtorj<'a>> {
     const TAGS: [Tag; 2] = [Tag::ctx(0), Tag::ctx_c(1)];
     let mut out = Rtorj::default();
-    set_members(
-        set,
-        layer,
-        "RTORJ member [0] or [1], each at most once",
-        &TAGS,
-        |i, m| {
-            match i {
-                0 => {
-                    out.refuse_reason = Some(RefuseReason::from_i64(
-                        m.int(layer, "refuseReason [0] INTEGER")?,
-                    ))
-                }
-                _ => {
-                    out.user_data =
-                        Some(explicit_inner(m, layer, "one value in userDataRJ [1]")?.raw)
-                }
-            }
-            Ok(())
-        },
-    )?;
+    set_members(set, layer, "RTORJ member [0] or [1], each at most once", &TAGS, |i, m| {
+        match i {
+            0 => out.refuse_reason = Some(RefuseReason::from_i64(m.int(layer, "refuseReason [0] INTEGER")?)),
+            _ => out.user_data = Some(explicit_inner(m, layer, "one value in userDataRJ [1]")?.raw),
+        }
+        Ok(())
+    })?;
     Ok(out)
 }
 
@@ -599,76 +537,41 @@ pub fn parse_rtorj_members<'a>(set: &Tlv<'a>, layer: Layer) -> Result<Rtorj<'a>>
 pub fn parse_rtab_members<'a>(set: &Tlv<'a>, layer: Layer) -> Result<Rtab<'a>> {
     const TAGS: [Tag; 3] = [Tag::ctx(0), Tag::ctx(1), Tag::ctx_c(2)];
     let mut out = Rtab::default();
-    set_members(
-        set,
-        layer,
-        "RTAB member [0]..[2], each at most once",
-        &TAGS,
-        |i, m| {
-            match i {
-                0 => {
-                    out.abort_reason = Some(AbortReason::from_i64(
-                        m.int(layer, "abortReason [0] INTEGER")?,
-                    ))
-                }
-                1 => {
-                    out.reflected_parameter =
-                        Some(m.bits(layer, "reflectedParameter [1] BIT STRING")?)
-                }
-                _ => {
-                    out.user_data =
-                        Some(explicit_inner(m, layer, "one value in userdataAB [2]")?.raw)
-                }
-            }
-            Ok(())
-        },
-    )?;
+    set_members(set, layer, "RTAB member [0]..[2], each at most once", &TAGS, |i, m| {
+        match i {
+            0 => out.abort_reason = Some(AbortReason::from_i64(m.int(layer, "abortReason [0] INTEGER")?)),
+            1 => out.reflected_parameter = Some(m.bits(layer, "reflectedParameter [1] BIT STRING")?),
+            _ => out.user_data = Some(explicit_inner(m, layer, "one value in userdataAB [2]")?.raw),
+        }
+        Ok(())
+    })?;
     Ok(out)
 }
 
 /// `ConnectionData` from its explicit wrapper (`[3]` in RTORQ, `[2]` in RTOAC).
 pub fn parse_connection_data<'a>(wrapper: &Tlv<'a>, layer: Layer) -> Result<ConnectionData<'a>> {
-    let c = explicit_inner(
-        wrapper,
-        layer,
-        "one ConnectionData: open [0] or recover [1]",
-    )?;
+    let c = explicit_inner(wrapper, layer, "one ConnectionData: open [0] or recover [1]")?;
     // `open [0] ANY` is explicit: a constructed [0] holding exactly one
     // value. No user data is `80 00` ([0] IMPLICIT NULL, X.228). An empty
     // constructed `a0 00` is neither and is refused (decision: no peer is
     // known to send it, and accepting it would not re-emit as sent).
     match (c.tag.class, c.tag.number) {
-        (Class::Context, 0) if c.tag.constructed => Ok(ConnectionData::Open(Some(
-            explicit_inner(&c, layer, "one user-data value in open [0]")?.raw,
-        ))),
+        (Class::Context, 0) if c.tag.constructed => {
+            Ok(ConnectionData::Open(Some(explicit_inner(&c, layer, "one user-data value in open [0]")?.raw)))
+        }
         (Class::Context, 0) => {
             c.null(layer, "open [0] IMPLICIT NULL (80 00)")?;
             Ok(ConnectionData::Open(None))
         }
-        (Class::Context, 1) => Ok(ConnectionData::Recover(
-            parse_session_connection_identifier(&c, layer)?,
-        )),
-        _ => Err(Error::new(
-            layer,
-            c.offset,
-            "ConnectionData open [0] or recover [1]",
-            Found::Tag(c.tag),
-        )),
+        (Class::Context, 1) => Ok(ConnectionData::Recover(parse_session_connection_identifier(&c, layer)?)),
+        _ => Err(Error::new(layer, c.offset, "ConnectionData open [0] or recover [1]", Found::Tag(c.tag))),
     }
 }
 
 /// `SessionConnectionIdentifier` from its (implicitly tagged) SEQUENCE TLV.
-pub fn parse_session_connection_identifier<'a>(
-    seq: &Tlv<'a>,
-    layer: Layer,
-) -> Result<SessionConnectionIdentifier<'a>> {
+pub fn parse_session_connection_identifier<'a>(seq: &Tlv<'a>, layer: Layer) -> Result<SessionConnectionIdentifier<'a>> {
     if !seq.tag.constructed {
-        return Err(Error::new(
-            layer,
-            seq.offset,
-            "recover [1] SessionConnectionIdentifier",
-            Found::Tag(seq.tag),
-        ));
+        return Err(Error::new(layer, seq.offset, "recover [1] SessionConnectionIdentifier", Found::Tag(seq.tag)));
     }
     let mut r = seq.reader(layer);
     const WHAT_REF: &str = "callingSSuserReference (14 T61String or 04 OCTET STRING)";
@@ -694,11 +597,7 @@ pub fn parse_session_connection_identifier<'a>(
         _ => None,
     };
     r.finish("end of SessionConnectionIdentifier")?;
-    Ok(SessionConnectionIdentifier {
-        calling_ss_user_reference,
-        common_reference,
-        additional_reference_information,
-    })
+    Ok(SessionConnectionIdentifier { calling_ss_user_reference, common_reference, additional_reference_information })
 }
 
 // ---------------------------------------------------------------------------
@@ -739,9 +638,7 @@ pub fn emit_rtorq_members(r: &Rtorq<'_>, out: &mut Vec<u8>) {
     if let Some(v) = r.dialogue_mode {
         write_int(out, Tag::ctx(2), v.to_i64());
     }
-    write_tlv(out, Tag::ctx_c(3), |o| {
-        emit_connection_data(&r.connection_data, o)
-    });
+    write_tlv(out, Tag::ctx_c(3), |o| emit_connection_data(&r.connection_data, o));
     if let Some(v) = r.application_protocol {
         write_int(out, Tag::ctx(4), v);
     }
@@ -755,9 +652,7 @@ pub fn emit_rtoac_members(r: &Rtoac<'_>, out: &mut Vec<u8>) {
     if let Some(v) = r.window_size {
         write_int(out, Tag::ctx(1), v);
     }
-    write_tlv(out, Tag::ctx_c(2), |o| {
-        emit_connection_data(&r.connection_data, o)
-    });
+    write_tlv(out, Tag::ctx_c(2), |o| emit_connection_data(&r.connection_data, o));
 }
 
 /// The contents of an RTORJ SET.
@@ -830,11 +725,9 @@ pub(crate) fn int_len(tag: Tag, v: i64) -> usize {
 pub fn rtorq_members_len(r: &Rtorq<'_>) -> usize {
     r.checkpoint_size.map_or(0, |v| int_len(Tag::ctx(0), v))
         + r.window_size.map_or(0, |v| int_len(Tag::ctx(1), v))
-        + r.dialogue_mode
-            .map_or(0, |v| int_len(Tag::ctx(2), v.to_i64()))
+        + r.dialogue_mode.map_or(0, |v| int_len(Tag::ctx(2), v.to_i64()))
         + tlv_len(Tag::ctx_c(3), connection_data_len(&r.connection_data))
-        + r.application_protocol
-            .map_or(0, |v| int_len(Tag::ctx(4), v))
+        + r.application_protocol.map_or(0, |v| int_len(Tag::ctx(4), v))
 }
 
 /// Octets [`emit_rtoac_members`] writes.
@@ -845,18 +738,14 @@ pub fn rtoac_members_len(r: &Rtoac<'_>) -> usize {
 }
 
 fn rtorj_members_len(r: &Rtorj<'_>) -> usize {
-    r.refuse_reason
-        .map_or(0, |v| int_len(Tag::ctx(0), v.to_i64()))
+    r.refuse_reason.map_or(0, |v| int_len(Tag::ctx(0), v.to_i64()))
         + r.user_data.map_or(0, |d| tlv_len(Tag::ctx_c(1), d.len()))
 }
 
 /// Octets [`emit_rtab_members`] writes.
 pub fn rtab_members_len(r: &Rtab<'_>) -> usize {
-    r.abort_reason
-        .map_or(0, |v| int_len(Tag::ctx(0), v.to_i64()))
-        + r.reflected_parameter
-            .as_ref()
-            .map_or(0, |b| tlv_len(Tag::ctx(1), b.data.len() + 1))
+    r.abort_reason.map_or(0, |v| int_len(Tag::ctx(0), v.to_i64()))
+        + r.reflected_parameter.as_ref().map_or(0, |b| tlv_len(Tag::ctx(1), b.data.len() + 1))
         + r.user_data.map_or(0, |d| tlv_len(Tag::ctx_c(2), d.len()))
 }
 
@@ -869,9 +758,7 @@ pub fn connection_data_len(c: &ConnectionData<'_>) -> usize {
             Tag::ctx_c(1),
             tlv_len(T61_STRING, s.calling_ss_user_reference.value().len())
                 + tlv_len(UTC_TIME, s.common_reference.len())
-                + s.additional_reference_information
-                    .as_ref()
-                    .map_or(0, |a| tlv_len(Tag::ctx(0), a.len())),
+                + s.additional_reference_information.as_ref().map_or(0, |a| tlv_len(Tag::ctx(0), a.len())),
         ),
     }
 }

@@ -1,1 +1,872 @@
-//! (being written)
+//! Whole-stack decoding: the bytes of one TPKT (or one TSDU) through every
+//! layer, and a per-association decoder for TPKT byte streams that carries
+//! what earlier PDUs taught (mode, presentation contexts, whether RTSE is in
+//! use, the SPDU context) to later ones.
+//!
+//! Which layer sits above a session SPDU:
+//! * normal mode: the SPDU's user data is a presentation PPDU (CP in CN, CPA
+//!   in AC, CPR in RF, ARU/ARP in AB, User-data elsewhere); a PDV in the
+//!   ACSE context holds an ACSE APDU, whose user-information EXTERNAL in the
+//!   RTSE context holds an RTSE APDU (RTORQ, RTOAC, RTORJ, RTAB); a PDV in
+//!   the RTSE context of a PT or DT holds RTTP or RTTR. The P1 bind rides in
+//!   the RTSE connection data (`[16]`/`[17]`/`[18]` RO-notation wrapper).
+//! * X.410-1984 mode: the user data of CN/AC/RF/AB/PT is an X.410 PDU
+//!   (PConnect, PAccept, PRefuse, AbortInformation, Priority); the P1 bind
+//!   rides unwrapped in the connection data; DT carries raw P1 octets.
+//!
+//! The mode is recognised from the CN (x410.md §4) and kept for the
+//! association. Where no CN was seen (a capture starting mid-association),
+//! PT user data starting `02` is taken as X.410, `61`/`40` as normal mode.
+//!
+//! An association whose AARQ carries no RTSE APDU (MMS, say) is decoded down
+//! to ACSE and the P-DATA values are left alone. P1 is decoded only where
+//! the association is known to carry P1 (application context
+//! id-ac-mts-transfer, or X.410 application protocol 1) or where it
+//! decodes; a P1 error is reported only in the first case.
+//!
+//! Transfers: the RTTR segments (normal mode) or DT octets (X.410 mode) of an
+//! activity are collected per direction, bounded by
+//! [`limits::MAX_TRANSFER_LEN`], and decoded when the activity ends (AE, or
+//! MAP): the stack of that SPDU then carries a [`TransferSummary`] with the
+//! P1 label (kind and MTS identifier).
+//!
+//! Offsets in errors count from the first byte of the input given to
+//! [`decode_tpkt`] / [`decode_tsdu`]; for a TSDU reassembled from several DT
+//! TPDUs, from the first byte of the TSDU.
+
+use crate::acse::{self, AcseApdu, External};
+use crate::cotp::{self, Tpdu};
+use crate::error::{Error, Found, Layer, Result};
+use crate::limits;
+use crate::p1::{self, P1Pdu};
+use crate::presentation::{self, ContextMap, Mode, Pdv, PdvValue, Ppdu, PpduSlot, UserData};
+use crate::rtse::{self, RtseApdu};
+use crate::session::{self, Spdu, SpduKind, Tsdu};
+use crate::tpkt::{self, Tpkt};
+use crate::x410::{self, X410Pdu};
+use serde::ser::SerializeSeq;
+use serde::{Serialize, Serializer};
+
+/// Which side of the association sent a PDU.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Sender {
+    /// The association-initiator (sent the CN).
+    Initiator,
+    /// The association-responder.
+    Responder,
+}
+
+impl Sender {
+    /// The other side.
+    pub const fn peer(self) -> Sender {
+        match self {
+            Sender::Initiator => Sender::Responder,
+            Sender::Responder => Sender::Initiator,
+        }
+    }
+    const fn index(self) -> usize {
+        self as usize
+    }
+}
+
+/// What the decoder knows of one association.
+#[derive(Debug, Clone, Default)]
+pub struct Context {
+    /// Normal or X.410-1984 mode, once known.
+    pub mode: Option<Mode>,
+    /// Presentation contexts (normal mode): proposed by the CP, narrowed by
+    /// the CPA.
+    pub contexts: ContextMap,
+    /// Whether the association uses RTSE (its AARQ carried an RTORQ, or it
+    /// is in X.410 mode); `None` until known.
+    pub rtse: Option<bool>,
+    /// Whether the association carries P1 (application context
+    /// id-ac-mts-transfer, or X.410 application protocol 1).
+    pub p1: Option<bool>,
+    /// Session requirements in force (from the AC), and the last SI-41 SPDU
+    /// each side sent (to tell MAA from AEA).
+    pub session: [session::Context; 2],
+    /// Transfer reassembly per sender.
+    transfers: [TransferBuf; 2],
+}
+
+#[derive(Debug, Clone, Default)]
+struct TransferBuf {
+    octets: Vec<u8>,
+    /// Collecting (an activity is open).
+    open: bool,
+    /// More than the limit arrived: decoding is skipped.
+    overflow: bool,
+}
+
+impl Context {
+    /// A context for an association whose mode is known.
+    pub fn with_mode(mode: Mode) -> Self {
+        Context { mode: Some(mode), ..Context::default() }
+    }
+
+    fn session_ctx(&self, from: Sender) -> session::Context {
+        self.session[from.index()]
+    }
+}
+
+/// The layers above one SPDU. At most one PDU per layer: the first
+/// presentation data value (or EXTERNAL) that the layer above claims.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Upper<'a> {
+    pub presentation: Option<Ppdu<'a>>,
+    pub acse: Option<AcseApdu<'a>>,
+    pub rtse: Option<RtseApdu<'a>>,
+    pub x410: Option<X410Pdu<'a>>,
+    pub p1: Option<P1Pdu<'a>>,
+    /// A transfer completed by this SPDU (AE/MAP), decoded from the
+    /// collected segments.
+    pub transfer: Option<TransferSummary>,
+}
+
+impl Upper<'_> {
+    fn is_empty(&self) -> bool {
+        self.presentation.is_none()
+            && self.acse.is_none()
+            && self.rtse.is_none()
+            && self.x410.is_none()
+            && self.p1.is_none()
+            && self.transfer.is_none()
+    }
+}
+
+/// A transfer reassembled from its segments, labelled from P1.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct TransferSummary {
+    /// `Message`, `Report` or `Probe` (P1 names); `None` if P1 did not decode.
+    #[serde(rename = "pdu")]
+    pub kind: &'static str,
+    /// MTS identifier, rendered `/C=../A=../P=../;local`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
+    /// Octets of the reassembled APDU.
+    pub octets: usize,
+    /// Why the transfer could not be labelled.
+    #[serde(skip_serializing_if = "Option::is_none", serialize_with = "ser_opt_error")]
+    pub error: Option<Error>,
+}
+
+fn ser_opt_error<S: Serializer>(e: &Option<Error>, s: S) -> core::result::Result<S::Ok, S::Error> {
+    match e {
+        Some(e) => s.collect_str(e),
+        None => s.serialize_none(),
+    }
+}
+
+/// One TSDU and the layers above each of its SPDUs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionStack<'a> {
+    pub tsdu: Tsdu<'a>,
+    upper: [Upper<'a>; limits::MAX_CONCATENATED_SPDUS],
+}
+
+impl<'a> SessionStack<'a> {
+    /// The SPDUs with their upper layers.
+    pub fn iter(&self) -> impl Iterator<Item = (&Spdu<'a>, &Upper<'a>)> + '_ {
+        self.tsdu.iter().zip(self.upper.iter())
+    }
+    /// The upper layers of SPDU `i`.
+    pub fn upper(&self, i: usize) -> Option<&Upper<'a>> {
+        (i < self.tsdu.len()).then(|| &self.upper[i])
+    }
+}
+
+/// Every layer of one TPKT (or of one TSDU, when decoded from session up).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Stack<'a> {
+    pub tpkt: Option<Tpkt<'a>>,
+    pub tpdu: Option<Tpdu<'a>>,
+    /// Present when a complete TSDU was decoded (a DT with EOT, or a TSDU
+    /// given directly).
+    pub session: Option<SessionStack<'a>>,
+}
+
+impl<'a> Stack<'a> {
+    /// The SPDU kinds, in order.
+    pub fn spdu_kinds(&self) -> impl Iterator<Item = SpduKind> + '_ {
+        self.session.iter().flat_map(|s| s.tsdu.iter().map(Spdu::kind))
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Decoding.
+
+fn offset_of(whole: &[u8], part: &[u8]) -> usize {
+    // Both are slices of the same allocation (part borrowed from whole);
+    // fall back to 0 rather than panic if not.
+    let (w, p) = (whole.as_ptr() as usize, part.as_ptr() as usize);
+    if p >= w && p + part.len() <= w + whole.len() {
+        p - w
+    } else {
+        0
+    }
+}
+
+/// Decode one TPKT from the front of `input`: TPKT, X.224 and, for a DT with
+/// EOT, the TSDU it carries and everything above. A DT without EOT carries
+/// part of a TSDU and is returned without a session layer (use
+/// [`AssociationDecoder`] for reassembly). Returns the stack and the rest.
+pub fn decode_tpkt<'a>(ctx: &mut Context, from: Sender, input: &'a [u8]) -> Result<(Stack<'a>, &'a [u8])> {
+    let (tpkt, rest) = tpkt::parse(input)?;
+    let tpdu = cotp::parse(tpkt.payload).map_err(|e| e.shift(tpkt::HEADER_LEN))?;
+    let session = match &tpdu {
+        Tpdu::Dt(d) if d.eot => {
+            let base = offset_of(input, d.user_data);
+            Some(decode_session(ctx, from, d.user_data).map_err(|e| e.shift(base))?)
+        }
+        _ => None,
+    };
+    Ok((Stack { tpkt: Some(tpkt), tpdu: Some(tpdu), session }, rest))
+}
+
+/// Decode one complete TSDU (concatenated SPDUs) and everything above.
+pub fn decode_tsdu<'a>(ctx: &mut Context, from: Sender, tsdu: &'a [u8]) -> Result<Stack<'a>> {
+    Ok(Stack { tpkt: None, tpdu: None, session: Some(decode_session(ctx, from, tsdu)?) })
+}
+
+fn decode_session<'a>(ctx: &mut Context, from: Sender, tsdu_bytes: &'a [u8]) -> Result<SessionStack<'a>> {
+    if tsdu_bytes.is_empty() {
+        return Err(Error::eof(Layer::Session, 0, "SPDU identifier"));
+    }
+    let tsdu = session::parse_tsdu_with(tsdu_bytes, &ctx.session_ctx(from))?;
+    let mut upper: [Upper<'a>; limits::MAX_CONCATENATED_SPDUS] = Default::default();
+    for (i, spdu) in tsdu.iter().enumerate() {
+        learn_session(ctx, from, spdu);
+        upper[i] = decode_upper(ctx, from, spdu, tsdu_bytes)?;
+    }
+    Ok(SessionStack { tsdu, upper })
+}
+
+fn learn_session(ctx: &mut Context, from: Sender, spdu: &Spdu<'_>) {
+    match spdu {
+        Spdu::Cn(c) => {
+            // A new connection: forget what an earlier one taught, keep the
+            // mode (a recovery uses the same mode).
+            let mode = ctx.mode;
+            *ctx = Context { mode, ..Context::default() };
+            let _ = c;
+        }
+        Spdu::Ac(a) => {
+            let req = a.requirements;
+            for s in &mut ctx.session {
+                s.requirements = req;
+            }
+        }
+        _ => {}
+    }
+    let kind = spdu.kind();
+    if matches!(kind, SpduKind::Map | SpduKind::Ae) {
+        // The peer's next SI 42 acknowledges this.
+        ctx.session[from.peer().index()].last_major = Some(kind);
+    }
+}
+
+fn slot_of(kind: SpduKind) -> PpduSlot {
+    match kind {
+        SpduKind::Cn => PpduSlot::Connect,
+        SpduKind::Ac => PpduSlot::Accept,
+        SpduKind::Rf => PpduSlot::Refuse,
+        SpduKind::Ab => PpduSlot::Abort,
+        _ => PpduSlot::Data,
+    }
+}
+
+fn decode_upper<'a>(ctx: &mut Context, from: Sender, spdu: &Spdu<'a>, whole: &'a [u8]) -> Result<Upper<'a>> {
+    let kind = spdu.kind();
+    let mut up = Upper::default();
+    track_transfer(ctx, from, spdu, whole, &mut up)?;
+    let Some(ud) = spdu.user_data() else {
+        return Ok(up);
+    };
+    if ud.is_empty() && kind != SpduKind::Dt {
+        return Ok(up);
+    }
+    let base = offset_of(whole, ud);
+    if kind == SpduKind::Cn {
+        ctx.mode = presentation::mode_of_connect(ud).or(ctx.mode);
+    }
+    let mode = match ctx.mode {
+        Some(m) => m,
+        None => guess_mode(kind, ud),
+    };
+    match mode {
+        Mode::X410 => decode_x410(ctx, from, kind, ud, base, &mut up)?,
+        Mode::Normal => decode_normal(ctx, kind, ud, whole, &mut up)?,
+    }
+    Ok(up)
+}
+
+fn guess_mode(kind: SpduKind, ud: &[u8]) -> Mode {
+    match (kind, ud.first()) {
+        (SpduKind::Pt, Some(0x02)) => Mode::X410,
+        (SpduKind::Dt, Some(b)) if *b != 0x61 && *b != 0x40 => Mode::X410,
+        (SpduKind::Ab, Some(0x31)) | (SpduKind::Rf, Some(0x31)) => Mode::X410,
+        _ => Mode::Normal,
+    }
+}
+
+fn decode_x410<'a>(
+    ctx: &mut Context,
+    from: Sender,
+    kind: SpduKind,
+    ud: &'a [u8],
+    base: usize,
+    up: &mut Upper<'a>,
+) -> Result<()> {
+    let _ = from;
+    let slot = match kind {
+        SpduKind::Cn => x410::Slot::Connect,
+        SpduKind::Ac => x410::Slot::Accept,
+        SpduKind::Rf => x410::Slot::Refuse,
+        SpduKind::Ab => x410::Slot::Abort,
+        SpduKind::Pt => x410::Slot::TokenPlease,
+        // DT and the rest carry user octets (the transfer), not RTS PDUs.
+        _ => return Ok(()),
+    };
+    let (pdu, _) = x410::parse(slot, ud).map_err(|e| e.shift(base))?;
+    ctx.rtse = Some(true);
+    let (open, arg) = match &pdu {
+        X410Pdu::PConnect(c) => {
+            ctx.p1 = Some(c.application_protocol() == x410::APPLICATION_PROTOCOL_P1);
+            (c.user_data.connection_data.open(), true)
+        }
+        X410Pdu::PAccept(a) => (a.user_data.connection_data.open(), false),
+        _ => (None, false),
+    };
+    if let Some(raw) = open {
+        let parsed = if arg { p1::parse_bind_argument(raw, false) } else { p1::parse_bind_result(raw, false) };
+        up.p1 = p1_result(
+            ctx,
+            parsed.map(|b| if arg { P1Pdu::BindArgument(b) } else { P1Pdu::BindResult(b) }),
+            offset_of(ud, raw) + base,
+        )?;
+    }
+    up.x410 = Some(pdu);
+    Ok(())
+}
+
+/// A P1 decode result: kept if it decoded; an error only if the association
+/// is known to carry P1.
+fn p1_result<'a>(ctx: &Context, r: Result<P1Pdu<'a>>, base: usize) -> Result<Option<P1Pdu<'a>>> {
+    match r {
+        Ok(p) => Ok(Some(p)),
+        Err(e) if ctx.p1 == Some(true) => Err(e.shift(base)),
+        Err(_) => Ok(None),
+    }
+}
+
+fn decode_normal<'a>(
+    ctx: &mut Context,
+    kind: SpduKind,
+    ud: &'a [u8],
+    whole: &'a [u8],
+    up: &mut Upper<'a>,
+) -> Result<()> {
+    let base = offset_of(whole, ud);
+    let (ppdu, _) = presentation::parse_for(slot_of(kind), ud).map_err(|e| e.shift(base))?;
+    match &ppdu {
+        Ppdu::Cp(cp) => {
+            if cp.mode == Mode::X410 {
+                // An X.410-mode CP is a PConnect (bit-compatible).
+                ctx.mode = Some(Mode::X410);
+                return decode_x410(ctx, Sender::Initiator, kind, ud, base, up);
+            }
+            ctx.contexts = ContextMap::proposed(cp);
+        }
+        Ppdu::Cpa(cpa) => {
+            if cpa.mode == Mode::X410 {
+                ctx.mode = Some(Mode::X410);
+                return decode_x410(ctx, Sender::Responder, kind, ud, base, up);
+            }
+            // Routing needs only the proposed list; rejected contexts are
+            // simply never used by the peer.
+            let _ = cpa;
+        }
+        _ => {}
+    }
+    if let Some(user_data) = ppdu.user_data() {
+        decode_pdvs(ctx, kind, user_data, ud, whole, up)?;
+    }
+    up.presentation = Some(ppdu);
+    Ok(())
+}
+
+fn is_acse_pdv(ctx: &Context, pdv: &Pdv<'_>) -> bool {
+    match ctx.contexts.syntax_of(pdv.pcid) {
+        Some(s) => *s == presentation::ID_AS_ACSE,
+        // No context list seen: an ACSE APDU has an APPLICATION tag 0..4.
+        None => matches!(pdv.value, PdvValue::Single(raw) if matches!(raw.first(), Some(0x60..=0x64))),
+    }
+}
+
+fn decode_pdvs<'a>(
+    ctx: &mut Context,
+    kind: SpduKind,
+    user_data: &UserData<'a>,
+    ud: &'a [u8],
+    whole: &'a [u8],
+    up: &mut Upper<'a>,
+) -> Result<()> {
+    let pbase = offset_of(whole, ud);
+    for pdv in user_data.pdvs() {
+        let PdvValue::Single(raw) = pdv.value else { continue };
+        let vbase = pbase + pdv.value_offset;
+        if is_acse_pdv(ctx, pdv) {
+            if up.acse.is_some() {
+                continue;
+            }
+            let (apdu, _) = acse::parse(raw).map_err(|e| e.shift(vbase))?;
+            if let AcseApdu::Aarq(a) = &apdu {
+                ctx.p1 = Some(a.application_context_name == presentation::ID_AC_MTS_TRANSFER);
+            }
+            decode_acse_user_info(ctx, &apdu, raw, vbase, up)?;
+            up.acse = Some(apdu);
+        } else if up.rtse.is_none() && matches!(kind, SpduKind::Pt | SpduKind::Dt) && ctx.rtse != Some(false) {
+            match rtse::parse(raw) {
+                Ok((apdu, _)) => {
+                    if let RtseApdu::Rttr(seg) = &apdu {
+                        collect_segment(ctx, seg.as_bytes(), raw.first() == Some(&0x04));
+                    }
+                    up.rtse = Some(apdu);
+                }
+                Err(e) if ctx.rtse == Some(true) => return Err(e.shift(vbase)),
+                Err(_) => {}
+            }
+        }
+    }
+    Ok(())
+}
+
+fn decode_acse_user_info<'a>(
+    ctx: &mut Context,
+    apdu: &AcseApdu<'a>,
+    raw: &'a [u8],
+    base: usize,
+    up: &mut Upper<'a>,
+) -> Result<()> {
+    let is_aarq = matches!(apdu, AcseApdu::Aarq(_));
+    for ext in apdu.user_information() {
+        let External { encoding: PdvValue::Single(inner), .. } = ext else { continue };
+        let ibase = base + offset_of(raw, inner);
+        // RTSE's APDUs have tags [16], [17], [18], [22] (b0, b1, b2, b6).
+        let is_rtse = matches!(inner.first(), Some(0xb0 | 0xb1 | 0xb2 | 0xb6));
+        if is_aarq {
+            ctx.rtse = Some(is_rtse);
+        }
+        if !is_rtse || ctx.rtse == Some(false) {
+            continue;
+        }
+        let (r, _) = rtse::parse(inner).map_err(|e| e.shift(ibase))?;
+        up.p1 = decode_bind(ctx, &r, inner, ibase)?;
+        up.rtse = Some(r);
+        break;
+    }
+    Ok(())
+}
+
+fn decode_bind<'a>(ctx: &Context, r: &RtseApdu<'a>, inner: &'a [u8], ibase: usize) -> Result<Option<P1Pdu<'a>>> {
+    let parsed = match r {
+        RtseApdu::Rtorq(q) => {
+            q.connection_data.open().map(|raw| (raw, p1::parse_bind_argument(raw, true).map(P1Pdu::BindArgument)))
+        }
+        RtseApdu::Rtoac(a) => {
+            a.connection_data.open().map(|raw| (raw, p1::parse_bind_result(raw, true).map(P1Pdu::BindResult)))
+        }
+        RtseApdu::Rtorj(j) => j.user_data.map(|raw| (raw, p1::parse_bind_error(raw, true).map(P1Pdu::BindError))),
+        _ => None,
+    };
+    match parsed {
+        Some((raw, res)) => p1_result(ctx, res, ibase + offset_of(inner, raw)),
+        None => Ok(None),
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Transfers.
+
+fn collect_segment(ctx: &mut Context, octets: &[u8], _primitive: bool) {
+    // The sender of an RTTR is the side with the open activity; both
+    // directions cannot collect at once, so append to whichever is open.
+    for t in &mut ctx.transfers {
+        if t.open {
+            append(t, octets);
+            return;
+        }
+    }
+}
+
+fn append(t: &mut TransferBuf, octets: &[u8]) {
+    if t.overflow {
+        return;
+    }
+    if t.octets.len() + octets.len() > limits::MAX_TRANSFER_LEN {
+        t.overflow = true;
+        t.octets = Vec::new();
+        return;
+    }
+    t.octets.extend_from_slice(octets);
+}
+
+fn track_transfer<'a>(
+    ctx: &mut Context,
+    from: Sender,
+    spdu: &Spdu<'a>,
+    whole: &'a [u8],
+    up: &mut Upper<'a>,
+) -> Result<()> {
+    let _ = whole;
+    let i = from.index();
+    match spdu.kind() {
+        SpduKind::As | SpduKind::Ar => {
+            // AR resumes: octets before the checkpoint were collected on the
+            // lost connection, so the label may be incomplete; start afresh.
+            ctx.transfers[i] = TransferBuf { open: true, ..TransferBuf::default() };
+        }
+        SpduKind::Dt if ctx.mode == Some(Mode::X410) => {
+            if let Some(ud) = spdu.user_data() {
+                if ctx.transfers[i].open {
+                    append(&mut ctx.transfers[i], ud);
+                }
+            }
+        }
+        SpduKind::Ae | SpduKind::Map if ctx.transfers[i].open => {
+            let t = std::mem::take(&mut ctx.transfers[i]);
+            up.transfer = Some(summarise(ctx, t));
+        }
+        SpduKind::Ai | SpduKind::Ad => {
+            ctx.transfers[i] = TransferBuf::default();
+        }
+        _ => {}
+    }
+    Ok(())
+}
+
+fn summarise(ctx: &Context, t: TransferBuf) -> TransferSummary {
+    let octets = t.octets.len();
+    if t.overflow {
+        return TransferSummary {
+            kind: "Transfer",
+            id: None,
+            octets,
+            error: Some(Error::new(
+                Layer::P1,
+                0,
+                "transfer within the size limit",
+                Found::Length(limits::MAX_TRANSFER_LEN),
+            )),
+        };
+    }
+    let apdu: Result<(&[u8], usize)> = match ctx.mode {
+        Some(Mode::X410) => Ok((&t.octets[..], 0)),
+        _ => acse::parse_external_as(Layer::Rtse, &t.octets).and_then(|(ext, _)| match ext.encoding {
+            PdvValue::Single(raw) => Ok((raw, ext.value_offset)),
+            _ => Err(Error::new(Layer::Rtse, 0, "EXTERNAL with single-ASN1-type", Found::Other("other encoding"))),
+        }),
+    };
+    match apdu.and_then(|(raw, off)| p1::parse_mts_apdu(raw).map_err(|e| e.shift(off))) {
+        Ok((tr, _)) => TransferSummary {
+            kind: P1Pdu::from_transfer(tr.clone()).name(),
+            id: Some(tr.mts_identifier.to_string()),
+            octets,
+            error: None,
+        },
+        Err(e) => TransferSummary { kind: "Transfer", id: None, octets, error: Some(e) },
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Streams.
+
+/// One decoded TPKT of a stream.
+#[derive(Debug)]
+pub struct Decoded<'s> {
+    /// Who sent it.
+    pub from: Sender,
+    /// Offset of the TPKT's first byte in the sender's byte stream.
+    pub stream_offset: u64,
+    /// The stack, or why it did not decode.
+    pub result: Result<Stack<'s>>,
+}
+
+#[derive(Debug, Default, Clone)]
+struct DirState {
+    /// Bytes of an incomplete TPKT carried over between pushes.
+    pending: Vec<u8>,
+    /// DT user data of a TSDU not yet ended by EOT.
+    tsdu: Vec<u8>,
+    /// Stream offset of the next byte pushed.
+    offset: u64,
+    /// Framing was lost: look for a plausible TPKT header.
+    resync: bool,
+}
+
+/// Decodes the two byte streams of one association (one TCP connection):
+/// TPKT framing across pushes, several TPKTs per push, TSDUs spread over
+/// DT TPDUs, and the association context. Memory is bounded by one TPKT
+/// and one TSDU per direction ([`limits::MAX_TSDU_LEN`]) plus the transfer
+/// being collected ([`limits::MAX_TRANSFER_LEN`]).
+#[derive(Debug, Clone, Default)]
+pub struct AssociationDecoder {
+    pub ctx: Context,
+    dirs: [DirState; 2],
+}
+
+impl AssociationDecoder {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Start a direction's stream in resynchronising mode (capture started
+    /// mid-stream, or after a gap): skip to the first plausible TPKT header.
+    pub fn resync(&mut self, from: Sender) {
+        let d = &mut self.dirs[from.index()];
+        d.pending.clear();
+        d.tsdu.clear();
+        d.resync = true;
+    }
+
+    /// Tell the decoder that `missing` bytes of `from`'s stream were lost.
+    pub fn gap(&mut self, from: Sender, missing: u64) {
+        self.resync(from);
+        self.dirs[from.index()].offset += missing;
+    }
+
+    /// Feed bytes sent by `from`; `on` is called for each TPKT completed.
+    pub fn push(&mut self, from: Sender, mut data: &[u8], mut on: impl FnMut(Decoded<'_>)) {
+        let Self { ctx, dirs } = self;
+        let d = &mut dirs[from.index()];
+        while !data.is_empty() {
+            if d.resync {
+                // Look for `03 00 LL LL` with a plausible length and TPDU
+                // code; `pending` starts at stream offset `d.offset`.
+                d.pending.extend_from_slice(data);
+                match find_tpkt(&d.pending) {
+                    Some(i) => {
+                        d.pending.drain(..i);
+                        d.offset += i as u64;
+                        d.resync = false;
+                        Self::drain_pending(ctx, d, from, &mut on);
+                    }
+                    None => {
+                        // Keep the last 5 bytes: a header may straddle pushes.
+                        let drop = d.pending.len().saturating_sub(5);
+                        d.pending.drain(..drop);
+                        d.offset += drop as u64;
+                    }
+                }
+                return;
+            }
+            if !d.pending.is_empty() {
+                // Complete the carried-over TPKT first.
+                let need = match tpkt::frame_len(&d.pending) {
+                    Ok(Some(n)) => n - d.pending.len().min(n),
+                    Ok(None) => tpkt::HEADER_LEN - d.pending.len(),
+                    Err(e) => {
+                        Self::framing_error(d, from, e, &mut on);
+                        continue;
+                    }
+                };
+                let take = need.min(data.len());
+                d.pending.extend_from_slice(&data[..take]);
+                data = &data[take..];
+                Self::drain_pending(ctx, d, from, &mut on);
+                continue;
+            }
+            match tpkt::frame_len(data) {
+                Ok(Some(n)) if n <= data.len() => {
+                    let (one, rest) = data.split_at(n);
+                    let off = d.offset;
+                    d.offset += n as u64;
+                    Self::one(ctx, &mut d.tsdu, from, off, one, &mut on);
+                    data = rest;
+                }
+                Ok(_) => {
+                    d.pending.extend_from_slice(data);
+                    data = &[];
+                }
+                Err(e) => {
+                    let off = d.offset;
+                    on(Decoded { from, stream_offset: off, result: Err(e) });
+                    d.resync = true;
+                    // Skip the bad header's first byte and look again.
+                    d.offset += 1;
+                    data = &data[1..];
+                }
+            }
+        }
+    }
+
+    /// Report a bad TPKT header at the start of `pending`, then look for the
+    /// next plausible one after its first byte.
+    fn framing_error(d: &mut DirState, from: Sender, e: Error, on: &mut impl FnMut(Decoded<'_>)) {
+        on(Decoded { from, stream_offset: d.offset, result: Err(e) });
+        let skip = match find_tpkt(d.pending.get(1..).unwrap_or(&[])) {
+            Some(i) => {
+                d.resync = false;
+                i + 1
+            }
+            None => {
+                d.resync = true;
+                d.pending.len().saturating_sub(5).max(1).min(d.pending.len())
+            }
+        };
+        d.pending.drain(..skip);
+        d.offset += skip as u64;
+    }
+
+    fn drain_pending(ctx: &mut Context, d: &mut DirState, from: Sender, on: &mut impl FnMut(Decoded<'_>)) {
+        loop {
+            match tpkt::frame_len(&d.pending) {
+                Ok(Some(n)) if n <= d.pending.len() => {
+                    let buf = std::mem::take(&mut d.pending);
+                    let off = d.offset;
+                    d.offset += n as u64;
+                    Self::one(ctx, &mut d.tsdu, from, off, &buf[..n], on);
+                    d.pending = buf[n..].to_vec();
+                }
+                Ok(_) => return,
+                Err(e) => {
+                    Self::framing_error(d, from, e, on);
+                    if d.resync {
+                        return;
+                    }
+                }
+            }
+        }
+    }
+
+    fn one(
+        ctx: &mut Context,
+        tsdu: &mut Vec<u8>,
+        from: Sender,
+        off: u64,
+        bytes: &[u8],
+        on: &mut impl FnMut(Decoded<'_>),
+    ) {
+        // A DT that continues a TSDU: collect, and decode the whole at EOT.
+        let (tpkt, _) = match tpkt::parse(bytes) {
+            Ok(t) => t,
+            Err(e) => return on(Decoded { from, stream_offset: off, result: Err(e) }),
+        };
+        let tpdu = match cotp::parse(tpkt.payload) {
+            Ok(t) => t,
+            Err(e) => return on(Decoded { from, stream_offset: off, result: Err(e.shift(tpkt::HEADER_LEN)) }),
+        };
+        match &tpdu {
+            Tpdu::Dt(dt) if !dt.eot || !tsdu.is_empty() => {
+                if tsdu.len() + dt.user_data.len() > limits::MAX_TSDU_LEN {
+                    tsdu.clear();
+                    let e =
+                        Error::new(Layer::Cotp, 5, "TSDU within the size limit", Found::Length(limits::MAX_TSDU_LEN));
+                    return on(Decoded { from, stream_offset: off, result: Err(e) });
+                }
+                tsdu.extend_from_slice(dt.user_data);
+                if !dt.eot {
+                    return on(Decoded {
+                        from,
+                        stream_offset: off,
+                        result: Ok(Stack { tpkt: Some(tpkt), tpdu: Some(tpdu), session: None }),
+                    });
+                }
+                let whole = std::mem::take(tsdu);
+                let result = decode_session(ctx, from, &whole).map(|s| Stack {
+                    tpkt: Some(tpkt),
+                    tpdu: Some(tpdu.clone()),
+                    session: Some(s),
+                });
+                on(Decoded { from, stream_offset: off, result });
+            }
+            _ => {
+                let result = match &tpdu {
+                    Tpdu::Dt(d) => {
+                        let base = offset_of(bytes, d.user_data);
+                        decode_session(ctx, from, d.user_data).map(Some).map_err(|e| e.shift(base))
+                    }
+                    _ => Ok(None),
+                };
+                on(Decoded {
+                    from,
+                    stream_offset: off,
+                    result: result.map(|session| Stack { tpkt: Some(tpkt), tpdu: Some(tpdu.clone()), session }),
+                });
+            }
+        }
+    }
+}
+
+/// Index of the first plausible TPKT header: `03 00`, length >= 7, and a
+/// valid class-0 TPDU code after the LI.
+pub fn find_tpkt(data: &[u8]) -> Option<usize> {
+    (0..data.len().saturating_sub(5)).find(|&i| {
+        data[i] == 3
+            && data[i + 1] == 0
+            && usize::from(u16::from_be_bytes([data[i + 2], data[i + 3]])) >= tpkt::MIN_LEN
+            && data[i + 4] < 255
+            && matches!(
+                data[i + 5] & 0xF0,
+                cotp::CODE_CR | cotp::CODE_CC | cotp::CODE_DT | cotp::CODE_DR | cotp::CODE_ER
+            )
+    })
+}
+
+// ---------------------------------------------------------------------------
+// JSON: {"layers": [{"layer": "tpkt", "pdu": "TPKT", ...}, ...]}.
+
+#[derive(Serialize)]
+struct LayerEntry<'x, T: Serialize> {
+    layer: Layer,
+    #[serde(flatten)]
+    pdu: &'x T,
+}
+
+#[derive(Serialize)]
+struct NamedPdu<'x, T: Serialize> {
+    pdu: &'static str,
+    #[serde(flatten)]
+    value: &'x T,
+}
+
+impl Serialize for Stack<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> core::result::Result<S::Ok, S::Error> {
+        let mut seq = s.serialize_seq(None)?;
+        if let Some(t) = &self.tpkt {
+            seq.serialize_element(&LayerEntry { layer: Layer::Tpkt, pdu: &NamedPdu { pdu: "TPKT", value: t } })?;
+        }
+        if let Some(t) = &self.tpdu {
+            seq.serialize_element(&LayerEntry { layer: Layer::Cotp, pdu: t })?;
+        }
+        if let Some(ss) = &self.session {
+            for (spdu, up) in ss.iter() {
+                seq.serialize_element(&LayerEntry { layer: Layer::Session, pdu: spdu })?;
+                if up.is_empty() {
+                    continue;
+                }
+                if let Some(p) = &up.presentation {
+                    seq.serialize_element(&LayerEntry { layer: Layer::Presentation, pdu: p })?;
+                }
+                if let Some(a) = &up.acse {
+                    seq.serialize_element(&LayerEntry { layer: Layer::Acse, pdu: a })?;
+                }
+                if let Some(r) = &up.rtse {
+                    seq.serialize_element(&LayerEntry { layer: Layer::Rtse, pdu: r })?;
+                }
+                if let Some(x) = &up.x410 {
+                    seq.serialize_element(&LayerEntry { layer: Layer::X410, pdu: x })?;
+                }
+                if let Some(p) = &up.p1 {
+                    seq.serialize_element(&LayerEntry { layer: Layer::P1, pdu: p })?;
+                }
+                if let Some(t) = &up.transfer {
+                    seq.serialize_element(&LayerEntry { layer: Layer::P1, pdu: t })?;
+                }
+            }
+        }
+        seq.end()
+    }
+}

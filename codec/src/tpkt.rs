@@ -47,7 +47,6 @@ impl<'a> Tpkt<'a> {
     }
 }
 
-
 fn nom_fail(input: &[u8], rest: &[u8], expected: &'static str) -> Error {
     let at = input.len() - rest.len();
     Error::eof(Layer::Tpkt, at, expected)

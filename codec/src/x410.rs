@@ -23,9 +23,8 @@
 use crate::ber::{write_int, write_tlv, BitString, Reader, Tag, Tlv, INTEGER, SET};
 use crate::error::{Error, Found, Layer, Result};
 use crate::rtse::{
-    emit_rtoac_members, emit_rtorq_members, int_len, parse_rtoac_members, parse_rtorq_members,
-    rtoac_members_len, rtorq_members_len, set_members, tlv_len, AbortReason, RefuseReason, Rtoac,
-    Rtorq,
+    emit_rtoac_members, emit_rtorq_members, int_len, parse_rtoac_members, parse_rtorq_members, rtoac_members_len,
+    rtorq_members_len, set_members, tlv_len, AbortReason, RefuseReason, Rtoac, Rtorq,
 };
 
 const L: Layer = Layer::X410;
@@ -86,9 +85,7 @@ pub struct AbortInformation<'a> {
 impl PConnect<'_> {
     /// Effective application protocol (DEFAULT p1(1) in X.410).
     pub fn application_protocol(&self) -> i64 {
-        self.user_data
-            .application_protocol
-            .unwrap_or(APPLICATION_PROTOCOL_P1)
+        self.user_data.application_protocol.unwrap_or(APPLICATION_PROTOCOL_P1)
     }
 }
 
@@ -176,23 +173,12 @@ pub fn parse(slot: Slot, input: &[u8]) -> Result<(X410Pdu<'_>, &[u8])> {
 /// `dataTransferSyntax [0] IMPLICIT SET { [0] IMPLICIT INTEGER }`.
 fn parse_data_transfer_syntax(t: &Tlv<'_>) -> Result<i64> {
     let mut v = None;
-    set_members(
-        t,
-        L,
-        "DataTransferSyntax member [0], once",
-        &[Tag::ctx(0)],
-        |_, m| {
-            v = Some(m.int(L, "data transfer syntax [0] INTEGER")?);
-            Ok(())
-        },
-    )?;
+    set_members(t, L, "DataTransferSyntax member [0], once", &[Tag::ctx(0)], |_, m| {
+        v = Some(m.int(L, "data transfer syntax [0] INTEGER")?);
+        Ok(())
+    })?;
     v.ok_or_else(|| {
-        Error::new(
-            L,
-            t.offset,
-            "data transfer syntax [0] in DataTransferSyntax",
-            Found::Other("a SET without it"),
-        )
+        Error::new(L, t.offset, "data transfer syntax [0] in DataTransferSyntax", Found::Other("a SET without it"))
     })
 }
 
@@ -209,25 +195,15 @@ fn connect_members<'a>(set: &Tlv<'a>, what: &'static str) -> Result<(i64, Tlv<'a
         Ok(())
     })?;
     let miss = |w| Error::new(L, set.offset, w, Found::Other("a SET without it"));
-    Ok((
-        dts.ok_or_else(|| miss("dataTransferSyntax [0]"))?,
-        ud.ok_or_else(|| miss("pUserData [1]"))?,
-    ))
+    Ok((dts.ok_or_else(|| miss("dataTransferSyntax [0]"))?, ud.ok_or_else(|| miss("pUserData [1]"))?))
 }
 
 /// PConnect (CN user data).
 pub fn parse_connect(input: &[u8]) -> Result<(PConnect<'_>, &[u8])> {
     let (set, rest) = read_set(input, "PConnect SET")?;
-    let (data_transfer_syntax, ud) =
-        connect_members(&set, "PConnect member [0] or [1], each once")?;
+    let (data_transfer_syntax, ud) = connect_members(&set, "PConnect member [0] or [1], each once")?;
     let user_data = parse_rtorq_members(&ud, L)?;
-    Ok((
-        PConnect {
-            data_transfer_syntax,
-            user_data,
-        },
-        rest,
-    ))
+    Ok((PConnect { data_transfer_syntax, user_data }, rest))
 }
 
 /// PAccept (AC user data).
@@ -235,39 +211,19 @@ pub fn parse_accept(input: &[u8]) -> Result<(PAccept<'_>, &[u8])> {
     let (set, rest) = read_set(input, "PAccept SET")?;
     let (data_transfer_syntax, ud) = connect_members(&set, "PAccept member [0] or [1], each once")?;
     let user_data = parse_rtoac_members(&ud, L)?;
-    Ok((
-        PAccept {
-            data_transfer_syntax,
-            user_data,
-        },
-        rest,
-    ))
+    Ok((PAccept { data_transfer_syntax, user_data }, rest))
 }
 
 /// PRefuse (RF user data after the reason code octet).
 pub fn parse_refuse(input: &[u8]) -> Result<(PRefuse, &[u8])> {
     let (set, rest) = read_set(input, "PRefuse SET")?;
     let mut rr = None;
-    set_members(
-        &set,
-        L,
-        "PRefuse member [0], once",
-        &[Tag::ctx(0)],
-        |_, m| {
-            rr = Some(RefuseReason::from_i64(
-                m.int(L, "refuseReason [0] INTEGER")?,
-            ));
-            Ok(())
-        },
-    )?;
-    let refuse_reason = rr.ok_or_else(|| {
-        Error::new(
-            L,
-            set.offset,
-            "refuseReason [0] in PRefuse",
-            Found::Other("a SET without it"),
-        )
+    set_members(&set, L, "PRefuse member [0], once", &[Tag::ctx(0)], |_, m| {
+        rr = Some(RefuseReason::from_i64(m.int(L, "refuseReason [0] INTEGER")?));
+        Ok(())
     })?;
+    let refuse_reason =
+        rr.ok_or_else(|| Error::new(L, set.offset, "refuseReason [0] in PRefuse", Found::Other("a SET without it")))?;
     Ok((PRefuse { refuse_reason }, rest))
 }
 
@@ -282,21 +238,14 @@ pub fn parse_priority(input: &[u8]) -> Result<(i64, &[u8])> {
 pub fn parse_abort(input: &[u8]) -> Result<(AbortInformation<'_>, &[u8])> {
     let (set, rest) = read_set(input, "AbortInformation SET")?;
     let mut out = AbortInformation::default();
-    set_members(
-        &set,
-        L,
-        "AbortInformation member [0] or [1], each once",
-        &[Tag::ctx(0), Tag::ctx(1)],
-        |i, m| {
-            if i == 0 {
-                out.abort_reason =
-                    Some(AbortReason::from_i64(m.int(L, "abortReason [0] INTEGER")?));
-            } else {
-                out.reflected_parameter = Some(m.bits(L, "reflectedParameter [1] BIT STRING")?);
-            }
-            Ok(())
-        },
-    )?;
+    set_members(&set, L, "AbortInformation member [0] or [1], each once", &[Tag::ctx(0), Tag::ctx(1)], |i, m| {
+        if i == 0 {
+            out.abort_reason = Some(AbortReason::from_i64(m.int(L, "abortReason [0] INTEGER")?));
+        } else {
+            out.reflected_parameter = Some(m.bits(L, "reflectedParameter [1] BIT STRING")?);
+        }
+        Ok(())
+    })?;
     Ok((out, rest))
 }
 
@@ -333,9 +282,7 @@ pub fn emit_accept(p: &PAccept<'_>, out: &mut Vec<u8>) {
 }
 
 pub fn emit_refuse(p: &PRefuse, out: &mut Vec<u8>) {
-    write_tlv(out, SET, |o| {
-        write_int(o, Tag::ctx(0), p.refuse_reason.to_i64())
-    });
+    write_tlv(out, SET, |o| write_int(o, Tag::ctx(0), p.refuse_reason.to_i64()));
 }
 
 pub fn emit_priority(p: i64, out: &mut Vec<u8>) {
@@ -357,23 +304,18 @@ pub fn emit_abort(p: &AbortInformation<'_>, out: &mut Vec<u8>) {
 pub fn encoded_len(pdu: &X410Pdu<'_>) -> usize {
     let dts = |v| tlv_len(Tag::ctx_c(0), int_len(Tag::ctx(0), v));
     match pdu {
-        X410Pdu::PConnect(p) => tlv_len(
-            SET,
-            dts(p.data_transfer_syntax) + tlv_len(Tag::ctx_c(1), rtorq_members_len(&p.user_data)),
-        ),
-        X410Pdu::PAccept(p) => tlv_len(
-            SET,
-            dts(p.data_transfer_syntax) + tlv_len(Tag::ctx_c(1), rtoac_members_len(&p.user_data)),
-        ),
+        X410Pdu::PConnect(p) => {
+            tlv_len(SET, dts(p.data_transfer_syntax) + tlv_len(Tag::ctx_c(1), rtorq_members_len(&p.user_data)))
+        }
+        X410Pdu::PAccept(p) => {
+            tlv_len(SET, dts(p.data_transfer_syntax) + tlv_len(Tag::ctx_c(1), rtoac_members_len(&p.user_data)))
+        }
         X410Pdu::PRefuse(p) => tlv_len(SET, int_len(Tag::ctx(0), p.refuse_reason.to_i64())),
         X410Pdu::Priority(p) => int_len(INTEGER, *p),
         X410Pdu::AbortInformation(p) => tlv_len(
             SET,
-            p.abort_reason
-                .map_or(0, |v| int_len(Tag::ctx(0), v.to_i64()))
-                + p.reflected_parameter
-                    .as_ref()
-                    .map_or(0, |b| tlv_len(Tag::ctx(1), b.data.len() + 1)),
+            p.abort_reason.map_or(0, |v| int_len(Tag::ctx(0), v.to_i64()))
+                + p.reflected_parameter.as_ref().map_or(0, |b| tlv_len(Tag::ctx(1), b.data.len() + 1)),
         ),
     }
 }

@@ -11,18 +11,15 @@ use rtse_codec::acse::{self, AcseApdu, ExternalEncoding, SourceDiagnostic};
 use rtse_codec::ber::{BitString, Octets};
 use rtse_codec::hex;
 use rtse_codec::presentation::{
-    self as pres, Aru, ContextMap, Cpr, Mode, PdvValue, Ppdu, PpduSlot, UserData, BER,
-    ID_AC_MTS_TRANSFER, ID_AS_ACSE, ID_AS_MTA_RTSE, ID_AS_MTSE,
+    self as pres, Aru, ContextMap, Cpr, Mode, PdvValue, Ppdu, PpduSlot, UserData, BER, ID_AC_MTS_TRANSFER, ID_AS_ACSE,
+    ID_AS_MTA_RTSE, ID_AS_MTSE,
 };
 
 // ---------------------------------------------------------------------------
 // Cutting the presentation bytes out of examples_bytes.json.
 
 fn examples() -> serde_json::Value {
-    let p = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../corpus/examples/examples_bytes.json"
-    );
+    let p = concat!(env!("CARGO_MANIFEST_DIR"), "/../corpus/examples/examples_bytes.json");
     serde_json::from_str(&std::fs::read_to_string(p).expect("examples_bytes.json")).unwrap()
 }
 
@@ -53,10 +50,8 @@ fn dt_user_info(ex: &str, name: &str) -> Vec<u8> {
 
 /// Every presentation example: (label, slot, bytes).
 fn all_pres() -> Vec<(&'static str, PpduSlot, Vec<u8>)> {
-    let ex2cn =
-        session_user_data(&hex::decode(examples()["ex2"]["CN_tsdu"].as_str().unwrap()).unwrap());
-    let ex2ac =
-        session_user_data(&hex::decode(examples()["ex2"]["AC_tsdu"].as_str().unwrap()).unwrap());
+    let ex2cn = session_user_data(&hex::decode(examples()["ex2"]["CN_tsdu"].as_str().unwrap()).unwrap());
+    let ex2ac = session_user_data(&hex::decode(examples()["ex2"]["AC_tsdu"].as_str().unwrap()).unwrap());
     vec![
         ("ex2 CP", PpduSlot::Connect, ex2cn),
         ("ex2 CPA", PpduSlot::Accept, ex2ac),
@@ -84,10 +79,7 @@ fn emit_acse(a: &AcseApdu<'_>) -> Vec<u8> {
 }
 
 fn bits(unused: u8, data: &[u8]) -> BitString<'_> {
-    BitString {
-        unused,
-        data: Octets::borrowed(data),
-    }
+    BitString { unused, data: Octets::borrowed(data) }
 }
 
 /// Every PDV's offset points at its value in `input`.
@@ -102,9 +94,7 @@ fn check_offsets(p: &Ppdu<'_>, input: &[u8]) {
 fn the_acse<'a>(p: &'a Ppdu<'a>) -> (AcseApdu<'a>, usize) {
     let pdv = p.user_data().unwrap().single().unwrap();
     assert_eq!(pdv.pcid, 1, "ACSE travels in context 1 in our examples");
-    let PdvValue::Single(raw) = pdv.value else {
-        panic!()
-    };
+    let PdvValue::Single(raw) = pdv.value else { panic!() };
     let (a, rest) = acse::parse(raw).unwrap();
     assert!(rest.is_empty());
     assert_eq!(emit_acse(&a), raw, "ACSE re-emits byte for byte");
@@ -133,13 +123,7 @@ fn example_2_cp_aarq() {
     let ctx: Vec<(i64, String, Vec<String>)> = cp
         .context_list()
         .iter()
-        .map(|c| {
-            (
-                c.pcid,
-                c.abstract_syntax.to_string(),
-                c.transfer_syntaxes.iter().map(|t| t.to_string()).collect(),
-            )
-        })
+        .map(|c| (c.pcid, c.abstract_syntax.to_string(), c.transfer_syntaxes.iter().map(|t| t.to_string()).collect()))
         .collect();
     let ber = vec!["2.1.1".to_string()];
     assert_eq!(
@@ -166,22 +150,12 @@ fn example_2_cp_aarq() {
     assert!(a.called.is_empty() && a.calling.is_empty());
     let ext = &aarq.user_information()[0];
     assert_eq!(aarq.user_information().len(), 1);
-    assert_eq!(
-        (ext.direct_reference.clone(), ext.indirect_reference),
-        (None, Some(3))
-    );
-    let ExternalEncoding::Single(rtorq) = ext.encoding else {
-        panic!()
-    };
+    assert_eq!((ext.direct_reference.clone(), ext.indirect_reference), (None, Some(3)));
+    let ExternalEncoding::Single(rtorq) = ext.encoding else { panic!() };
     assert_eq!(&rtorq[..2], &[0xb0, 0x22]);
     assert_eq!(rtorq.len(), 0x24);
-    let PdvValue::Single(aarq_raw) = p.user_data().unwrap().first().unwrap().value else {
-        panic!()
-    };
-    assert_eq!(
-        &aarq_raw[ext.value_offset..ext.value_offset + rtorq.len()],
-        rtorq
-    );
+    let PdvValue::Single(aarq_raw) = p.user_data().unwrap().first().unwrap().value else { panic!() };
+    assert_eq!(&aarq_raw[ext.value_offset..ext.value_offset + rtorq.len()], rtorq);
 
     let json = serde_json::to_value(&p).unwrap();
     assert_eq!(json["pdu"], "CP");
@@ -189,13 +163,7 @@ fn example_2_cp_aarq() {
     assert_eq!(json["calling_selector"], "00000001");
     assert_eq!(json["context_list"][1]["abstract_syntax"], "2.6.0.2.12");
     assert_eq!(json["user_data"]["pdvs"][0]["pcid"], 1);
-    assert_eq!(
-        json["user_data"]["pdvs"][0]["value"]["single"]
-            .as_str()
-            .unwrap()
-            .len(),
-        0x3b * 2
-    );
+    assert_eq!(json["user_data"]["pdvs"][0]["value"]["single"].as_str().unwrap().len(), 0x3b * 2);
     let json = serde_json::to_value(&aarq).unwrap();
     assert_eq!(json["pdu"], "AARQ");
     assert_eq!(json["application_context_name"], "2.6.0.1.6");
@@ -217,33 +185,24 @@ fn example_2_cpa_aare_and_context_map() {
     assert_eq!(cpa.result_list().len(), 3);
     for r in cpa.result_list() {
         assert!(r.accepted());
-        assert_eq!(
-            (r.transfer_syntax.as_ref(), r.provider_reason),
-            (Some(&BER), None)
-        );
+        assert_eq!((r.transfer_syntax.as_ref(), r.provider_reason), (Some(&BER), None));
     }
     check_offsets(&p, cpa_b);
     assert_eq!(emit(&p), *cpa_b);
 
     let (aare, _) = the_acse(&p);
-    let AcseApdu::Aare(a) = &aare else {
-        panic!("{aare:?}")
-    };
+    let AcseApdu::Aare(a) = &aare else { panic!("{aare:?}") };
     assert_eq!(a.application_context_name, ID_AC_MTS_TRANSFER);
     assert!(a.accepted());
     assert_eq!(a.result_source_diagnostic, SourceDiagnostic::User(0));
     let ext = &aare.user_information()[0];
     assert_eq!(ext.indirect_reference, Some(3));
-    let ExternalEncoding::Single(rtoac) = ext.encoding else {
-        panic!()
-    };
+    let ExternalEncoding::Single(rtoac) = ext.encoding else { panic!() };
     assert_eq!(&rtoac[..2], &[0xb1, 0x1f]);
     let json = serde_json::to_value(&aare).unwrap();
     assert_eq!(json["result_source_diagnostic"]["user"], 0);
 
-    let (Ppdu::Cp(cp), _) = pres::parse_for(PpduSlot::Connect, cp_b).unwrap() else {
-        panic!()
-    };
+    let (Ppdu::Cp(cp), _) = pres::parse_for(PpduSlot::Connect, cp_b).unwrap() else { panic!() };
     let map = ContextMap::negotiated(&cp, cpa);
     assert_eq!(map.len(), 3);
     assert_eq!(map.syntax_of(1), Some(&ID_AS_ACSE));
@@ -254,8 +213,7 @@ fn example_2_cpa_aare_and_context_map() {
     assert_eq!(map.entries()[0].transfer_syntax, Some(BER));
     // A rejected context drops out.
     let mut cpa2 = cpa.clone();
-    cpa2.normal.as_mut().unwrap().result_list.as_mut().unwrap()[2].result =
-        pres::RESULT_PROVIDER_REJECTION;
+    cpa2.normal.as_mut().unwrap().result_list.as_mut().unwrap()[2].result = pres::RESULT_PROVIDER_REJECTION;
     let map = ContextMap::negotiated(&cp, &cpa2);
     assert_eq!((map.len(), map.syntax_of(5)), (2, None));
     assert_eq!(ContextMap::proposed(&cp).len(), 3);
@@ -265,20 +223,12 @@ fn example_2_cpa_aare_and_context_map() {
 fn example_3_dt_user_data_and_transfer_external() {
     for (i, name) in ["DT1", "DT2"].into_iter().enumerate() {
         let b = dt_user_info("ex3", name);
-        assert_eq!(
-            &b[..11],
-            &hex::decode("61653063020103a05e045c").unwrap()[..]
-        );
+        assert_eq!(&b[..11], &hex::decode("61653063020103a05e045c").unwrap()[..]);
         let (u, rest) = pres::parse_user_data(&b).unwrap();
         assert!(rest.is_empty());
         let pdv = u.single().unwrap();
-        assert_eq!(
-            (pdv.pcid, pdv.transfer_syntax.clone(), pdv.value_offset),
-            (3, None, 9)
-        );
-        let PdvValue::Single(rttr) = pdv.value else {
-            panic!()
-        };
+        assert_eq!((pdv.pcid, pdv.transfer_syntax.clone(), pdv.value_offset), (3, None, 9));
+        let PdvValue::Single(rttr) = pdv.value else { panic!() };
         assert_eq!((rttr.len(), rttr[0], rttr[1]), (94, 0x04, 0x5c));
         let mut out = Vec::new();
         pres::emit_user_data(&u, &mut out);
@@ -291,13 +241,8 @@ fn example_3_dt_user_data_and_transfer_external() {
     assert_eq!(e.len(), 184);
     let (x, rest) = acse::parse_external(&e).unwrap();
     assert!(rest.is_empty());
-    assert_eq!(
-        (x.indirect_reference, x.direct_reference.clone()),
-        (Some(5), None)
-    );
-    let ExternalEncoding::Single(mts) = x.encoding else {
-        panic!()
-    };
+    assert_eq!((x.indirect_reference, x.direct_reference.clone()), (Some(5), None));
+    let ExternalEncoding::Single(mts) = x.encoding else { panic!() };
     assert_eq!((&mts[..3], x.value_offset), (&[0xa0, 0x81, 0xac][..], 9));
     let mut out = Vec::new();
     acse::emit_external(&x, &mut out);
@@ -319,10 +264,7 @@ fn example_4_turn_please_user_data() {
     assert_eq!((pdv.pcid, &pdv.value), (3, &PdvValue::Single(&[2, 1, 0])));
     assert_eq!(emit(&p), b);
     let json = serde_json::to_string(&p).unwrap();
-    assert_eq!(
-        json,
-        r#"{"pdu":"USER-DATA","pdvs":[{"pcid":3,"value":{"single":"020100"}}]}"#
-    );
+    assert_eq!(json, r#"{"pdu":"USER-DATA","pdvs":[{"pcid":3,"value":{"single":"020100"}}]}"#);
 }
 
 #[test]
@@ -335,9 +277,7 @@ fn example_5_recovery_cp_aarq_cpa_aare() {
     assert_eq!(emit(&p), *cp_b);
     check_offsets(&p, cp_b);
     let (aarq, _) = the_acse(&p);
-    let ExternalEncoding::Single(rtorq) = aarq.user_information()[0].encoding else {
-        panic!()
-    };
+    let ExternalEncoding::Single(rtorq) = aarq.user_information()[0].encoding else { panic!() };
     assert_eq!(&rtorq[..2], &[0xb0, 0x28]);
     // connectionDataRQ recover [1] with the lost connection's reference.
     assert!(rtorq.windows(10).any(|w| w == b"MTA-A/0001"));
@@ -347,9 +287,7 @@ fn example_5_recovery_cp_aarq_cpa_aare() {
     let (aare, _) = the_acse(&p);
     let AcseApdu::Aare(a) = &aare else { panic!() };
     assert!(a.accepted());
-    let ExternalEncoding::Single(rtoac) = aare.user_information()[0].encoding else {
-        panic!()
-    };
+    let ExternalEncoding::Single(rtoac) = aare.user_information()[0].encoding else { panic!() };
     assert_eq!(&rtoac[..2], &[0xb1, 0x25]);
 }
 
@@ -360,10 +298,7 @@ fn example_6_x410_mode_connect_and_accept() {
     assert_eq!(pres::mode_of_connect(cn), Some(Mode::X410));
     let (p, _) = pres::parse_for(PpduSlot::Connect, cn).unwrap();
     let Ppdu::Cp(cp) = &p else { panic!() };
-    assert_eq!(
-        (cp.mode, cp.normal.as_ref(), cp.x410_offset),
-        (Mode::X410, None, 7)
-    );
+    assert_eq!((cp.mode, cp.normal.as_ref(), cp.x410_offset), (Mode::X410, None, 7));
     let raw = cp.x410_mode_parameters.unwrap();
     assert_eq!((&raw[..2], raw.len()), (&[0xa1, 0x23][..], 0x25));
     assert_eq!(&cn[cp.x410_offset..], raw);
@@ -371,26 +306,13 @@ fn example_6_x410_mode_connect_and_accept() {
     assert_eq!(serde_json::to_value(&p).unwrap()["mode"], "x410");
     let (p, _) = pres::parse_for(PpduSlot::Accept, ac).unwrap();
     let Ppdu::Cpa(cpa) = &p else { panic!() };
-    assert_eq!(
-        (cpa.mode, &cpa.x410_mode_parameters.unwrap()[..2]),
-        (Mode::X410, &[0xa1, 0x1d][..])
-    );
+    assert_eq!((cpa.mode, &cpa.x410_mode_parameters.unwrap()[..2]), (Mode::X410, &[0xa1, 0x1d][..]));
     assert_eq!(emit(&p), *ac);
     // In X.410 mode the RF / AB user data is the bare RTS SET.
     let (p, _) = pres::parse_for(PpduSlot::Refuse, &[0x31, 0x03, 0x80, 0x01, 0x00]).unwrap();
-    assert_eq!(
-        p,
-        Ppdu::Cpr(Cpr::X410 {
-            raw: &[0x31, 0x03, 0x80, 0x01, 0x00]
-        })
-    );
+    assert_eq!(p, Ppdu::Cpr(Cpr::X410 { raw: &[0x31, 0x03, 0x80, 0x01, 0x00] }));
     let (p, _) = pres::parse_for(PpduSlot::Abort, &[0x31, 0x03, 0x80, 0x01, 0x06]).unwrap();
-    assert_eq!(
-        p,
-        Ppdu::Aru(Aru::X410 {
-            raw: &[0x31, 0x03, 0x80, 0x01, 0x06]
-        })
-    );
+    assert_eq!(p, Ppdu::Aru(Aru::X410 { raw: &[0x31, 0x03, 0x80, 0x01, 0x06] }));
     assert_eq!(serde_json::to_value(&p).unwrap()["mode"], "x410");
 }
 
@@ -401,28 +323,17 @@ fn example_7_aru_abrt() {
     let (p, rest) = pres::parse_for(PpduSlot::Abort, &b).unwrap();
     assert!(rest.is_empty());
     assert_eq!(p.name(), "ARU");
-    let Ppdu::Aru(Aru::Normal(n)) = &p else {
-        panic!("{p:?}")
-    };
+    let Ppdu::Aru(Aru::Normal(n)) = &p else { panic!("{p:?}") };
     assert_eq!(n.context_ids, None);
     assert_eq!(emit(&p), b);
     let (abrt, _) = the_acse(&p);
     let AcseApdu::Abrt(a) = &abrt else { panic!() };
-    assert_eq!(
-        (a.abort_source, a.abort_diagnostic),
-        (acse::ABORT_SOURCE_USER, None)
-    );
+    assert_eq!((a.abort_source, a.abort_diagnostic), (acse::ABORT_SOURCE_USER, None));
     let ext = &abrt.user_information()[0];
     assert_eq!(ext.indirect_reference, Some(3));
-    assert_eq!(
-        ext.encoding,
-        ExternalEncoding::Single(&[0xb6, 0x03, 0x80, 0x01, 0x06])
-    );
+    assert_eq!(ext.encoding, ExternalEncoding::Single(&[0xb6, 0x03, 0x80, 0x01, 0x06]));
     let json = serde_json::to_value(&p).unwrap();
-    assert_eq!(
-        (json["pdu"].as_str(), json["mode"].as_str()),
-        (Some("ARU"), Some("normal"))
-    );
+    assert_eq!((json["pdu"].as_str(), json["mode"].as_str()), (Some("ARU"), Some("normal")));
 }
 
 // ---------------------------------------------------------------------------
@@ -432,19 +343,14 @@ fn example_7_aru_abrt() {
 /// layers; selectors are implicitly tagged OCTET STRINGs.
 fn pres_rules() -> Rules<'static> {
     Rules {
-        opaque: &|path, n| {
-            path.ends_with(&[0x61, 0x30, 0xa0]) || (path == [0x31] && n.id0() == 0xa1)
-        },
+        opaque: &|path, n| path.ends_with(&[0x61, 0x30, 0xa0]) || (path == [0x31] && n.id0() == 0xa1),
         string: &|path, n| path.ends_with(&[0x31, 0xa2]) && matches!(n.id0(), 0x81..=0x83),
     }
 }
 
 /// ACSE rules: EXTERNAL values belong to RTSE.
 fn acse_rules() -> Rules<'static> {
-    Rules {
-        opaque: &|path, _| path.ends_with(&[0x28, 0xa0]),
-        string: &|_, _| false,
-    }
+    Rules { opaque: &|path, _| path.ends_with(&[0x28, 0xa0]), string: &|_, _| false }
 }
 
 #[test]
@@ -452,19 +358,12 @@ fn variants_of_the_presentation_examples_decode_to_the_same_values() {
     for (label, slot, b) in all_pres() {
         let (want, _) = pres::parse_for(slot, &b).unwrap();
         let vs = variants(&b, &pres_rules());
-        assert!(
-            vs.iter().filter(|(_, v)| *v != b).count() >= 4,
-            "{label}: too few rewrites apply"
-        );
+        assert!(vs.iter().filter(|(_, v)| *v != b).count() >= 4, "{label}: too few rewrites apply");
         if label.contains("CP") && !label.contains("X.410") {
-            assert!(
-                vs.iter().all(|(_, v)| *v != b),
-                "{label}: every rewrite applies"
-            );
+            assert!(vs.iter().all(|(_, v)| *v != b), "{label}: every rewrite applies");
         }
         for (name, v) in vs {
-            let (got, rest) =
-                pres::parse_for(slot, &v).unwrap_or_else(|e| panic!("{label} {name}: {e}"));
+            let (got, rest) = pres::parse_for(slot, &v).unwrap_or_else(|e| panic!("{label} {name}: {e}"));
             assert!(rest.is_empty(), "{label} {name}");
             assert_eq!(got, want, "{label} {name}");
             check_offsets(&got, &v);
@@ -477,8 +376,7 @@ fn variants_of_the_presentation_examples_decode_to_the_same_values() {
 fn variants_of_the_acse_examples_decode_to_the_same_values() {
     for (label, slot, b) in all_pres() {
         let (p, _) = pres::parse_for(slot, &b).unwrap();
-        let Some(PdvValue::Single(raw)) = p.user_data().and_then(|u| u.first()).map(|p| &p.value)
-        else {
+        let Some(PdvValue::Single(raw)) = p.user_data().and_then(|u| u.first()).map(|p| &p.value) else {
             continue;
         };
         if p.user_data().unwrap().first().unwrap().pcid != 1 {
@@ -490,9 +388,7 @@ fn variants_of_the_acse_examples_decode_to_the_same_values() {
             assert!(rest.is_empty());
             assert_eq!(got, want, "{label} {name}");
             for x in got.user_information() {
-                let ExternalEncoding::Single(r) = x.encoding else {
-                    panic!()
-                };
+                let ExternalEncoding::Single(r) = x.encoding else { panic!() };
                 assert_eq!(&v[x.value_offset..x.value_offset + r.len()], r);
             }
             assert_eq!(emit_acse(&got), *raw, "{label} {name}");
@@ -506,8 +402,7 @@ fn whole_depth_variants_agree_up_to_canonical_form() {
     // layers, re-emitted, have the canonical form of the original.
     for (label, slot, b) in all_pres() {
         for (name, v) in variants(&b, &Rules::ALL) {
-            let (got, _) =
-                pres::parse_for(slot, &v).unwrap_or_else(|e| panic!("{label} {name}: {e}"));
+            let (got, _) = pres::parse_for(slot, &v).unwrap_or_else(|e| panic!("{label} {name}: {e}"));
             assert_eq!(canonical(&emit(&got)), canonical(&b), "{label} {name}");
             let Some(pdv) = got.user_data().and_then(|u| u.first()) else {
                 continue;
@@ -545,10 +440,7 @@ fn constructed_simple_data_and_octet_aligned_pdvs() {
     assert_eq!(v[1].value_offset, 27);
     let mut out = Vec::new();
     pres::emit_user_data(&u, &mut out);
-    assert_eq!(
-        out,
-        hex::decode("6116300b06025101020105810261623007020107820200ff").unwrap()
-    );
+    assert_eq!(out, hex::decode("6116300b06025101020105810261623007020107820200ff").unwrap());
 }
 
 // ---------------------------------------------------------------------------
@@ -565,46 +457,29 @@ fn duplicate_and_misordered_members_are_errors_at_their_offsets() {
     let v = n.encode(ber_variants::Style::CANONICAL);
     let e = pres::parse_cp(&v).unwrap_err();
     let dup_len = n.kids()[2].encode(ber_variants::Style::CANONICAL).len();
-    assert_eq!(
-        (e.offset, e.found),
-        (v.len() - dup_len, Found::Other("a duplicate member")),
-        "{e}"
-    );
+    assert_eq!((e.offset, e.found), (v.len() - dup_len, Found::Other("a duplicate member")), "{e}");
     assert_eq!(e.expected, "normal-mode-parameters [2]");
     // Called before calling selector: SEQUENCE order.
     let mut n = ber_variants::parse_one(&b);
     n.at(&[1]).kids().swap(1, 2);
     let v = n.encode(ber_variants::Style::CANONICAL);
     let e = pres::parse_cp(&v).unwrap_err();
-    assert_eq!(
-        (e.offset, e.found),
-        (
-            3 + 5 + 3 + 4 + 6,
-            Found::Other("a member out of SEQUENCE order")
-        ),
-        "{e}"
-    );
+    assert_eq!((e.offset, e.found), (3 + 5 + 3 + 4 + 6, Found::Other("a member out of SEQUENCE order")), "{e}");
     // An unknown member of normal-mode-parameters (X.226 has no extension marker there).
     let mut n = ber_variants::parse_one(&b);
-    n.at(&[1])
-        .kids()
-        .insert(3, ber_variants::Node::prim(0x83, &[1]));
+    n.at(&[1]).kids().insert(3, ber_variants::Node::prim(0x83, &[1]));
     let v = n.encode(ber_variants::Style::CANONICAL);
     let e = pres::parse_cp(&v).unwrap_err();
     assert_eq!(e.offset, 3 + 5 + 3 + 4 + 6 + 6);
     assert!(matches!(e.found, Found::Tag(_)), "{e}");
-    assert_eq!(
-        e.to_string(),
-        "presentation @ 0x1b: expected CP normal-mode-parameters member, found tag 0x83"
-    );
+    assert_eq!(e.to_string(), "presentation @ 0x1b: expected CP normal-mode-parameters member, found tag 0x83");
     // Mode-selector absent.
     let mut n = ber_variants::parse_one(&b);
     n.kids().remove(0);
     let e = pres::parse_cp(&n.encode(ber_variants::Style::CANONICAL)).unwrap_err();
     assert_eq!((e.offset, e.expected), (0, "mode-selector [0]"));
     // single-ASN1-type with two values.
-    let e =
-        pres::parse_user_data(&hex::decode("610d300b020103a006020100020100").unwrap()).unwrap_err();
+    let e = pres::parse_user_data(&hex::decode("610d300b020103a006020100020100").unwrap()).unwrap_err();
     assert_eq!((e.offset, e.found), (12, Found::Trailing(3)));
 }
 
@@ -613,9 +488,7 @@ fn acse_keeps_extension_members_and_rejects_duplicates() {
     use rtse_codec::Found;
     let p = all_pres().remove(0).2;
     let (cp, _) = pres::parse_for(PpduSlot::Connect, &p).unwrap();
-    let PdvValue::Single(aarq) = cp.user_data().unwrap().first().unwrap().value else {
-        panic!()
-    };
+    let PdvValue::Single(aarq) = cp.user_data().unwrap().first().unwrap().value else { panic!() };
     // An unknown member with a high tag number [40] and a long-form length,
     // and the X.227bis addition called-asoi-tag [15], after the context name.
     let mut n = ber_variants::parse_one(aarq);
@@ -626,25 +499,15 @@ fn acse_keeps_extension_members_and_rejects_duplicates() {
     let v = n.encode(ber_variants::Style::CANONICAL);
     let (a, _) = acse::parse(&v).unwrap();
     let AcseApdu::Aarq(q) = &a else { panic!() };
-    assert_eq!(
-        q.extensions,
-        vec![Octets::borrowed(&ext1), Octets::borrowed(&ext2)]
-    );
-    assert_eq!(
-        emit_acse(&a),
-        v,
-        "extensions written back before user-information"
-    );
+    assert_eq!(q.extensions, vec![Octets::borrowed(&ext1), Octets::borrowed(&ext2)]);
+    assert_eq!(emit_acse(&a), v, "extensions written back before user-information");
     // A duplicate application-context-name.
     let mut n = ber_variants::parse_one(aarq);
     let acn = n.kids()[1].clone();
     n.kids().insert(2, acn);
     let v = n.encode(ber_variants::Style::CANONICAL);
     let e = acse::parse(&v).unwrap_err();
-    assert_eq!(
-        (e.offset, e.found),
-        (2 + 4 + 8, Found::Other("a duplicate member"))
-    );
+    assert_eq!((e.offset, e.found), (2 + 4 + 8, Found::Other("a duplicate member")));
     // protocol-version absent: DEFAULT {version1}.
     let mut n = ber_variants::parse_one(aarq);
     n.kids().remove(0);
@@ -661,42 +524,19 @@ fn acse_keeps_extension_members_and_rejects_duplicates() {
             N::cons(0xa1, vec![N::prim(0x06, &[0x56, 0, 1, 6])]),
             N::cons(0xa2, vec![N::prim(0x06, &[0x55, 4, 1])]),
             N::cons(0xa3, vec![N::prim(0x02, &[5])]),
-            N::cons(
-                0xa6,
-                vec![N::cons(
-                    0x30,
-                    vec![N::cons(0x31, vec![N::cons(0x30, vec![])])],
-                )],
-            ),
-            N::cons(
-                0xa7,
-                vec![N::cons(0x31, vec![N::cons(0x30, vec![N::prim(0x05, &[])])])],
-            ),
+            N::cons(0xa6, vec![N::cons(0x30, vec![N::cons(0x31, vec![N::cons(0x30, vec![])])])]),
+            N::cons(0xa7, vec![N::cons(0x31, vec![N::cons(0x30, vec![N::prim(0x05, &[])])])]),
         ],
     )
     .encode(ber_variants::Style::CANONICAL);
     let (a, _) = acse::parse(&b).unwrap();
-    let AcseApdu::Aarq(q) = &a else {
-        panic!("{a:?}")
-    };
-    assert_eq!(
-        q.called.ap_title,
-        Some(acse::ApTitle::Oid(rtse_codec::ber::Oid::from_arcs(&[
-            2, 5, 4, 1
-        ])))
-    );
+    let AcseApdu::Aarq(q) = &a else { panic!("{a:?}") };
+    assert_eq!(q.called.ap_title, Some(acse::ApTitle::Oid(rtse_codec::ber::Oid::from_arcs(&[2, 5, 4, 1]))));
     assert_eq!(q.called.ae_qualifier, Some(acse::AeQualifier::Int(5)));
-    assert_eq!(
-        q.calling.ap_title,
-        Some(acse::ApTitle::Raw(Octets::borrowed(&[
-            0x30, 0x04, 0x31, 0x02, 0x30, 0x00
-        ])))
-    );
+    assert_eq!(q.calling.ap_title, Some(acse::ApTitle::Raw(Octets::borrowed(&[0x30, 0x04, 0x31, 0x02, 0x30, 0x00]))));
     assert_eq!(
         q.calling.ae_qualifier,
-        Some(acse::AeQualifier::Raw(Octets::borrowed(&[
-            0x31, 0x04, 0x30, 0x02, 0x05, 0x00
-        ])))
+        Some(acse::AeQualifier::Raw(Octets::borrowed(&[0x31, 0x04, 0x30, 0x02, 0x05, 0x00])))
     );
     assert_eq!(emit_acse(&a), b);
 }
@@ -706,26 +546,15 @@ fn abort_arp_cpr_normal_round_trip() {
     // ARP: provider-reason 2 (unexpected PPDU), event s-token-please-indication(17).
     let b = hex::decode("3006800102810111").unwrap();
     let (p, _) = pres::parse_for(PpduSlot::Abort, &b).unwrap();
-    assert_eq!(
-        p,
-        Ppdu::Arp(pres::Arp {
-            provider_reason: Some(2),
-            event_identifier: Some(17)
-        })
-    );
+    assert_eq!(p, Ppdu::Arp(pres::Arp { provider_reason: Some(2), event_identifier: Some(17) }));
     assert_eq!((p.name(), emit(&p)), ("ARP", b));
     // CPR normal: version, result list (one provider rejection), provider-reason 1.
     let b = hex::decode("301180020780a50830068001028201018a0101").unwrap();
     let (p, _) = pres::parse_for(PpduSlot::Refuse, &b).unwrap();
-    let Ppdu::Cpr(Cpr::Normal(n)) = &p else {
-        panic!("{p:?}")
-    };
+    let Ppdu::Cpr(Cpr::Normal(n)) = &p else { panic!("{p:?}") };
     assert_eq!(n.provider_reason, Some(1));
     let r = &n.result_list.as_ref().unwrap()[0];
-    assert_eq!(
-        (r.result, r.provider_reason, r.accepted()),
-        (2, Some(1), false)
-    );
+    assert_eq!((r.result, r.provider_reason, r.accepted()), (2, Some(1), false));
     assert_eq!(emit(&p), b);
     assert_eq!(serde_json::to_value(&p).unwrap()["mode"], "normal");
 }
@@ -740,8 +569,8 @@ fn check_pres(slot: PpduSlot, b: &[u8]) {
         Ok((p, rest)) => {
             assert!(rest.len() <= b.len());
             let out = emit(&p);
-            let (again, r2) = pres::parse_for(slot, &out)
-                .unwrap_or_else(|e| panic!("re-parse {e}: {}", hex::encode(&out)));
+            let (again, r2) =
+                pres::parse_for(slot, &out).unwrap_or_else(|e| panic!("re-parse {e}: {}", hex::encode(&out)));
             assert!(r2.is_empty());
             assert_eq!(again, p);
             for pdv in p.user_data().into_iter().flat_map(|u| u.pdvs()) {
@@ -759,8 +588,7 @@ fn check_acse(b: &[u8]) {
         Err(e) => assert!(e.offset <= b.len(), "{e} (len {})", b.len()),
         Ok((a, _)) => {
             let out = emit_acse(&a);
-            let (again, _) =
-                acse::parse(&out).unwrap_or_else(|e| panic!("re-parse {e}: {}", hex::encode(&out)));
+            let (again, _) = acse::parse(&out).unwrap_or_else(|e| panic!("re-parse {e}: {}", hex::encode(&out)));
             assert_eq!(again, a);
             for x in a.user_information() {
                 if let ExternalEncoding::Single(raw) = x.encoding {
@@ -826,13 +654,7 @@ fn robust_ex6_ex7() {
     }
     // The same bytes read in the wrong slot never panic either.
     for (_, _, b) in all_pres() {
-        for slot in [
-            PpduSlot::Connect,
-            PpduSlot::Accept,
-            PpduSlot::Refuse,
-            PpduSlot::Abort,
-            PpduSlot::Data,
-        ] {
+        for slot in [PpduSlot::Connect, PpduSlot::Accept, PpduSlot::Refuse, PpduSlot::Abort, PpduSlot::Data] {
             check_pres(slot, &b);
         }
     }
@@ -854,14 +676,7 @@ fn robust_external_of_ex3() {
     }
     let mut v = b.clone();
     for i in 0..b.len() {
-        for x in [
-            0u8,
-            0x80,
-            0xff,
-            b[i] ^ 0x20,
-            b[i].wrapping_add(1),
-            b[i].wrapping_sub(1),
-        ] {
+        for x in [0u8, 0x80, 0xff, b[i] ^ 0x20, b[i].wrapping_add(1), b[i].wrapping_sub(1)] {
             v[i] = x;
             check(&v);
         }

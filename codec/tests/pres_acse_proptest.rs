@@ -11,14 +11,12 @@ use proptest::collection::vec;
 use proptest::option::of;
 use proptest::prelude::*;
 use rtse_codec::acse::{
-    self, Aare, Aarq, Abrt, AcseApdu, AeQualifier, AeTitle, ApTitle, External, Rlre, Rlrq,
-    SourceDiagnostic,
+    self, Aare, Aarq, Abrt, AcseApdu, AeQualifier, AeTitle, ApTitle, External, Rlre, Rlrq, SourceDiagnostic,
 };
 use rtse_codec::ber::{BitString, Octets, Oid};
 use rtse_codec::presentation::{
-    self as pres, Arp, Aru, AruNormal, ContextDef, ContextId, ContextResult, Cp, CpNormal, Cpa,
-    CpaNormal, Cpr, CprNormal, DefaultContextName, Mode, Pdv, PdvList, PdvValue, Ppdu, PpduSlot,
-    UserData,
+    self as pres, Arp, Aru, AruNormal, ContextDef, ContextId, ContextResult, Cp, CpNormal, Cpa, CpaNormal, Cpr,
+    CprNormal, DefaultContextName, Mode, Pdv, PdvList, PdvValue, Ppdu, PpduSlot, UserData,
 };
 
 /// Raw values borrowed by the PDUs live for the whole test run.
@@ -27,16 +25,11 @@ fn leak(v: Vec<u8>) -> &'static [u8] {
 }
 
 fn oid() -> impl Strategy<Value = Oid<'static>> {
-    (
-        0u64..=2,
-        0u64..40,
-        vec(any::<u64>().prop_map(|x| x >> (x % 64)), 0..5),
-    )
-        .prop_map(|(a, b, rest)| {
-            let mut arcs = vec![a, b];
-            arcs.extend(rest);
-            Oid::from_arcs(&arcs)
-        })
+    (0u64..=2, 0u64..40, vec(any::<u64>().prop_map(|x| x >> (x % 64)), 0..5)).prop_map(|(a, b, rest)| {
+        let mut arcs = vec![a, b];
+        arcs.extend(rest);
+        Oid::from_arcs(&arcs)
+    })
 }
 
 fn octets() -> impl Strategy<Value = Octets<'static>> {
@@ -44,31 +37,20 @@ fn octets() -> impl Strategy<Value = Octets<'static>> {
 }
 
 fn bits() -> impl Strategy<Value = BitString<'static>> {
-    (vec(any::<u8>(), 0..5), 0u8..8).prop_map(|(d, u)| BitString {
-        unused: if d.is_empty() { 0 } else { u },
-        data: Octets::owned(d),
-    })
+    (vec(any::<u8>(), 0..5), 0u8..8)
+        .prop_map(|(d, u)| BitString { unused: if d.is_empty() { 0 } else { u }, data: Octets::owned(d) })
 }
 
 fn style() -> impl Strategy<Value = Style> {
-    (any::<bool>(), any::<bool>()).prop_map(|(indefinite, long_lengths)| Style {
-        indefinite,
-        long_lengths,
-    })
+    (any::<bool>(), any::<bool>()).prop_map(|(indefinite, long_lengths)| Style { indefinite, long_lengths })
 }
 
 /// A BER tree (the content of another layer's value).
 fn tree() -> impl Strategy<Value = Node> {
-    let leaf = (
-        prop::sample::select(vec![0x02u8, 0x04, 0x05, 0x80, 0x13, 0x06]),
-        vec(any::<u8>(), 0..6),
-    )
+    let leaf = (prop::sample::select(vec![0x02u8, 0x04, 0x05, 0x80, 0x13, 0x06]), vec(any::<u8>(), 0..6))
         .prop_map(|(id, c)| Node::prim(id, &c));
     leaf.prop_recursive(3, 12, 3, |inner| {
-        (
-            prop::sample::select(vec![0x30u8, 0x31, 0xa0, 0xb0, 0x61]),
-            vec(inner, 0..3),
-        )
+        (prop::sample::select(vec![0x30u8, 0x31, 0xa0, 0xb0, 0x61]), vec(inner, 0..3))
             .prop_map(|(id, kids)| Node::cons(id, kids))
     })
 }
@@ -108,22 +90,18 @@ fn user_data() -> impl Strategy<Value = UserData<'static>> {
 }
 
 fn context_def() -> impl Strategy<Value = ContextDef<'static>> {
-    (any::<i64>(), oid(), vec(oid(), 0..3)).prop_map(
-        |(pcid, abstract_syntax, transfer_syntaxes)| ContextDef {
-            pcid,
-            abstract_syntax,
-            transfer_syntaxes,
-        },
-    )
+    (any::<i64>(), oid(), vec(oid(), 0..3)).prop_map(|(pcid, abstract_syntax, transfer_syntaxes)| ContextDef {
+        pcid,
+        abstract_syntax,
+        transfer_syntaxes,
+    })
 }
 
 fn context_result() -> impl Strategy<Value = ContextResult<'static>> {
-    (0i64..3, of(oid()), of(0i64..4)).prop_map(|(result, transfer_syntax, provider_reason)| {
-        ContextResult {
-            result,
-            transfer_syntax,
-            provider_reason,
-        }
+    (0i64..3, of(oid()), of(0i64..4)).prop_map(|(result, transfer_syntax, provider_reason)| ContextResult {
+        result,
+        transfer_syntax,
+        provider_reason,
     })
 }
 
@@ -133,49 +111,30 @@ fn mode() -> impl Strategy<Value = Mode> {
 
 fn cp_normal() -> impl Strategy<Value = CpNormal<'static>> {
     (
-        (
-            of(bits()),
-            of(octets()),
-            of(octets()),
-            of(vec(context_def(), 0..4)),
-        ),
-        (of((oid(), oid()).prop_map(|(a, t)| DefaultContextName {
-            abstract_syntax: a,
-            transfer_syntax: t,
-        }))),
+        (of(bits()), of(octets()), of(octets()), of(vec(context_def(), 0..4))),
+        (of((oid(), oid()).prop_map(|(a, t)| DefaultContextName { abstract_syntax: a, transfer_syntax: t }))),
         (of(bits()), of(bits()), of(bits()), of(any::<i64>())),
-        (
-            of(raw_with(0x30).prop_map(Octets::borrowed)),
-            of(user_data()),
-        ),
+        (of(raw_with(0x30).prop_map(Octets::borrowed)), of(user_data())),
     )
-        .prop_map(
-            |((pv, cg, cd, cl), dcn, (pr, usr, po, inc), (ext, ud))| CpNormal {
-                protocol_version: pv,
-                calling_selector: cg,
-                called_selector: cd,
-                context_list: cl,
-                default_context_name: dcn,
-                presentation_requirements: pr,
-                user_session_requirements: usr,
-                protocol_options: po,
-                initiators_nominated_context: inc,
-                extensions: ext,
-                user_data: ud,
-            },
-        )
+        .prop_map(|((pv, cg, cd, cl), dcn, (pr, usr, po, inc), (ext, ud))| CpNormal {
+            protocol_version: pv,
+            calling_selector: cg,
+            called_selector: cd,
+            context_list: cl,
+            default_context_name: dcn,
+            presentation_requirements: pr,
+            user_session_requirements: usr,
+            protocol_options: po,
+            initiators_nominated_context: inc,
+            extensions: ext,
+            user_data: ud,
+        })
 }
 
 fn cpa_normal() -> impl Strategy<Value = CpaNormal<'static>> {
     (
         (of(bits()), of(octets()), of(vec(context_result(), 0..4))),
-        (
-            of(bits()),
-            of(bits()),
-            of(bits()),
-            of(any::<i64>()),
-            of(user_data()),
-        ),
+        (of(bits()), of(bits()), of(bits()), of(any::<i64>()), of(user_data())),
     )
         .prop_map(|((pv, rs, rl), (pr, usr, po, rnc, ud))| CpaNormal {
             protocol_version: pv,
@@ -191,66 +150,33 @@ fn cpa_normal() -> impl Strategy<Value = CpaNormal<'static>> {
 
 fn ppdu() -> impl Strategy<Value = Ppdu<'static>> {
     prop_oneof![
-        (mode(), of(raw_with(0xa1)), of(cp_normal())).prop_map(
-            |(mode, x410_mode_parameters, normal)| {
-                Ppdu::Cp(Cp {
-                    mode,
-                    x410_mode_parameters,
-                    x410_offset: 0,
-                    normal,
-                })
-            }
-        ),
-        (mode(), of(raw_with(0xa1)), of(cpa_normal())).prop_map(
-            |(mode, x410_mode_parameters, normal)| {
-                Ppdu::Cpa(Cpa {
-                    mode,
-                    x410_mode_parameters,
-                    x410_offset: 0,
-                    normal,
-                })
-            }
-        ),
+        (mode(), of(raw_with(0xa1)), of(cp_normal())).prop_map(|(mode, x410_mode_parameters, normal)| {
+            Ppdu::Cp(Cp { mode, x410_mode_parameters, x410_offset: 0, normal })
+        }),
+        (mode(), of(raw_with(0xa1)), of(cpa_normal())).prop_map(|(mode, x410_mode_parameters, normal)| {
+            Ppdu::Cpa(Cpa { mode, x410_mode_parameters, x410_offset: 0, normal })
+        }),
         raw_with(0x31).prop_map(|raw| Ppdu::Cpr(Cpr::X410 { raw })),
-        (
-            of(bits()),
-            of(octets()),
-            of(vec(context_result(), 0..3)),
-            of(0i64..3),
-            of(0i64..8),
-            of(user_data())
-        )
-            .prop_map(
-                |(pv, rs, rl, dcr, reason, ud)| Ppdu::Cpr(Cpr::Normal(CprNormal {
-                    protocol_version: pv,
-                    responding_selector: rs,
-                    result_list: rl,
-                    default_context_result: dcr,
-                    provider_reason: reason,
-                    user_data: ud,
-                }))
-            ),
+        (of(bits()), of(octets()), of(vec(context_result(), 0..3)), of(0i64..3), of(0i64..8), of(user_data()))
+            .prop_map(|(pv, rs, rl, dcr, reason, ud)| Ppdu::Cpr(Cpr::Normal(CprNormal {
+                protocol_version: pv,
+                responding_selector: rs,
+                result_list: rl,
+                default_context_result: dcr,
+                provider_reason: reason,
+                user_data: ud,
+            }))),
         raw_with(0x31).prop_map(|raw| Ppdu::Aru(Aru::X410 { raw })),
         (
             of(vec(
-                (any::<i64>(), oid()).prop_map(|(pcid, transfer_syntax)| ContextId {
-                    pcid,
-                    transfer_syntax
-                }),
+                (any::<i64>(), oid()).prop_map(|(pcid, transfer_syntax)| ContextId { pcid, transfer_syntax }),
                 0..3
             )),
             of(user_data())
         )
-            .prop_map(|(context_ids, user_data)| Ppdu::Aru(Aru::Normal(AruNormal {
-                context_ids,
-                user_data
-            }))),
-        (of(0i64..7), of(0i64..33)).prop_map(|(provider_reason, event_identifier)| Ppdu::Arp(
-            Arp {
-                provider_reason,
-                event_identifier
-            }
-        )),
+            .prop_map(|(context_ids, user_data)| Ppdu::Aru(Aru::Normal(AruNormal { context_ids, user_data }))),
+        (of(0i64..7), of(0i64..33))
+            .prop_map(|(provider_reason, event_identifier)| Ppdu::Arp(Arp { provider_reason, event_identifier })),
         user_data().prop_map(Ppdu::UserData),
     ]
 }
@@ -268,23 +194,18 @@ fn slot_of(p: &Ppdu<'_>) -> PpduSlot {
 // ACSE.
 
 fn external() -> impl Strategy<Value = External<'static>> {
-    (of(oid()), of(any::<i64>()), of(octets()), pdv_value()).prop_map(|(d, i, dvd, encoding)| {
-        External {
-            direct_reference: d,
-            indirect_reference: i,
-            data_value_descriptor: dvd,
-            encoding,
-            value_offset: 0,
-        }
+    (of(oid()), of(any::<i64>()), of(octets()), pdv_value()).prop_map(|(d, i, dvd, encoding)| External {
+        direct_reference: d,
+        indirect_reference: i,
+        data_value_descriptor: dvd,
+        encoding,
+        value_offset: 0,
     })
 }
 
 fn ae_title() -> impl Strategy<Value = AeTitle<'static>> {
     (
-        of(prop_oneof![
-            oid().prop_map(ApTitle::Oid),
-            raw_with(0x30).prop_map(|r| ApTitle::Raw(Octets::borrowed(r)))
-        ]),
+        of(prop_oneof![oid().prop_map(ApTitle::Oid), raw_with(0x30).prop_map(|r| ApTitle::Raw(Octets::borrowed(r)))]),
         of(prop_oneof![
             any::<i64>().prop_map(AeQualifier::Int),
             raw_with(0x31).prop_map(|r| AeQualifier::Raw(Octets::borrowed(r)))
@@ -292,39 +213,29 @@ fn ae_title() -> impl Strategy<Value = AeTitle<'static>> {
         of(any::<i64>()),
         of(any::<i64>()),
     )
-        .prop_map(
-            |(ap_title, ae_qualifier, ap_invocation_id, ae_invocation_id)| AeTitle {
-                ap_title,
-                ae_qualifier,
-                ap_invocation_id,
-                ae_invocation_id,
-            },
-        )
+        .prop_map(|(ap_title, ae_qualifier, ap_invocation_id, ae_invocation_id)| AeTitle {
+            ap_title,
+            ae_qualifier,
+            ap_invocation_id,
+            ae_invocation_id,
+        })
 }
 
 /// Extension members: context tags no APDU uses in its root ([14], [15],
 /// [16], [20], [40]).
 fn extensions() -> impl Strategy<Value = Vec<Octets<'static>>> {
-    let one = (
-        prop::sample::select(vec![14u8, 15, 16, 20, 40]),
-        any::<bool>(),
-        vec(tree(), 0..2),
-        style(),
-    )
-        .prop_map(|(n, cons, kids, s)| {
+    let one = (prop::sample::select(vec![14u8, 15, 16, 20, 40]), any::<bool>(), vec(tree(), 0..2), style()).prop_map(
+        |(n, cons, kids, s)| {
             let cbit = if cons { 0x20 } else { 0 };
-            let id = if n < 31 {
-                vec![0x80 | cbit | n]
-            } else {
-                vec![0x9f | cbit, n]
-            };
+            let id = if n < 31 { vec![0x80 | cbit | n] } else { vec![0x9f | cbit, n] };
             let body = if cons {
                 ber_variants::Body::Cons(kids)
             } else {
                 ber_variants::Body::Prim(kids.iter().flat_map(|k| k.encode(s)).collect())
             };
             Octets::borrowed(leak(Node::new(id, body).encode(s)))
-        });
+        },
+    );
     vec(one, 0..3)
 }
 
@@ -335,31 +246,24 @@ fn user_info() -> impl Strategy<Value = Option<Vec<External<'static>>>> {
 fn aarq() -> impl Strategy<Value = AcseApdu<'static>> {
     (
         (of(bits()), oid(), ae_title(), ae_title()),
-        (
-            of(bits()),
-            of(oid()),
-            of(raw_tlv().prop_map(Octets::borrowed)),
-            of(vec(oid(), 0..3)),
-        ),
+        (of(bits()), of(oid()), of(raw_tlv().prop_map(Octets::borrowed)), of(vec(oid(), 0..3))),
         (of(octets()), extensions(), user_info()),
     )
-        .prop_map(
-            |((pv, acn, called, calling), (sar, mech, auth, acnl), (ii, ext, ui))| {
-                AcseApdu::Aarq(Aarq {
-                    protocol_version: pv,
-                    application_context_name: acn,
-                    called,
-                    calling,
-                    sender_acse_requirements: sar,
-                    mechanism_name: mech,
-                    calling_authentication_value: auth,
-                    application_context_name_list: acnl,
-                    implementation_information: ii,
-                    extensions: ext,
-                    user_information: ui,
-                })
-            },
-        )
+        .prop_map(|((pv, acn, called, calling), (sar, mech, auth, acnl), (ii, ext, ui))| {
+            AcseApdu::Aarq(Aarq {
+                protocol_version: pv,
+                application_context_name: acn,
+                called,
+                calling,
+                sender_acse_requirements: sar,
+                mechanism_name: mech,
+                calling_authentication_value: auth,
+                application_context_name_list: acnl,
+                implementation_information: ii,
+                extensions: ext,
+                user_information: ui,
+            })
+        })
 }
 
 fn aare() -> impl Strategy<Value = AcseApdu<'static>> {
@@ -368,78 +272,42 @@ fn aare() -> impl Strategy<Value = AcseApdu<'static>> {
             of(bits()),
             oid(),
             0i64..3,
-            prop_oneof![
-                (0i64..15).prop_map(SourceDiagnostic::User),
-                (0i64..3).prop_map(SourceDiagnostic::Provider)
-            ],
+            prop_oneof![(0i64..15).prop_map(SourceDiagnostic::User), (0i64..3).prop_map(SourceDiagnostic::Provider)],
         ),
-        (
-            ae_title(),
-            of(bits()),
-            of(oid()),
-            of(raw_tlv().prop_map(Octets::borrowed)),
-            of(vec(oid(), 0..3)),
-        ),
+        (ae_title(), of(bits()), of(oid()), of(raw_tlv().prop_map(Octets::borrowed)), of(vec(oid(), 0..3))),
         (of(octets()), extensions(), user_info()),
     )
-        .prop_map(
-            |((pv, acn, result, diag), (responding, rar, mech, auth, acnl), (ii, ext, ui))| {
-                AcseApdu::Aare(Aare {
-                    protocol_version: pv,
-                    application_context_name: acn,
-                    result,
-                    result_source_diagnostic: diag,
-                    responding,
-                    responder_acse_requirements: rar,
-                    mechanism_name: mech,
-                    responding_authentication_value: auth,
-                    application_context_name_list: acnl,
-                    implementation_information: ii,
-                    extensions: ext,
-                    user_information: ui,
-                })
-            },
-        )
+        .prop_map(|((pv, acn, result, diag), (responding, rar, mech, auth, acnl), (ii, ext, ui))| {
+            AcseApdu::Aare(Aare {
+                protocol_version: pv,
+                application_context_name: acn,
+                result,
+                result_source_diagnostic: diag,
+                responding,
+                responder_acse_requirements: rar,
+                mechanism_name: mech,
+                responding_authentication_value: auth,
+                application_context_name_list: acnl,
+                implementation_information: ii,
+                extensions: ext,
+                user_information: ui,
+            })
+        })
 }
 
 fn acse_apdu() -> impl Strategy<Value = AcseApdu<'static>> {
     prop_oneof![
         aarq(),
         aare(),
-        (
-            of(prop::sample::select(vec![0i64, 1, 30])),
-            extensions(),
-            user_info()
-        )
-            .prop_map(
-                |(reason, extensions, user_information)| AcseApdu::Rlrq(Rlrq {
-                    reason,
-                    extensions,
-                    user_information
-                })
-            ),
-        (
-            of(prop::sample::select(vec![0i64, 1, 30])),
-            extensions(),
-            user_info()
-        )
-            .prop_map(
-                |(reason, extensions, user_information)| AcseApdu::Rlre(Rlre {
-                    reason,
-                    extensions,
-                    user_information
-                })
-            ),
-        (0i64..2, of(1i64..7), extensions(), user_info()).prop_map(
-            |(s, d, extensions, user_information)| {
-                AcseApdu::Abrt(Abrt {
-                    abort_source: s,
-                    abort_diagnostic: d,
-                    extensions,
-                    user_information,
-                })
-            }
+        (of(prop::sample::select(vec![0i64, 1, 30])), extensions(), user_info()).prop_map(
+            |(reason, extensions, user_information)| AcseApdu::Rlrq(Rlrq { reason, extensions, user_information })
         ),
+        (of(prop::sample::select(vec![0i64, 1, 30])), extensions(), user_info()).prop_map(
+            |(reason, extensions, user_information)| AcseApdu::Rlre(Rlre { reason, extensions, user_information })
+        ),
+        (0i64..2, of(1i64..7), extensions(), user_info()).prop_map(|(s, d, extensions, user_information)| {
+            AcseApdu::Abrt(Abrt { abort_source: s, abort_diagnostic: d, extensions, user_information })
+        }),
     ]
 }
 
@@ -480,8 +348,7 @@ fn acse_rules() -> Rules<'static> {
                 || (path.len() == 2 && path[1] != 0xbe && !(path[0] == 0x61 && path[1] == 0xa3))
         },
         string: &|path, n| {
-            (path.len() == 1 && n.id0() == 0x9d)
-                || (path.ends_with(&[0x28]) && matches!(n.id0(), 0x07 | 0x81))
+            (path.len() == 1 && n.id0() == 0x9d) || (path.ends_with(&[0x28]) && matches!(n.id0(), 0x07 | 0x81))
         },
     }
 }

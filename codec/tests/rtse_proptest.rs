@@ -7,12 +7,12 @@ use proptest::option;
 use proptest::prelude::*;
 use rtse_codec::ber::{write_prim, write_tlv, BitString, Octets, Tag};
 use rtse_codec::p1::{
-    self, AuthenticatedBind, Bind, BindError, Credentials, MtsIdentifier, Password, PasswordForm,
-    Priority, TransferSpec,
+    self, AuthenticatedBind, Bind, BindError, Credentials, MtsIdentifier, Password, PasswordForm, Priority,
+    TransferSpec,
 };
 use rtse_codec::rtse::{
-    self, AbortReason, ConnectionData, DialogueMode, RefuseReason, Rtab, Rtoac, Rtorj, Rtorq,
-    RtseApdu, SessionConnectionIdentifier, SsUserRef,
+    self, AbortReason, ConnectionData, DialogueMode, RefuseReason, Rtab, Rtoac, Rtorj, Rtorq, RtseApdu,
+    SessionConnectionIdentifier, SsUserRef,
 };
 use rtse_codec::x410::{self, AbortInformation, PAccept, PConnect, PRefuse, X410Pdu};
 
@@ -29,13 +29,7 @@ fn octets(max: usize) -> impl Strategy<Value = Octets<'static>> {
 fn raw_tlv(tags: &'static [Tag]) -> impl Strategy<Value = &'static [u8]> {
     (
         prop::sample::select(tags),
-        vec(
-            (
-                prop::sample::select(&[0x04u8, 0x16, 0x80, 0x02][..]),
-                vec(any::<u8>(), 0..12),
-            ),
-            0..3,
-        ),
+        vec((prop::sample::select(&[0x04u8, 0x16, 0x80, 0x02][..]), vec(any::<u8>(), 0..12)), 0..3),
         vec(any::<u8>(), 0..150),
     )
         .prop_map(|(tag, inner, prim)| {
@@ -69,23 +63,13 @@ const ANY_TAGS: &[Tag] = &[
 fn conn_data() -> impl Strategy<Value = ConnectionData<'static>> {
     prop_oneof![
         option::of(raw_tlv(ANY_TAGS)).prop_map(ConnectionData::Open),
-        (
-            any::<bool>(),
-            octets(20),
-            octets(20),
-            option::of(octets(20))
-        )
-            .prop_map(|(t61, r, c, a)| {
-                ConnectionData::Recover(SessionConnectionIdentifier {
-                    calling_ss_user_reference: if t61 {
-                        SsUserRef::T61String(r)
-                    } else {
-                        SsUserRef::OctetString(r)
-                    },
-                    common_reference: c,
-                    additional_reference_information: a,
-                })
-            }),
+        (any::<bool>(), octets(20), octets(20), option::of(octets(20))).prop_map(|(t61, r, c, a)| {
+            ConnectionData::Recover(SessionConnectionIdentifier {
+                calling_ss_user_reference: if t61 { SsUserRef::T61String(r) } else { SsUserRef::OctetString(r) },
+                common_reference: c,
+                additional_reference_information: a,
+            })
+        }),
     ]
 }
 
@@ -97,100 +81,61 @@ fn rtorq() -> impl Strategy<Value = Rtorq<'static>> {
         conn_data(),
         option::of(any::<i64>()),
     )
-        .prop_map(
-            |(
-                checkpoint_size,
-                window_size,
-                dialogue_mode,
-                connection_data,
-                application_protocol,
-            )| Rtorq {
-                checkpoint_size,
-                window_size,
-                dialogue_mode,
-                connection_data,
-                application_protocol,
-            },
-        )
-}
-
-fn rtoac() -> impl Strategy<Value = Rtoac<'static>> {
-    (
-        option::of(any::<i64>()),
-        option::of(any::<i64>()),
-        conn_data(),
-    )
-        .prop_map(|(checkpoint_size, window_size, connection_data)| Rtoac {
+        .prop_map(|(checkpoint_size, window_size, dialogue_mode, connection_data, application_protocol)| Rtorq {
             checkpoint_size,
             window_size,
+            dialogue_mode,
             connection_data,
+            application_protocol,
         })
 }
 
+fn rtoac() -> impl Strategy<Value = Rtoac<'static>> {
+    (option::of(any::<i64>()), option::of(any::<i64>()), conn_data()).prop_map(
+        |(checkpoint_size, window_size, connection_data)| Rtoac { checkpoint_size, window_size, connection_data },
+    )
+}
+
 fn bits() -> impl Strategy<Value = BitString<'static>> {
-    (0u8..8, vec(any::<u8>(), 0..3)).prop_map(|(u, d)| BitString {
-        unused: if d.is_empty() { 0 } else { u },
-        data: Octets::owned(d),
-    })
+    (0u8..8, vec(any::<u8>(), 0..3))
+        .prop_map(|(u, d)| BitString { unused: if d.is_empty() { 0 } else { u }, data: Octets::owned(d) })
 }
 
 fn apdu() -> impl Strategy<Value = RtseApdu<'static>> {
     prop_oneof![
         rtorq().prop_map(RtseApdu::Rtorq),
         rtoac().prop_map(RtseApdu::Rtoac),
-        (
-            option::of(any::<i64>().prop_map(RefuseReason::from_i64)),
-            option::of(raw_tlv(ANY_TAGS))
-        )
-            .prop_map(|(refuse_reason, user_data)| RtseApdu::Rtorj(Rtorj {
-                refuse_reason,
-                user_data
-            })),
+        (option::of(any::<i64>().prop_map(RefuseReason::from_i64)), option::of(raw_tlv(ANY_TAGS)))
+            .prop_map(|(refuse_reason, user_data)| RtseApdu::Rtorj(Rtorj { refuse_reason, user_data })),
         any::<i64>().prop_map(RtseApdu::Rttp),
         octets(300).prop_map(RtseApdu::Rttr),
-        (
-            option::of(any::<i64>().prop_map(AbortReason::from_i64)),
-            option::of(bits()),
-            option::of(raw_tlv(ANY_TAGS))
-        )
-            .prop_map(
-                |(abort_reason, reflected_parameter, user_data)| RtseApdu::Rtab(Rtab {
-                    abort_reason,
-                    reflected_parameter,
-                    user_data
-                })
-            ),
+        (option::of(any::<i64>().prop_map(AbortReason::from_i64)), option::of(bits()), option::of(raw_tlv(ANY_TAGS)))
+            .prop_map(|(abort_reason, reflected_parameter, user_data)| RtseApdu::Rtab(Rtab {
+                abort_reason,
+                reflected_parameter,
+                user_data
+            })),
     ]
 }
 
 fn x410_pdu() -> impl Strategy<Value = X410Pdu<'static>> {
     prop_oneof![
-        (any::<i64>(), rtorq()).prop_map(|(data_transfer_syntax, user_data)| X410Pdu::PConnect(
-            PConnect {
-                data_transfer_syntax,
-                user_data
-            }
-        )),
-        (any::<i64>(), rtoac()).prop_map(|(data_transfer_syntax, user_data)| X410Pdu::PAccept(
-            PAccept {
-                data_transfer_syntax,
-                user_data
-            }
-        )),
-        any::<i64>().prop_map(|v| X410Pdu::PRefuse(PRefuse {
-            refuse_reason: RefuseReason::from_i64(v)
+        (any::<i64>(), rtorq()).prop_map(|(data_transfer_syntax, user_data)| X410Pdu::PConnect(PConnect {
+            data_transfer_syntax,
+            user_data
         })),
+        (any::<i64>(), rtoac()).prop_map(|(data_transfer_syntax, user_data)| X410Pdu::PAccept(PAccept {
+            data_transfer_syntax,
+            user_data
+        })),
+        any::<i64>().prop_map(|v| X410Pdu::PRefuse(PRefuse { refuse_reason: RefuseReason::from_i64(v) })),
         any::<i64>().prop_map(X410Pdu::Priority),
-        (
-            option::of(any::<i64>().prop_map(AbortReason::from_i64)),
-            option::of(bits())
-        )
-            .prop_map(
-                |(abort_reason, reflected_parameter)| X410Pdu::AbortInformation(AbortInformation {
-                    abort_reason,
-                    reflected_parameter
-                })
-            ),
+        (option::of(any::<i64>().prop_map(AbortReason::from_i64)), option::of(bits())).prop_map(
+            |(abort_reason, reflected_parameter)| X410Pdu::AbortInformation(AbortInformation {
+                abort_reason,
+                reflected_parameter
+            })
+        ),
     ]
 }
 
@@ -201,38 +146,23 @@ const EXTENSION: &[Tag] = &[Tag::ctx(3), Tag::app(4), Tag::ctx_c(40), Tag::univ(
 fn bind() -> impl Strategy<Value = Bind<'static>> {
     let creds = prop_oneof![
         (any::<bool>(), octets(20)).prop_map(|(ia5, v)| Credentials::Simple(Password::new(
-            if ia5 {
-                PasswordForm::Ia5String
-            } else {
-                PasswordForm::OctetString
-            },
+            if ia5 { PasswordForm::Ia5String } else { PasswordForm::OctetString },
             v
         ))),
         raw_tlv(STRONG).prop_map(Credentials::Strong),
     ];
     prop_oneof![
         Just(Bind::Unauthenticated),
-        (
-            octets(30),
-            creds,
-            option::of(raw_tlv(SECURITY)),
-            vec(raw_tlv(EXTENSION), 0..3)
-        )
-            .prop_map(|(name, credentials, security_context, extensions)| {
-                Bind::Authenticated(AuthenticatedBind {
-                    name,
-                    credentials,
-                    security_context,
-                    extensions,
-                })
-            }),
+        (octets(30), creds, option::of(raw_tlv(SECURITY)), vec(raw_tlv(EXTENSION), 0..3)).prop_map(
+            |(name, credentials, security_context, extensions)| {
+                Bind::Authenticated(AuthenticatedBind { name, credentials, security_context, extensions })
+            }
+        ),
     ]
 }
 
 fn text(max: usize) -> impl Strategy<Value = &'static str> {
-    proptest::string::string_regex(&format!("[ -~]{{0,{max}}}"))
-        .unwrap()
-        .prop_map(|s| &*Box::leak(s.into_boxed_str()))
+    proptest::string::string_regex(&format!("[ -~]{{0,{max}}}")).unwrap().prop_map(|s| &*Box::leak(s.into_boxed_str()))
 }
 
 proptest! {

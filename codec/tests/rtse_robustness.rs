@@ -76,13 +76,7 @@ fn x410_examples_survive_truncation_and_corruption() {
     ];
     for (slot, b) in &parts {
         // Every slot's parser on every part.
-        for s in [
-            Slot::Connect,
-            Slot::Accept,
-            Slot::Refuse,
-            Slot::TokenPlease,
-            Slot::Abort,
-        ] {
+        for s in [Slot::Connect, Slot::Accept, Slot::Refuse, Slot::TokenPlease, Slot::Abort] {
             hammer(b, |x| x410_ok(s, x));
         }
         let _ = slot;

@@ -26,20 +26,14 @@ pub fn asn1tools(ex: &str, part: &str) -> (Vec<u8>, String) {
         .iter()
         .find(|e| e["part"].as_str() == Some(part))
         .unwrap_or_else(|| panic!("{ex}: {part}"));
-    (
-        hex::decode(e["hex"].as_str().unwrap()).unwrap(),
-        e["decoded"].as_str().unwrap().to_owned(),
-    )
+    (hex::decode(e["hex"].as_str().unwrap()).unwrap(), e["decoded"].as_str().unwrap().to_owned())
 }
 
 /// The one TLV that starts `skip` octets after the first occurrence of
 /// `needle` (hex) in `bytes`.
 pub fn tlv_after(bytes: &[u8], needle: &str, skip: usize) -> Vec<u8> {
     let n = hex::decode(needle).unwrap();
-    let at = bytes
-        .windows(n.len())
-        .position(|w| w == n)
-        .unwrap_or_else(|| panic!("{needle} not found"));
+    let at = bytes.windows(n.len()).position(|w| w == n).unwrap_or_else(|| panic!("{needle} not found"));
     let mut r = Reader::new(Layer::Rtse, &bytes[at + skip..]);
     r.read("test TLV").unwrap().raw.to_vec()
 }
@@ -50,20 +44,12 @@ pub fn h(s: &str) -> Vec<u8> {
 
 /// Every truncation and every single-octet replacement of `input` through
 /// `parse`: never a panic, errors within the input.
-pub fn hammer<T>(
-    input: &[u8],
-    parse: impl Fn(&[u8]) -> Result<T, rtse_codec::Error>,
-) -> (usize, usize) {
+pub fn hammer<T>(input: &[u8], parse: impl Fn(&[u8]) -> Result<T, rtse_codec::Error>) -> (usize, usize) {
     let (mut ok, mut err) = (0, 0);
     let mut check = |b: &[u8]| match parse(b) {
         Ok(_) => ok += 1,
         Err(e) => {
-            assert!(
-                e.offset <= b.len(),
-                "{e} beyond {} octets: {}",
-                b.len(),
-                hex::encode(b)
-            );
+            assert!(e.offset <= b.len(), "{e} beyond {} octets: {}", b.len(), hex::encode(b));
             err += 1;
         }
     };
@@ -110,8 +96,7 @@ pub fn rewrite(raw: &[u8], v: Variant, depth: usize, strings: &[u8]) -> Vec<u8> 
             continue;
         }
         let is_string = !t.tag.constructed
-            && (matches!(t.raw[0], 0x04 | 0x12 | 0x13 | 0x14 | 0x16 | 0x17)
-                || strings.contains(&t.raw[0]));
+            && (matches!(t.raw[0], 0x04 | 0x12 | 0x13 | 0x14 | 0x16 | 0x17) || strings.contains(&t.raw[0]));
         match v {
             Variant::Indefinite if t.tag.constructed => {
                 out.extend_from_slice(tag);
@@ -120,11 +105,8 @@ pub fn rewrite(raw: &[u8], v: Variant, depth: usize, strings: &[u8]) -> Vec<u8> 
                 out.extend_from_slice(&[0, 0]);
             }
             Variant::LongLengths => {
-                let inner = if t.tag.constructed {
-                    rewrite(t.content, v, depth - 1, strings)
-                } else {
-                    t.content.to_vec()
-                };
+                let inner =
+                    if t.tag.constructed { rewrite(t.content, v, depth - 1, strings) } else { t.content.to_vec() };
                 out.extend_from_slice(tag);
                 out.extend_from_slice(&[0x82, (inner.len() >> 8) as u8, inner.len() as u8]);
                 out.extend(inner);

@@ -57,18 +57,9 @@ pub struct Style {
 }
 
 impl Style {
-    pub const CANONICAL: Style = Style {
-        indefinite: false,
-        long_lengths: false,
-    };
-    pub const INDEFINITE: Style = Style {
-        indefinite: true,
-        long_lengths: false,
-    };
-    pub const LONG: Style = Style {
-        indefinite: false,
-        long_lengths: true,
-    };
+    pub const CANONICAL: Style = Style { indefinite: false, long_lengths: false };
+    pub const INDEFINITE: Style = Style { indefinite: true, long_lengths: false };
+    pub const LONG: Style = Style { indefinite: false, long_lengths: true };
 }
 
 /// Header of the TLV at the start of `b`: (identifier octets, length
@@ -107,11 +98,7 @@ fn parse_tlv(b: &[u8]) -> (Node, usize) {
     match len {
         Some(n) => {
             let content = &b[hl..hl + n];
-            let body = if constructed {
-                Body::Cons(parse(content))
-            } else {
-                Body::Prim(content.to_vec())
-            };
+            let body = if constructed { Body::Cons(parse(content)) } else { Body::Prim(content.to_vec()) };
             let orig = b[..hl + n].to_vec();
             (Node { id, body, orig }, hl + n)
         }
@@ -125,14 +112,7 @@ fn parse_tlv(b: &[u8]) -> (Node, usize) {
                 pos += used;
             }
             let orig = b[..pos + 2].to_vec();
-            (
-                Node {
-                    id,
-                    body: Body::Cons(kids),
-                    orig,
-                },
-                pos + 2,
-            )
+            (Node { id, body: Body::Cons(kids), orig }, pos + 2)
         }
     }
 }
@@ -213,11 +193,7 @@ pub fn encode(nodes: &[Node], style: Style) -> Vec<u8> {
 
 impl Node {
     pub fn new(id: Vec<u8>, body: Body) -> Node {
-        Node {
-            id,
-            body,
-            orig: Vec::new(),
-        }
+        Node { id, body, orig: Vec::new() }
     }
     pub fn prim(id: u8, content: &[u8]) -> Node {
         Node::new(vec![id], Body::Prim(content.to_vec()))
@@ -261,20 +237,14 @@ impl Node {
     /// layer owns: later rewrites must not touch them). A node built by hand
     /// is kept in its canonical encoding.
     pub fn freeze(&mut self) {
-        let b = if self.orig.is_empty() {
-            self.encode(Style::CANONICAL)
-        } else {
-            self.orig.clone()
-        };
+        let b = if self.orig.is_empty() { self.encode(Style::CANONICAL) } else { self.orig.clone() };
         self.body = Body::Verbatim(b);
     }
     /// Send this primitive string as a constructed string of `pieces`
     /// segments with identifier `seg_id` (`04` for OCTET STRING based
     /// types). An empty string becomes a constructed string with no segment.
     pub fn split(&mut self, seg_id: u8, pieces: usize) {
-        let Body::Prim(c) = &self.body else {
-            panic!("split of a non-primitive")
-        };
+        let Body::Prim(c) = &self.body else { panic!("split of a non-primitive") };
         let c = c.clone();
         let pieces = pieces.max(1);
         let step = c.len().div_ceil(pieces).max(1);
@@ -363,10 +333,7 @@ pub struct Rules<'r> {
 
 impl Rules<'_> {
     /// Nothing opaque; only UNIVERSAL OCTET STRINGs are strings.
-    pub const ALL: Rules<'static> = Rules {
-        opaque: &|_, _| false,
-        string: &|_, _| false,
-    };
+    pub const ALL: Rules<'static> = Rules { opaque: &|_, _| false, string: &|_, _| false };
 }
 
 fn prepared(b: &[u8], rules: &Rules<'_>, reverse_sets: bool, split: bool) -> Vec<Node> {
