@@ -42,9 +42,9 @@ const T_USER_INFO: Tag = Tag::ctx_c(30);
 #[serde(tag = "pdu")]
 pub enum AcseApdu<'a> {
     #[serde(rename = "AARQ")]
-    Aarq(Aarq<'a>),
+    Aarq(Box<Aarq<'a>>),
     #[serde(rename = "AARE")]
-    Aare(Aare<'a>),
+    Aare(Box<Aare<'a>>),
     #[serde(rename = "RLRQ")]
     Rlrq(Rlrq<'a>),
     #[serde(rename = "RLRE")]
@@ -342,8 +342,8 @@ pub fn parse(input: &[u8]) -> Result<(AcseApdu<'_>, &[u8])> {
         return Err(bad_tag(L, &t, WHAT));
     }
     let apdu = match t.tag.number {
-        0 => AcseApdu::Aarq(parse_aarq(&t)?),
-        1 => AcseApdu::Aare(parse_aare(&t)?),
+        0 => AcseApdu::Aarq(Box::new(parse_aarq(&t)?)),
+        1 => AcseApdu::Aare(Box::new(parse_aare(&t)?)),
         2 => AcseApdu::Rlrq(
             parse_release(&t, "RLRQ member", "reason [0] IMPLICIT Release-request-reason")
                 .map(|(reason, extensions, user_information)| Rlrq { reason, extensions, user_information })?,

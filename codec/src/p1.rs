@@ -68,12 +68,12 @@ int_enum! {
 /// `{"pdu": "Message", "id": "/C=GB/A= /P=ACME/;MSG-0001", ...}`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum P1Pdu<'a> {
-    BindArgument(Bind<'a>),
-    BindResult(Bind<'a>),
+    BindArgument(Box<Bind<'a>>),
+    BindResult(Box<Bind<'a>>),
     BindError(BindError),
-    Message(Transfer<'a>),
-    Report(Transfer<'a>),
-    Probe(Transfer<'a>),
+    Message(Box<Transfer<'a>>),
+    Report(Box<Transfer<'a>>),
+    Probe(Box<Transfer<'a>>),
 }
 
 impl<'a> P1Pdu<'a> {
@@ -91,9 +91,9 @@ impl<'a> P1Pdu<'a> {
     /// The PDU variant for a parsed transfer.
     pub fn from_transfer(t: Transfer<'a>) -> Self {
         match t.kind {
-            TransferKind::Message => P1Pdu::Message(t),
-            TransferKind::Report => P1Pdu::Report(t),
-            TransferKind::Probe => P1Pdu::Probe(t),
+            TransferKind::Message => P1Pdu::Message(Box::new(t)),
+            TransferKind::Report => P1Pdu::Report(Box::new(t)),
+            TransferKind::Probe => P1Pdu::Probe(Box::new(t)),
         }
     }
 }

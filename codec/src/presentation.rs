@@ -67,16 +67,16 @@ const T_FULL: Tag = Tag::app_c(1);
 pub enum Ppdu<'a> {
     /// CP-type (CN user data).
     #[serde(rename = "CP")]
-    Cp(Cp<'a>),
+    Cp(Box<Cp<'a>>),
     /// CPA-PPDU (AC user data).
     #[serde(rename = "CPA")]
-    Cpa(Cpa<'a>),
+    Cpa(Box<Cpa<'a>>),
     /// CPR-PPDU (RF user data).
     #[serde(rename = "CPR")]
-    Cpr(Cpr<'a>),
+    Cpr(Box<Cpr<'a>>),
     /// ARU-PPDU (AB user data, P-U-ABORT).
     #[serde(rename = "ARU")]
-    Aru(Aru<'a>),
+    Aru(Box<Aru<'a>>),
     /// ARP-PPDU (AB user data, P-P-ABORT).
     #[serde(rename = "ARP")]
     Arp(Arp),
@@ -104,8 +104,14 @@ impl<'a> Ppdu<'a> {
         match self {
             Ppdu::Cp(p) => p.user_data(),
             Ppdu::Cpa(p) => p.user_data(),
-            Ppdu::Cpr(Cpr::Normal(n)) => n.user_data.as_ref(),
-            Ppdu::Aru(Aru::Normal(n)) => n.user_data.as_ref(),
+            Ppdu::Cpr(c) => match &**c {
+                Cpr::Normal(n) => n.user_data.as_ref(),
+                Cpr::X410 { .. } => None,
+            },
+            Ppdu::Aru(a) => match &**a {
+                Aru::Normal(n) => n.user_data.as_ref(),
+                Aru::X410 { .. } => None,
+            },
             Ppdu::UserData(u) => Some(u),
             _ => None,
         }
@@ -817,15 +823,15 @@ pub fn parse_for(slot: PpduSlot, input: &[u8]) -> Result<(Ppdu<'_>, &[u8])> {
     Ok(match slot {
         PpduSlot::Connect => {
             let (p, r) = parse_cp(input)?;
-            (Ppdu::Cp(p), r)
+            (Ppdu::Cp(Box::new(p)), r)
         }
         PpduSlot::Accept => {
             let (p, r) = parse_cpa(input)?;
-            (Ppdu::Cpa(p), r)
+            (Ppdu::Cpa(Box::new(p)), r)
         }
         PpduSlot::Refuse => {
             let (p, r) = parse_cpr(input)?;
-            (Ppdu::Cpr(p), r)
+            (Ppdu::Cpr(Box::new(p)), r)
         }
         PpduSlot::Abort => parse_abort(input)?,
         PpduSlot::Data => {
@@ -1206,9 +1212,9 @@ pub fn parse_abort(input: &[u8]) -> Result<(Ppdu<'_>, &[u8])> {
     let mut r = Reader::new(L, input);
     let t = r.read(WHAT)?;
     let p = if t.tag == T_SET {
-        Ppdu::Aru(Aru::X410 { raw: t.raw })
+        Ppdu::Aru(Box::new(Aru::X410 { raw: t.raw }))
     } else if t.tag == Tag::ctx_c(0) {
-        Ppdu::Aru(Aru::Normal(parse_aru_normal(&t)?))
+        Ppdu::Aru(Box::new(Aru::Normal(parse_aru_normal(&t)?)))
     } else if t.tag == T_SEQ {
         Ppdu::Arp(parse_arp(&t)?)
     } else {

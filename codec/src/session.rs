@@ -1325,16 +1325,16 @@ pub struct Prepare<'a> {
 // The SPDU
 
 /// One SPDU. JSON: `{"pdu": "CN", ...fields}`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 #[serde(tag = "pdu")]
 #[allow(missing_docs)]
 pub enum Spdu<'a> {
     #[serde(rename = "CN")]
-    Cn(Connect<'a>),
+    Cn(Box<Connect<'a>>),
     #[serde(rename = "AC")]
-    Ac(Connect<'a>),
+    Ac(Box<Connect<'a>>),
     #[serde(rename = "RF")]
-    Rf(Refuse<'a>),
+    Rf(Box<Refuse<'a>>),
     #[serde(rename = "FN")]
     Fn(Release<'a>),
     #[serde(rename = "DN")]
@@ -1370,7 +1370,7 @@ pub enum Spdu<'a> {
     #[serde(rename = "AS")]
     As(ActivityStart<'a>),
     #[serde(rename = "AR")]
-    Ar(ActivityResume<'a>),
+    Ar(Box<ActivityResume<'a>>),
     #[serde(rename = "AI")]
     Ai(Reasoned<'a>),
     #[serde(rename = "AIA")]
@@ -1580,7 +1580,7 @@ impl<'a> Spdu<'a> {
     }
     /// AR resuming the activity in `linking` as `activity_id`.
     pub fn ar(linking: Linking<'a>, activity_id: &'a [u8]) -> Self {
-        Spdu::Ar(ActivityResume { linking, activity_id, ..ActivityResume::default() })
+        Spdu::Ar(Box::new(ActivityResume { linking, activity_id, ..ActivityResume::default() }))
     }
     /// MIP; `confirm` = explicit confirmation required (no Sync Type Item).
     pub fn mip(serial: SerialNumber, confirm: bool) -> Self {
@@ -1634,15 +1634,15 @@ impl<'a> Spdu<'a> {
     }
     /// CN.
     pub fn cn(connect: Connect<'a>) -> Self {
-        Spdu::Cn(connect)
+        Spdu::Cn(Box::new(connect))
     }
     /// AC.
     pub fn ac(accept: Connect<'a>) -> Self {
-        Spdu::Ac(accept)
+        Spdu::Ac(Box::new(accept))
     }
     /// RF with Reason Code `code` followed by `data` (user data for reason 2).
     pub fn rf(code: u8, data: &'a [u8]) -> Self {
-        Spdu::Rf(Refuse { reason: Some(RefuseReason { code, data }), ..Refuse::default() })
+        Spdu::Rf(Box::new(Refuse { reason: Some(RefuseReason { code, data }), ..Refuse::default() }))
     }
 }
 
@@ -1714,8 +1714,9 @@ impl Serialize for Repairs {
     }
 }
 
-/// The SPDUs of one TSDU, in order, held inline (no heap).
-#[derive(Clone, Copy, PartialEq, Eq)]
+/// The SPDUs of one TSDU, in order, held inline (no heap for token SPDUs;
+/// the large, rare connect SPDUs are boxed).
+#[derive(Clone, PartialEq, Eq)]
 pub struct Tsdu<'a> {
     spdus: [Option<Spdu<'a>>; MAX_CONCATENATED_SPDUS],
     len: usize,
@@ -1724,7 +1725,7 @@ pub struct Tsdu<'a> {
 
 impl Default for Tsdu<'_> {
     fn default() -> Self {
-        Tsdu { spdus: [None; MAX_CONCATENATED_SPDUS], len: 0, repairs: Repairs::default() }
+        Tsdu { spdus: [const { None }; MAX_CONCATENATED_SPDUS], len: 0, repairs: Repairs::default() }
     }
 }
 
@@ -2412,9 +2413,9 @@ fn kind_of(si: u8, previous: Option<SpduKind>, ctx: &Context) -> Option<Option<S
 fn build<'a>(kind: SpduKind, f: &Field<'a>, r: &mut Repairs) -> Result<Spdu<'a>> {
     use SpduKind as K;
     Ok(match kind {
-        K::Cn => Spdu::Cn(parse_fields(f, r)?),
-        K::Ac => Spdu::Ac(parse_fields(f, r)?),
-        K::Rf => Spdu::Rf(parse_fields(f, r)?),
+        K::Cn => Spdu::Cn(Box::new(parse_fields(f, r)?)),
+        K::Ac => Spdu::Ac(Box::new(parse_fields(f, r)?)),
+        K::Rf => Spdu::Rf(Box::new(parse_fields(f, r)?)),
         K::Fn => Spdu::Fn(parse_fields(f, r)?),
         K::Dn => Spdu::Dn(parse_fields(f, r)?),
         K::Nf => Spdu::Nf(parse_fields(f, r)?),
@@ -2432,7 +2433,7 @@ fn build<'a>(kind: SpduKind, f: &Field<'a>, r: &mut Repairs) -> Result<Spdu<'a>>
         K::Rs => Spdu::Rs(parse_fields(f, r)?),
         K::Ra => Spdu::Ra(parse_fields(f, r)?),
         K::As => Spdu::As(parse_fields(f, r)?),
-        K::Ar => Spdu::Ar(parse_fields(f, r)?),
+        K::Ar => Spdu::Ar(Box::new(parse_fields(f, r)?)),
         K::Ai => Spdu::Ai(parse_fields(f, r)?),
         K::Aia => Spdu::Aia(parse_fields(f, r)?),
         K::Ad => Spdu::Ad(parse_fields(f, r)?),

@@ -343,7 +343,7 @@ fn decode_x410<'a>(
         let parsed = if arg { p1::parse_bind_argument(raw, false) } else { p1::parse_bind_result(raw, false) };
         up.p1 = p1_result(
             ctx,
-            parsed.map(|b| if arg { P1Pdu::BindArgument(b) } else { P1Pdu::BindResult(b) }),
+            parsed.map(|b| if arg { P1Pdu::BindArgument(Box::new(b)) } else { P1Pdu::BindResult(Box::new(b)) }),
             offset_of(ud, raw) + base,
         )?;
     }
@@ -472,12 +472,14 @@ fn decode_acse_user_info<'a>(
 
 fn decode_bind<'a>(ctx: &Context, r: &RtseApdu<'a>, inner: &'a [u8], ibase: usize) -> Result<Option<P1Pdu<'a>>> {
     let parsed = match r {
-        RtseApdu::Rtorq(q) => {
-            q.connection_data.open().map(|raw| (raw, p1::parse_bind_argument(raw, true).map(P1Pdu::BindArgument)))
-        }
-        RtseApdu::Rtoac(a) => {
-            a.connection_data.open().map(|raw| (raw, p1::parse_bind_result(raw, true).map(P1Pdu::BindResult)))
-        }
+        RtseApdu::Rtorq(q) => q
+            .connection_data
+            .open()
+            .map(|raw| (raw, p1::parse_bind_argument(raw, true).map(|b| P1Pdu::BindArgument(Box::new(b))))),
+        RtseApdu::Rtoac(a) => a
+            .connection_data
+            .open()
+            .map(|raw| (raw, p1::parse_bind_result(raw, true).map(|b| P1Pdu::BindResult(Box::new(b))))),
         RtseApdu::Rtorj(j) => j.user_data.map(|raw| (raw, p1::parse_bind_error(raw, true).map(P1Pdu::BindError))),
         _ => None,
     };

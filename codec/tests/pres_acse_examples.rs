@@ -310,9 +310,9 @@ fn example_6_x410_mode_connect_and_accept() {
     assert_eq!(emit(&p), *ac);
     // In X.410 mode the RF / AB user data is the bare RTS SET.
     let (p, _) = pres::parse_for(PpduSlot::Refuse, &[0x31, 0x03, 0x80, 0x01, 0x00]).unwrap();
-    assert_eq!(p, Ppdu::Cpr(Cpr::X410 { raw: &[0x31, 0x03, 0x80, 0x01, 0x00] }));
+    assert_eq!(p, Ppdu::Cpr(Box::new(Cpr::X410 { raw: &[0x31, 0x03, 0x80, 0x01, 0x00] })));
     let (p, _) = pres::parse_for(PpduSlot::Abort, &[0x31, 0x03, 0x80, 0x01, 0x06]).unwrap();
-    assert_eq!(p, Ppdu::Aru(Aru::X410 { raw: &[0x31, 0x03, 0x80, 0x01, 0x06] }));
+    assert_eq!(p, Ppdu::Aru(Box::new(Aru::X410 { raw: &[0x31, 0x03, 0x80, 0x01, 0x06] })));
     assert_eq!(serde_json::to_value(&p).unwrap()["mode"], "x410");
 }
 
@@ -323,7 +323,8 @@ fn example_7_aru_abrt() {
     let (p, rest) = pres::parse_for(PpduSlot::Abort, &b).unwrap();
     assert!(rest.is_empty());
     assert_eq!(p.name(), "ARU");
-    let Ppdu::Aru(Aru::Normal(n)) = &p else { panic!("{p:?}") };
+    let Ppdu::Aru(a) = &p else { panic!("{p:?}") };
+    let Aru::Normal(n) = &**a else { panic!("{p:?}") };
     assert_eq!(n.context_ids, None);
     assert_eq!(emit(&p), b);
     let (abrt, _) = the_acse(&p);
@@ -551,7 +552,8 @@ fn abort_arp_cpr_normal_round_trip() {
     // CPR normal: version, result list (one provider rejection), provider-reason 1.
     let b = hex::decode("301180020780a50830068001028201018a0101").unwrap();
     let (p, _) = pres::parse_for(PpduSlot::Refuse, &b).unwrap();
-    let Ppdu::Cpr(Cpr::Normal(n)) = &p else { panic!("{p:?}") };
+    let Ppdu::Cpr(c) = &p else { panic!("{p:?}") };
+    let Cpr::Normal(n) = &**c else { panic!("{p:?}") };
     assert_eq!(n.provider_reason, Some(1));
     let r = &n.result_list.as_ref().unwrap()[0];
     assert_eq!((r.result, r.provider_reason, r.accepted()), (2, Some(1), false));

@@ -151,22 +151,22 @@ fn cpa_normal() -> impl Strategy<Value = CpaNormal<'static>> {
 fn ppdu() -> impl Strategy<Value = Ppdu<'static>> {
     prop_oneof![
         (mode(), of(raw_with(0xa1)), of(cp_normal())).prop_map(|(mode, x410_mode_parameters, normal)| {
-            Ppdu::Cp(Cp { mode, x410_mode_parameters, x410_offset: 0, normal })
+            Ppdu::Cp(Box::new(Cp { mode, x410_mode_parameters, x410_offset: 0, normal }))
         }),
         (mode(), of(raw_with(0xa1)), of(cpa_normal())).prop_map(|(mode, x410_mode_parameters, normal)| {
-            Ppdu::Cpa(Cpa { mode, x410_mode_parameters, x410_offset: 0, normal })
+            Ppdu::Cpa(Box::new(Cpa { mode, x410_mode_parameters, x410_offset: 0, normal }))
         }),
-        raw_with(0x31).prop_map(|raw| Ppdu::Cpr(Cpr::X410 { raw })),
+        raw_with(0x31).prop_map(|raw| Ppdu::Cpr(Box::new(Cpr::X410 { raw }))),
         (of(bits()), of(octets()), of(vec(context_result(), 0..3)), of(0i64..3), of(0i64..8), of(user_data()))
-            .prop_map(|(pv, rs, rl, dcr, reason, ud)| Ppdu::Cpr(Cpr::Normal(CprNormal {
+            .prop_map(|(pv, rs, rl, dcr, reason, ud)| Ppdu::Cpr(Box::new(Cpr::Normal(CprNormal {
                 protocol_version: pv,
                 responding_selector: rs,
                 result_list: rl,
                 default_context_result: dcr,
                 provider_reason: reason,
                 user_data: ud,
-            }))),
-        raw_with(0x31).prop_map(|raw| Ppdu::Aru(Aru::X410 { raw })),
+            })))),
+        raw_with(0x31).prop_map(|raw| Ppdu::Aru(Box::new(Aru::X410 { raw }))),
         (
             of(vec(
                 (any::<i64>(), oid()).prop_map(|(pcid, transfer_syntax)| ContextId { pcid, transfer_syntax }),
@@ -174,7 +174,10 @@ fn ppdu() -> impl Strategy<Value = Ppdu<'static>> {
             )),
             of(user_data())
         )
-            .prop_map(|(context_ids, user_data)| Ppdu::Aru(Aru::Normal(AruNormal { context_ids, user_data }))),
+            .prop_map(|(context_ids, user_data)| Ppdu::Aru(Box::new(Aru::Normal(AruNormal {
+                context_ids,
+                user_data
+            })))),
         (of(0i64..7), of(0i64..33))
             .prop_map(|(provider_reason, event_identifier)| Ppdu::Arp(Arp { provider_reason, event_identifier })),
         user_data().prop_map(Ppdu::UserData),
@@ -250,7 +253,7 @@ fn aarq() -> impl Strategy<Value = AcseApdu<'static>> {
         (of(octets()), extensions(), user_info()),
     )
         .prop_map(|((pv, acn, called, calling), (sar, mech, auth, acnl), (ii, ext, ui))| {
-            AcseApdu::Aarq(Aarq {
+            AcseApdu::Aarq(Box::new(Aarq {
                 protocol_version: pv,
                 application_context_name: acn,
                 called,
@@ -262,7 +265,7 @@ fn aarq() -> impl Strategy<Value = AcseApdu<'static>> {
                 implementation_information: ii,
                 extensions: ext,
                 user_information: ui,
-            })
+            }))
         })
 }
 
@@ -278,7 +281,7 @@ fn aare() -> impl Strategy<Value = AcseApdu<'static>> {
         (of(octets()), extensions(), user_info()),
     )
         .prop_map(|((pv, acn, result, diag), (responding, rar, mech, auth, acnl), (ii, ext, ui))| {
-            AcseApdu::Aare(Aare {
+            AcseApdu::Aare(Box::new(Aare {
                 protocol_version: pv,
                 application_context_name: acn,
                 result,
@@ -291,7 +294,7 @@ fn aare() -> impl Strategy<Value = AcseApdu<'static>> {
                 implementation_information: ii,
                 extensions: ext,
                 user_information: ui,
-            })
+            }))
         })
 }
 

@@ -83,7 +83,10 @@ fn parsing_and_emitting_tsdus_does_not_allocate() {
     let mut out = Vec::with_capacity(4096);
     for b in &tsdus {
         let (n, t) = allocations(|| parse_tsdu(b).unwrap());
-        assert_eq!(n, 0, "parse_tsdu({}) allocated", hex::encode(b));
+        // CN/AC/RF/AR are boxed (one allocation): they are large and rare,
+        // and boxing keeps every token TSDU small. Everything else: none.
+        let boxed = t.iter().any(|s| matches!(s.kind(), SpduKind::Cn | SpduKind::Ac | SpduKind::Rf | SpduKind::Ar));
+        assert_eq!(n, usize::from(boxed), "parse_tsdu({}) allocated", hex::encode(b));
         let (n, seen) = allocations(|| {
             let mut k = 0usize;
             for s in &t {

@@ -303,7 +303,7 @@ fn category2() -> BoxedStrategy<Spdu<'static>> {
         resync().prop_map(Spdu::Rs),
         resync().prop_map(Spdu::Ra),
         activity_start().prop_map(Spdu::As),
-        activity_resume().prop_map(Spdu::Ar),
+        activity_resume().prop_map(|a| Spdu::Ar(Box::new(a))),
         reasoned().prop_map(Spdu::Ai),
         empty().prop_map(Spdu::Aia),
         reasoned().prop_map(Spdu::Ad),
@@ -324,9 +324,9 @@ fn category0() -> BoxedStrategy<Spdu<'static>> {
 /// SPDUs sent alone.
 fn alone() -> BoxedStrategy<Spdu<'static>> {
     prop_oneof![
-        connect().prop_map(Spdu::Cn),
-        connect().prop_map(Spdu::Ac),
-        refuse().prop_map(Spdu::Rf),
+        connect().prop_map(|c| Spdu::Cn(Box::new(c))),
+        connect().prop_map(|c| Spdu::Ac(Box::new(c))),
+        refuse().prop_map(|r| Spdu::Rf(Box::new(r))),
         release().prop_map(Spdu::Fn),
         release().prop_map(Spdu::Dn),
         release().prop_map(Spdu::Nf),
@@ -364,9 +364,9 @@ fn single_round_trip(s: Spdu<'static>, previous: Option<SpduKind>) -> Result<(),
     let b = emitted(&s);
     let (back, rest) =
         parse_at(&b, previous, &context_for(s.kind())).map_err(|e| TestCaseError::fail(e.to_string()))?;
-    prop_assert_eq!(back, s);
+    prop_assert_eq!(&back, &s);
     prop_assert!(rest.is_empty());
-    let json = serde_json::to_value(s).unwrap();
+    let json = serde_json::to_value(&s).unwrap();
     prop_assert_eq!(json["pdu"].as_str(), Some(s.name()));
     Ok(())
 }
@@ -374,13 +374,14 @@ fn single_round_trip(s: Spdu<'static>, previous: Option<SpduKind>) -> Result<(),
 proptest! {
     #[test]
     fn spdu_alone_round_trips(s in alone()) {
-        single_round_trip(s, None)?;
+        single_round_trip(s.clone(), None)?;
         // And as a TSDU of its own.
+        let kind = s.kind();
         let t = Tsdu::one(s);
         let mut b = Vec::new();
         emit_tsdu(&t, &mut b);
         prop_assert_eq!(b.len(), encoded_len_tsdu(&t));
-        prop_assert_eq!(parse_tsdu_with(&b, &context_for(s.kind())).map_err(|e| TestCaseError::fail(e.to_string()))?, t);
+        prop_assert_eq!(parse_tsdu_with(&b, &context_for(kind)).map_err(|e| TestCaseError::fail(e.to_string()))?, t);
     }
 
     #[test]
@@ -390,13 +391,13 @@ proptest! {
 
     #[test]
     fn tsdu_category0_plus_category2_round_trips(first in category0(), second in category2()) {
-        let t = Tsdu::pair(first, second);
+        let t = Tsdu::pair(first, second.clone());
         prop_assert_eq!(t.len(), 2);
         let mut b = Vec::new();
         emit_tsdu(&t, &mut b);
         prop_assert_eq!(b.len(), encoded_len_tsdu(&t));
         let back = parse_tsdu_with(&b, &context_for(second.kind())).map_err(|e| TestCaseError::fail(e.to_string()))?;
-        prop_assert_eq!(back, t);
+        prop_assert_eq!(&back, &t);
         prop_assert_eq!(back.last().unwrap().user_data(), second.user_data());
     }
 
@@ -404,7 +405,7 @@ proptest! {
     fn extended_concatenation_round_trips(first in category0(), rest in vec(category2().prop_filter("DT and TD run to the end", |s| !matches!(s.kind(), SpduKind::Dt | SpduKind::Td)), 1..6), last in option::of(data())) {
         let mut t = Tsdu::one(first);
         for s in rest.iter().filter(|s| !matches!(s.kind(), SpduKind::Map | SpduKind::Maa)) {
-            assert!(t.push(*s));
+            assert!(t.push(s.clone()));
         }
         if let Some(d) = last {
             assert!(t.push(Spdu::Dt(d)));

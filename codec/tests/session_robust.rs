@@ -257,7 +257,7 @@ fn malformed_iec_accept_strict_and_lenient() {
     let ud = ac.user_data.unwrap();
     assert_eq!((ud.len(), &ud[..2]), (0x7a, &[0x31, 0x78][..]));
     assert!(ac.params.is_empty());
-    let v = serde_json::to_value(t).unwrap();
+    let v = serde_json::to_value(&t).unwrap();
     assert_eq!(v["repairs"], serde_json::json!(["li-clamped", "user-data-takes-rest"]));
     // Re-emitted, it is a well-formed AC (not the original bytes).
     let out = reemit(&t);
