@@ -135,6 +135,9 @@ struct Half {
     ooo: BTreeMap<u64, Vec<u8>>,
     ooo_bytes: usize,
     hist: History,
+    /// Last acknowledgement number the peer sent for this direction
+    /// (before this direction was seen, it tells where its stream is).
+    peer_ack: Option<u32>,
     /// Segments seen.
     packets: u64,
     /// Payload octets seen on the wire (`tcp.len` summed, duplicates too).
@@ -587,6 +590,22 @@ impl Reassembler {
             } else {
                 seg.seq
             };
+            if let Some(a) = h
+                .peer_ack
+                .filter(|a| !is_syn && (seg.seq.wrapping_sub(*a) as i32) < 0)
+            {
+                // Picked up mid-stream with a segment the peer already
+                // acknowledged (typically a keep-alive one below the next
+                // octet): the stream starts at the acknowledged octet, so
+                // that it starts clean.
+                h.base = a;
+            } else if !is_syn && seg.flags == flags::ACK && seg.wire_len() == 1 {
+                // The first segment seen of a mid-stream direction is one
+                // octet with a bare ACK: that is how keep-alive probes look
+                // (one octet below the next one; real one-octet data
+                // carries PSH). The stream starts after it.
+                h.base = seg.seq.wrapping_add(1);
+            }
         } else if is_syn && !h.syn && h.next == 0 && h.ooo.is_empty() {
             // First saw a bare ACK of this direction, then its SYN(-ACK).
             h.syn = true;
@@ -615,6 +634,7 @@ impl Reassembler {
         // other direction: they were lost by the capture, not the network.
         if seg.has(flags::ACK) && !seg.has(flags::RST) {
             let o = &mut conn.half[1 - d];
+            o.peer_ack = Some(seg.ack);
             if o.init {
                 let mut ack = o.offset_of(seg.ack);
                 if let Some(fin) = o.fin {
