@@ -416,10 +416,27 @@ impl RecordReader {
                     )
                 })?;
                 let link_type = u32::from(idb.linktype.0 as u16);
+                // pcap-parser 0.17 reads if_tsoffset little-endian whatever
+                // the section's byte order: read it here.
+                let offset = idb
+                    .options
+                    .iter()
+                    .find(|o| o.code == pcap_parser::OptionCode::IfTsoffset)
+                    .and_then(|o| o.value().get(..8))
+                    .map(|v| {
+                        let mut w = [0u8; 8];
+                        w.copy_from_slice(v);
+                        if big_endian {
+                            i64::from_be_bytes(w)
+                        } else {
+                            i64::from_le_bytes(w)
+                        }
+                    })
+                    .unwrap_or(0);
                 let iface = Interface {
                     link_type,
                     units,
-                    offset: idb.if_tsoffset,
+                    offset,
                     snaplen: idb.snaplen,
                 };
                 let count = match &self.format {

@@ -86,14 +86,12 @@ pub fn decode(link_type: u32, frame: &[u8]) -> Result<TcpSegment<'_>, SkipReason
             }
             (be16(frame, 0).ok_or(SkipReason::Truncated)?, 20)
         }
-        LINKTYPE_RAW | DLT_RAW_12 | DLT_RAW_14 | LINKTYPE_IPV4 | LINKTYPE_IPV6 => {
-            return ip(frame, None)
-        }
+        LINKTYPE_RAW | DLT_RAW_12 | DLT_RAW_14 | LINKTYPE_IPV4 | LINKTYPE_IPV6 => return ip(frame),
         // The 4-octet address family is in the capturing host's byte order
         // (NULL) or network order (LOOP), with several values for IPv6
         // across BSDs: the IP version nibble is what decides.
         LINKTYPE_NULL | LINKTYPE_LOOP => {
-            return ip(frame.get(4..).ok_or(SkipReason::Truncated)?, None);
+            return ip(frame.get(4..).ok_or(SkipReason::Truncated)?);
         }
         other => return Err(SkipReason::UnsupportedLinkType { link_type: other }),
     };
@@ -111,13 +109,12 @@ pub fn decode(link_type: u32, frame: &[u8]) -> Result<TcpSegment<'_>, SkipReason
     }
     let rest = frame.get(off..).ok_or(SkipReason::Truncated)?;
     match et {
-        0x0800 => ip(rest, Some(4)),
-        0x86DD => ip(rest, Some(6)),
+        0x0800 | 0x86DD => ip(rest),
         other => Err(SkipReason::NotIp { ethertype: other }),
     }
 }
 
-fn ip(bytes: &[u8], _version: Option<u8>) -> Result<TcpSegment<'_>, SkipReason> {
+fn ip(bytes: &[u8]) -> Result<TcpSegment<'_>, SkipReason> {
     let (ip, ext_err) = LaxIpSlice::from_slice(bytes).map_err(|e| match e {
         LaxHeaderSliceError::Len(_) => SkipReason::Truncated,
         LaxHeaderSliceError::Content(_) => SkipReason::Malformed { what: "IP header" },

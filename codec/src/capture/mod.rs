@@ -2,15 +2,15 @@
 //!
 //! Three layers, each usable on its own:
 //!
-//! * [`file`]: pcap (both byte orders, micro- and nanosecond timestamps)
-//!   and pcapng (sections, interfaces with their own link type and
+//! * [`file`] frames pcap (both byte orders, micro- and nanosecond
+//!   timestamps) and pcapng (sections, interfaces with their own link type and
 //!   `if_tsresol`/`if_tsoffset`, EPB/SPB/obsolete PB; other blocks skipped),
 //!   recognised by magic. [`file::RecordReader`] turns bytes into
 //!   [`RawPacket`]s; it never does I/O and never allocates per packet.
-//! * [`link`]: link layer (Ethernet with 802.1Q/QinQ, Linux SLL/SLL2, raw
+//! * [`link`] decodes the link layer (Ethernet with 802.1Q/QinQ, Linux SLL/SLL2, raw
 //!   IP, BSD null/loop) and IPv4/IPv6 (with extension headers) down to a
 //!   [`link::TcpSegment`] that borrows the frame.
-//! * [`tcp`]: the [`Reassembler`], our own TCP reassembly per connection
+//! * [`tcp`] holds the [`Reassembler`], our own TCP reassembly per connection
 //!   and direction, emitting [`StreamEvent`]s in capture order through a
 //!   callback. The in-order path borrows the segment payload (no copy, no
 //!   allocation); only out-of-order segments are copied, within the bounds
@@ -480,11 +480,16 @@ impl CaptureDecoder {
         self.summary.format = self.records.format_name();
         self.summary.file_bytes = self.records.position() + leftover as u64;
         let end = usize::try_from(self.summary.file_bytes).unwrap_or(usize::MAX);
+        if leftover > 0 {
+            let what = if !self.records.started() && leftover < 4 {
+                "pcap or pcapng magic"
+            } else {
+                self.records.expecting()
+            };
+            return Err(Error::eof(Layer::Capture, end, what));
+        }
         if !self.records.started() {
             return Err(Error::eof(Layer::Capture, end, "pcap or pcapng magic"));
-        }
-        if leftover > 0 {
-            return Err(Error::eof(Layer::Capture, end, self.records.expecting()));
         }
         Ok(self.summary)
     }

@@ -681,19 +681,16 @@ impl Reassembler {
         }
         let (s, d) = (seg.src, seg.dst);
         let syn = seg.has(flags::SYN);
-        let client = if syn && !seg.has(flags::ACK) {
-            s
-        } else if syn {
-            d
-        } else if d.port() == RFC1006_PORT && s.port() != RFC1006_PORT {
-            s
-        } else if s.port() == RFC1006_PORT && d.port() != RFC1006_PORT {
-            d
-        } else if s.port() < d.port() {
-            d
+        // SYN sender; else SYN-ACK receiver; else not the RFC 1006 port;
+        // else the higher port; else the sender.
+        let src_is_client = if syn {
+            !seg.has(flags::ACK)
+        } else if (d.port() == RFC1006_PORT) != (s.port() == RFC1006_PORT) {
+            d.port() == RFC1006_PORT
         } else {
-            s
+            s.port() >= d.port()
         };
+        let client = if src_is_client { s } else { d };
         let key = ConnKey {
             client,
             server: if client == s { d } else { s },
