@@ -58,12 +58,15 @@ pub const MAX_TCP_OOO_BYTES_TOTAL: usize = 16 << 20;
 
 /// Octets of already delivered payload kept per direction to check that a
 /// retransmission carries the same bytes (conflicting overlaps). Older
-/// retransmitted octets are dropped unchecked.
-pub const TCP_OVERLAP_CHECK_WINDOW: usize = 4096;
+/// retransmitted octets are dropped unchecked. (Allocated at the first
+/// payload of a direction, released when the connection closes.)
+pub const TCP_OVERLAP_CHECK_WINDOW: usize = 2048;
 
 /// Connections tracked at once (not yet closed). Past this the least
-/// recently active ones are closed (`CloseHow::Evicted`).
-pub const MAX_TCP_OPEN_CONNECTIONS: usize = 65_536;
+/// recently active sixteenth is closed (`CloseHow::Evicted`). With
+/// [`TCP_OVERLAP_CHECK_WINDOW`] this bounds the per-connection state to
+/// about 40 MB.
+pub const MAX_TCP_OPEN_CONNECTIONS: usize = 8192;
 
 /// Closed connections remembered, so that late packets of a closed
 /// connection (a retransmitted FIN, the last ACK) keep its connection id

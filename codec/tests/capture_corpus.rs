@@ -250,10 +250,8 @@ fn tcp_streams_agree_with_tshark() {
     let subset = [
         "COTP_Example.pcapng",
         "Sample_File_MMS_and_GOOSE.pcap",
-        "iec",
         "p772-transfer-success.pcap",
         "s7comm_clean.pcap",
-        "s7comm_program_blocklist_onlineview.pcap",
     ];
     let all = std::env::var_os("RTSE_TSHARK_ALL").is_some();
     let files: Vec<PathBuf> = captures()

@@ -417,3 +417,90 @@ proptest! {
         prop_assert_eq!(r.buffered(), 0);
     }
 }
+
+fn syn_from(port: u16) -> (std::net::SocketAddr, std::net::SocketAddr) {
+    (
+        std::net::SocketAddr::from(([10, 0, (port >> 8) as u8, port as u8], port)),
+        std::net::SocketAddr::from(([10, 9, 9, 9], 102)),
+    )
+}
+
+#[test]
+fn open_connections_past_the_limit_evict_the_least_recently_active() {
+    use rtse_codec::capture::CloseHow;
+    use rtse_codec::limits::MAX_TCP_OPEN_CONNECTIONS;
+    let mut r = Reassembler::new();
+    let mut evicted = Vec::new();
+    let mut opened = 0u64;
+    for i in 0..=MAX_TCP_OPEN_CONNECTIONS as u16 {
+        let (src, dst) = syn_from(i);
+        let seg = TcpSegment {
+            src,
+            dst,
+            seq: 1,
+            ack: 0,
+            flags: flags::SYN,
+            payload: &[],
+            missing: 0,
+        };
+        r.segment(
+            &seg,
+            u64::from(i) + 1,
+            Timestamp::default(),
+            &mut |ev| match ev {
+                StreamEvent::Close { conn, how, .. } => {
+                    assert_eq!(how, CloseHow::Evicted);
+                    evicted.push(conn);
+                }
+                StreamEvent::Open { .. } => opened += 1,
+                _ => {}
+            },
+        );
+    }
+    assert_eq!(opened, MAX_TCP_OPEN_CONNECTIONS as u64 + 1);
+    // The oldest sixteenth went, oldest first among them.
+    let mut sorted = evicted.clone();
+    sorted.sort_unstable();
+    assert_eq!(
+        sorted,
+        (0..(MAX_TCP_OPEN_CONNECTIONS / 16) as u64).collect::<Vec<_>>()
+    );
+}
+
+#[test]
+fn out_of_order_data_over_all_connections_is_bounded() {
+    use rtse_codec::capture::Anomaly;
+    let mut r = Reassembler::new();
+    let chunk = vec![7u8; 60_000];
+    let mut limit_hits = 0;
+    let mut frame = 0;
+    for port in 0..20u16 {
+        let (src, dst) = syn_from(port);
+        for k in 0..16u32 {
+            frame += 1;
+            // Sequence 1 is never seen: everything after waits for it.
+            let seg = TcpSegment {
+                src,
+                dst,
+                seq: 1 + 100 + k * 60_000,
+                ack: 0,
+                flags: if k == 0 { flags::SYN } else { 0 },
+                payload: if k == 0 { &[] } else { &chunk },
+                missing: 0,
+            };
+            r.segment(&seg, frame, Timestamp::default(), &mut |ev| {
+                if let StreamEvent::Anomaly {
+                    detail: Anomaly::BufferLimit { .. },
+                    ..
+                } = ev
+                {
+                    limit_hits += 1;
+                }
+            });
+            assert!(r.buffered() <= MAX_TCP_OOO_BYTES_TOTAL);
+        }
+    }
+    assert!(limit_hits > 0);
+    r.finish(&mut |_| {});
+    assert_eq!(r.buffered(), 0);
+}

@@ -746,3 +746,29 @@ fn tshark_accepts_written_captures() {
     }
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn events_serialise_to_json() {
+    let mut c = conv();
+    c.syn();
+    c.send(C2S, b"\x03\x00");
+    c.rst(S2C);
+    let file = pcapng(c.frames());
+    let mut json = Vec::new();
+    let summary = read_capture(&file, |ev| {
+        json.push(serde_json::to_string(&ev).unwrap());
+    })
+    .unwrap();
+    assert_eq!(
+        json[0],
+        r#"{"event":"open","conn":0,"key":{"client":"10.0.0.1:40000","server":"10.0.0.2:102"},"frame":1,"time":"1000000000.000000000","syn_seen":true}"#
+    );
+    assert_eq!(
+        json[1],
+        r#"{"event":"data","conn":0,"dir":"to-server","frame":4,"time":"1000000000.003000000","offset":0,"bytes":"0300"}"#
+    );
+    assert!(json[2].starts_with(r#"{"event":"close","conn":0,"frame":5,"time":"1000000000.004000000","how":"rst","stats":{"packets":[3,2]"#), "{}", json[2]);
+    let s = serde_json::to_value(&summary).unwrap();
+    assert_eq!(s["connections"], 1);
+    assert_eq!(s["link_types"], serde_json::json!([1]));
+}

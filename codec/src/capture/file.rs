@@ -34,7 +34,7 @@ const PCAP_BE_US: u32 = 0xd4c3_b2a1;
 const PCAP_BE_NS: u32 = 0x4d3c_b2a1;
 
 /// One captured frame, borrowing the capture bytes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 pub struct RawPacket<'a> {
     /// 1-based frame number, counting every packet record of the file.
     pub frame: u64,
@@ -46,6 +46,7 @@ pub struct RawPacket<'a> {
     /// pcapng interface id (0 for pcap).
     pub interface: u32,
     /// The captured octets (`caplen` of them).
+    #[serde(serialize_with = "crate::hex::ser")]
     pub data: &'a [u8],
     /// Length of the frame on the wire; more than `data.len()` if the
     /// capture truncated it.

@@ -42,7 +42,7 @@ pub mod flags {
 const MAX_VLAN_TAGS: usize = 4;
 
 /// The part of a TCP segment reassembly needs, borrowing the frame.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 pub struct TcpSegment<'a> {
     pub src: SocketAddr,
     pub dst: SocketAddr,
@@ -51,6 +51,7 @@ pub struct TcpSegment<'a> {
     /// FIN/SYN/RST/PSH/ACK bits, see [`flags`].
     pub flags: u8,
     /// The captured payload.
+    #[serde(serialize_with = "crate::hex::ser")]
     pub payload: &'a [u8],
     /// Payload octets on the wire that the capture cut off (caplen < len).
     pub missing: u32,

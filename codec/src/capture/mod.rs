@@ -105,6 +105,7 @@ impl fmt::Display for ConnKey {
 
 /// Direction of a byte stream within a connection.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
 pub enum Direction {
     /// Client to server (initiator to responder).
     ToServer,
@@ -292,7 +293,8 @@ impl fmt::Display for SkipReason {
 /// `frame` is the 1-based frame number (as in Wireshark); `offset` fields
 /// are stream offsets: octets since the first octet of that direction's
 /// byte stream (the octet after the SYN, or the first octet seen).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(tag = "event", rename_all = "kebab-case")]
 pub enum StreamEvent<'a> {
     /// A connection was seen for the first time.
     Open {
@@ -310,6 +312,7 @@ pub enum StreamEvent<'a> {
         frame: u64,
         time: Timestamp,
         offset: u64,
+        #[serde(serialize_with = "crate::hex::ser")]
         bytes: &'a [u8],
     },
     /// `missing` octets of one direction were not captured: the next
@@ -337,6 +340,44 @@ pub enum StreamEvent<'a> {
     },
     /// A frame that was not TCP or could not be decoded down to TCP.
     Skipped { frame: u64, reason: SkipReason },
+}
+
+impl StreamEvent<'_> {
+    /// `"open"`, `"data"`, `"gap"`, `"close"`, `"anomaly"`, `"skipped"`.
+    pub const fn name(&self) -> &'static str {
+        match self {
+            StreamEvent::Open { .. } => "open",
+            StreamEvent::Data { .. } => "data",
+            StreamEvent::Gap { .. } => "gap",
+            StreamEvent::Close { .. } => "close",
+            StreamEvent::Anomaly { .. } => "anomaly",
+            StreamEvent::Skipped { .. } => "skipped",
+        }
+    }
+
+    /// The connection the event is about (`None` for `Skipped`).
+    pub const fn conn(&self) -> Option<ConnId> {
+        match self {
+            StreamEvent::Open { conn, .. }
+            | StreamEvent::Data { conn, .. }
+            | StreamEvent::Gap { conn, .. }
+            | StreamEvent::Close { conn, .. }
+            | StreamEvent::Anomaly { conn, .. } => Some(*conn),
+            StreamEvent::Skipped { .. } => None,
+        }
+    }
+
+    /// The frame that produced the event.
+    pub const fn frame(&self) -> u64 {
+        match self {
+            StreamEvent::Open { frame, .. }
+            | StreamEvent::Data { frame, .. }
+            | StreamEvent::Gap { frame, .. }
+            | StreamEvent::Close { frame, .. }
+            | StreamEvent::Anomaly { frame, .. }
+            | StreamEvent::Skipped { frame, .. } => *frame,
+        }
+    }
 }
 
 /// Totals over a whole capture.

@@ -142,7 +142,7 @@ impl<W: Write> FrameSink for PcapngWriter<W> {
 }
 
 /// Options of a legacy pcap file.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
 pub struct PcapFlavor {
     /// Write every field big-endian (as a big-endian host would).
     pub big_endian: bool,
@@ -227,7 +227,8 @@ impl<W: Write> FrameSink for PcapWriter<W> {
 }
 
 /// How [`TcpConversation`] frames its IP packets.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
 pub enum LinkEncap {
     /// Ethernet II, with these 802.1Q VLAN ids outermost first (two or more
     /// is QinQ: the outer tags use EtherType 0x88a8).
@@ -263,10 +264,11 @@ impl LinkEncap {
 }
 
 /// One synthesised frame.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct Frame {
     pub time: Timestamp,
     pub link_type: u32,
+    #[serde(serialize_with = "ser_hex")]
     pub data: Vec<u8>,
     /// Length on the wire (more than `data.len()` after [`Frame::truncate`]).
     pub orig_len: u32,
@@ -278,6 +280,10 @@ impl Frame {
     pub fn truncate(&mut self, caplen: usize) {
         self.data.truncate(caplen);
     }
+}
+
+fn ser_hex<S: serde::Serializer>(b: &[u8], s: S) -> Result<S::Ok, S::Error> {
+    crate::hex::ser(&b, s)
 }
 
 fn checksum_add(mut sum: u32, data: &[u8]) -> u32 {
