@@ -772,3 +772,20 @@ fn events_serialise_to_json() {
     assert_eq!(s["connections"], 1);
     assert_eq!(s["link_types"], serde_json::json!([1]));
 }
+
+#[test]
+fn raw_ip_link_type_variants() {
+    for (lt, v6) in [(12, false), (14, true), (228, false), (229, true)] {
+        let (cl, sv) = if v6 {
+            (addr("[2001:db8::1]:40000"), addr("[2001:db8::2]:102"))
+        } else {
+            (addr("10.1.1.1:40000"), addr("10.1.1.2:102"))
+        };
+        let mut c = TcpConversation::new(cl, sv).with_link(LinkEncap::Raw);
+        let frames = basic(&mut c, b"request", b"response", &[3]);
+        let r = run(&pcap_of(&frames, lt, PcapFlavor::default()));
+        assert_eq!(bytes(&r.streams[&(0, C2S)]), b"request", "link type {lt}");
+        assert_eq!(bytes(&r.streams[&(0, S2C)]), b"response", "link type {lt}");
+        assert_eq!(r.summary.link_types, vec![lt]);
+    }
+}

@@ -2,7 +2,7 @@
 //!
 //! Three layers, each usable on its own:
 //!
-//! * [`file`] frames pcap (both byte orders, micro- and nanosecond
+//! * [`file`](mod@file) frames pcap (both byte orders, micro- and nanosecond
 //!   timestamps) and pcapng (sections, interfaces with their own link type and
 //!   `if_tsresol`/`if_tsoffset`, EPB/SPB/obsolete PB; other blocks skipped),
 //!   recognised by magic. [`file::RecordReader`] turns bytes into
@@ -18,7 +18,7 @@
 //!
 //! [`read_capture`] (a whole file in memory) and [`read_capture_stream`]
 //! (any `io::Read`, memory bounded by open connections and the limits,
-//! never by file size) tie them together. [`write`] builds pcap/pcapng
+//! never by file size) tie them together. [`write`](mod@write) builds pcap/pcapng
 //! files and synthetic TCP conversations, for tests, the simulator and the
 //! proxy.
 
