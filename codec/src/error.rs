@@ -77,6 +77,8 @@ pub enum Found {
     Depth(usize),
     /// Something described in words (e.g. "duplicate member").
     Other(&'static str),
+    /// A 32-bit word shown in hex (a file magic, a block type): `0xa1b2c3d4`.
+    Word(u32),
 }
 
 impl fmt::Display for Found {
@@ -90,6 +92,7 @@ impl fmt::Display for Found {
             Found::Trailing(n) => write!(f, "{n} trailing octets"),
             Found::Depth(d) => write!(f, "nesting depth {d}"),
             Found::Other(s) => f.write_str(s),
+            Found::Word(w) => write!(f, "{w:#010x}"),
         }
     }
 }
@@ -172,5 +175,7 @@ mod tests {
         let e = Error::new(Layer::Cotp, 5, "TPDU code", Found::Byte(0xff));
         assert_eq!(e.to_string(), "cotp @ 0x5: expected TPDU code, found 0xff");
         assert_eq!(e.kind(), ErrorKind::Invalid);
+        let e = Error::new(Layer::Capture, 0, "pcap or pcapng magic", Found::Word(0x1234));
+        assert_eq!(e.to_string(), "capture @ 0x0: expected pcap or pcapng magic, found 0x00001234");
     }
 }
