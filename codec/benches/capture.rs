@@ -5,10 +5,8 @@
 use rtse_codec::capture::{read_capture, read_capture_stream, StreamEvent};
 use std::time::Instant;
 
-const FILE: &str = concat!(
-    env!("CARGO_MANIFEST_DIR"),
-    "/../corpus/captures/s7comm_varservice_libnodavedemo_bench.pcap"
-);
+const FILE: &str =
+    concat!(env!("CARGO_MANIFEST_DIR"), "/../corpus/captures/s7comm_varservice_libnodavedemo_bench.pcap");
 
 fn main() {
     let data = std::fs::read(FILE).expect("bench capture");
@@ -23,19 +21,12 @@ fn main() {
                     octets += bytes.len() as u64;
                 }
             };
-            let s = if stream {
-                read_capture_stream(&data[..], on)
-            } else {
-                read_capture(&data, on)
-            };
+            let s = if stream { read_capture_stream(&data[..], on) } else { read_capture(&data, on) };
             s.expect("bench capture reads");
         }
         let secs = start.elapsed().as_secs_f64();
         let mbs = (data.len() * runs) as f64 / secs / 1e6;
-        println!(
-            "{name}: {mbs:.0} MB/s of capture ({:.0} MB/s of TCP payload)",
-            octets as f64 / secs / 1e6
-        );
+        println!("{name}: {mbs:.0} MB/s of capture ({:.0} MB/s of TCP payload)", octets as f64 / secs / 1e6);
     }
     divan::main();
 }
@@ -43,20 +34,14 @@ fn main() {
 #[divan::bench(args = [false, true])]
 fn s7comm_bench_pcap(bencher: divan::Bencher, stream: bool) {
     let data = std::fs::read(FILE).expect("bench capture");
-    bencher
-        .counter(divan::counter::BytesCount::new(data.len()))
-        .bench(|| {
-            let mut n = 0u64;
-            let on = |ev: StreamEvent<'_>| {
-                if let StreamEvent::Data { bytes, .. } = ev {
-                    n += bytes.len() as u64;
-                }
-            };
-            let r = if stream {
-                read_capture_stream(&data[..], on)
-            } else {
-                read_capture(&data, on)
-            };
-            divan::black_box(r.map(|s| s.bytes).unwrap_or(0))
-        });
+    bencher.counter(divan::counter::BytesCount::new(data.len())).bench(|| {
+        let mut n = 0u64;
+        let on = |ev: StreamEvent<'_>| {
+            if let StreamEvent::Data { bytes, .. } = ev {
+                n += bytes.len() as u64;
+            }
+        };
+        let r = if stream { read_capture_stream(&data[..], on) } else { read_capture(&data, on) };
+        divan::black_box(r.map(|s| s.bytes).unwrap_or(0))
+    });
 }

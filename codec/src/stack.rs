@@ -89,6 +89,9 @@ pub struct Context {
     pub session: [session::Context; 2],
     /// Transfer reassembly per sender.
     transfers: [TransferBuf; 2],
+    /// A CN or AC was seen: the transport carries a session connection, so
+    /// a TSDU that does not decode is an error rather than other traffic.
+    session_seen: bool,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -245,14 +248,14 @@ fn decode_session<'a>(ctx: &mut Context, from: Sender, tsdu_bytes: &'a [u8]) -> 
 
 fn learn_session(ctx: &mut Context, from: Sender, spdu: &Spdu<'_>) {
     match spdu {
-        Spdu::Cn(c) => {
+        Spdu::Cn(_) => {
             // A new connection: forget what an earlier one taught, keep the
             // mode (a recovery uses the same mode).
             let mode = ctx.mode;
-            *ctx = Context { mode, ..Context::default() };
-            let _ = c;
+            *ctx = Context { mode, session_seen: true, ..Context::default() };
         }
         Spdu::Ac(a) => {
+            ctx.session_seen = true;
             let req = a.requirements;
             for s in &mut ctx.session {
                 s.requirements = req;
@@ -786,6 +789,7 @@ impl AssociationDecoder {
             }
             _ => {
                 let result = match &tpdu {
+                    Tpdu::Dt(d) if !ctx.session_seen && !looks_like_tsdu(d.user_data) => Ok(None),
                     Tpdu::Dt(d) => {
                         let base = offset_of(bytes, d.user_data);
                         decode_session(ctx, from, d.user_data).map(Some).map_err(|e| e.shift(base))
@@ -800,6 +804,17 @@ impl AssociationDecoder {
             }
         }
     }
+}
+
+/// Whether a TSDU plausibly holds session SPDUs: it starts with an SPDU
+/// that may open a TSDU (category 0 or 1). Used only
+/// where no CN/AC has shown that the transport carries a session (a capture
+/// starting mid-association, or other protocols over X.224 such as S7comm),
+/// as tshark's session heuristic does.
+pub fn looks_like_tsdu(b: &[u8]) -> bool {
+    // The length is not checked: a malformed SPDU of a plausible type is
+    // better reported as a session error than passed over.
+    matches!(b.first(), Some(1 | 2 | 8 | 9 | 10 | 12 | 13 | 14 | 15 | 16 | 21 | 22 | 25 | 26 | 33)) && b.len() >= 2
 }
 
 /// Index of the first plausible TPKT header: `03 00`, length >= 7, and a

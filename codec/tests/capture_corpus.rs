@@ -3,9 +3,7 @@
 //! tshark where tshark is installed, and the streaming reader agrees with
 //! the in-memory one.
 
-use rtse_codec::capture::{
-    read_capture, read_capture_stream, CaptureSummary, ConnStats, Direction, StreamEvent,
-};
+use rtse_codec::capture::{read_capture, read_capture_stream, CaptureSummary, ConnStats, Direction, StreamEvent};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
@@ -47,30 +45,14 @@ struct Conn {
 fn read(data: &[u8]) -> (BTreeMap<u64, Conn>, CaptureSummary) {
     let mut conns: BTreeMap<u64, Conn> = BTreeMap::new();
     let s = read_capture(data, |ev| match ev {
-        StreamEvent::Open {
-            conn,
-            key,
-            syn_seen,
-            ..
-        } => {
-            conns.insert(
-                conn,
-                Conn {
-                    key: key.to_string(),
-                    syn: syn_seen,
-                    ..Conn::default()
-                },
-            );
+        StreamEvent::Open { conn, key, syn_seen, .. } => {
+            conns.insert(conn, Conn { key: key.to_string(), syn: syn_seen, ..Conn::default() });
         }
-        StreamEvent::Data {
-            conn, dir, bytes, ..
-        } => conns.get_mut(&conn).unwrap().stream[dir.index()].extend_from_slice(bytes),
-        StreamEvent::Gap {
-            conn, dir, missing, ..
-        } => conns.get_mut(&conn).unwrap().gaps[dir.index()] += missing,
-        StreamEvent::Close {
-            conn, how, stats, ..
-        } => {
+        StreamEvent::Data { conn, dir, bytes, .. } => {
+            conns.get_mut(&conn).unwrap().stream[dir.index()].extend_from_slice(bytes)
+        }
+        StreamEvent::Gap { conn, dir, missing, .. } => conns.get_mut(&conn).unwrap().gaps[dir.index()] += missing,
+        StreamEvent::Close { conn, how, stats, .. } => {
             let c = conns.get_mut(&conn).unwrap();
             c.close = how.name().to_string();
             c.stats = stats;
@@ -117,20 +99,10 @@ fn every_capture_reads_and_reassembles_to_stable_counts() {
                 assert!(c.stats.delivered[d] <= c.stats.wire_bytes[d]);
             }
         }
-        got += &format!(
-            "## {} packets={} tcp={}\n{}",
-            name(&p),
-            s.packets,
-            s.tcp_packets,
-            digest(&conns)
-        );
+        got += &format!("## {} packets={} tcp={}\n{}", name(&p), s.packets, s.tcp_packets, digest(&conns));
     }
     if std::env::var_os("RTSE_BLESS").is_some() {
-        std::fs::write(
-            Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/capture_corpus.golden"),
-            &got,
-        )
-        .unwrap();
+        std::fs::write(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/capture_corpus.golden"), &got).unwrap();
     }
     pretty_assertions::assert_eq!(golden, got, "run with RTSE_BLESS=1 to accept");
 }
@@ -152,8 +124,7 @@ fn streaming_reader_agrees_with_the_in_memory_reader() {
         let sa = read_capture(&data, |ev| a.push(format!("{ev:?}"))).unwrap();
         for chunk in [1000, 65536] {
             let mut b = Vec::new();
-            let sb =
-                read_capture_stream(Chunks(&data, chunk), |ev| b.push(format!("{ev:?}"))).unwrap();
+            let sb = read_capture_stream(Chunks(&data, chunk), |ev| b.push(format!("{ev:?}"))).unwrap();
             assert_eq!(sa, sb, "{p:?}");
             assert!(a == b, "{p:?}: events differ with {chunk}-octet reads");
         }
@@ -165,13 +136,7 @@ fn mmsx_tpkt_header_in_its_own_segment_still_makes_one_stream() {
     let data = std::fs::read(root().join("corpus/captures/mmsX.pcap")).unwrap();
     let mut pieces = Vec::new();
     read_capture(&data, |ev| {
-        if let StreamEvent::Data {
-            dir: Direction::ToServer,
-            bytes,
-            frame,
-            ..
-        } = ev
-        {
+        if let StreamEvent::Data { dir: Direction::ToServer, bytes, frame, .. } = ev {
             pieces.push((frame, bytes.to_vec()));
         }
     })
@@ -189,18 +154,12 @@ fn mmsx_tpkt_header_in_its_own_segment_still_makes_one_stream() {
 
 #[test]
 fn mms_and_goose_has_five_cotp_connections_mostly_mid_stream() {
-    let data =
-        std::fs::read(root().join("corpus/captures/Sample_File_MMS_and_GOOSE.pcap")).unwrap();
+    let data = std::fs::read(root().join("corpus/captures/Sample_File_MMS_and_GOOSE.pcap")).unwrap();
     let (conns, s) = read(&data);
-    let cotp: Vec<(&u64, &Conn)> = conns
-        .iter()
-        .filter(|(_, c)| c.key.ends_with(":102") && c.stream.iter().any(|s| !s.is_empty()))
-        .collect();
+    let cotp: Vec<(&u64, &Conn)> =
+        conns.iter().filter(|(_, c)| c.key.ends_with(":102") && c.stream.iter().any(|s| !s.is_empty())).collect();
     // tshark: COTP in tcp.stream 0, 4, 5, 9, 10.
-    assert_eq!(
-        cotp.iter().map(|(id, _)| **id).collect::<Vec<_>>(),
-        [0, 4, 5, 9, 10]
-    );
+    assert_eq!(cotp.iter().map(|(id, _)| **id).collect::<Vec<_>>(), [0, 4, 5, 9, 10]);
     assert_eq!(cotp.iter().filter(|(_, c)| !c.syn).count(), 4);
     // Every mid-stream COTP stream starts on a TPKT boundary.
     for (_, c) in &cotp {
@@ -226,20 +185,14 @@ fn s7comm_clean_reports_the_segments_tshark_saw_acked_but_not_captured() {
     })
     .unwrap();
     // tshark -Y tcp.analysis.ack_lost_segment
-    assert_eq!(
-        frames,
-        [397, 411, 1272, 1455, 1610, 1745, 2001, 2295, 2298, 2858, 3653, 4059]
-    );
+    assert_eq!(frames, [397, 411, 1272, 1455, 1610, 1745, 2001, 2295, 2298, 2858, 3653, 4059]);
 }
 
 /// Per tcp.stream: (packets, payload octets) from tshark, against our
 /// connection ids and wire counters. Skipped when tshark is not installed.
 #[test]
 fn tcp_streams_agree_with_tshark() {
-    let Ok(v) = std::process::Command::new("tshark")
-        .arg("--version")
-        .output()
-    else {
+    let Ok(v) = std::process::Command::new("tshark").arg("--version").output() else {
         eprintln!("note: tshark not installed, skipping the comparison with tshark");
         return;
     };
@@ -247,17 +200,10 @@ fn tcp_streams_agree_with_tshark() {
     // tshark takes about half a second per file: by default a
     // representative subset (mid-stream, port reuse, lost segments,
     // pcapng, the big one), all of them with RTSE_TSHARK_ALL=1.
-    let subset = [
-        "COTP_Example.pcapng",
-        "Sample_File_MMS_and_GOOSE.pcap",
-        "p772-transfer-success.pcap",
-        "s7comm_clean.pcap",
-    ];
+    let subset =
+        ["COTP_Example.pcapng", "Sample_File_MMS_and_GOOSE.pcap", "p772-transfer-success.pcap", "s7comm_clean.pcap"];
     let all = std::env::var_os("RTSE_TSHARK_ALL").is_some();
-    let files: Vec<PathBuf> = captures()
-        .into_iter()
-        .filter(|p| all || subset.contains(&name(p).as_str()))
-        .collect();
+    let files: Vec<PathBuf> = captures().into_iter().filter(|p| all || subset.contains(&name(p).as_str())).collect();
     let runs: Vec<_> = files
         .iter()
         .map(|p| {
@@ -293,13 +239,7 @@ fn tcp_streams_agree_with_tshark() {
         let ours: BTreeMap<u64, (u64, u64)> = conns
             .iter()
             .map(|(id, c)| {
-                (
-                    *id,
-                    (
-                        c.stats.packets[0] + c.stats.packets[1],
-                        c.stats.wire_bytes[0] + c.stats.wire_bytes[1],
-                    ),
-                )
+                (*id, (c.stats.packets[0] + c.stats.packets[1], c.stats.wire_bytes[0] + c.stats.wire_bytes[1]))
             })
             .collect();
         // Packets after a connection closed are tshark's but not in our

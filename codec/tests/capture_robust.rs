@@ -7,9 +7,7 @@
 use proptest::prelude::*;
 use rtse_codec::capture::link::{flags, TcpSegment};
 use rtse_codec::capture::write::{PcapngWriter, TcpConversation};
-use rtse_codec::capture::{
-    read_capture, read_capture_stream, ConnId, Direction, Reassembler, StreamEvent, Timestamp,
-};
+use rtse_codec::capture::{read_capture, read_capture_stream, ConnId, Direction, Reassembler, StreamEvent, Timestamp};
 use rtse_codec::error::Found;
 use rtse_codec::limits::MAX_TCP_OOO_BYTES_TOTAL;
 use rtse_codec::{Error, Layer};
@@ -17,12 +15,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 fn corpus(name: &str) -> Vec<u8> {
-    std::fs::read(
-        Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("../corpus/captures")
-            .join(name),
-    )
-    .unwrap()
+    std::fs::read(Path::new(env!("CARGO_MANIFEST_DIR")).join("../corpus/captures").join(name)).unwrap()
 }
 
 /// Streams per (conn, dir): octets, None where a gap was reported.
@@ -31,24 +24,12 @@ type Streams = BTreeMap<(ConnId, Direction), Vec<Option<u8>>>;
 fn read_streams(data: &[u8]) -> (Result<u64, Error>, Streams) {
     let mut st = Streams::new();
     let r = read_capture(data, |ev| match ev {
-        StreamEvent::Data {
-            conn,
-            dir,
-            bytes,
-            offset,
-            ..
-        } => {
+        StreamEvent::Data { conn, dir, bytes, offset, .. } => {
             let s = st.entry((conn, dir)).or_default();
             assert_eq!(s.len() as u64, offset);
             s.extend(bytes.iter().map(|b| Some(*b)));
         }
-        StreamEvent::Gap {
-            conn,
-            dir,
-            missing,
-            offset,
-            ..
-        } => {
+        StreamEvent::Gap { conn, dir, missing, offset, .. } => {
             let s = st.entry((conn, dir)).or_default();
             assert_eq!(s.len() as u64, offset);
             s.extend(std::iter::repeat_n(None, missing.min(1 << 24) as usize));
@@ -92,11 +73,7 @@ fn check_truncations(data: &[u8]) {
         }
     }
     // Only record boundaries read cleanly: one per packet plus the header(s).
-    assert!(
-        ok_at.len() as u64 <= full + 3,
-        "{} clean prefixes",
-        ok_at.len()
-    );
+    assert!(ok_at.len() as u64 <= full + 3, "{} clean prefixes", ok_at.len());
 }
 
 #[test]
@@ -113,15 +90,9 @@ fn pcapng_truncated_at_every_offset() {
 #[test]
 fn wrong_magic() {
     let e = read_capture(b"<html><body>not a capture</body></html>", |_| {}).unwrap_err();
-    assert_eq!(
-        e.to_string(),
-        "capture @ 0x0: expected pcap or pcapng magic, found 0x3c68746d"
-    );
+    assert_eq!(e.to_string(), "capture @ 0x0: expected pcap or pcapng magic, found 0x3c68746d");
     let e = read_capture(b"", |_| {}).unwrap_err();
-    assert_eq!(
-        e.to_string(),
-        "capture @ 0x0: expected pcap or pcapng magic, found end of input"
-    );
+    assert_eq!(e.to_string(), "capture @ 0x0: expected pcap or pcapng magic, found end of input");
     let e = read_capture_stream(&b"\x00\x00\x00\x00 and more"[..], |_| {}).unwrap_err();
     assert_eq!(e.found, Found::Word(0));
 }
@@ -130,7 +101,10 @@ fn wrong_magic() {
 fn pcap_header_cut_short() {
     let data = corpus("mmsX.pcap");
     let e = read_capture(&data[..10], |_| {}).unwrap_err();
-    assert_eq!(e.to_string(), "capture @ 0xa: expected pcap file header or pcapng section header block, found end of input");
+    assert_eq!(
+        e.to_string(),
+        "capture @ 0xa: expected pcap file header or pcapng section header block, found end of input"
+    );
 }
 
 #[test]
@@ -177,10 +151,7 @@ fn absurd_pcapng_block_lengths() {
     let mut d = data.clone();
     d[4..8].copy_from_slice(&0xFFFF_FFF0u32.to_le_bytes());
     let e = read_capture(&d, |_| {}).unwrap_err();
-    assert_eq!(
-        e.to_string(),
-        "capture @ 0x4: expected pcapng block length of at most 16 MiB, found length 4294967280"
-    );
+    assert_eq!(e.to_string(), "capture @ 0x4: expected pcapng block length of at most 16 MiB, found length 4294967280");
     assert_eq!(stream_result(&d).unwrap_err(), e);
     // The second block's length: not a multiple of 4, too small, huge.
     let shb_len = u32::from_le_bytes(data[4..8].try_into().unwrap()) as usize;
@@ -202,10 +173,7 @@ fn absurd_pcapng_block_lengths() {
 }
 
 fn small_pcapng() -> Vec<u8> {
-    let mut c = TcpConversation::new(
-        "10.0.0.1:40000".parse().unwrap(),
-        "10.0.0.2:102".parse().unwrap(),
-    );
+    let mut c = TcpConversation::new("10.0.0.1:40000".parse().unwrap(), "10.0.0.2:102".parse().unwrap());
     c.syn().send(Direction::ToServer, b"hello");
     let mut w = PcapngWriter::ethernet();
     c.write_to(&mut w).unwrap();
@@ -282,18 +250,12 @@ fn big_endian_section(c: &mut TcpConversation) -> Vec<u8> {
 
 #[test]
 fn big_endian_pcapng_and_several_sections() {
-    let mut a = TcpConversation::new(
-        "10.0.0.1:40000".parse().unwrap(),
-        "10.0.0.2:102".parse().unwrap(),
-    )
-    .with_time(Timestamp::new(1_000, 7), 1);
+    let mut a = TcpConversation::new("10.0.0.1:40000".parse().unwrap(), "10.0.0.2:102".parse().unwrap())
+        .with_time(Timestamp::new(1_000, 7), 1);
     a.syn().send(Direction::ToServer, b"big-endian");
     let mut file = big_endian_section(&mut a);
     // A little-endian section after it, with its own interface numbering.
-    let mut b = TcpConversation::new(
-        "10.0.0.3:40000".parse().unwrap(),
-        "10.0.0.4:102".parse().unwrap(),
-    );
+    let mut b = TcpConversation::new("10.0.0.3:40000".parse().unwrap(), "10.0.0.4:102".parse().unwrap());
     b.syn().send(Direction::ToServer, b"little");
     let mut w = PcapngWriter::ethernet();
     b.write_to(&mut w).unwrap();
@@ -302,9 +264,7 @@ fn big_endian_pcapng_and_several_sections() {
     let mut got: BTreeMap<ConnId, Vec<u8>> = BTreeMap::new();
     let mut first_time = None;
     let s = read_capture(&file, |ev| match ev {
-        StreamEvent::Data { conn, bytes, .. } => {
-            got.entry(conn).or_default().extend_from_slice(bytes)
-        }
+        StreamEvent::Data { conn, bytes, .. } => got.entry(conn).or_default().extend_from_slice(bytes),
         StreamEvent::Open { time, .. } => {
             first_time.get_or_insert(time);
         }
@@ -434,37 +394,21 @@ fn open_connections_past_the_limit_evict_the_least_recently_active() {
     let mut opened = 0u64;
     for i in 0..=MAX_TCP_OPEN_CONNECTIONS as u16 {
         let (src, dst) = syn_from(i);
-        let seg = TcpSegment {
-            src,
-            dst,
-            seq: 1,
-            ack: 0,
-            flags: flags::SYN,
-            payload: &[],
-            missing: 0,
-        };
-        r.segment(
-            &seg,
-            u64::from(i) + 1,
-            Timestamp::default(),
-            &mut |ev| match ev {
-                StreamEvent::Close { conn, how, .. } => {
-                    assert_eq!(how, CloseHow::Evicted);
-                    evicted.push(conn);
-                }
-                StreamEvent::Open { .. } => opened += 1,
-                _ => {}
-            },
-        );
+        let seg = TcpSegment { src, dst, seq: 1, ack: 0, flags: flags::SYN, payload: &[], missing: 0 };
+        r.segment(&seg, u64::from(i) + 1, Timestamp::default(), &mut |ev| match ev {
+            StreamEvent::Close { conn, how, .. } => {
+                assert_eq!(how, CloseHow::Evicted);
+                evicted.push(conn);
+            }
+            StreamEvent::Open { .. } => opened += 1,
+            _ => {}
+        });
     }
     assert_eq!(opened, MAX_TCP_OPEN_CONNECTIONS as u64 + 1);
     // The oldest sixteenth went, oldest first among them.
     let mut sorted = evicted.clone();
     sorted.sort_unstable();
-    assert_eq!(
-        sorted,
-        (0..(MAX_TCP_OPEN_CONNECTIONS / 16) as u64).collect::<Vec<_>>()
-    );
+    assert_eq!(sorted, (0..(MAX_TCP_OPEN_CONNECTIONS / 16) as u64).collect::<Vec<_>>());
 }
 
 #[test]
@@ -489,11 +433,7 @@ fn out_of_order_data_over_all_connections_is_bounded() {
                 missing: 0,
             };
             r.segment(&seg, frame, Timestamp::default(), &mut |ev| {
-                if let StreamEvent::Anomaly {
-                    detail: Anomaly::BufferLimit { .. },
-                    ..
-                } = ev
-                {
+                if let StreamEvent::Anomaly { detail: Anomaly::BufferLimit { .. }, .. } = ev {
                     limit_hits += 1;
                 }
             });

@@ -3,12 +3,10 @@
 //! reuse, sequence wrap-around, every file flavour and link type.
 
 use rtse_codec::capture::link::flags;
-use rtse_codec::capture::write::{
-    Frame, FrameSink, LinkEncap, PcapFlavor, PcapWriter, PcapngWriter, TcpConversation,
-};
+use rtse_codec::capture::write::{Frame, FrameSink, LinkEncap, PcapFlavor, PcapWriter, PcapngWriter, TcpConversation};
 use rtse_codec::capture::{
-    read_capture, read_capture_stream, Anomaly, CaptureSummary, CloseHow, ConnId, Direction,
-    SkipReason, StreamEvent, Timestamp,
+    read_capture, read_capture_stream, Anomaly, CaptureSummary, CloseHow, ConnId, Direction, SkipReason, StreamEvent,
+    Timestamp,
 };
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -45,54 +43,26 @@ fn run(file: &[u8]) -> Run {
     let mut r = Run::default();
     let mut expect_off: BTreeMap<(ConnId, Direction), u64> = BTreeMap::new();
     let summary = read_capture(file, |ev| match ev {
-        StreamEvent::Open {
-            conn,
-            key,
-            syn_seen,
-            time,
-            ..
-        } => {
+        StreamEvent::Open { conn, key, syn_seen, time, .. } => {
             r.opens.push((conn, key.to_string(), syn_seen));
             r.times.push(time);
         }
-        StreamEvent::Data {
-            conn,
-            dir,
-            offset,
-            bytes,
-            ..
-        } => {
+        StreamEvent::Data { conn, dir, offset, bytes, .. } => {
             let e = expect_off.entry((conn, dir)).or_default();
             assert_eq!(*e, offset, "data contiguous");
             *e += bytes.len() as u64;
             r.data_events += 1;
-            r.streams
-                .entry((conn, dir))
-                .or_default()
-                .extend(bytes.iter().map(|b| Some(*b)));
+            r.streams.entry((conn, dir)).or_default().extend(bytes.iter().map(|b| Some(*b)));
         }
-        StreamEvent::Gap {
-            conn,
-            dir,
-            offset,
-            missing,
-            frame,
-        } => {
+        StreamEvent::Gap { conn, dir, offset, missing, frame } => {
             let e = expect_off.entry((conn, dir)).or_default();
             assert_eq!(*e, offset, "gap contiguous");
             *e += missing;
             r.gaps.push((conn, dir, frame, offset, missing));
-            r.streams
-                .entry((conn, dir))
-                .or_default()
-                .extend(std::iter::repeat_n(None, missing as usize));
+            r.streams.entry((conn, dir)).or_default().extend(std::iter::repeat_n(None, missing as usize));
         }
         StreamEvent::Close { conn, how, .. } => r.closes.push((conn, how)),
-        StreamEvent::Anomaly {
-            conn,
-            frame,
-            detail,
-        } => r.anomalies.push((conn, frame, detail)),
+        StreamEvent::Anomaly { conn, frame, detail } => r.anomalies.push((conn, frame, detail)),
         StreamEvent::Skipped { frame, reason } => r.skipped.push((frame, reason)),
     })
     .expect("synthetic capture reads");
@@ -138,9 +108,7 @@ fn bytes(s: &Stream) -> Vec<u8> {
 }
 
 fn payload(n: usize, seed: u8) -> Vec<u8> {
-    (0..n)
-        .map(|i| (i as u8).wrapping_mul(31).wrapping_add(seed))
-        .collect()
+    (0..n).map(|i| (i as u8).wrapping_mul(31).wrapping_add(seed)).collect()
 }
 
 /// Frames of a complete conversation: handshake, request, response, close.
@@ -159,10 +127,7 @@ fn whole_conversation() {
     let (req, resp) = (payload(300, 1), payload(200, 2));
     let frames = basic(&mut conv(), &req, &resp, &[1000]);
     let r = run(&pcapng(&frames));
-    assert_eq!(
-        r.opens,
-        vec![(0, "10.0.0.1:40000 -> 10.0.0.2:102".to_string(), true)]
-    );
+    assert_eq!(r.opens, vec![(0, "10.0.0.1:40000 -> 10.0.0.2:102".to_string(), true)]);
     assert_eq!(bytes(&r.streams[&(0, C2S)]), req);
     assert_eq!(bytes(&r.streams[&(0, S2C)]), resp);
     assert_eq!(r.closes, vec![(0, CloseHow::Fin)]);
@@ -199,11 +164,7 @@ fn reordered_segments() {
     let r = run(&pcapng(&frames));
     assert_eq!(bytes(&r.streams[&(0, C2S)]), req);
     assert_eq!(bytes(&r.streams[&(0, S2C)]), resp);
-    assert!(
-        r.gaps.is_empty() && r.anomalies.is_empty(),
-        "{:?}",
-        r.anomalies
-    );
+    assert!(r.gaps.is_empty() && r.anomalies.is_empty(), "{:?}", r.anomalies);
 }
 
 #[test]
@@ -214,11 +175,7 @@ fn duplicated_segments() {
     let r = run(&pcapng(&dup));
     assert_eq!(bytes(&r.streams[&(0, C2S)]), req);
     assert_eq!(bytes(&r.streams[&(0, S2C)]), resp);
-    assert!(
-        r.gaps.is_empty() && r.anomalies.is_empty(),
-        "{:?}",
-        r.anomalies
-    );
+    assert!(r.gaps.is_empty() && r.anomalies.is_empty(), "{:?}", r.anomalies);
     assert_eq!(r.summary.connections, 1);
 }
 
@@ -253,18 +210,7 @@ fn conflicting_overlap_first_copy_wins() {
     c.raw(C2S, s30, ack, flags::PSH | flags::ACK, &data[30..]);
     let r = run(&pcapng(c.frames()));
     assert_eq!(bytes(&r.streams[&(0, C2S)]), data);
-    assert_eq!(
-        r.anomalies,
-        vec![(
-            0,
-            5,
-            Anomaly::ConflictingOverlap {
-                dir: C2S,
-                offset: 13,
-                len: 7
-            }
-        )]
-    );
+    assert_eq!(r.anomalies, vec![(0, 5, Anomaly::ConflictingOverlap { dir: C2S, offset: 13, len: 7 })]);
 }
 
 #[test]
@@ -286,10 +232,7 @@ fn conflicting_overlap_in_the_out_of_order_buffer() {
     want[20..].copy_from_slice(&bad[5..]);
     assert_eq!(bytes(&r.streams[&(0, C2S)]), want);
     assert_eq!(r.anomalies.len(), 1);
-    assert!(matches!(
-        r.anomalies[0].2,
-        Anomaly::ConflictingOverlap { offset: 15, .. }
-    ));
+    assert!(matches!(r.anomalies[0].2, Anomaly::ConflictingOverlap { offset: 15, .. }));
 }
 
 #[test]
@@ -307,14 +250,8 @@ fn gap_acked_by_the_peer() {
     let s = &r.streams[&(0, C2S)];
     assert_eq!(s.len(), 60);
     assert!(s[20..35].iter().all(Option::is_none));
-    assert_eq!(
-        s[..20].iter().map(|b| b.unwrap()).collect::<Vec<_>>(),
-        &data[..20]
-    );
-    assert_eq!(
-        s[35..].iter().map(|b| b.unwrap()).collect::<Vec<_>>(),
-        &data[35..]
-    );
+    assert_eq!(s[..20].iter().map(|b| b.unwrap()).collect::<Vec<_>>(), &data[..20]);
+    assert_eq!(s[35..].iter().map(|b| b.unwrap()).collect::<Vec<_>>(), &data[35..]);
     // Reported when the ack (frame 6 after the removal) shows it lost.
     assert_eq!(r.gaps, vec![(0, C2S, 6, 20, 15)]);
     assert_eq!(r.summary.gap_bytes, 15);
@@ -364,10 +301,7 @@ fn mid_stream_start() {
     c.send(S2C, &req);
     c.send(C2S, &resp);
     let r = run(&pcapng(c.frames()));
-    assert_eq!(
-        r.opens,
-        vec![(0, "10.0.0.1:40000 -> 10.0.0.2:102".to_string(), false)]
-    );
+    assert_eq!(r.opens, vec![(0, "10.0.0.1:40000 -> 10.0.0.2:102".to_string(), false)]);
     assert_eq!(bytes(&r.streams[&(0, C2S)]), req);
     assert_eq!(bytes(&r.streams[&(0, S2C)]), resp);
     assert_eq!(r.closes, vec![(0, CloseHow::Eof)]);
@@ -419,10 +353,7 @@ fn rst_closes() {
     let r = run(&pcapng(c.frames()));
     assert_eq!(bytes(&r.streams[&(0, C2S)]), b"hello");
     assert_eq!(r.closes, vec![(0, CloseHow::Rst)]);
-    assert!(matches!(
-        r.anomalies[..],
-        [(0, 6, Anomaly::DataAfterClose { len: 4, .. })]
-    ));
+    assert!(matches!(r.anomalies[..], [(0, 6, Anomaly::DataAfterClose { len: 4, .. })]));
 }
 
 #[test]
@@ -467,17 +398,7 @@ fn truncated_frame_becomes_a_gap() {
     assert_eq!(s.len(), 100);
     assert_eq!(s.iter().filter(|b| b.is_none()).count(), 50);
     assert_eq!(r.gaps, vec![(0, C2S, 4, 10, 50)]);
-    assert_eq!(
-        r.anomalies,
-        vec![(
-            0,
-            4,
-            Anomaly::TruncatedSegment {
-                dir: C2S,
-                missing: 50
-            }
-        )]
-    );
+    assert_eq!(r.anomalies, vec![(0, 4, Anomaly::TruncatedSegment { dir: C2S, missing: 50 })]);
     assert_eq!(r.summary.truncated, 1);
 }
 
@@ -494,11 +415,7 @@ fn pcap_byte_orders_and_nanoseconds() {
             assert_eq!(r.summary.format, "pcap");
             assert_eq!(bytes(&r.streams[&(0, C2S)]), req);
             assert_eq!(bytes(&r.streams[&(0, S2C)]), resp);
-            let want = if nanos {
-                start
-            } else {
-                Timestamp::new(1_234_567_890, 123_456_000)
-            };
+            let want = if nanos { start } else { Timestamp::new(1_234_567_890, 123_456_000) };
             assert_eq!(r.times[0], want, "big_endian {big_endian} nanos {nanos}");
         }
     }
@@ -541,9 +458,7 @@ fn link_types_and_ipv6() {
     let links = [
         LinkEncap::ethernet(),
         LinkEncap::Ethernet { vlans: vec![42] },
-        LinkEncap::Ethernet {
-            vlans: vec![100, 200],
-        },
+        LinkEncap::Ethernet { vlans: vec![100, 200] },
         LinkEncap::Sll,
         LinkEncap::Sll2,
         LinkEncap::Raw,
@@ -576,12 +491,7 @@ fn non_tcp_fragments_and_malformed_frames_are_skipped() {
     c.send(C2S, b"tcp data");
     let mut frames = c.take_frames();
     let t = frames[0].time;
-    let mk = |data: Vec<u8>| Frame {
-        time: t,
-        link_type: 1,
-        orig_len: data.len() as u32,
-        data,
-    };
+    let mk = |data: Vec<u8>| Frame { time: t, link_type: 1, orig_len: data.len() as u32, data };
     // ARP-ish frame.
     let mut arp = vec![0u8; 12];
     arp.extend_from_slice(&[0x08, 0x06]);
@@ -633,14 +543,8 @@ fn out_of_order_buffer_limit_declares_a_gap() {
     let s = &r.streams[&(0, C2S)];
     assert_eq!(s.len(), data.len());
     assert!(s[..seg].iter().all(Option::is_none));
-    assert!(s[seg..]
-        .iter()
-        .zip(&data[seg..])
-        .all(|(a, b)| *a == Some(*b)));
-    assert!(r
-        .anomalies
-        .iter()
-        .any(|a| matches!(a.2, Anomaly::BufferLimit { dir: C2S })));
+    assert!(s[seg..].iter().zip(&data[seg..]).all(|(a, b)| *a == Some(*b)));
+    assert!(r.anomalies.iter().any(|a| matches!(a.2, Anomaly::BufferLimit { dir: C2S })));
     // The gap was declared when the limit was hit, not at the end.
     assert!(r.gaps[0].2 < frames.len() as u64);
 }
@@ -649,10 +553,7 @@ fn out_of_order_buffer_limit_declares_a_gap() {
 fn conversation_of_many_connections_numbers_them_in_order() {
     let mut frames = Vec::new();
     for i in 0..20u16 {
-        let mut c = TcpConversation::new(
-            addr(&format!("10.0.0.1:{}", 1000 + i)),
-            addr("10.0.0.2:102"),
-        );
+        let mut c = TcpConversation::new(addr(&format!("10.0.0.1:{}", 1000 + i)), addr("10.0.0.2:102"));
         c.syn();
         c.send(C2S, &i.to_be_bytes());
         frames.extend(c.take_frames());
@@ -667,11 +568,7 @@ fn conversation_of_many_connections_numbers_them_in_order() {
 /// sequence complaints, and the same payload.
 #[test]
 fn tshark_accepts_written_captures() {
-    if std::process::Command::new("tshark")
-        .arg("--version")
-        .output()
-        .is_err()
-    {
+    if std::process::Command::new("tshark").arg("--version").output().is_err() {
         eprintln!("note: tshark not installed, skipping the writer check against tshark");
         return;
     }
@@ -718,11 +615,7 @@ fn tshark_accepts_written_captures() {
             .output()
             .unwrap();
         let text = String::from_utf8_lossy(&out.stdout);
-        assert!(
-            out.status.success(),
-            "{name}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        assert!(out.status.success(), "{name}: {}", String::from_utf8_lossy(&out.stderr));
         let mut total = 0;
         for line in text.lines() {
             let mut cols = line.split('\t');
@@ -736,10 +629,7 @@ fn tshark_accepts_written_captures() {
                     "This frame initiates the connection closing",
                     "This frame undergoes the connection closing",
                 ];
-                assert!(
-                    fine.iter().any(|f| m.starts_with(f)),
-                    "{name}: tshark says {m:?}"
-                );
+                assert!(fine.iter().any(|f| m.starts_with(f)), "{name}: tshark says {m:?}");
             }
         }
         assert_eq!(total, 1000, "{name}");
@@ -767,7 +657,13 @@ fn events_serialise_to_json() {
         json[1],
         r#"{"event":"data","conn":0,"dir":"to-server","frame":4,"time":"1000000000.003000000","offset":0,"bytes":"0300"}"#
     );
-    assert!(json[2].starts_with(r#"{"event":"close","conn":0,"frame":5,"time":"1000000000.004000000","how":"rst","stats":{"packets":[3,2]"#), "{}", json[2]);
+    assert!(
+        json[2].starts_with(
+            r#"{"event":"close","conn":0,"frame":5,"time":"1000000000.004000000","how":"rst","stats":{"packets":[3,2]"#
+        ),
+        "{}",
+        json[2]
+    );
     let s = serde_json::to_value(&summary).unwrap();
     assert_eq!(s["connections"], 1);
     assert_eq!(s["link_types"], serde_json::json!([1]));

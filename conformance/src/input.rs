@@ -37,9 +37,31 @@ pub fn is_capture(b: &[u8]) -> bool {
     )
 }
 
+/// Hex text with `#` comments (to the end of the line) removed.
+fn strip_comments(b: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(b.len());
+    let mut in_comment = false;
+    for &c in b {
+        match c {
+            b'#' => in_comment = true,
+            b'\n' => {
+                in_comment = false;
+                out.push(c);
+            }
+            _ if !in_comment => out.push(c),
+            _ => {}
+        }
+    }
+    out
+}
+
 /// Whether the bytes look like hex text (digits, separators, white space,
-/// an optional 0x prefix) rather than binary.
+/// an optional 0x prefix, `#` comments) rather than binary.
 fn looks_like_hex(b: &[u8]) -> bool {
+    if !b.is_ascii() {
+        return false;
+    }
+    let b = &strip_comments(b)[..];
     let t = b.iter().position(|c| !c.is_ascii_whitespace()).map_or(&b[..0], |i| &b[i..]);
     let t = t.strip_prefix(b"0x").unwrap_or(t);
     !t.is_empty()
@@ -56,7 +78,7 @@ pub fn classify(data: Vec<u8>, path: &str) -> Result<Input, InputError> {
         return Ok(Input::Capture(data));
     }
     if looks_like_hex(&data) {
-        let text = String::from_utf8_lossy(&data);
+        let text = String::from_utf8_lossy(&strip_comments(&data)).into_owned();
         return rtse_codec::hex::decode(&text).map(Input::Bytes).map_err(InputError::Hex);
     }
     Ok(Input::Bytes(data))
@@ -89,10 +111,17 @@ mod tests {
 
     #[test]
     fn classifies_hex_raw_and_captures() {
-        assert_eq!(classify(b"03 00 00 09\n02f08015 00\n".to_vec(), "f").unwrap(), Input::Bytes(vec![3, 0, 0, 9, 2, 0xf0, 0x80, 0x15, 0]));
+        assert_eq!(
+            classify(b"03 00 00 09\n02f08015 00\n".to_vec(), "f").unwrap(),
+            Input::Bytes(vec![3, 0, 0, 9, 2, 0xf0, 0x80, 0x15, 0])
+        );
         assert_eq!(classify(vec![3, 0, 0, 9], "f").unwrap(), Input::Bytes(vec![3, 0, 0, 9]));
         assert!(matches!(classify(vec![0xd4, 0xc3, 0xb2, 0xa1, 0], "f").unwrap(), Input::Capture(_)));
         assert!(matches!(classify(vec![], "f"), Err(InputError::Empty { .. })));
         assert!(matches!(from_hex("0g"), Err(InputError::Hex(1))));
+        assert_eq!(
+            classify(b"# GTC\n0300000902f0801500 # give\n".to_vec(), "f").unwrap(),
+            Input::Bytes(vec![3, 0, 0, 9, 2, 0xf0, 0x80, 0x15, 0])
+        );
     }
 }

@@ -3,6 +3,8 @@
 //! simulator and the conformance suite.
 #![forbid(unsafe_code)]
 
+pub mod cli;
+pub mod decode;
 pub mod input;
 pub mod render;
 pub mod tshark;

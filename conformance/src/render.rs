@@ -112,13 +112,22 @@ mod tests {
             {"layer": "rtse", "pdu": "RTTR", "octets": "0102"},
         ]});
         let t = tree(&v);
-        let expected = "── index 1  offset 0x0\n\
-tpkt TPKT\n  version: 3\n  length: 12\n\
-  cotp DT\n    eot: true\n\
-    session GT\n\
-    session DT\n\
-      presentation USER-DATA\n        pdvs:\n          [0]:\n            pcid: 3\n\
-        rtse RTTR\n          octets: 0102\n";
+        let expected = concat!(
+            "── index 1  offset 0x0\n",
+            "tpkt TPKT\n",
+            "  version: 3\n",
+            "  length: 12\n",
+            "  cotp DT\n",
+            "    eot: true\n",
+            "    session GT\n",
+            "    session DT\n",
+            "      presentation USER-DATA\n",
+            "        pdvs:\n",
+            "          [0]:\n",
+            "            pcid: 3\n",
+            "        rtse RTTR\n",
+            "          octets: 0102\n",
+        );
         assert_eq!(t, expected);
     }
 }

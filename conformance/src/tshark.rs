@@ -37,7 +37,22 @@ const FIELDS: &[&str] = &[
 /// tshark's view of `path`, one line per frame carrying COTP.
 pub fn pdu_summary(path: &Path) -> Result<String, String> {
     let mut cmd = Command::new("tshark");
-    cmd.arg("-r").arg(path).args(["-o", "rtse.reassemble:FALSE", "-d", "tcp.port==102,tpkt", "-Y", "cotp", "-T", "fields", "-E", "separator=|", "-E", "occurrence=a", "-E", "aggregator=,"]);
+    cmd.arg("-r").arg(path).args([
+        "-o",
+        "rtse.reassemble:FALSE",
+        "-d",
+        "tcp.port==102,tpkt",
+        "-Y",
+        "cotp",
+        "-T",
+        "fields",
+        "-E",
+        "separator=|",
+        "-E",
+        "occurrence=a",
+        "-E",
+        "aggregator=,",
+    ]);
     for f in FIELDS {
         cmd.args(["-e", f]);
     }

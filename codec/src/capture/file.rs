@@ -57,10 +57,7 @@ pub struct RawPacket<'a> {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Step<'a> {
     /// A complete record of `len` octets; `packet` if it holds a frame.
-    Record {
-        len: usize,
-        packet: Option<RawPacket<'a>>,
-    },
+    Record { len: usize, packet: Option<RawPacket<'a>> },
     /// The record needs this many octets (counted from the front of the
     /// input) before it can be read; always at most
     /// [`MAX_CAPTURE_BLOCK_LEN`] plus a header.
@@ -135,11 +132,8 @@ fn pcapng_time(high: u32, low: u32, units: u64, offset: i64) -> Timestamp {
     let secs = ts / units;
     let frac = ts % units;
     let nanos = (u128::from(frac) * 1_000_000_000 / u128::from(units)) as u32;
-    let secs = if offset >= 0 {
-        secs.saturating_add(offset as u64)
-    } else {
-        secs.saturating_sub(offset.unsigned_abs())
-    };
+    let secs =
+        if offset >= 0 { secs.saturating_add(offset as u64) } else { secs.saturating_sub(offset.unsigned_abs()) };
     Timestamp::new(secs, nanos)
 }
 
@@ -188,9 +182,7 @@ impl RecordReader {
     }
 
     fn err(&self, rel: usize, expected: &'static str, found: Found) -> Error {
-        let at = usize::try_from(self.pos)
-            .unwrap_or(usize::MAX)
-            .saturating_add(rel);
+        let at = usize::try_from(self.pos).unwrap_or(usize::MAX).saturating_add(rel);
         Error::new(Layer::Capture, at, expected, found)
     }
 
@@ -205,12 +197,9 @@ impl RecordReader {
     pub fn next<'a>(&mut self, buf: &'a [u8]) -> Result<Step<'a>> {
         let step = match self.format {
             Format::Unknown => self.header(buf)?,
-            Format::Pcap {
-                big_endian,
-                nanos,
-                modified,
-                link_type,
-            } => self.pcap_record(buf, big_endian, nanos, modified, link_type)?,
+            Format::Pcap { big_endian, nanos, modified, link_type } => {
+                self.pcap_record(buf, big_endian, nanos, modified, link_type)?
+            }
             Format::Pcapng { .. } => self.pcapng_block(buf)?,
         };
         if let Step::Record { len, .. } = step {
@@ -232,11 +221,7 @@ impl RecordReader {
                 }
                 let head = &buf[..24];
                 let (_, h) = pcap_parser::parse_pcap_header(head).map_err(|_| {
-                    self.err(
-                        0,
-                        "pcap file header",
-                        Found::Word(u32::from_be_bytes([buf[0], buf[1], buf[2], buf[3]])),
-                    )
+                    self.err(0, "pcap file header", Found::Word(u32::from_be_bytes([buf[0], buf[1], buf[2], buf[3]])))
                 })?;
                 // The upper 16 bits of the link-type field carry FCS
                 // information (pcap spec "LinkType and additional information").
@@ -250,10 +235,7 @@ impl RecordReader {
                 // The header snaplen is not trusted (files in the wild carry
                 // 0 or 0xffffffff): each record's caplen is checked instead.
                 self.add_link_type(link_type);
-                Ok(Step::Record {
-                    len: 24,
-                    packet: None,
-                })
+                Ok(Step::Record { len: 24, packet: None })
             }
             _ => Err(self.err(
                 0,
@@ -277,11 +259,7 @@ impl RecordReader {
         }
         let caplen = rd32(buf, 8, big_endian) as usize;
         if caplen > MAX_CAPTURE_PACKET_LEN {
-            return Err(self.err(
-                8,
-                "packet capture length of at most 262144",
-                Found::Length(caplen),
-            ));
+            return Err(self.err(8, "packet capture length of at most 262144", Found::Length(caplen)));
         }
         let total = hdr + caplen;
         if buf.len() < total {
@@ -295,14 +273,9 @@ impl RecordReader {
         } else {
             pcap_parser::parse_pcap_frame(rec)
         };
-        let (_, b) =
-            parsed.map_err(|_| self.err(0, "pcap packet record", Found::Length(caplen)))?;
+        let (_, b) = parsed.map_err(|_| self.err(0, "pcap packet record", Found::Length(caplen)))?;
         self.frames += 1;
-        let frac = if nanos {
-            b.ts_usec
-        } else {
-            b.ts_usec.saturating_mul(1000)
-        };
+        let frac = if nanos { b.ts_usec } else { b.ts_usec.saturating_mul(1000) };
         let packet = RawPacket {
             frame: self.frames,
             time: Timestamp::new(u64::from(b.ts_sec), frac),
@@ -311,10 +284,7 @@ impl RecordReader {
             data: b.data,
             orig_len: b.origlen,
         };
-        Ok(Step::Record {
-            len: total,
-            packet: Some(packet),
-        })
+        Ok(Step::Record { len: total, packet: Some(packet) })
     }
 
     fn pcapng_block<'a>(&mut self, buf: &'a [u8]) -> Result<Step<'a>> {
@@ -327,11 +297,7 @@ impl RecordReader {
                 PCAPNG_BOM => false,
                 0x4D3C_2B1A => true,
                 bom => {
-                    return Err(self.err(
-                        8,
-                        "pcapng byte-order magic 0x1a2b3c4d",
-                        Found::Word(bom.swap_bytes()),
-                    ));
+                    return Err(self.err(8, "pcapng byte-order magic 0x1a2b3c4d", Found::Word(bom.swap_bytes())));
                 }
             }
         } else {
@@ -340,26 +306,14 @@ impl RecordReader {
                 _ => false,
             }
         };
-        let btype = if big_endian {
-            raw_type.swap_bytes()
-        } else {
-            raw_type
-        };
+        let btype = if big_endian { raw_type.swap_bytes() } else { raw_type };
         let len = rd32(buf, 4, big_endian) as usize;
         let min = if btype == PCAPNG_SHB { 28 } else { 12 };
         if len < min || len % 4 != 0 {
-            return Err(self.err(
-                4,
-                "pcapng block length (a multiple of 4, at least 12)",
-                Found::Length(len),
-            ));
+            return Err(self.err(4, "pcapng block length (a multiple of 4, at least 12)", Found::Length(len)));
         }
         if len > MAX_CAPTURE_BLOCK_LEN {
-            return Err(self.err(
-                4,
-                "pcapng block length of at most 16 MiB",
-                Found::Length(len),
-            ));
+            return Err(self.err(4, "pcapng block length of at most 16 MiB", Found::Length(len)));
         }
         if buf.len() < len {
             return Ok(Step::Need(len));
@@ -374,26 +328,14 @@ impl RecordReader {
         }
         let packet = match btype {
             PCAPNG_SHB => {
-                pcap_parser::parse_sectionheaderblock(block).map_err(|_| {
-                    self.err(
-                        0,
-                        "well-formed section header block",
-                        Found::Other("bad options"),
-                    )
-                })?;
+                pcap_parser::parse_sectionheaderblock(block)
+                    .map_err(|_| self.err(0, "well-formed section header block", Found::Other("bad options")))?;
                 let major = rd16(block, 12, big_endian);
                 if major != 1 {
-                    return Err(self.err(
-                        12,
-                        "pcapng major version 1",
-                        Found::Value(u64::from(major)),
-                    ));
+                    return Err(self.err(12, "pcapng major version 1", Found::Value(u64::from(major))));
                 }
                 // A new section: new byte order, interfaces numbered anew.
-                self.format = Format::Pcapng {
-                    big_endian,
-                    interfaces: Vec::new(),
-                };
+                self.format = Format::Pcapng { big_endian, interfaces: Vec::new() };
                 None
             }
             PCAPNG_IDB => {
@@ -402,19 +344,10 @@ impl RecordReader {
                 } else {
                     pcap_parser::parse_interfacedescriptionblock_le(block)
                 };
-                let (_, idb) = parsed.map_err(|_| {
-                    self.err(
-                        0,
-                        "well-formed interface description block",
-                        Found::Other("bad options"),
-                    )
-                })?;
+                let (_, idb) = parsed
+                    .map_err(|_| self.err(0, "well-formed interface description block", Found::Other("bad options")))?;
                 let units = idb.ts_resolution().ok_or_else(|| {
-                    self.err(
-                        0,
-                        "if_tsresol of at most 10^19 or 2^63 units per second",
-                        Found::Byte(idb.if_tsresol),
-                    )
+                    self.err(0, "if_tsresol of at most 10^19 or 2^63 units per second", Found::Byte(idb.if_tsresol))
                 })?;
                 let link_type = u32::from(idb.linktype.0 as u16);
                 // pcap-parser 0.17 reads if_tsoffset little-endian whatever
@@ -434,22 +367,13 @@ impl RecordReader {
                         }
                     })
                     .unwrap_or(0);
-                let iface = Interface {
-                    link_type,
-                    units,
-                    offset,
-                    snaplen: idb.snaplen,
-                };
+                let iface = Interface { link_type, units, offset, snaplen: idb.snaplen };
                 let count = match &self.format {
                     Format::Pcapng { interfaces, .. } => interfaces.len(),
                     _ => 0,
                 };
                 if count >= MAX_CAPTURE_INTERFACES {
-                    return Err(self.err(
-                        0,
-                        "at most 4096 interfaces per section",
-                        Found::Length(count + 1),
-                    ));
+                    return Err(self.err(0, "at most 4096 interfaces per section", Found::Length(count + 1)));
                 }
                 if let Format::Pcapng { interfaces, .. } = &mut self.format {
                     interfaces.push(iface);
@@ -465,18 +389,10 @@ impl RecordReader {
                 };
                 let caplen = rd32(block, 20, big_endian) as usize;
                 if caplen > MAX_CAPTURE_PACKET_LEN {
-                    return Err(self.err(
-                        20,
-                        "packet capture length of at most 262144",
-                        Found::Length(caplen),
-                    ));
+                    return Err(self.err(20, "packet capture length of at most 262144", Found::Length(caplen)));
                 }
                 let (_, epb) = parsed.map_err(|_| {
-                    self.err(
-                        0,
-                        "well-formed enhanced packet block",
-                        Found::Other("inconsistent lengths or options"),
-                    )
+                    self.err(0, "well-formed enhanced packet block", Found::Other("inconsistent lengths or options"))
                 })?;
                 let iface = self.interface(epb.if_id, 8)?;
                 let data = epb.data.get(..caplen).unwrap_or(epb.data);
@@ -497,11 +413,7 @@ impl RecordReader {
                     pcap_parser::parse_simplepacketblock_le(block)
                 };
                 let (_, spb) = parsed.map_err(|_| {
-                    self.err(
-                        0,
-                        "well-formed simple packet block",
-                        Found::Other("inconsistent lengths"),
-                    )
+                    self.err(0, "well-formed simple packet block", Found::Other("inconsistent lengths"))
                 })?;
                 let iface = self.interface(0, 0)?;
                 // Captured length: the original length, cut by the
@@ -525,11 +437,7 @@ impl RecordReader {
                 // Obsolete Packet Block (pcap-parser treats it as unknown):
                 // if_id u16, drops u16, ts high, ts low, caplen, len, data.
                 if len < 32 {
-                    return Err(self.err(
-                        4,
-                        "packet block length of at least 32",
-                        Found::Length(len),
-                    ));
+                    return Err(self.err(4, "packet block length of at least 32", Found::Length(len)));
                 }
                 let if_id = u32::from(rd16(block, 8, big_endian));
                 let caplen = rd32(block, 20, big_endian) as usize;
@@ -537,13 +445,7 @@ impl RecordReader {
                 let data = block
                     .get(28..28 + caplen)
                     .filter(|_| 28 + caplen <= len - 4)
-                    .ok_or_else(|| {
-                        self.err(
-                            20,
-                            "packet block caplen within the block",
-                            Found::Length(caplen),
-                        )
-                    })?;
+                    .ok_or_else(|| self.err(20, "packet block caplen within the block", Found::Length(caplen)))?;
                 let iface = self.interface(if_id, 8)?;
                 self.frames += 1;
                 Some(RawPacket {
@@ -572,20 +474,10 @@ impl RecordReader {
 
     fn interface(&self, id: u32, rel: usize) -> Result<Interface> {
         match &self.format {
-            Format::Pcapng { interfaces, .. } => {
-                interfaces.get(id as usize).copied().ok_or_else(|| {
-                    self.err(
-                        rel,
-                        "interface id of an earlier interface description block",
-                        Found::Value(u64::from(id)),
-                    )
-                })
-            }
-            _ => Err(self.err(
-                0,
-                "pcapng section header block first",
-                Found::Other("packet block"),
-            )),
+            Format::Pcapng { interfaces, .. } => interfaces.get(id as usize).copied().ok_or_else(|| {
+                self.err(rel, "interface id of an earlier interface description block", Found::Value(u64::from(id)))
+            }),
+            _ => Err(self.err(0, "pcapng section header block first", Found::Other("packet block"))),
         }
     }
 }

@@ -101,9 +101,7 @@ pub fn decode(link_type: u32, frame: &[u8]) -> Result<TcpSegment<'_>, SkipReason
     while is_vlan(et) {
         tags += 1;
         if tags > MAX_VLAN_TAGS {
-            return Err(SkipReason::Malformed {
-                what: "VLAN tag stack",
-            });
+            return Err(SkipReason::Malformed { what: "VLAN tag stack" });
         }
         et = be16(frame, off + 2).ok_or(SkipReason::Truncated)?;
         off += 4;
@@ -129,14 +127,10 @@ fn ip(bytes: &[u8]) -> Result<TcpSegment<'_>, SkipReason> {
             return Err(if pl.incomplete {
                 SkipReason::Truncated
             } else {
-                SkipReason::Malformed {
-                    what: "IPv6 extension header",
-                }
+                SkipReason::Malformed { what: "IPv6 extension header" }
             });
         }
-        return Err(SkipReason::NotTcp {
-            protocol: pl.ip_number.0,
-        });
+        return Err(SkipReason::NotTcp { protocol: pl.ip_number.0 });
     }
     // Octets the IP header declares but the capture does not hold.
     let missing = if pl.incomplete {
@@ -150,9 +144,7 @@ fn ip(bytes: &[u8]) -> Result<TcpSegment<'_>, SkipReason> {
     };
     let tcp = TcpSlice::from_slice(pl.payload).map_err(|e| match e {
         etherparse::err::tcp::HeaderSliceError::Len(_) => SkipReason::Truncated,
-        etherparse::err::tcp::HeaderSliceError::Content(_) => SkipReason::Malformed {
-            what: "TCP data offset",
-        },
+        etherparse::err::tcp::HeaderSliceError::Content(_) => SkipReason::Malformed { what: "TCP data offset" },
     })?;
     let (src, dst): (IpAddr, IpAddr) = (ip.source_addr(), ip.destination_addr());
     let hdr = tcp.header_slice();

@@ -24,6 +24,7 @@
 
 pub mod file;
 pub mod link;
+pub mod stacks;
 pub mod tcp;
 pub mod write;
 
@@ -51,23 +52,15 @@ pub struct Timestamp {
 impl Timestamp {
     /// A timestamp; `nanos` of 10^9 or more carry into `secs`.
     pub const fn new(secs: u64, nanos: u32) -> Self {
-        Timestamp {
-            secs: secs.saturating_add((nanos / 1_000_000_000) as u64),
-            nanos: nanos % 1_000_000_000,
-        }
+        Timestamp { secs: secs.saturating_add((nanos / 1_000_000_000) as u64), nanos: nanos % 1_000_000_000 }
     }
     /// From nanoseconds since the epoch.
     pub const fn from_nanos(ns: u64) -> Self {
-        Timestamp {
-            secs: ns / 1_000_000_000,
-            nanos: (ns % 1_000_000_000) as u32,
-        }
+        Timestamp { secs: ns / 1_000_000_000, nanos: (ns % 1_000_000_000) as u32 }
     }
     /// Nanoseconds since the epoch (saturating past the year 2554).
     pub const fn as_nanos(&self) -> u64 {
-        self.secs
-            .saturating_mul(1_000_000_000)
-            .saturating_add(self.nanos as u64)
+        self.secs.saturating_mul(1_000_000_000).saturating_add(self.nanos as u64)
     }
 }
 
@@ -188,11 +181,7 @@ pub enum Anomaly {
     /// from the first copy of the same sequence range. The first copy is
     /// kept (it was delivered, or is buffered). `offset` is the stream
     /// offset of the first differing octet's range, `len` its length.
-    ConflictingOverlap {
-        dir: Direction,
-        offset: u64,
-        len: u64,
-    },
+    ConflictingOverlap { dir: Direction, offset: u64, len: u64 },
     /// The out-of-order buffer of this direction (or of all connections)
     /// reached its limit: the reassembler stopped waiting for the missing
     /// octets, reported a gap and delivered what it held.
@@ -266,10 +255,7 @@ pub enum SkipReason {
 impl SkipReason {
     /// Whether this is worth telling a user about (non-TCP traffic is not).
     pub const fn is_problem(&self) -> bool {
-        matches!(
-            self,
-            SkipReason::Fragment | SkipReason::Truncated | SkipReason::Malformed { .. }
-        )
+        matches!(self, SkipReason::Fragment | SkipReason::Truncated | SkipReason::Malformed { .. })
     }
 }
 
@@ -297,13 +283,7 @@ impl fmt::Display for SkipReason {
 #[serde(tag = "event", rename_all = "kebab-case")]
 pub enum StreamEvent<'a> {
     /// A connection was seen for the first time.
-    Open {
-        conn: ConnId,
-        key: ConnKey,
-        frame: u64,
-        time: Timestamp,
-        syn_seen: bool,
-    },
+    Open { conn: ConnId, key: ConnKey, frame: u64, time: Timestamp, syn_seen: bool },
     /// The next octets of one direction's stream, contiguous with the
     /// previous `Data` or `Gap` of that direction.
     Data {
@@ -317,27 +297,11 @@ pub enum StreamEvent<'a> {
     },
     /// `missing` octets of one direction were not captured: the next
     /// `Data` of that direction starts `missing` octets further on.
-    Gap {
-        conn: ConnId,
-        dir: Direction,
-        frame: u64,
-        offset: u64,
-        missing: u64,
-    },
+    Gap { conn: ConnId, dir: Direction, frame: u64, offset: u64, missing: u64 },
     /// The connection ended; no more events for `conn`.
-    Close {
-        conn: ConnId,
-        frame: u64,
-        time: Timestamp,
-        how: CloseHow,
-        stats: ConnStats,
-    },
+    Close { conn: ConnId, frame: u64, time: Timestamp, how: CloseHow, stats: ConnStats },
     /// Something odd; see [`Anomaly`] for what was done about it.
-    Anomaly {
-        conn: ConnId,
-        frame: u64,
-        detail: Anomaly,
-    },
+    Anomaly { conn: ConnId, frame: u64, detail: Anomaly },
     /// A frame that was not TCP or could not be decoded down to TCP.
     Skipped { frame: u64, reason: SkipReason },
 }
@@ -457,11 +421,7 @@ impl CaptureDecoder {
     /// record boundary after the previous call's consumed octets). Returns
     /// how many octets were consumed; the rest must be given again with more
     /// data after it. `Ok(0)` with a non-empty `buf` means "need more".
-    pub fn feed(
-        &mut self,
-        buf: &[u8],
-        on_event: &mut impl FnMut(StreamEvent<'_>),
-    ) -> Result<usize> {
+    pub fn feed(&mut self, buf: &[u8], on_event: &mut impl FnMut(StreamEvent<'_>)) -> Result<usize> {
         let mut used = 0usize;
         loop {
             let rest = buf.get(used..).unwrap_or_default();
@@ -507,11 +467,7 @@ impl CaptureDecoder {
     /// octets: flush every open connection (Close with `Eof`) and return
     /// the summary, or the error for a file that ended inside a record
     /// (after the flush, so every packet before it was delivered).
-    pub fn finish(
-        mut self,
-        leftover: usize,
-        on_event: &mut impl FnMut(StreamEvent<'_>),
-    ) -> Result<CaptureSummary> {
+    pub fn finish(mut self, leftover: usize, on_event: &mut impl FnMut(StreamEvent<'_>)) -> Result<CaptureSummary> {
         let summary = &mut self.summary;
         self.tcp.finish(&mut |ev| {
             summary.count(&ev);
@@ -522,11 +478,8 @@ impl CaptureDecoder {
         self.summary.file_bytes = self.records.position() + leftover as u64;
         let end = usize::try_from(self.summary.file_bytes).unwrap_or(usize::MAX);
         if leftover > 0 {
-            let what = if !self.records.started() && leftover < 4 {
-                "pcap or pcapng magic"
-            } else {
-                self.records.expecting()
-            };
+            let what =
+                if !self.records.started() && leftover < 4 { "pcap or pcapng magic" } else { self.records.expecting() };
             return Err(Error::eof(Layer::Capture, end, what));
         }
         if !self.records.started() {
@@ -545,10 +498,7 @@ impl CaptureDecoder {
 ///
 /// Errors (`Layer::Capture`, absolute file offsets) are returned after every
 /// packet before the error was delivered and every open connection closed.
-pub fn read_capture(
-    data: &[u8],
-    mut on_event: impl FnMut(StreamEvent<'_>),
-) -> Result<CaptureSummary> {
+pub fn read_capture(data: &[u8], mut on_event: impl FnMut(StreamEvent<'_>)) -> Result<CaptureSummary> {
     let mut dec = CaptureDecoder::new();
     let used = match dec.feed(data, &mut on_event) {
         Ok(n) => n,
@@ -566,10 +516,7 @@ pub fn read_capture(
 /// record larger than that (at most [`crate::limits::MAX_CAPTURE_BLOCK_LEN`]).
 /// I/O errors are reported as `Layer::Capture` errors at the offset where
 /// reading failed (`found` names the I/O error kind).
-pub fn read_capture_stream<R: Read>(
-    mut r: R,
-    mut on_event: impl FnMut(StreamEvent<'_>),
-) -> Result<CaptureSummary> {
+pub fn read_capture_stream<R: Read>(mut r: R, mut on_event: impl FnMut(StreamEvent<'_>)) -> Result<CaptureSummary> {
     use crate::limits::CAPTURE_READ_CHUNK;
     let mut dec = CaptureDecoder::new();
     let mut buf = vec![0u8; CAPTURE_READ_CHUNK];

@@ -29,12 +29,10 @@
 //! relative to the next expected octet, so wrap-around is transparent.
 
 use super::link::{self, flags, TcpSegment};
-use super::{
-    Anomaly, CloseHow, ConnId, ConnKey, ConnStats, Direction, RawPacket, StreamEvent, Timestamp,
-};
+use super::{Anomaly, CloseHow, ConnId, ConnKey, ConnStats, Direction, RawPacket, StreamEvent, Timestamp};
 use crate::limits::{
-    MAX_TCP_CLOSED_CONNECTIONS, MAX_TCP_OOO_BYTES_PER_DIR, MAX_TCP_OOO_BYTES_TOTAL,
-    MAX_TCP_OOO_SEGMENTS_PER_DIR, MAX_TCP_OPEN_CONNECTIONS, TCP_OVERLAP_CHECK_WINDOW,
+    MAX_TCP_CLOSED_CONNECTIONS, MAX_TCP_OOO_BYTES_PER_DIR, MAX_TCP_OOO_BYTES_TOTAL, MAX_TCP_OOO_SEGMENTS_PER_DIR,
+    MAX_TCP_OPEN_CONNECTIONS, TCP_OVERLAP_CHECK_WINDOW,
 };
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::net::SocketAddr;
@@ -83,11 +81,8 @@ impl History {
         if self.ring.is_empty() {
             self.ring = vec![0; W];
         }
-        let (at, b) = if bytes.len() > W {
-            (at + (bytes.len() - W) as u64, &bytes[bytes.len() - W..])
-        } else {
-            (at, bytes)
-        };
+        let (at, b) =
+            if bytes.len() > W { (at + (bytes.len() - W) as u64, &bytes[bytes.len() - W..]) } else { (at, bytes) };
         let i = (at % W as u64) as usize;
         let first = (W - i).min(b.len());
         self.ring[i..i + first].copy_from_slice(&b[..first]);
@@ -213,11 +208,7 @@ impl<F: FnMut(StreamEvent<'_>)> Ctx<'_, F> {
         });
     }
     fn anomaly(&mut self, detail: Anomaly) {
-        (self.emit)(StreamEvent::Anomaly {
-            conn: self.conn,
-            frame: self.frame,
-            detail,
-        });
+        (self.emit)(StreamEvent::Anomaly { conn: self.conn, frame: self.frame, detail });
     }
     /// Declare the octets up to `to` lost, then deliver what follows.
     fn gap_to(&mut self, h: &mut Half, to: u64) {
@@ -271,10 +262,7 @@ impl<F: FnMut(StreamEvent<'_>)> Ctx<'_, F> {
         if let Some(fin) = h.fin {
             let fin = fin as i64;
             if wire_end > fin {
-                self.anomaly(Anomaly::DataAfterClose {
-                    dir: self.dir,
-                    len: (wire_end - fin.max(off)) as u64,
-                });
+                self.anomaly(Anomaly::DataAfterClose { dir: self.dir, len: (wire_end - fin.max(off)) as u64 });
                 let keep = (fin - off).clamp(0, p.len() as i64) as usize;
                 p = &p[..keep];
                 wire_end = fin.max(off);
@@ -283,10 +271,7 @@ impl<F: FnMut(StreamEvent<'_>)> Ctx<'_, F> {
         let mut off = off;
         if off < 0 {
             let before = (-off).min(p.len() as i64) as usize;
-            self.anomaly(Anomaly::BeforeStreamStart {
-                dir: self.dir,
-                len: before as u64,
-            });
+            self.anomaly(Anomaly::BeforeStreamStart { dir: self.dir, len: before as u64 });
             p = &p[before..];
             off = 0;
         }
@@ -303,21 +288,14 @@ impl<F: FnMut(StreamEvent<'_>)> Ctx<'_, F> {
         if off < next && !p.is_empty() {
             let upto = ((next.min(end)) - off) as usize;
             if let Some((at, len)) = h.hist.conflict(next, off, &p[..upto]) {
-                self.anomaly(Anomaly::ConflictingOverlap {
-                    dir: self.dir,
-                    offset: at,
-                    len,
-                });
+                self.anomaly(Anomaly::ConflictingOverlap { dir: self.dir, offset: at, len });
             }
         }
         // Deliver from the packet, interleaved with buffered segments that
         // already cover parts of it (their copy came first and wins).
         let mut cur = next;
         loop {
-            let first = h
-                .ooo
-                .first_key_value()
-                .map(|(s, d)| (*s, *s + d.len() as u64));
+            let first = h.ooo.first_key_value().map(|(s, d)| (*s, *s + d.len() as u64));
             if let Some((s, e)) = first {
                 if s <= cur {
                     let d = h.ooo.pop_first().map(|(_, d)| d).unwrap_or_default();
@@ -353,10 +331,7 @@ impl<F: FnMut(StreamEvent<'_>)> Ctx<'_, F> {
         }
         // The part the capture cut off is lost.
         if missing > 0 && h.next == end && wire_end > end {
-            self.anomaly(Anomaly::TruncatedSegment {
-                dir: self.dir,
-                missing: wire_end - end,
-            });
+            self.anomaly(Anomaly::TruncatedSegment { dir: self.dir, missing: wire_end - end });
             self.gap_to(h, wire_end);
         }
     }
@@ -371,16 +346,8 @@ impl<F: FnMut(StreamEvent<'_>)> Ctx<'_, F> {
         let mut pieces: Vec<(u64, u64)> = Vec::new();
         let mut cur = off;
         // A segment starting before `off` may cover its start.
-        let before = h
-            .ooo
-            .range(..off)
-            .next_back()
-            .map(|(s, d)| (*s, *s + d.len() as u64));
-        let overlapping = before.into_iter().chain(
-            h.ooo
-                .range(off..end)
-                .map(|(s, d)| (*s, *s + d.len() as u64)),
-        );
+        let before = h.ooo.range(..off).next_back().map(|(s, d)| (*s, *s + d.len() as u64));
+        let overlapping = before.into_iter().chain(h.ooo.range(off..end).map(|(s, d)| (*s, *s + d.len() as u64)));
         let mut conflict: Option<(u64, u64)> = None;
         for (s, e) in overlapping {
             if e <= cur {
@@ -408,11 +375,7 @@ impl<F: FnMut(StreamEvent<'_>)> Ctx<'_, F> {
             pieces.push((cur, end));
         }
         if let Some((offset, len)) = conflict {
-            self.anomaly(Anomaly::ConflictingOverlap {
-                dir: self.dir,
-                offset,
-                len,
-            });
+            self.anomaly(Anomaly::ConflictingOverlap { dir: self.dir, offset, len });
         }
         let add: usize = pieces.iter().map(|(a, b)| (b - a) as usize).sum();
         if add == 0 {
@@ -438,8 +401,7 @@ impl<F: FnMut(StreamEvent<'_>)> Ctx<'_, F> {
             return;
         }
         for (a, b) in pieces {
-            h.ooo
-                .insert(a, p[(a - off) as usize..(b - off) as usize].to_vec());
+            h.ooo.insert(a, p[(a - off) as usize..(b - off) as usize].to_vec());
         }
         h.ooo_bytes += add;
         *self.ooo_total += add;
@@ -485,10 +447,7 @@ impl Reassembler {
                 true
             }
             Err(reason) => {
-                emit(StreamEvent::Skipped {
-                    frame: pkt.frame,
-                    reason,
-                });
+                emit(StreamEvent::Skipped { frame: pkt.frame, reason });
                 false
             }
         }
@@ -543,11 +502,7 @@ impl Reassembler {
         };
         conn.last_frame = frame;
         conn.last_time = time;
-        let dir = if seg.src == conn.key.client {
-            Direction::ToServer
-        } else {
-            Direction::ToClient
-        };
+        let dir = if seg.src == conn.key.client { Direction::ToServer } else { Direction::ToClient };
         let d = dir.index();
         if conn.state == State::Closed {
             if !seg.payload.is_empty() && !conn.after_close_reported {
@@ -555,22 +510,12 @@ impl Reassembler {
                 emit(StreamEvent::Anomaly {
                     conn: conn.id,
                     frame,
-                    detail: Anomaly::DataAfterClose {
-                        dir,
-                        len: seg.wire_len(),
-                    },
+                    detail: Anomaly::DataAfterClose { dir, len: seg.wire_len() },
                 });
             }
             return;
         }
-        let mut ctx = Ctx {
-            conn: conn.id,
-            dir,
-            frame,
-            time,
-            ooo_total: &mut self.ooo_total,
-            emit,
-        };
+        let mut ctx = Ctx { conn: conn.id, dir, frame, time, ooo_total: &mut self.ooo_total, emit };
         let is_syn = seg.has(flags::SYN);
         let h = &mut conn.half[d];
         h.wire_bytes += seg.wire_len();
@@ -579,21 +524,10 @@ impl Reassembler {
             h.init = true;
             // Like Wireshark's base_seq: the SYN's number, else one less
             // than the first number seen.
-            h.isn = if is_syn {
-                seg.seq
-            } else {
-                seg.seq.wrapping_sub(1)
-            };
+            h.isn = if is_syn { seg.seq } else { seg.seq.wrapping_sub(1) };
             h.syn = is_syn;
-            h.base = if is_syn {
-                seg.seq.wrapping_add(1)
-            } else {
-                seg.seq
-            };
-            if let Some(a) = h
-                .peer_ack
-                .filter(|a| !is_syn && (seg.seq.wrapping_sub(*a) as i32) < 0)
-            {
+            h.base = if is_syn { seg.seq.wrapping_add(1) } else { seg.seq };
+            if let Some(a) = h.peer_ack.filter(|a| !is_syn && (seg.seq.wrapping_sub(*a) as i32) < 0) {
                 // Picked up mid-stream with a segment the peer already
                 // acknowledged (typically a keep-alive one below the next
                 // octet): the stream starts at the acknowledged octet, so
@@ -612,15 +546,10 @@ impl Reassembler {
             h.isn = seg.seq;
             h.base = seg.seq.wrapping_add(1);
         }
-        let data_seq = if is_syn {
-            seg.seq.wrapping_add(1)
-        } else {
-            seg.seq
-        };
+        let data_seq = if is_syn { seg.seq.wrapping_add(1) } else { seg.seq };
         let off = h.offset_of(data_seq);
-        let keepalive = seg.flags & (flags::SYN | flags::FIN | flags::RST) == 0
-            && seg.wire_len() <= 1
-            && off == h.next as i64 - 1;
+        let keepalive =
+            seg.flags & (flags::SYN | flags::FIN | flags::RST) == 0 && seg.wire_len() <= 1 && off == h.next as i64 - 1;
         if !keepalive && (!seg.payload.is_empty() || seg.missing > 0) {
             ctx.payload(h, off, seg.payload, u64::from(seg.missing));
         }
@@ -691,10 +620,7 @@ impl Reassembler {
             s.port() >= d.port()
         };
         let client = if src_is_client { s } else { d };
-        let key = ConnKey {
-            client,
-            server: if client == s { d } else { s },
-        };
+        let key = ConnKey { client, server: if client == s { d } else { s } };
         let id = self.next_id;
         self.next_id += 1;
         let conn = Conn {
@@ -720,13 +646,7 @@ impl Reassembler {
         self.index.insert(flow, slot);
         self.last = Some((flow, slot));
         self.open += 1;
-        emit(StreamEvent::Open {
-            conn: id,
-            key,
-            frame,
-            time,
-            syn_seen: syn,
-        });
+        emit(StreamEvent::Open { conn: id, key, frame, time, syn_seen: syn });
         slot
     }
 
@@ -748,14 +668,7 @@ impl Reassembler {
         if conn.state == State::Open {
             let mut how = how;
             for d in [Direction::ToServer, Direction::ToClient] {
-                let mut ctx = Ctx {
-                    conn: conn.id,
-                    dir: d,
-                    frame,
-                    time,
-                    ooo_total: &mut self.ooo_total,
-                    emit,
-                };
+                let mut ctx = Ctx { conn: conn.id, dir: d, frame, time, ooo_total: &mut self.ooo_total, emit };
                 ctx.flush(&mut conn.half[d.index()]);
             }
             if how == CloseHow::Eof && conn.half[0].done() && conn.half[1].done() {
@@ -772,13 +685,7 @@ impl Reassembler {
                 delivered: [conn.half[0].delivered, conn.half[1].delivered],
                 missing: [conn.half[0].missing, conn.half[1].missing],
             };
-            emit(StreamEvent::Close {
-                conn: conn.id,
-                frame,
-                time,
-                how,
-                stats,
-            });
+            emit(StreamEvent::Close { conn: conn.id, frame, time, how, stats });
             if !forget {
                 self.closed.push_back((slot, id));
                 while self.closed.len() > MAX_TCP_CLOSED_CONNECTIONS {
@@ -817,11 +724,7 @@ impl Reassembler {
             .slots
             .iter()
             .enumerate()
-            .filter_map(|(i, c)| {
-                c.as_ref()
-                    .filter(|c| c.state == State::Open)
-                    .map(|c| (c.last_frame, i))
-            })
+            .filter_map(|(i, c)| c.as_ref().filter(|c| c.state == State::Open).map(|c| (c.last_frame, i)))
             .collect();
         let n = (open.len() / 16).max(1).min(open.len());
         if n == 0 {
@@ -840,11 +743,7 @@ impl Reassembler {
             .slots
             .iter()
             .enumerate()
-            .filter_map(|(i, c)| {
-                c.as_ref()
-                    .filter(|c| c.state == State::Open)
-                    .map(|c| (c.id, i))
-            })
+            .filter_map(|(i, c)| c.as_ref().filter(|c| c.state == State::Open).map(|c| (c.id, i)))
             .collect();
         open.sort_unstable();
         for (_, i) in open {

@@ -7,8 +7,7 @@
 //! loopback, IPv4 or IPv6. Wireshark reads the result without complaint.
 
 use super::link::{
-    flags, LINKTYPE_ETHERNET, LINKTYPE_LINUX_SLL, LINKTYPE_LINUX_SLL2, LINKTYPE_LOOP,
-    LINKTYPE_NULL, LINKTYPE_RAW,
+    flags, LINKTYPE_ETHERNET, LINKTYPE_LINUX_SLL, LINKTYPE_LINUX_SLL2, LINKTYPE_LOOP, LINKTYPE_NULL, LINKTYPE_RAW,
 };
 use super::{Direction, Timestamp};
 use std::io::{self, Write};
@@ -59,11 +58,7 @@ impl<W: Write> PcapngWriter<W> {
         b.extend_from_slice(&(-1i64).to_le_bytes());
         b.extend_from_slice(&28u32.to_le_bytes());
         out.write_all(&b)?;
-        Ok(PcapngWriter {
-            out,
-            units: Vec::new(),
-            current: 0,
-        })
+        Ok(PcapngWriter { out, units: Vec::new(), current: 0 })
     }
 
     /// Add an interface (Interface Description Block) of `link_type`, with
@@ -85,28 +80,14 @@ impl<W: Write> PcapngWriter<W> {
         }
         b.extend_from_slice(&(len as u32).to_le_bytes());
         self.out.write_all(&b)?;
-        self.units
-            .push(if nanos { 1_000_000_000 } else { 1_000_000 });
+        self.units.push(if nanos { 1_000_000_000 } else { 1_000_000 });
         Ok((self.units.len() - 1) as u32)
     }
 
     /// Write one packet on `interface` (an Enhanced Packet Block).
-    pub fn packet(
-        &mut self,
-        interface: u32,
-        time: Timestamp,
-        data: &[u8],
-        orig_len: u32,
-    ) -> io::Result<()> {
-        let units = self
-            .units
-            .get(interface as usize)
-            .copied()
-            .unwrap_or(1_000_000);
-        let ts = time
-            .secs
-            .saturating_mul(units)
-            .saturating_add(u64::from(time.nanos) / (1_000_000_000 / units));
+    pub fn packet(&mut self, interface: u32, time: Timestamp, data: &[u8], orig_len: u32) -> io::Result<()> {
+        let units = self.units.get(interface as usize).copied().unwrap_or(1_000_000);
+        let ts = time.secs.saturating_mul(units).saturating_add(u64::from(time.nanos) / (1_000_000_000 / units));
         let pad = pad4(data.len());
         let len = 32 + data.len() + pad;
         let mut b = Vec::with_capacity(28);
@@ -160,27 +141,15 @@ pub struct PcapWriter<W: Write> {
 impl<W: Write> PcapWriter<W> {
     /// Start a file: writes the 24-octet header.
     pub fn new(mut out: W, link_type: u32, flavor: PcapFlavor) -> io::Result<Self> {
-        let magic: u32 = if flavor.nanos {
-            0xa1b2_3c4d
-        } else {
-            0xa1b2_c3d4
-        };
+        let magic: u32 = if flavor.nanos { 0xa1b2_3c4d } else { 0xa1b2_c3d4 };
         let mut b = Vec::with_capacity(24);
         let w32 = |b: &mut Vec<u8>, v: u32| {
-            b.extend_from_slice(&if flavor.big_endian {
-                v.to_be_bytes()
-            } else {
-                v.to_le_bytes()
-            })
+            b.extend_from_slice(&if flavor.big_endian { v.to_be_bytes() } else { v.to_le_bytes() })
         };
         w32(&mut b, magic);
         let (maj, min) = (2u16, 4u16);
         for v in [maj, min] {
-            b.extend_from_slice(&if flavor.big_endian {
-                v.to_be_bytes()
-            } else {
-                v.to_le_bytes()
-            });
+            b.extend_from_slice(&if flavor.big_endian { v.to_be_bytes() } else { v.to_le_bytes() });
         }
         w32(&mut b, 0);
         w32(&mut b, 0);
@@ -192,23 +161,10 @@ impl<W: Write> PcapWriter<W> {
 
     /// Write one packet record.
     pub fn packet(&mut self, time: Timestamp, data: &[u8], orig_len: u32) -> io::Result<()> {
-        let frac = if self.flavor.nanos {
-            time.nanos
-        } else {
-            time.nanos / 1000
-        };
-        let fields = [
-            time.secs as u32,
-            frac,
-            data.len() as u32,
-            orig_len.max(data.len() as u32),
-        ];
+        let frac = if self.flavor.nanos { time.nanos } else { time.nanos / 1000 };
+        let fields = [time.secs as u32, frac, data.len() as u32, orig_len.max(data.len() as u32)];
         for v in fields {
-            self.out.write_all(&if self.flavor.big_endian {
-                v.to_be_bytes()
-            } else {
-                v.to_le_bytes()
-            })?;
+            self.out.write_all(&if self.flavor.big_endian { v.to_be_bytes() } else { v.to_le_bytes() })?;
         }
         self.out.write_all(data)
     }
@@ -338,14 +294,8 @@ impl TcpConversation {
     /// IPv6, the IPv4 one is written as an IPv4-mapped IPv6 address.
     pub fn new(client: SocketAddr, server: SocketAddr) -> Self {
         let (client, server) = match (client.ip(), server.ip()) {
-            (IpAddr::V4(c), IpAddr::V6(_)) => (
-                SocketAddr::new(IpAddr::V6(c.to_ipv6_mapped()), client.port()),
-                server,
-            ),
-            (IpAddr::V6(_), IpAddr::V4(s)) => (
-                client,
-                SocketAddr::new(IpAddr::V6(s.to_ipv6_mapped()), server.port()),
-            ),
+            (IpAddr::V4(c), IpAddr::V6(_)) => (SocketAddr::new(IpAddr::V6(c.to_ipv6_mapped()), client.port()), server),
+            (IpAddr::V6(_), IpAddr::V4(s)) => (client, SocketAddr::new(IpAddr::V6(s.to_ipv6_mapped()), server.port())),
             _ => (client, server),
         };
         TcpConversation {
@@ -395,9 +345,7 @@ impl TcpConversation {
     /// Sequence number of stream offset `offset` in `dir` (the octet after
     /// the SYN is offset 0).
     pub fn seq_at(&self, dir: Direction, offset: u64) -> u32 {
-        self.isn[dir.index()]
-            .wrapping_add(1)
-            .wrapping_add(offset as u32)
+        self.isn[dir.index()].wrapping_add(1).wrapping_add(offset as u32)
     }
 
     /// Frames built so far.
@@ -439,13 +387,7 @@ impl TcpConversation {
     /// One data segment (PSH, ACK) of all of `bytes` from `dir`'s sender.
     pub fn send(&mut self, dir: Direction, bytes: &[u8]) -> &mut Self {
         let d = dir.index();
-        self.raw(
-            dir,
-            self.seq[d],
-            self.seq[1 - d],
-            flags::PSH | flags::ACK,
-            bytes,
-        );
+        self.raw(dir, self.seq[d], self.seq[1 - d], flags::PSH | flags::ACK, bytes);
         self.seq[d] = self.seq[d].wrapping_add(bytes.len() as u32);
         self
     }
@@ -456,13 +398,7 @@ impl TcpConversation {
         let mut rest = bytes;
         let mut i = 0;
         while !rest.is_empty() {
-            let size = sizes
-                .get(i)
-                .or(sizes.last())
-                .copied()
-                .unwrap_or(rest.len())
-                .max(1)
-                .min(rest.len());
+            let size = sizes.get(i).or(sizes.last()).copied().unwrap_or(rest.len()).max(1).min(rest.len());
             let (seg, tail) = rest.split_at(size);
             self.send(dir, seg);
             rest = tail;
@@ -481,34 +417,20 @@ impl TcpConversation {
     /// FIN (with ACK) from `dir`'s sender.
     pub fn fin(&mut self, dir: Direction) -> &mut Self {
         let d = dir.index();
-        self.raw(
-            dir,
-            self.seq[d],
-            self.seq[1 - d],
-            flags::FIN | flags::ACK,
-            &[],
-        );
+        self.raw(dir, self.seq[d], self.seq[1 - d], flags::FIN | flags::ACK, &[]);
         self.seq[d] = self.seq[d].wrapping_add(1);
         self
     }
 
     /// FIN from both sides, then the last ACK.
     pub fn close(&mut self) -> &mut Self {
-        self.fin(Direction::ToServer)
-            .fin(Direction::ToClient)
-            .ack(Direction::ToServer)
+        self.fin(Direction::ToServer).fin(Direction::ToClient).ack(Direction::ToServer)
     }
 
     /// RST (with ACK) from `dir`'s sender.
     pub fn rst(&mut self, dir: Direction) -> &mut Self {
         let d = dir.index();
-        self.raw(
-            dir,
-            self.seq[d],
-            self.seq[1 - d],
-            flags::RST | flags::ACK,
-            &[],
-        );
+        self.raw(dir, self.seq[d], self.seq[1 - d], flags::RST | flags::ACK, &[]);
         self
     }
 
@@ -516,34 +438,15 @@ impl TcpConversation {
     /// numbers and flags (see [`super::link::flags`]). Does not move the
     /// conversation's sequence numbers (for retransmissions, overlaps,
     /// out-of-window segments).
-    pub fn raw(
-        &mut self,
-        dir: Direction,
-        seq: u32,
-        ack: u32,
-        tcp_flags: u8,
-        payload: &[u8],
-    ) -> &mut Self {
+    pub fn raw(&mut self, dir: Direction, seq: u32, ack: u32, tcp_flags: u8, payload: &[u8]) -> &mut Self {
         let data = self.build(dir, seq, ack, tcp_flags, payload);
         let orig_len = data.len() as u32;
-        self.frames.push(Frame {
-            time: self.time,
-            link_type: self.link.link_type(),
-            data,
-            orig_len,
-        });
+        self.frames.push(Frame { time: self.time, link_type: self.link.link_type(), data, orig_len });
         self.time = Timestamp::from_nanos(self.time.as_nanos().saturating_add(self.tick_ns));
         self
     }
 
-    fn build(
-        &mut self,
-        dir: Direction,
-        seq: u32,
-        ack: u32,
-        tcp_flags: u8,
-        payload: &[u8],
-    ) -> Vec<u8> {
+    fn build(&mut self, dir: Direction, seq: u32, ack: u32, tcp_flags: u8, payload: &[u8]) -> Vec<u8> {
         let (src, dst) = match dir {
             Direction::ToServer => (self.client, self.server),
             Direction::ToClient => (self.server, self.client),

@@ -1,0 +1,133 @@
+//! The `rtse` command line: argument definitions and dispatch. Thin: every
+//! subcommand calls a library function that tests call too.
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use std::io::Write;
+
+/// Exit codes, a contract scripts rely on (see the README).
+pub mod exit {
+    /// Everything decoded / every verdict as expected.
+    pub const OK: u8 = 0;
+    /// The input did not decode (decode), or a verdict was unexpected (run).
+    pub const FAIL: u8 = 1;
+    /// Usage or I/O error.
+    pub const USAGE: u8 = 2;
+    /// No test case selected.
+    pub const NO_CASES: u8 = 4;
+}
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "rtse",
+    version,
+    about = "Decode, conformance-test and fuzz the Turn handling of OSI RTSE (X.228 / X.410-1984) between X.400 MTAs",
+    long_about = "rtse-lab: decode RFC 1006 / X.224 / X.225 / X.226 / X.227 / X.228 / P1 traffic, \
+follow who holds the RTSE Turn, and test MTA implementations against association loss.\n\n\
+Exit codes: 0 success, 1 input did not decode or a verdict was unexpected, 2 usage or I/O error, \
+4 no test case selected."
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Decode PDUs (hex, raw bytes or a pcap/pcapng capture) through every layer.
+    #[command(long_about = DECODE_HELP)]
+    Decode(DecodeArgs),
+}
+
+const DECODE_HELP: &str = "Decode PDUs through every layer: TPKT, X.224 (cotp), session, presentation, \
+ACSE, RTSE or X.410, P1.\n\n\
+INPUT is a file or '-' for stdin. Its content may be hex text (white space, ':' and '-' ignored), \
+raw bytes, or a pcap/pcapng capture (recognised by its magic). --hex takes the bytes on the command line.\n\n\
+By default the layer the bytes start at is recognised: a TPKT stream (03 00 ...), else a TSDU \
+(session SPDUs), else a BER value (an RTSE APDU, ACSE APDU or presentation PPDU). --start forces it.\n\n\
+Output: an indented tree per PDU stack, or with --format json one JSON object per line per stack: \
+{\"index\", \"offset\", \"layers\": [{\"layer\", \"pdu\", ...fields}]}.\n\n\
+Exit codes: 0 every PDU decoded; 1 some input did not decode (the error names the layer, the byte \
+offset and what was expected); 2 usage or I/O error.\n\n\
+Examples:\n  rtse decode --hex '03 00 00 09 02 f0 80 15 00'\n  rtse decode capture.pcapng --format json\n  \
+xxd -p pdu.ber | rtse decode - --start rtse";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    /// Indented tree for people.
+    Text,
+    /// One JSON object per PDU stack, one per line.
+    Json,
+}
+
+/// Where decoding starts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Start {
+    /// Recognise it from the bytes.
+    Auto,
+    /// A stream of TPKTs (RFC 1006).
+    Tpkt,
+    /// One TSDU: concatenated session SPDUs.
+    Session,
+    /// A presentation PPDU (the user data of a CN, AC, RF, AB or P-DATA).
+    Presentation,
+    /// An ACSE APDU.
+    Acse,
+    /// An RTSE APDU.
+    Rtse,
+}
+
+/// Mode for PDUs whose mode the bytes alone do not tell.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ModeArg {
+    /// Learn it from the connect (CN), else guess from the bytes.
+    Auto,
+    /// X.228 normal mode (presentation + ACSE).
+    Normal,
+    /// X.410-1984 mode (RTS PDUs directly in session user data).
+    X410,
+}
+
+#[derive(Debug, Args)]
+pub struct DecodeArgs {
+    /// File to decode ('-' for stdin): hex text, raw bytes, or pcap/pcapng.
+    #[arg(value_name = "INPUT", required_unless_present = "hex", conflicts_with = "hex")]
+    pub input: Option<String>,
+    /// Bytes to decode, as hex.
+    #[arg(long, value_name = "HEX")]
+    pub hex: Option<String>,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
+    /// Layer the bytes start at.
+    #[arg(long, value_enum, default_value_t = Start::Auto)]
+    pub start: Start,
+    /// RTSE mode, where the bytes alone do not tell.
+    #[arg(long, value_enum, default_value_t = ModeArg::Auto)]
+    pub mode: ModeArg,
+}
+
+/// Parse arguments and run; returns the process exit code.
+pub fn main_with(args: impl IntoIterator<Item = std::ffi::OsString>, out: &mut dyn Write, err: &mut dyn Write) -> u8 {
+    let cli = match Cli::try_parse_from(args) {
+        Ok(c) => c,
+        Err(e) => {
+            let code = if e.use_stderr() { exit::USAGE } else { exit::OK };
+            let _ = if e.use_stderr() { write!(err, "{}", e.render()) } else { write!(out, "{}", e.render()) };
+            return code;
+        }
+    };
+    match cli.command {
+        Command::Decode(a) => crate::decode::run(&a, out, err),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn clap_definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+}
