@@ -1,1 +1,3 @@
 //! rtse-conformance
+
+pub mod tracker;
