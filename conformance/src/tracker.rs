@@ -256,6 +256,7 @@ pub struct TurnTracker {
     belief: [Belief; 2],
     epoch_flags: u8,
     activity: Option<Activity>,
+    activity_seen: bool,
     transfers: Vec<Transfer>,
     prune_at: usize,
     next_transfer: u64,
@@ -292,7 +293,6 @@ fn starts_mid_association(e: &TurnEvent) -> bool {
             | TurnEvent::Accept(_)
             | TurnEvent::Refuse { .. }
             | TurnEvent::Malformed { .. }
-            | TurnEvent::Other { .. }
     )
 }
 
@@ -356,6 +356,7 @@ impl TurnTracker {
             belief: [Belief::Unknown; 2],
             epoch_flags: 0,
             activity: None,
+            activity_seen: false,
             transfers: Vec::new(),
             prune_at,
             next_transfer: 0,
@@ -1709,7 +1710,9 @@ impl TurnTracker {
             closing: None,
             octets: 0,
             transfer: no,
+            partial: false,
         });
+        self.activity_seen = true;
         if let Some(p) = self.pending_for(x, None) {
             // Restart after recovery; guessed until a label confirms it.
             self.link(p, no, true);
@@ -1795,11 +1798,39 @@ impl TurnTracker {
             closing: None,
             octets: 0,
             transfer: no,
+            partial: false,
         });
+        self.activity_seen = true;
+    }
+
+    /// A capture that started mid-association shows an activity already
+    /// open: learn it from the first transfer event.
+    fn can_assume_partial(&self) -> bool {
+        self.mid_association && !self.activity_seen && self.activity.is_none()
+    }
+
+    fn start_partial(&mut self, sender: Side) {
+        let id = ActivityId::from_bytes(&[]).unwrap_or(ActivityId::number(0));
+        let no = self.new_transfer(sender, id, false);
+        self.activity = Some(Activity {
+            id,
+            sender,
+            last_sent: 0,
+            last_acked: 0,
+            end_serial: None,
+            closing: None,
+            octets: 0,
+            transfer: no,
+            partial: true,
+        });
+        self.activity_seen = true;
     }
 
     /// The open activity if `x` is its sender; else an activity-violation.
     fn sender_activity(&mut self, x: Side, what: &str) -> bool {
+        if self.can_assume_partial() {
+            self.start_partial(x);
+        }
         match self.activity {
             Some(a) if a.sender == x => true,
             Some(a) => {
@@ -1823,6 +1854,9 @@ impl TurnTracker {
 
     /// The open activity if `x` is its receiver; else an activity-violation.
     fn receiver_activity(&mut self, x: Side, what: &str) -> bool {
+        if self.can_assume_partial() {
+            self.start_partial(x.peer());
+        }
         match self.activity {
             Some(a) if a.sender == x.peer() => true,
             Some(a) => {
@@ -1866,7 +1900,7 @@ impl TurnTracker {
         }
         let Some(a) = self.activity else { return };
         let expected = a.last_sent.saturating_add(1);
-        if serial != expected {
+        if serial != expected && !(a.partial && a.last_sent == 0) {
             self.anomaly(
                 AnomalyKind::SerialError,
                 Some(x),
@@ -1886,7 +1920,7 @@ impl TurnTracker {
             a.last_sent = last_sent;
         }
         if let Some(w) = self.window_size {
-            if confirm_required && unacked > w {
+            if confirm_required && unacked > w && !a.partial {
                 self.anomaly(
                     AnomalyKind::WindowExceeded,
                     Some(x),
@@ -1901,10 +1935,18 @@ impl TurnTracker {
             return;
         }
         self.set_belief(x, Belief::NotHolder);
+        self.infer_unknown(x.peer());
         if !self.receiver_activity(x, "MIA") {
             return;
         }
-        let Some(a) = self.activity else { return };
+        let Some(mut a) = self.activity else { return };
+        if a.partial && serial > a.last_sent {
+            // The MIP was before the capture.
+            a.last_sent = serial;
+            if let Some(act) = self.activity.as_mut() {
+                act.last_sent = serial;
+            }
+        }
         if serial <= a.last_acked || serial > a.last_sent {
             self.anomaly(
                 AnomalyKind::SerialError,
@@ -1955,11 +1997,17 @@ impl TurnTracker {
             return;
         }
         self.set_belief(x, Belief::NotHolder);
+        self.infer_unknown(x.peer());
         if !self.receiver_activity(x, "AEA") {
             return;
         }
         let Some(a) = self.activity else { return };
-        let Some(end) = a.end_serial else {
+        let end = match a.end_serial {
+            Some(e) => Some(e),
+            None if a.partial => Some(serial), // AE before the capture
+            None => None,
+        };
+        let Some(end) = end else {
             self.anomaly(
                 AnomalyKind::ActivityViolation,
                 Some(x),
@@ -2003,6 +2051,7 @@ impl TurnTracker {
         if !self.require_connected(x, what) {
             return;
         }
+        self.infer_unknown(x.peer());
         if !self.receiver_activity(x, what) {
             return;
         }

@@ -190,6 +190,10 @@ pub struct Activity {
     pub octets: u64,
     /// The transfer this activity carries ([`Transfer::no`]).
     pub transfer: u64,
+    /// Started before the capture did: identifier and serial numbers are
+    /// learnt from what is seen, not checked.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub partial: bool,
 }
 
 /// How an activity is being closed other than by AE.

@@ -213,6 +213,8 @@ pub fn parse_event(side: Side, words: &[&str], t: &mut u64) -> TurnEvent {
             reason: get("reason").map(num),
         },
         "AA" => TurnEvent::AbortAccept,
+        "TD" => TurnEvent::Other { name: "TD" },
+        "CD" => TurnEvent::Other { name: "CD" },
         "MALFORMED" => TurnEvent::Malformed {
             detail: "test".to_owned(),
         },
