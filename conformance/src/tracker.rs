@@ -174,16 +174,20 @@ pub enum AbsentTokenSetting {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct TrackerConfig {
     /// A please to an idle holder is unanswered after this many further
-    /// events of the association (`None`: no event bound).
+    /// events of the association (`None`, the default: no event bound).
     pub please_max_events: Option<u64>,
-    /// ... or after this much observed time (`None`: no time bound).
+    /// ... or after this much observed time (`None`: no time bound;
+    /// default 30 s). Either bound is checked when an event arrives, and
+    /// [`TurnTracker::finish`] catches what no event revealed.
     pub please_max_ns: Option<u64>,
     /// Meaning of an absent Token Setting Item.
     pub absent_token_setting: AbsentTokenSetting,
-    /// Anomalies kept; later ones are counted in `dropped_anomalies`.
+    /// Anomalies kept (default 4096); later ones are counted in
+    /// `dropped_anomalies`.
     pub max_anomalies: usize,
-    /// Confirmed/discarded transfers kept before pruning (unconfirmed ones
-    /// are always kept).
+    /// Transfers kept before confirmed/discarded ones are pruned (default
+    /// 4096; unconfirmed ones are always kept; delivered labels are kept
+    /// regardless, for duplicate detection).
     pub max_kept_transfers: usize,
 }
 
