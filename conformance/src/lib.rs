@@ -7,4 +7,5 @@ pub mod cli;
 pub mod decode;
 pub mod input;
 pub mod render;
+pub mod tracker;
 pub mod tshark;

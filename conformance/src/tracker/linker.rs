@@ -1,0 +1,262 @@
+//! Several associations of one capture or run, and the recovery links
+//! between them.
+
+use super::{
+    Anomaly, AnomalyKind, AssocId, Delivery, Invariant, Observed, Phase, Step, TimelineRow,
+    TrackerConfig, TurnEvent, TurnTracker,
+};
+use std::collections::BTreeMap;
+
+#[derive(Debug, Clone)]
+struct Linked {
+    tracker: TurnTracker,
+    initiator: Option<String>,
+    recovers: Option<AssocId>,
+    /// Recovery linked at CN, hand-over waits for the AC.
+    handover_pending: bool,
+}
+
+/// Holds the associations of a capture (or simulation run), one
+/// [`TurnTracker`] each, and links a recovering association to the one it
+/// replaces.
+///
+/// When an association's CN carries `recover: Some(r)`, the linker finds the
+/// association whose own CN Connection Identifier matches `r` (following
+/// earlier recoveries to the latest link of the chain), hands its
+/// [`Inheritance`](super::Inheritance) to the new tracker, and, once the
+/// recovery's AC is seen, marks the old one recovered (its unconfirmed
+/// transfers become the new one's business). A refused recovery takes
+/// nothing over. A recovery CN naming no known connection raises
+/// `recovery-unlinked`; one sent by the host that was the responder of the
+/// lost association (when hosts are given to [`Self::open`]) raises
+/// `recovery-by-responder`.
+///
+/// It also keeps every label delivered by any association, so that a
+/// delivery repeated on an unrelated association is `transfer-duplicated`,
+/// and an unconfirmed transfer whose label was delivered elsewhere is not
+/// `transfer-lost`.
+#[derive(Debug, Clone, Default)]
+pub struct AssociationLinker {
+    cfg: TrackerConfig,
+    assocs: Vec<Linked>,
+    delivered: BTreeMap<String, Delivery>,
+}
+
+impl AssociationLinker {
+    /// An empty linker; every tracker gets `cfg`.
+    #[must_use]
+    pub fn new(cfg: TrackerConfig) -> Self {
+        AssociationLinker {
+            cfg,
+            assocs: Vec::new(),
+            delivered: BTreeMap::new(),
+        }
+    }
+
+    /// A new association (a new transport connection). `initiator` names the
+    /// host that opened it (e.g. its IP address), when known: it is used
+    /// only to tell who recovers.
+    pub fn open(&mut self, initiator: Option<&str>) -> AssocId {
+        let id = AssocId(u32::try_from(self.assocs.len()).unwrap_or(u32::MAX));
+        let mut tracker = TurnTracker::new(self.cfg.clone());
+        tracker.set_id(id);
+        self.assocs.push(Linked {
+            tracker,
+            initiator: initiator.map(str::to_owned),
+            recovers: None,
+            handover_pending: false,
+        });
+        id
+    }
+
+    fn get(&self, id: AssocId) -> Option<&Linked> {
+        self.assocs.get(usize::try_from(id.0).ok()?)
+    }
+
+    fn get_mut(&mut self, id: AssocId) -> Option<&mut Linked> {
+        self.assocs.get_mut(usize::try_from(id.0).ok()?)
+    }
+
+    /// The association whose own Connection Identifier `r` names, followed
+    /// along accepted recoveries to the latest one.
+    fn find_recovered(&self, me: AssocId, r: &super::ConnRef) -> Option<AssocId> {
+        let mut found = None;
+        for (i, a) in self.assocs.iter().enumerate().rev() {
+            let id = AssocId(u32::try_from(i).ok()?);
+            if id != me && a.tracker.conn_ref().is_some_and(|c| r.matches(c)) {
+                found = Some(id);
+                break;
+            }
+        }
+        let mut cur = found?;
+        for _ in 0..self.assocs.len() {
+            match self.get(cur).and_then(|a| a.tracker.recovered_by()) {
+                Some(next) if next != me => cur = next,
+                _ => break,
+            }
+        }
+        Some(cur)
+    }
+
+    /// Feeds one event of association `id`; `None` if `id` is unknown.
+    pub fn observe(&mut self, id: AssocId, ev: &Observed) -> Option<Step> {
+        let mut link_note: Option<(AnomalyKind, String)> = None;
+        if let TurnEvent::Connect(c) = &ev.event {
+            let already = self.get(id)?.recovers.is_some();
+            if let (Some(r), false) = (&c.recover, already) {
+                match self.find_recovered(id, r) {
+                    Some(old) => {
+                        let (inh, old_host) = {
+                            let o = self.get(old)?;
+                            (o.tracker.inheritance(), o.initiator.clone())
+                        };
+                        let me = self.get_mut(id)?;
+                        me.tracker.inherit(inh);
+                        me.recovers = Some(old);
+                        me.handover_pending = true;
+                        if let (Some(a), Some(b)) = (&old_host, &me.initiator) {
+                            if a != b {
+                                link_note = Some((
+                                    AnomalyKind::RecoveryByResponder,
+                                    format!(
+                                        "recovery of {old} opened by {b}, but {old} was initiated by {a}: only the association-initiator recovers"
+                                    ),
+                                ));
+                            }
+                        }
+                    }
+                    None => {
+                        link_note = Some((
+                            AnomalyKind::RecoveryUnlinked,
+                            format!("recovery CN quotes connection {r}, not seen (the capture may start after it)"),
+                        ));
+                    }
+                }
+            }
+        }
+        let me = self.get_mut(id)?;
+        let step = me.tracker.observe(ev);
+        let mut step = step;
+        if let Some((kind, detail)) = link_note {
+            me.tracker.push_anomaly(kind, Some(ev.from), detail);
+            step.anomalies.end = me.tracker.anomalies().len();
+        }
+        // Hand-over once the recovery is accepted (or dropped if refused).
+        if me.handover_pending {
+            match me.tracker.phase() {
+                Phase::Established | Phase::Releasing => {
+                    me.handover_pending = false;
+                    if let Some(old) = me.recovers {
+                        if let Some(o) = self.get_mut(old) {
+                            o.tracker.mark_recovered_by(id);
+                        }
+                    }
+                }
+                Phase::Connecting => {}
+                _ => {
+                    let me = self.get_mut(id)?;
+                    me.handover_pending = false;
+                }
+            }
+        }
+        // Deliveries across unrelated associations.
+        let delivered = &mut self.delivered;
+        let me = self.assocs.get_mut(usize::try_from(id.0).ok()?)?;
+        if let Some((t, reported)) = me.tracker.last_delivery() {
+            if let Some(label) = t.label.clone() {
+                let (no, receiver, seq) =
+                    (t.no, t.sender.peer(), t.confirmed_seq.unwrap_or(ev.seq));
+                match delivered.get(&label).copied() {
+                    Some(d) if d.assoc != Some(id) && !reported => {
+                        let first = d
+                            .assoc
+                            .map_or_else(String::new, |a| format!(" on association {a}"));
+                        me.tracker.push_anomaly(
+                            AnomalyKind::TransferDuplicated,
+                            Some(receiver.peer()),
+                            format!(
+                                "{label} delivered again by transfer {no} to {receiver}: first delivered (AEA) at seq {}{first}",
+                                d.seq
+                            ),
+                        );
+                        step.anomalies.end = me.tracker.anomalies().len();
+                    }
+                    Some(_) => {}
+                    None => {
+                        delivered.insert(
+                            label,
+                            Delivery {
+                                assoc: Some(id),
+                                seq,
+                                receiver,
+                            },
+                        );
+                    }
+                }
+            }
+        }
+        Some(step)
+    }
+
+    /// The timeline row for an event just observed on `id`.
+    #[must_use]
+    pub fn row(&self, id: AssocId, ev: &Observed, step: &Step) -> Option<TimelineRow> {
+        Some(self.get(id)?.tracker.row(ev, step))
+    }
+
+    /// End of the capture/run: judges transfers re-sent on other
+    /// associations, then finishes every tracker. Idempotent.
+    pub fn finish(&mut self) {
+        for (i, a) in self.assocs.iter_mut().enumerate() {
+            let me = u32::try_from(i).ok().map(AssocId);
+            let delivered = &self.delivered;
+            a.tracker
+                .set_delivered_elsewhere(|l| delivered.get(l).is_some_and(|d| d.assoc != me));
+            a.tracker.finish();
+        }
+    }
+
+    /// The tracker of `id`.
+    #[must_use]
+    pub fn tracker(&self, id: AssocId) -> Option<&TurnTracker> {
+        Some(&self.get(id)?.tracker)
+    }
+
+    /// The association `id` recovers.
+    #[must_use]
+    pub fn recovers(&self, id: AssocId) -> Option<AssocId> {
+        self.get(id)?.recovers
+    }
+
+    /// The association that recovered `id` (AC seen).
+    #[must_use]
+    pub fn recovered_by(&self, id: AssocId) -> Option<AssocId> {
+        self.get(id)?.tracker.recovered_by()
+    }
+
+    /// All association ids, in opening order.
+    pub fn ids(&self) -> impl Iterator<Item = AssocId> + '_ {
+        (0..self.assocs.len()).filter_map(|i| u32::try_from(i).ok().map(AssocId))
+    }
+
+    /// Every anomaly of every association, association by association.
+    pub fn anomalies(&self) -> impl Iterator<Item = (AssocId, &Anomaly)> + '_ {
+        self.ids()
+            .zip(self.assocs.iter())
+            .flat_map(|(id, a)| a.tracker.anomalies().iter().map(move |an| (id, an)))
+    }
+
+    /// Labels delivered by any association.
+    #[must_use]
+    pub fn delivered(&self) -> &BTreeMap<String, Delivery> {
+        &self.delivered
+    }
+
+    /// The first anomaly (in association order) that breaks `inv`.
+    pub fn check(&self, inv: Invariant) -> Result<(), (AssocId, &Anomaly)> {
+        for (id, a) in self.ids().zip(self.assocs.iter()) {
+            a.tracker.check(inv).map_err(|an| (id, an))?;
+        }
+        Ok(())
+    }
+}
