@@ -96,14 +96,11 @@ mod event;
 mod linker;
 mod model;
 
-pub use event::{
-    Accept, ActivityId, CloseHow, ConnRef, Connect, Dialogue, Mode, Observed, Resume, Side,
-    TurnEvent,
-};
+pub use event::{Accept, ActivityId, CloseHow, ConnRef, Connect, Dialogue, Mode, Observed, Resume, Side, TurnEvent};
 pub use linker::AssociationLinker;
 pub use model::{
-    Activity, Anomaly, AnomalyKind, AssocId, Closing, Delivery, Give, Inheritance, Invariant,
-    Phase, Please, Step, TimelineRow, TokenOwner, Tokens, Transfer, TransferState, TurnHolder,
+    Activity, Anomaly, AnomalyKind, AssocId, Closing, Delivery, Give, Inheritance, Invariant, Phase, Please, Step,
+    TimelineRow, TokenOwner, Tokens, Transfer, TransferState, TurnHolder,
 };
 
 use serde::Serialize;
@@ -419,12 +416,7 @@ impl TurnTracker {
                 None => TokenOwner::Unknown,
             })
         };
-        Tokens {
-            data: get(0),
-            minor: get(1),
-            major: get(2),
-            release: get(3),
-        }
+        Tokens { data: get(0), minor: get(1), major: get(2), release: get(3) }
     }
     /// Where the token positions come from.
     #[must_use]
@@ -474,10 +466,7 @@ impl TurnTracker {
     /// A side's behaviour-inferred belief since the last token move.
     #[must_use]
     pub fn belief(&self, side: Side) -> Belief {
-        self.belief
-            .get(side.index())
-            .copied()
-            .unwrap_or(Belief::Unknown)
+        self.belief.get(side.index()).copied().unwrap_or(Belief::Unknown)
     }
     /// The capture started mid-association.
     #[must_use]
@@ -587,13 +576,7 @@ impl TurnTracker {
             from: ev.from,
             event: ev.event.name(),
             turn: step.turn,
-            anomalies: self
-                .anomalies
-                .get(step.anomalies.clone())
-                .unwrap_or(&[])
-                .iter()
-                .map(|a| a.kind)
-                .collect(),
+            anomalies: self.anomalies.get(step.anomalies.clone()).unwrap_or(&[]).iter().map(|a| a.kind).collect(),
         }
     }
 
@@ -633,10 +616,7 @@ impl TurnTracker {
     /// connected (the capture missed the loss), it is now lost.
     pub fn mark_recovered_by(&mut self, by: AssocId) {
         self.recovered_by = Some(by);
-        if matches!(
-            self.phase,
-            Phase::Established | Phase::Releasing | Phase::Connecting
-        ) {
+        if matches!(self.phase, Phase::Established | Phase::Releasing | Phase::Connecting) {
             self.phase = Phase::Lost;
             self.holder = TurnHolder::None;
         }
@@ -714,9 +694,7 @@ impl TurnTracker {
             TurnEvent::TransportClosed { how } => self.on_transport_closed(*how),
             TurnEvent::Connect(c) => self.on_connect(x, c),
             TurnEvent::Accept(a) => self.on_accept(x, a),
-            TurnEvent::Refuse {
-                recovery_refused, ..
-            } => self.on_refuse(x, *recovery_refused),
+            TurnEvent::Refuse { recovery_refused, .. } => self.on_refuse(x, *recovery_refused),
             TurnEvent::PleaseTokens { tokens, priority } => {
                 self.on_please(x, *tokens, priority.unwrap_or(0));
             }
@@ -726,10 +704,7 @@ impl TurnTracker {
             TurnEvent::ActivityStart { id } => self.on_activity_start(x, *id),
             TurnEvent::ActivityResume(r) => self.on_activity_resume(x, r),
             TurnEvent::Data { octets } => self.on_data(x, *octets),
-            TurnEvent::MinorSync {
-                serial,
-                confirm_required,
-            } => {
+            TurnEvent::MinorSync { serial, confirm_required } => {
                 self.on_minor_sync(x, *serial, *confirm_required);
             }
             TurnEvent::MinorSyncAck { serial } => self.on_minor_sync_ack(x, *serial),
@@ -755,10 +730,7 @@ impl TurnTracker {
         if self.phase.connected() {
             self.last_connected_holder = Some(self.holder);
         }
-        Step {
-            turn: self.holder,
-            anomalies: start..self.anomalies.len(),
-        }
+        Step { turn: self.holder, anomalies: start..self.anomalies.len() }
     }
 
     /// End of observation (end of capture or of the run): reports what can
@@ -769,17 +741,15 @@ impl TurnTracker {
             return;
         }
         self.finished = true;
-        let ended_by_loss =
-            self.phase == Phase::Lost || (self.phase == Phase::Unobserved && self.gap);
+        let ended_by_loss = self.phase == Phase::Lost || (self.phase == Phase::Unobserved && self.gap);
         if !ended_by_loss && self.recovered_by.is_none() && self.idle_since.is_some() {
             if let Some(p) = self.please.filter(|p| !p.reported) {
                 self.please_unanswered(p, "by the end of the association");
             }
         }
-        let ended = matches!(
-            self.phase,
-            Phase::Lost | Phase::Aborted | Phase::Released | Phase::Closed | Phase::Refused
-        ) && self.recovered_by.is_none();
+        let ended =
+            matches!(self.phase, Phase::Lost | Phase::Aborted | Phase::Released | Phase::Closed | Phase::Refused)
+                && self.recovered_by.is_none();
         let mut lost: Vec<(Side, String)> = Vec::new();
         for t in &self.transfers {
             if !t.state.unconfirmed() || t.continued_by.is_some() || t.delivered_elsewhere {
@@ -791,9 +761,7 @@ impl TurnTracker {
             };
             if t.state == TransferState::Pending {
                 if self.accepted && !self.gap {
-                    let from = t
-                        .inherited_from
-                        .map_or_else(String::new, |a| format!(" {a}"));
+                    let from = t.inherited_from.map_or_else(String::new, |a| format!(" {a}"));
                     lost.push((
                         t.sender,
                         format!(
@@ -828,22 +796,12 @@ impl TurnTracker {
             self.dropped = self.dropped.saturating_add(1);
             return;
         }
-        self.anomalies.push(Anomaly {
-            kind,
-            seq: self.now_seq,
-            time_ns: self.now_time,
-            by,
-            detail,
-        });
+        self.anomalies.push(Anomaly { kind, seq: self.now_seq, time_ns: self.now_time, by, detail });
     }
 
     fn unexpected(&mut self, x: Side, what: &str) {
         let phase = phase_name(self.phase);
-        self.anomaly(
-            AnomalyKind::UnexpectedEvent,
-            Some(x),
-            format!("{what} from {x} in phase {phase}"),
-        );
+        self.anomaly(AnomalyKind::UnexpectedEvent, Some(x), format!("{what} from {x} in phase {phase}"));
     }
 
     fn require_connected(&mut self, x: Side, what: &str) -> bool {
@@ -908,9 +866,7 @@ impl TurnTracker {
     fn missing(&self, side: Side, need: u8) -> u8 {
         let mut m = 0;
         for (i, bit) in TOKEN_BITS.iter().enumerate() {
-            if need & self.available & bit != 0
-                && self.owner.get(i).copied().flatten() != Some(side)
-            {
+            if need & self.available & bit != 0 && self.owner.get(i).copied().flatten() != Some(side) {
                 m |= bit;
             }
         }
@@ -931,10 +887,7 @@ impl TurnTracker {
             if g.from == x {
                 self.data_without_turn(
                     x,
-                    format!(
-                        "{what} from {x} after it gave the Turn away (GTC at {}, GTA not seen)",
-                        g.seq
-                    ),
+                    format!("{what} from {x} after it gave the Turn away (GTC at {}, GTA not seen)", g.seq),
                 );
                 self.behaves_holder(x);
                 return;
@@ -942,10 +895,7 @@ impl TurnTracker {
             self.anomaly(
                 AnomalyKind::SessionViolation,
                 Some(x),
-                format!(
-                    "{what} from {x} before its SPM acknowledged the GTC at {} (no GTA)",
-                    g.seq
-                ),
+                format!("{what} from {x} before its SPM acknowledged the GTC at {} (no GTA)", g.seq),
             );
             self.complete_give(x);
         }
@@ -955,10 +905,7 @@ impl TurnTracker {
             let note = self.recovery_note();
             self.data_without_turn(
                 x,
-                format!(
-                    "{what} from {x}, which does not own the {} token(s){note}",
-                    token_list(missing)
-                ),
+                format!("{what} from {x}, which does not own the {} token(s){note}", token_list(missing)),
             );
         }
         self.behaves_holder(x);
@@ -1018,20 +965,12 @@ impl TurnTracker {
         };
         let context = match &self.inherited {
             Some(inh) => {
-                let from = inh.from.map_or_else(
-                    || "the lost association".to_owned(),
-                    |a| format!("lost association {a}"),
-                );
+                let from =
+                    inh.from.map_or_else(|| "the lost association".to_owned(), |a| format!("lost association {a}"));
                 if let Some(g) = inh.give_in_flight {
-                    format!(
-                        "; {from} was lost with a GTC from {} in flight (seq {}, no GTA)",
-                        g.from, g.seq
-                    )
+                    format!("; {from} was lost with a GTC from {} in flight (seq {}, no GTA)", g.from, g.seq)
                 } else if let Some(p) = inh.please {
-                    format!(
-                        "; {from} was lost with a please from {} outstanding (seq {})",
-                        p.from, p.seq
-                    )
+                    format!("; {from} was lost with a please from {} outstanding (seq {})", p.from, p.seq)
                 } else {
                     format!("; recovers {from}")
                 }
@@ -1059,13 +998,7 @@ impl TurnTracker {
             ),
         );
         if self.is_recovery() {
-            self.turn_lost(
-                holder,
-                format!(
-                    "{holder} owns the Turn but ignores the please from {}",
-                    p.from
-                ),
-            );
+            self.turn_lost(holder, format!("{holder} owns the Turn but ignores the please from {}", p.from));
         }
     }
 
@@ -1084,21 +1017,11 @@ impl TurnTracker {
         if !self.phase.connected() {
             return;
         }
-        let over_events = self
-            .cfg
-            .please_max_events
-            .is_some_and(|m| self.events.saturating_sub(ev0) > m);
-        let over_time = self
-            .cfg
-            .please_max_ns
-            .is_some_and(|m| self.now_time.saturating_sub(t0) > m);
+        let over_events = self.cfg.please_max_events.is_some_and(|m| self.events.saturating_sub(ev0) > m);
+        let over_time = self.cfg.please_max_ns.is_some_and(|m| self.now_time.saturating_sub(t0) > m);
         if over_events || over_time {
             if let Some(p) = self.please {
-                let when = if over_time {
-                    "within the time bound"
-                } else {
-                    "within the event bound"
-                };
+                let when = if over_time { "within the time bound" } else { "within the event bound" };
                 self.please_unanswered(p, when);
             }
         }
@@ -1121,11 +1044,7 @@ impl TurnTracker {
                     || t.continues.is_some()
                     || t.continued_by.is_some() && t.state != TransferState::Confirmed
             });
-            self.prune_at = self
-                .cfg
-                .max_kept_transfers
-                .max(self.transfers.len().saturating_mul(2))
-                .max(1);
+            self.prune_at = self.cfg.max_kept_transfers.max(self.transfers.len().saturating_mul(2)).max(1);
         }
         let no = self.next_transfer;
         self.next_transfer = self.next_transfer.saturating_add(1);
@@ -1225,11 +1144,7 @@ impl TurnTracker {
                 (Some(a), None) => format!(" on association {a}"),
                 _ => String::new(),
             };
-            let across = if d.assoc.is_some() && d.assoc != self.id {
-                " (across recovery)"
-            } else {
-                ""
-            };
+            let across = if d.assoc.is_some() && d.assoc != self.id { " (across recovery)" } else { "" };
             self.anomaly(
                 AnomalyKind::TransferDuplicated,
                 Some(sender),
@@ -1240,14 +1155,7 @@ impl TurnTracker {
             );
             true
         } else {
-            self.delivered.insert(
-                label,
-                Delivery {
-                    assoc: self.id,
-                    seq: self.now_seq,
-                    receiver,
-                },
-            );
+            self.delivered.insert(label, Delivery { assoc: self.id, seq: self.now_seq, receiver });
             false
         }
     }
@@ -1260,27 +1168,20 @@ impl TurnTracker {
         if self.phase == Phase::Idle {
             self.phase = Phase::TransportUp;
         } else {
-            self.unexpected(
-                x,
-                "a second transport connection (a recovery is a new association)",
-            );
+            self.unexpected(x, "a second transport connection (a recovery is a new association)");
         }
     }
 
     fn on_transport_closed(&mut self, how: CloseHow) {
         match how {
             CloseHow::Fin | CloseHow::Rst => match self.phase {
-                Phase::Established | Phase::Releasing | Phase::Connecting => {
-                    self.phase = Phase::Lost
-                }
+                Phase::Established | Phase::Releasing | Phase::Connecting => self.phase = Phase::Lost,
                 Phase::Idle | Phase::TransportUp => self.phase = Phase::Closed,
                 _ => {}
             },
             CloseHow::Eof | CloseHow::Gap => {
-                if matches!(
-                    self.phase,
-                    Phase::Established | Phase::Releasing | Phase::Connecting | Phase::TransportUp
-                ) {
+                if matches!(self.phase, Phase::Established | Phase::Releasing | Phase::Connecting | Phase::TransportUp)
+                {
                     self.phase = Phase::Unobserved;
                     self.gap = how == CloseHow::Gap;
                 }
@@ -1290,10 +1191,7 @@ impl TurnTracker {
 
     fn on_connect(&mut self, x: Side, c: &Connect) {
         if x != Side::Initiator {
-            self.unexpected(
-                x,
-                "CN (the CN sender is the initiator by definition; mapping error?)",
-            );
+            self.unexpected(x, "CN (the CN sender is the initiator by definition; mapping error?)");
         }
         if !matches!(self.phase, Phase::Idle | Phase::TransportUp) {
             self.unexpected(x, "CN on an association that already has one");
@@ -1316,9 +1214,7 @@ impl TurnTracker {
                     self.anomaly(
                         AnomalyKind::InvalidTokenSetting,
                         Some(x),
-                        format!(
-                            "CN Token Setting {ts:02x}: reserved value 11 for the {name} token"
-                        ),
+                        format!("CN Token Setting {ts:02x}: reserved value 11 for the {name} token"),
                     );
                 }
             }
@@ -1333,22 +1229,14 @@ impl TurnTracker {
     }
 
     fn setting_gives_responder(&self, ts: u8) -> bool {
-        (0..3).any(|i| {
-            TOKEN_BITS.get(i).is_some_and(|b| self.available & b != 0) && (ts >> (2 * i)) & 3 != 0
-        })
+        (0..3).any(|i| TOKEN_BITS.get(i).is_some_and(|b| self.available & b != 0) && (ts >> (2 * i)) & 3 != 0)
     }
 
     fn on_accept(&mut self, x: Side, a: &Accept) {
         if x != Side::Responder {
-            self.unexpected(
-                x,
-                "AC (the AC sender is the responder by definition; mapping error?)",
-            );
+            self.unexpected(x, "AC (the AC sender is the responder by definition; mapping error?)");
         }
-        if !matches!(
-            self.phase,
-            Phase::Idle | Phase::TransportUp | Phase::Connecting
-        ) {
+        if !matches!(self.phase, Phase::Idle | Phase::TransportUp | Phase::Connecting) {
             self.unexpected(x, "AC");
             return;
         }
@@ -1378,10 +1266,7 @@ impl TurnTracker {
                     self.anomaly(
                         AnomalyKind::InvalidTokenSetting,
                         Some(x),
-                        format!(
-                            "AC Token Setting {:02x}: {name} token {what}",
-                            a.token_setting.unwrap_or(0)
-                        ),
+                        format!("AC Token Setting {:02x}: {name} token {what}", a.token_setting.unwrap_or(0)),
                     );
                     None
                 }
@@ -1426,12 +1311,7 @@ impl TurnTracker {
                 ),
             );
         }
-        self.source = if self
-            .owner
-            .iter()
-            .zip(TOKEN_BITS)
-            .any(|(o, b)| o.is_some() && self.available & b != 0)
-        {
+        self.source = if self.owner.iter().zip(TOKEN_BITS).any(|(o, b)| o.is_some() && self.available & b != 0) {
             source
         } else {
             TokenSource::Unknown
@@ -1449,19 +1329,9 @@ impl TurnTracker {
         self.please = None;
         self.belief = [Belief::Unknown; 2];
         self.new_epoch();
-        if self
-            .owner
-            .iter()
-            .take(3)
-            .zip(TOKEN_BITS)
-            .any(|(o, b)| self.available & b != 0 && o.is_some())
+        if self.owner.iter().take(3).zip(TOKEN_BITS).any(|(o, b)| self.available & b != 0 && o.is_some())
             && self.turn_owner().is_none()
-            && self
-                .owner
-                .iter()
-                .take(3)
-                .zip(TOKEN_BITS)
-                .all(|(o, b)| self.available & b == 0 || o.is_some())
+            && self.owner.iter().take(3).zip(TOKEN_BITS).all(|(o, b)| self.available & b == 0 || o.is_some())
         {
             self.anomaly(
                 AnomalyKind::SplitTokens,
@@ -1472,21 +1342,13 @@ impl TurnTracker {
                 ),
             );
         }
-        if self.dialogue == Some(Dialogue::Monologue) && self.turn_owner() == Some(Side::Responder)
-        {
-            self.anomaly(
-                AnomalyKind::TurnInMonologue,
-                Some(x),
-                "the responder holds the Turn in monologue".to_owned(),
-            );
+        if self.dialogue == Some(Dialogue::Monologue) && self.turn_owner() == Some(Side::Responder) {
+            self.anomaly(AnomalyKind::TurnInMonologue, Some(x), "the responder holds the Turn in monologue".to_owned());
         }
     }
 
     fn on_refuse(&mut self, x: Side, _recovery_refused: bool) {
-        if !matches!(
-            self.phase,
-            Phase::Idle | Phase::TransportUp | Phase::Connecting
-        ) {
+        if !matches!(self.phase, Phase::Idle | Phase::TransportUp | Phase::Connecting) {
             self.unexpected(x, "RF");
             return;
         }
@@ -1501,21 +1363,14 @@ impl TurnTracker {
             return;
         }
         if self.dialogue == Some(Dialogue::Monologue) {
-            self.anomaly(
-                AnomalyKind::TurnInMonologue,
-                Some(x),
-                format!("PT from {x} in monologue"),
-            );
+            self.anomaly(AnomalyKind::TurnInMonologue, Some(x), format!("PT from {x} in monologue"));
         }
         let asked = tokens & self.available;
         if tokens & !self.available & ALL_TOKENS != 0 || asked == 0 {
             self.anomaly(
                 AnomalyKind::SessionViolation,
                 Some(x),
-                format!(
-                    "PT from {x} asks for tokens {tokens:02x}, available are {:02x}",
-                    self.available
-                ),
+                format!("PT from {x} asks for tokens {tokens:02x}, available are {:02x}", self.available),
             );
         }
         self.set_belief(x, Belief::NotHolder);
@@ -1527,10 +1382,7 @@ impl TurnTracker {
                 self.anomaly(
                     AnomalyKind::PleaseFromHolder,
                     Some(x),
-                    format!(
-                        "PT from {x}, which owns the {} token(s) it asks for{note}",
-                        token_list(owned)
-                    ),
+                    format!("PT from {x}, which owns the {} token(s) it asks for{note}", token_list(owned)),
                 );
                 if self.is_recovery() {
                     self.turn_lost(x, format!("{x} owns the Turn but asks for it (PT)"));
@@ -1567,20 +1419,13 @@ impl TurnTracker {
             return;
         }
         if self.dialogue == Some(Dialogue::Monologue) {
-            self.anomaly(
-                AnomalyKind::TurnInMonologue,
-                Some(x),
-                format!("GT from {x} in monologue"),
-            );
+            self.anomaly(AnomalyKind::TurnInMonologue, Some(x), format!("GT from {x} in monologue"));
         }
         if given & !self.available != 0 {
             self.anomaly(
                 AnomalyKind::SessionViolation,
                 Some(x),
-                format!(
-                    "GT from {x} gives tokens {tokens:02x}, available are {:02x}",
-                    self.available
-                ),
+                format!("GT from {x} gives tokens {tokens:02x}, available are {:02x}", self.available),
             );
         }
         self.holder_only(x, given, "GT");
@@ -1613,21 +1458,14 @@ impl TurnTracker {
             return;
         }
         if self.dialogue == Some(Dialogue::Monologue) {
-            self.anomaly(
-                AnomalyKind::TurnInMonologue,
-                Some(x),
-                format!("GTC from {x} in monologue"),
-            );
+            self.anomaly(AnomalyKind::TurnInMonologue, Some(x), format!("GTC from {x} in monologue"));
         }
         if let Some(g) = self.give {
             if g.from == x {
                 self.anomaly(
                     AnomalyKind::GtcWhilePending,
                     Some(x),
-                    format!(
-                        "second GTC from {x} while its GTC at {} is unacknowledged",
-                        g.seq
-                    ),
+                    format!("second GTC from {x} while its GTC at {} is unacknowledged", g.seq),
                 );
                 return;
             }
@@ -1636,18 +1474,11 @@ impl TurnTracker {
             self.anomaly(
                 AnomalyKind::GtcDuringActivity,
                 Some(x),
-                format!(
-                    "GTC from {x} while activity {} (sender {}) is open",
-                    a.id, a.sender
-                ),
+                format!("GTC from {x} while activity {} (sender {}) is open", a.id, a.sender),
             );
         }
         self.holder_only(x, ALL_TOKENS, "GTC");
-        self.give = Some(Give {
-            from: x,
-            seq: self.now_seq,
-            time_ns: self.now_time,
-        });
+        self.give = Some(Give { from: x, seq: self.now_seq, time_ns: self.now_time });
         self.set_belief(x, Belief::NotHolder);
         if self.please.is_some_and(|p| p.from == x.peer()) {
             // Answered (the GTA will confirm the move).
@@ -1669,21 +1500,12 @@ impl TurnTracker {
                 );
             }
             None => {
-                if self
-                    .owner
-                    .iter()
-                    .zip(TOKEN_BITS)
-                    .any(|(o, b)| self.available & b != 0 && o.is_none())
-                {
+                if self.owner.iter().zip(TOKEN_BITS).any(|(o, b)| self.available & b != 0 && o.is_none()) {
                     // Mid-capture: the GTC was before the capture began.
                     self.complete_give(x);
                     self.source = TokenSource::Inferred;
                 } else {
-                    self.anomaly(
-                        AnomalyKind::SessionViolation,
-                        Some(x),
-                        format!("GTA from {x} without a GTC"),
-                    );
+                    self.anomaly(AnomalyKind::SessionViolation, Some(x), format!("GTA from {x} without a GTC"));
                 }
             }
         }
@@ -1698,10 +1520,7 @@ impl TurnTracker {
             self.anomaly(
                 AnomalyKind::ActivityViolation,
                 Some(x),
-                format!(
-                    "AS {id} from {x} while activity {} (sender {}) is open",
-                    a.id, a.sender
-                ),
+                format!("AS {id} from {x} while activity {} (sender {}) is open", a.id, a.sender),
             );
         }
         let no = self.new_transfer(x, id, false);
@@ -1732,10 +1551,7 @@ impl TurnTracker {
             self.anomaly(
                 AnomalyKind::ActivityViolation,
                 Some(x),
-                format!(
-                    "AR from {x} while activity {} (sender {}) is open",
-                    a.id, a.sender
-                ),
+                format!("AR from {x} while activity {} (sender {}) is open", a.id, a.sender),
             );
         }
         let inh_ref = self.inherited.as_ref().and_then(|i| i.conn_ref.clone());
@@ -1779,10 +1595,7 @@ impl TurnTracker {
                 self.link(old, no, false);
             }
             None => {
-                let q = r
-                    .old_conn
-                    .as_ref()
-                    .map_or_else(String::new, |c| format!(" of connection {c}"));
+                let q = r.old_conn.as_ref().map_or_else(String::new, |c| format!(" of connection {c}"));
                 self.anomaly(
                     AnomalyKind::ActivityViolation,
                     Some(x),
@@ -1846,11 +1659,7 @@ impl TurnTracker {
                 false
             }
             None => {
-                self.anomaly(
-                    AnomalyKind::ActivityViolation,
-                    Some(x),
-                    format!("{what} from {x} outside an activity"),
-                );
+                self.anomaly(AnomalyKind::ActivityViolation, Some(x), format!("{what} from {x} outside an activity"));
                 false
             }
         }
@@ -1872,11 +1681,7 @@ impl TurnTracker {
                 false
             }
             None => {
-                self.anomaly(
-                    AnomalyKind::ActivityViolation,
-                    Some(x),
-                    format!("{what} from {x} with no activity open"),
-                );
+                self.anomaly(AnomalyKind::ActivityViolation, Some(x), format!("{what} from {x} with no activity open"));
                 false
             }
         }
@@ -1955,10 +1760,7 @@ impl TurnTracker {
             self.anomaly(
                 AnomalyKind::SerialError,
                 Some(x),
-                format!(
-                    "MIA serial {serial} from {x}: last confirmed {}, last MIP sent {}",
-                    a.last_acked, a.last_sent
-                ),
+                format!("MIA serial {serial} from {x}: last confirmed {}, last MIP sent {}", a.last_acked, a.last_sent),
             );
         }
         if serial > a.last_acked && serial <= a.last_sent {
@@ -2012,19 +1814,11 @@ impl TurnTracker {
             None => None,
         };
         let Some(end) = end else {
-            self.anomaly(
-                AnomalyKind::ActivityViolation,
-                Some(x),
-                format!("AEA from {x} without AE"),
-            );
+            self.anomaly(AnomalyKind::ActivityViolation, Some(x), format!("AEA from {x} without AE"));
             return;
         };
         if serial != end {
-            self.anomaly(
-                AnomalyKind::SerialError,
-                Some(x),
-                format!("AEA serial {serial} from {x}, AE was {end}"),
-            );
+            self.anomaly(AnomalyKind::SerialError, Some(x), format!("AEA serial {serial} from {x}, AE was {end}"));
         }
         self.activity = None;
         self.deliver(a.transfer, x);
@@ -2064,14 +1858,7 @@ impl TurnTracker {
             self.anomaly(
                 AnomalyKind::ActivityViolation,
                 Some(x),
-                format!(
-                    "{what} from {x} without a matching {}",
-                    if how == Closing::Interrupt {
-                        "AI"
-                    } else {
-                        "AD"
-                    }
-                ),
+                format!("{what} from {x} without a matching {}", if how == Closing::Interrupt { "AI" } else { "AD" }),
             );
             return;
         }
@@ -2090,10 +1877,7 @@ impl TurnTracker {
             return;
         }
         self.set_belief(x, Belief::NotHolder);
-        if self.available & DATA != 0
-            && self.give.is_none()
-            && self.owner.first().copied().flatten() == Some(x)
-        {
+        if self.available & DATA != 0 && self.give.is_none() && self.owner.first().copied().flatten() == Some(x) {
             self.anomaly(
                 AnomalyKind::SessionViolation,
                 Some(x),
@@ -2107,12 +1891,7 @@ impl TurnTracker {
     fn on_label(&mut self, x: Side, label: &str) {
         let target = match self.activity {
             Some(a) if a.sender == x => Some(a.transfer),
-            _ => self
-                .transfers
-                .iter()
-                .rev()
-                .find(|t| t.sender == x && t.state != TransferState::Pending)
-                .map(|t| t.no),
+            _ => self.transfers.iter().rev().find(|t| t.sender == x && t.state != TransferState::Pending).map(|t| t.no),
         };
         let Some(no) = target else {
             self.unexpected(x, "a transfer label with no transfer");
@@ -2139,10 +1918,7 @@ impl TurnTracker {
         // Re-check a guessed restart link against the label.
         if guessed {
             if let Some(prev) = continues {
-                let mismatch = self
-                    .transfer(prev)
-                    .and_then(|p| p.label.as_deref())
-                    .is_some_and(|pl| pl != label);
+                let mismatch = self.transfer(prev).and_then(|p| p.label.as_deref()).is_some_and(|pl| pl != label);
                 if mismatch {
                     self.unlink(no);
                 } else if let Some(l) = self.transfer_mut(no) {
@@ -2150,10 +1926,7 @@ impl TurnTracker {
                 }
             }
         }
-        if self
-            .transfer(no)
-            .is_some_and(|t| t.continues.is_none() && !t.resumed)
-        {
+        if self.transfer(no).is_some_and(|t| t.continues.is_none() && !t.resumed) {
             if let Some(p) = self.pending_for(x, Some(label)) {
                 self.link(p, no, false);
             }
@@ -2195,10 +1968,7 @@ impl TurnTracker {
                 self.anomaly(
                     AnomalyKind::ReleaseWithoutTurn,
                     Some(x),
-                    format!(
-                        "FN from {x}, which does not own the {} token(s)",
-                        token_list(missing)
-                    ),
+                    format!("FN from {x}, which does not own the {} token(s)", token_list(missing)),
                 );
             }
             self.behaves_holder(x);
@@ -2225,11 +1995,7 @@ impl TurnTracker {
     fn on_abort(&mut self, user: bool) {
         if matches!(
             self.phase,
-            Phase::Established
-                | Phase::Releasing
-                | Phase::Connecting
-                | Phase::TransportUp
-                | Phase::Unobserved
+            Phase::Established | Phase::Releasing | Phase::Connecting | Phase::TransportUp | Phase::Unobserved
         ) {
             self.phase = if user { Phase::Aborted } else { Phase::Lost };
         }

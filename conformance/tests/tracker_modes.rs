@@ -148,10 +148,7 @@ fn absent_token_setting() {
     ");
     assert_eq!(r.tracker(0).token_source(), TokenSource::Inferred);
     // The X.225 default, when configured.
-    let cfg = TrackerConfig {
-        absent_token_setting: AbsentTokenSetting::InitiatorSide,
-        ..TrackerConfig::default()
-    };
+    let cfg = TrackerConfig { absent_token_setting: AbsentTokenSetting::InitiatorSide, ..TrackerConfig::default() };
     let r = run_with(
         cfg,
         "
@@ -197,19 +194,14 @@ fn phases_and_unexpected_events() {
 
 #[test]
 fn anomaly_cap() {
-    let cfg = TrackerConfig {
-        max_anomalies: 3,
-        ..TrackerConfig::default()
-    };
+    let cfg = TrackerConfig { max_anomalies: 3, ..TrackerConfig::default() };
     let mut t = TurnTracker::new(cfg);
     for seq in 0..10 {
         t.observe(&Observed {
             seq,
             time_ns: 0,
             from: Side::Initiator,
-            event: TurnEvent::Malformed {
-                detail: String::new(),
-            },
+            event: TurnEvent::Malformed { detail: String::new() },
         });
     }
     assert_eq!(t.anomalies().len(), 3);
@@ -220,10 +212,7 @@ fn anomaly_cap() {
 fn activity_ids() {
     assert_eq!(ActivityId::number(1).as_bytes(), &[0x02, 0x01, 0x01]);
     assert_eq!(ActivityId::number(0).as_bytes(), &[0x02, 0x01, 0x00]);
-    assert_eq!(
-        ActivityId::number(128).as_bytes(),
-        &[0x02, 0x02, 0x00, 0x80]
-    );
+    assert_eq!(ActivityId::number(128).as_bytes(), &[0x02, 0x02, 0x00, 0x80]);
     assert_eq!(ActivityId::number(u64::MAX).as_number(), Some(u64::MAX));
     for n in [0u64, 1, 127, 128, 255, 256, 65_535, 1 << 40, u64::MAX] {
         assert_eq!(ActivityId::number(n).as_number(), Some(n));
@@ -233,10 +222,7 @@ fn activity_ids() {
     assert_eq!(raw.as_number(), None);
     assert_eq!(raw.to_string(), "0x0102");
     assert!(ActivityId::from_bytes(&[0; 17]).is_none());
-    assert_eq!(
-        serde_json::to_string(&ActivityId::number(2)).unwrap(),
-        "\"2\""
-    );
+    assert_eq!(serde_json::to_string(&ActivityId::number(2)).unwrap(), "\"2\"");
 }
 
 #[test]

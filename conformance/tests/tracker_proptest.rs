@@ -25,9 +25,7 @@ fn small() -> impl Strategy<Value = u32> {
 }
 
 fn event() -> impl Strategy<Value = TurnEvent> {
-    let label = (0u8..4).prop_map(|n| TurnEvent::TransferLabel {
-        label: format!("MSG-{n}"),
-    });
+    let label = (0u8..4).prop_map(|n| TurnEvent::TransferLabel { label: format!("MSG-{n}") });
     prop_oneof![
         1 => Just(TurnEvent::TransportOpen),
         1 => prop_oneof![Just(CloseHow::Fin), Just(CloseHow::Rst), Just(CloseHow::Eof), Just(CloseHow::Gap)]

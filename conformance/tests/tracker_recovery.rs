@@ -31,21 +31,9 @@ fn field_failure_setting_00_initiator_asks_for_its_own_turn() {
     let r = run(&script);
     assert_eq!(r.linker.recovers(AssocId(1)), Some(AssocId(0)));
     assert_eq!(r.linker.recovered_by(AssocId(0)), Some(AssocId(1)));
-    let lost = r
-        .anomalies(1)
-        .into_iter()
-        .find(|a| a.kind == AnomalyKind::TurnLost)
-        .expect("turn-lost");
-    assert_eq!(
-        lost.by,
-        Some(Side::Initiator),
-        "A is at fault with setting 00"
-    );
-    assert!(
-        lost.detail.contains("GTC from initiator in flight"),
-        "{}",
-        lost.detail
-    );
+    let lost = r.anomalies(1).into_iter().find(|a| a.kind == AnomalyKind::TurnLost).expect("turn-lost");
+    assert_eq!(lost.by, Some(Side::Initiator), "A is at fault with setting 00");
+    assert!(lost.detail.contains("GTC from initiator in flight"), "{}", lost.detail);
     assert!(lost.detail.contains("Token Setting 00"), "{}", lost.detail);
     // Nothing is blamed on the lost association itself.
     assert!(r.kinds(0).is_empty(), "{:?}", r.anomalies(0));
@@ -69,22 +57,11 @@ fn field_failure_setting_15_responder_ignores_the_please() {
         "
     );
     let r = run(&script);
-    assert_eq!(
-        r.kinds(1),
-        vec![AnomalyKind::PleaseUnanswered, AnomalyKind::TurnLost]
-    );
+    assert_eq!(r.kinds(1), vec![AnomalyKind::PleaseUnanswered, AnomalyKind::TurnLost]);
     let a = r.anomalies(1);
     assert_eq!(a[0].by, Some(Side::Responder));
-    assert_eq!(
-        a[1].by,
-        Some(Side::Responder),
-        "B is at fault with setting 15"
-    );
-    assert!(
-        a[1].detail.contains("ignores the please"),
-        "{}",
-        a[1].detail
-    );
+    assert_eq!(a[1].by, Some(Side::Responder), "B is at fault with setting 15");
+    assert!(a[1].detail.contains("ignores the please"), "{}", a[1].detail);
     assert!(r.kinds(0).is_empty());
     assert_eq!(r.tracker(1).holder(), TurnHolder::Responder);
     assert!(r.tracker(1).please_outstanding().is_some());
@@ -104,14 +81,8 @@ fn field_failure_time_bound_reports_before_the_end() {
     );
     let r = run(&script);
     // Reported once, not again at finish.
-    assert_eq!(
-        r.kinds(1),
-        vec![AnomalyKind::PleaseUnanswered, AnomalyKind::TurnLost]
-    );
-    assert_eq!(
-        r.tracker(1).please_outstanding().map(|p| p.priority),
-        Some(0)
-    );
+    assert_eq!(r.kinds(1), vec![AnomalyKind::PleaseUnanswered, AnomalyKind::TurnLost]);
+    assert_eq!(r.tracker(1).please_outstanding().map(|p| p.priority), Some(0));
 }
 
 #[test]
@@ -170,11 +141,7 @@ fn responder_acting_on_pre_loss_memory_is_data_without_turn() {
         #1 I AS id=1 => initiator ! two-holders, activity-violation
     ");
     let a = r.anomalies(1);
-    assert!(
-        a[0].detail.contains("recovery's Token Setting"),
-        "{}",
-        a[0].detail
-    );
+    assert!(a[0].detail.contains("recovery's Token Setting"), "{}", a[0].detail);
     assert!(r.linker.check(Invariant::OneHolder).is_err());
     assert!(r.linker.check(Invariant::OnlyHolderSends).is_err());
 }
@@ -274,28 +241,15 @@ fn please_outstanding_at_loss_is_context_for_turn_lost() {
         #1 R AC ts=00 recover => initiator
         #1 I PT p=2 => initiator ! please-from-holder, turn-lost
     ");
-    let lost = r
-        .anomalies(1)
-        .into_iter()
-        .find(|a| a.kind == AnomalyKind::TurnLost)
-        .unwrap();
-    assert!(
-        lost.detail.contains("please from initiator outstanding"),
-        "{}",
-        lost.detail
-    );
+    let lost = r.anomalies(1).into_iter().find(|a| a.kind == AnomalyKind::TurnLost).unwrap();
+    assert!(lost.detail.contains("please from initiator outstanding"), "{}", lost.detail);
     // The lost association's please died with it: not reported there.
     assert!(r.kinds(0).is_empty(), "{:?}", r.anomalies(0));
 }
 
 #[test]
 fn standalone_trackers_can_hand_over_without_a_linker() {
-    let ev = |seq, from, event| Observed {
-        seq,
-        time_ns: 0,
-        from,
-        event,
-    };
+    let ev = |seq, from, event| Observed { seq, time_ns: 0, from, event };
     let mut old = TurnTracker::default();
     old.observe(&ev(
         1,
@@ -307,20 +261,9 @@ fn standalone_trackers_can_hand_over_without_a_linker() {
             ..Connect::default()
         }),
     ));
-    old.observe(&ev(
-        2,
-        Side::Responder,
-        TurnEvent::Accept(Accept {
-            token_setting: Some(0),
-            ..Accept::default()
-        }),
-    ));
+    old.observe(&ev(2, Side::Responder, TurnEvent::Accept(Accept { token_setting: Some(0), ..Accept::default() })));
     old.observe(&ev(3, Side::Initiator, TurnEvent::GiveControl));
-    old.observe(&ev(
-        4,
-        Side::Initiator,
-        TurnEvent::TransportClosed { how: CloseHow::Rst },
-    ));
+    old.observe(&ev(4, Side::Initiator, TurnEvent::TransportClosed { how: CloseHow::Rst }));
     let mut new = TurnTracker::default();
     new.inherit(old.inheritance());
     old.mark_recovered_by(AssocId(1));
@@ -337,21 +280,10 @@ fn standalone_trackers_can_hand_over_without_a_linker() {
     let s = new.observe(&ev(
         6,
         Side::Responder,
-        TurnEvent::Accept(Accept {
-            token_setting: Some(0x15),
-            recover: true,
-            ..Accept::default()
-        }),
+        TurnEvent::Accept(Accept { token_setting: Some(0x15), recover: true, ..Accept::default() }),
     ));
     assert_eq!(s.turn, TurnHolder::Responder);
-    new.observe(&ev(
-        7,
-        Side::Initiator,
-        TurnEvent::PleaseTokens {
-            tokens: 1,
-            priority: Some(0),
-        },
-    ));
+    new.observe(&ev(7, Side::Initiator, TurnEvent::PleaseTokens { tokens: 1, priority: Some(0) }));
     new.finish();
     old.finish();
     assert!(old.anomalies().is_empty());
@@ -361,11 +293,7 @@ fn standalone_trackers_can_hand_over_without_a_linker() {
 
 #[test]
 fn event_bound_for_please() {
-    let cfg = TrackerConfig {
-        please_max_events: Some(2),
-        please_max_ns: None,
-        ..TrackerConfig::default()
-    };
+    let cfg = TrackerConfig { please_max_events: Some(2), please_max_ns: None, ..TrackerConfig::default() };
     // A fresh association: please-unanswered but no turn-lost.
     let r = run_with(
         cfg,

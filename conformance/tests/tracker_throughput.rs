@@ -8,40 +8,17 @@ use std::time::Instant;
 #[ignore = "timing; run in release"]
 fn throughput() {
     let cycle = [
-        (
-            Side::Initiator,
-            TurnEvent::ActivityStart {
-                id: ActivityId::number(1),
-            },
-        ),
+        (Side::Initiator, TurnEvent::ActivityStart { id: ActivityId::number(1) }),
         (Side::Initiator, TurnEvent::Data { octets: 1024 }),
-        (
-            Side::Initiator,
-            TurnEvent::MinorSync {
-                serial: 1,
-                confirm_required: true,
-            },
-        ),
+        (Side::Initiator, TurnEvent::MinorSync { serial: 1, confirm_required: true }),
         (Side::Responder, TurnEvent::MinorSyncAck { serial: 1 }),
         (Side::Initiator, TurnEvent::Data { octets: 100 }),
         (Side::Initiator, TurnEvent::ActivityEnd { serial: 2 }),
         (Side::Responder, TurnEvent::ActivityEndAck { serial: 2 }),
-        (
-            Side::Responder,
-            TurnEvent::PleaseTokens {
-                tokens: 1,
-                priority: Some(1),
-            },
-        ),
+        (Side::Responder, TurnEvent::PleaseTokens { tokens: 1, priority: Some(1) }),
         (Side::Initiator, TurnEvent::GiveControl),
         (Side::Responder, TurnEvent::GiveControlAck),
-        (
-            Side::Initiator,
-            TurnEvent::PleaseTokens {
-                tokens: 1,
-                priority: Some(1),
-            },
-        ),
+        (Side::Initiator, TurnEvent::PleaseTokens { tokens: 1, priority: Some(1) }),
         (Side::Responder, TurnEvent::GiveControl),
         (Side::Initiator, TurnEvent::GiveControlAck),
     ];
@@ -70,12 +47,7 @@ fn throughput() {
     let evs: Vec<Observed> = (0..cycle.len() as u64 * 1000)
         .map(|i| {
             let (from, event) = cycle[(i % cycle.len() as u64) as usize].clone();
-            Observed {
-                seq: i + 2,
-                time_ns: i * 1000,
-                from,
-                event,
-            }
+            Observed { seq: i + 2, time_ns: i * 1000, from, event }
         })
         .collect();
     let start = Instant::now();

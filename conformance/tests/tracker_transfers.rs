@@ -40,10 +40,7 @@ fn resume_from_last_acked_checkpoint() {
     assert!(r.all_kinds().is_empty(), "{:?}", r.all_kinds());
     let t = r.tracker(1);
     let inh = t.inherited().unwrap();
-    assert_eq!(
-        inh.activity.map(|a| (a.last_sent, a.last_acked)),
-        Some((2, 1))
-    );
+    assert_eq!(inh.activity.map(|a| (a.last_sent, a.last_acked)), Some((2, 1)));
     assert_eq!(t.delivered()["MSG-1"].assoc, Some(AssocId(1)));
     assert!(t.check_exactly_once().is_ok());
 }
@@ -73,11 +70,7 @@ fn resume_beyond_the_checkpoint() {
         "
     ));
     let a = &r.anomalies(1)[0];
-    assert!(
-        a.detail.contains("only up to 1 before the loss"),
-        "{}",
-        a.detail
-    );
+    assert!(a.detail.contains("only up to 1 before the loss"), "{}", a.detail);
 }
 
 #[test]
@@ -282,62 +275,20 @@ fn in_progress_at_capture_end_is_not_lost() {
 
 #[test]
 fn many_transfers_are_pruned() {
-    let cfg = TrackerConfig {
-        max_kept_transfers: 8,
-        ..TrackerConfig::default()
-    };
+    let cfg = TrackerConfig { max_kept_transfers: 8, ..TrackerConfig::default() };
     let mut t = TurnTracker::new(cfg);
     let mut seq = 0;
     let mut feed = |t: &mut TurnTracker, from, event| {
         seq += 1;
-        t.observe(&Observed {
-            seq,
-            time_ns: 0,
-            from,
-            event,
-        })
+        t.observe(&Observed { seq, time_ns: 0, from, event })
     };
-    feed(
-        &mut t,
-        Side::Initiator,
-        TurnEvent::Connect(Connect {
-            token_setting: Some(0),
-            ..Connect::default()
-        }),
-    );
-    feed(
-        &mut t,
-        Side::Responder,
-        TurnEvent::Accept(Accept {
-            token_setting: Some(0),
-            ..Accept::default()
-        }),
-    );
+    feed(&mut t, Side::Initiator, TurnEvent::Connect(Connect { token_setting: Some(0), ..Connect::default() }));
+    feed(&mut t, Side::Responder, TurnEvent::Accept(Accept { token_setting: Some(0), ..Accept::default() }));
     for i in 0..1000u64 {
-        feed(
-            &mut t,
-            Side::Initiator,
-            TurnEvent::ActivityStart {
-                id: ActivityId::number(i),
-            },
-        );
-        feed(
-            &mut t,
-            Side::Initiator,
-            TurnEvent::TransferLabel {
-                label: format!("M{i}"),
-            },
-        );
-        feed(
-            &mut t,
-            Side::Initiator,
-            TurnEvent::ActivityEnd { serial: 1 },
-        );
-        feed(
-            &mut t,
-            Side::Responder,
-            TurnEvent::ActivityEndAck { serial: 1 },
-        );
+        feed(&mut t, Side::Initiator, TurnEvent::ActivityStart { id: ActivityId::number(i) });
+        feed(&mut t, Side::Initiator, TurnEvent::TransferLabel { label: format!("M{i}") });
+        feed(&mut t, Side::Initiator, TurnEvent::ActivityEnd { serial: 1 });
+        feed(&mut t, Side::Responder, TurnEvent::ActivityEndAck { serial: 1 });
     }
     assert!(t.transfers().len() <= 9, "{}", t.transfers().len());
     assert_eq!(t.delivered().len(), 1000);

@@ -43,24 +43,15 @@ fn clean_exchange_with_please_and_give() {
     let t = r.tracker(0);
     assert_eq!(t.phase(), Phase::Released);
     assert_eq!(t.transfers().len(), 2);
-    assert!(t
-        .transfers()
-        .iter()
-        .all(|x| x.state == TransferState::Confirmed));
+    assert!(t.transfers().iter().all(|x| x.state == TransferState::Confirmed));
     assert_eq!(t.delivered().len(), 2);
-    assert_eq!(
-        t.delivered()["/C=GB/A=_/P=BETA/;REP-0001"].receiver,
-        Side::Initiator
-    );
+    assert_eq!(t.delivered()["/C=GB/A=_/P=BETA/;REP-0001"].receiver, Side::Initiator);
     for inv in Invariant::ALL {
         assert!(t.check(inv).is_ok(), "{}", inv.name());
     }
     // Timeline JSON rows.
     let json = serde_json::to_string(&r.rows[12]).unwrap();
-    assert_eq!(
-        json,
-        r#"{"assoc":0,"seq":13,"time_ns":0,"from":"initiator","event":"GTC","turn":"in-transit"}"#
-    );
+    assert_eq!(json, r#"{"assoc":0,"seq":13,"time_ns":0,"from":"initiator","event":"GTC","turn":"in-transit"}"#);
 }
 
 #[test]
@@ -69,12 +60,7 @@ fn queries_follow_the_state() {
     let mut seq = 0;
     let mut feed = |t: &mut TurnTracker, from, event| {
         seq += 1;
-        t.observe(&Observed {
-            seq,
-            time_ns: seq * 1000,
-            from,
-            event,
-        })
+        t.observe(&Observed { seq, time_ns: seq * 1000, from, event })
     };
     feed(
         &mut t,
@@ -110,72 +96,26 @@ fn queries_follow_the_state() {
         }
     );
     assert_eq!(t.window_size(), Some(2));
-    feed(
-        &mut t,
-        Side::Initiator,
-        TurnEvent::PleaseTokens {
-            tokens: 0x15,
-            priority: Some(3),
-        },
-    );
+    feed(&mut t, Side::Initiator, TurnEvent::PleaseTokens { tokens: 0x15, priority: Some(3) });
     let p = t.please_outstanding().unwrap();
     assert_eq!((p.from, p.priority, p.tokens), (Side::Initiator, 3, 0x15));
     assert_eq!(t.belief(Side::Initiator), Belief::NotHolder);
-    feed(
-        &mut t,
-        Side::Initiator,
-        TurnEvent::PleaseTokens {
-            tokens: 0x01,
-            priority: Some(1),
-        },
-    );
+    feed(&mut t, Side::Initiator, TurnEvent::PleaseTokens { tokens: 0x01, priority: Some(1) });
     assert_eq!(t.please_outstanding().unwrap().priority, 1);
-    feed(
-        &mut t,
-        Side::Responder,
-        TurnEvent::ActivityStart {
-            id: ActivityId::number(7),
-        },
-    );
+    feed(&mut t, Side::Responder, TurnEvent::ActivityStart { id: ActivityId::number(7) });
     assert_eq!(t.activity().unwrap().id.as_number(), Some(7));
     assert_eq!(t.belief(Side::Responder), Belief::Holder);
     feed(&mut t, Side::Responder, TurnEvent::Data { octets: 1000 });
-    feed(
-        &mut t,
-        Side::Responder,
-        TurnEvent::MinorSync {
-            serial: 1,
-            confirm_required: true,
-        },
-    );
-    feed(
-        &mut t,
-        Side::Responder,
-        TurnEvent::MinorSync {
-            serial: 2,
-            confirm_required: true,
-        },
-    );
+    feed(&mut t, Side::Responder, TurnEvent::MinorSync { serial: 1, confirm_required: true });
+    feed(&mut t, Side::Responder, TurnEvent::MinorSync { serial: 2, confirm_required: true });
     let a = t.activity().unwrap();
     assert_eq!((a.last_sent, a.last_acked, a.octets), (2, 0, 1000));
-    feed(
-        &mut t,
-        Side::Initiator,
-        TurnEvent::MinorSyncAck { serial: 2 },
-    );
+    feed(&mut t, Side::Initiator, TurnEvent::MinorSyncAck { serial: 2 });
     assert_eq!(t.activity().unwrap().last_acked, 2);
-    feed(
-        &mut t,
-        Side::Responder,
-        TurnEvent::ActivityEnd { serial: 3 },
-    );
+    feed(&mut t, Side::Responder, TurnEvent::ActivityEnd { serial: 3 });
     assert_eq!(t.activity().unwrap().end_serial, Some(3));
     assert_eq!(t.transfers()[0].state, TransferState::Ended);
-    feed(
-        &mut t,
-        Side::Initiator,
-        TurnEvent::ActivityEndAck { serial: 3 },
-    );
+    feed(&mut t, Side::Initiator, TurnEvent::ActivityEndAck { serial: 3 });
     assert!(t.activity().is_none());
     let s = feed(&mut t, Side::Responder, TurnEvent::GiveControl);
     assert_eq!(s.turn, TurnHolder::InTransit);
@@ -224,11 +164,7 @@ fn data_without_turn() {
     ");
     let a = r.anomalies(0);
     assert_eq!(a[0].by, Some(Side::Responder));
-    assert!(
-        a[0].detail.contains("does not own the data token"),
-        "{}",
-        a[0].detail
-    );
+    assert!(a[0].detail.contains("does not own the data token"), "{}", a[0].detail);
     assert!(r.linker.check(Invariant::OnlyHolderSends).is_err());
 }
 
@@ -402,10 +338,7 @@ fn anomalies_serialize_kebab_case() {
     for (k, name) in [
         (AnomalyKind::TurnLost, "turn-lost"),
         (AnomalyKind::GtcWhilePending, "gtc-while-pending"),
-        (
-            AnomalyKind::ResumeBeyondCheckpoint,
-            "resume-beyond-checkpoint",
-        ),
+        (AnomalyKind::ResumeBeyondCheckpoint, "resume-beyond-checkpoint"),
     ] {
         assert_eq!(serde_json::to_value(k).unwrap(), name);
         assert_eq!(k.name(), name);
@@ -419,14 +352,8 @@ fn anomalies_serialize_kebab_case() {
     ] {
         assert_eq!(serde_json::to_value(h).unwrap(), name);
     }
-    let ev = TurnEvent::PleaseTokens {
-        tokens: 1,
-        priority: Some(0),
-    };
-    assert_eq!(
-        serde_json::to_string(&ev).unwrap(),
-        r#"{"event":"PT","tokens":1,"priority":0}"#
-    );
+    let ev = TurnEvent::PleaseTokens { tokens: 1, priority: Some(0) };
+    assert_eq!(serde_json::to_string(&ev).unwrap(), r#"{"event":"PT","tokens":1,"priority":0}"#);
     let cn = TurnEvent::Connect(Connect {
         recover: Some(ConnRef::new("MTA-A/0001", "250101115500Z")),
         ..Connect::default()

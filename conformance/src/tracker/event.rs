@@ -131,11 +131,7 @@ impl ConnRef {
     /// Convenience constructor from text.
     #[must_use]
     pub fn new(calling: &str, common: &str) -> Self {
-        ConnRef {
-            calling: calling.as_bytes().to_vec(),
-            common: common.as_bytes().to_vec(),
-            additional: None,
-        }
+        ConnRef { calling: calling.as_bytes().to_vec(), common: common.as_bytes().to_vec(), additional: None }
     }
 
     /// Does a quoted reference (`self`, from a recover / Linking
@@ -170,12 +166,7 @@ pub(crate) fn render_octets(bytes: &[u8]) -> String {
 
 impl fmt::Display for ConnRef {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "{}+{}",
-            render_octets(&self.calling),
-            render_octets(&self.common)
-        )?;
+        write!(f, "{}+{}", render_octets(&self.calling), render_octets(&self.common))?;
         if let Some(a) = &self.additional {
             write!(f, "+{}", render_octets(a))?;
         }
@@ -219,10 +210,7 @@ impl ActivityId {
         }
         let mut bytes = [0u8; Self::CAPACITY];
         bytes.get_mut(..b.len())?.copy_from_slice(b);
-        Some(ActivityId {
-            len: u8::try_from(b.len()).ok()?,
-            bytes,
-        })
+        Some(ActivityId { len: u8::try_from(b.len()).ok()?, bytes })
     }
 
     /// The identifier RTSE implementations use: a BER INTEGER TLV holding
@@ -259,10 +247,7 @@ impl ActivityId {
             }
             i += 1;
         }
-        ActivityId {
-            len: (2 + clen) as u8,
-            bytes,
-        }
+        ActivityId { len: (2 + clen) as u8, bytes }
     }
 
     /// The octets.
@@ -277,11 +262,7 @@ impl ActivityId {
         let b = self.as_bytes();
         let (&tag, rest) = b.split_first()?;
         let (&len, content) = rest.split_first()?;
-        if tag != 0x02
-            || usize::from(len) != content.len()
-            || content.is_empty()
-            || content.len() > 9
-        {
+        if tag != 0x02 || usize::from(len) != content.len() || content.is_empty() || content.len() > 9 {
             return None;
         }
         if content.first().is_some_and(|b| b & 0x80 != 0) {

@@ -2,8 +2,8 @@
 //! between them.
 
 use super::{
-    Anomaly, AnomalyKind, AssocId, Delivery, Invariant, Observed, Phase, Step, TimelineRow,
-    TrackerConfig, TurnEvent, TurnTracker,
+    Anomaly, AnomalyKind, AssocId, Delivery, Invariant, Observed, Phase, Step, TimelineRow, TrackerConfig, TurnEvent,
+    TurnTracker,
 };
 use std::collections::BTreeMap;
 
@@ -46,11 +46,7 @@ impl AssociationLinker {
     /// An empty linker; every tracker gets `cfg`.
     #[must_use]
     pub fn new(cfg: TrackerConfig) -> Self {
-        AssociationLinker {
-            cfg,
-            assocs: Vec::new(),
-            delivered: BTreeMap::new(),
-        }
+        AssociationLinker { cfg, assocs: Vec::new(), delivered: BTreeMap::new() }
     }
 
     /// A new association (a new transport connection). `initiator` names the
@@ -164,13 +160,10 @@ impl AssociationLinker {
         let me = self.assocs.get_mut(usize::try_from(id.0).ok()?)?;
         if let Some((t, reported)) = me.tracker.last_delivery() {
             if let Some(label) = t.label.clone() {
-                let (no, receiver, seq) =
-                    (t.no, t.sender.peer(), t.confirmed_seq.unwrap_or(ev.seq));
+                let (no, receiver, seq) = (t.no, t.sender.peer(), t.confirmed_seq.unwrap_or(ev.seq));
                 match delivered.get(&label).copied() {
                     Some(d) if d.assoc != Some(id) && !reported => {
-                        let first = d
-                            .assoc
-                            .map_or_else(String::new, |a| format!(" on association {a}"));
+                        let first = d.assoc.map_or_else(String::new, |a| format!(" on association {a}"));
                         me.tracker.push_anomaly(
                             AnomalyKind::TransferDuplicated,
                             Some(receiver.peer()),
@@ -183,14 +176,7 @@ impl AssociationLinker {
                     }
                     Some(_) => {}
                     None => {
-                        delivered.insert(
-                            label,
-                            Delivery {
-                                assoc: Some(id),
-                                seq,
-                                receiver,
-                            },
-                        );
+                        delivered.insert(label, Delivery { assoc: Some(id), seq, receiver });
                     }
                 }
             }
@@ -210,8 +196,7 @@ impl AssociationLinker {
         for (i, a) in self.assocs.iter_mut().enumerate() {
             let me = u32::try_from(i).ok().map(AssocId);
             let delivered = &self.delivered;
-            a.tracker
-                .set_delivered_elsewhere(|l| delivered.get(l).is_some_and(|d| d.assoc != me));
+            a.tracker.set_delivered_elsewhere(|l| delivered.get(l).is_some_and(|d| d.assoc != me));
             a.tracker.finish();
         }
     }
@@ -241,9 +226,7 @@ impl AssociationLinker {
 
     /// Every anomaly of every association, association by association.
     pub fn anomalies(&self) -> impl Iterator<Item = (AssocId, &Anomaly)> + '_ {
-        self.ids()
-            .zip(self.assocs.iter())
-            .flat_map(|(id, a)| a.tracker.anomalies().iter().map(move |an| (id, an)))
+        self.ids().zip(self.assocs.iter()).flat_map(|(id, a)| a.tracker.anomalies().iter().map(move |an| (id, an)))
     }
 
     /// Labels delivered by any association.

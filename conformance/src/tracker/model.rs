@@ -233,10 +233,7 @@ impl TransferState {
     pub const fn unconfirmed(self) -> bool {
         matches!(
             self,
-            TransferState::InProgress
-                | TransferState::Ended
-                | TransferState::Interrupted
-                | TransferState::Pending
+            TransferState::InProgress | TransferState::Ended | TransferState::Interrupted | TransferState::Pending
         )
     }
 }
@@ -539,9 +536,7 @@ impl Invariant {
     pub const fn kinds(self) -> &'static [AnomalyKind] {
         match self {
             Invariant::OneHolder => &[AnomalyKind::TwoHolders],
-            Invariant::OnlyHolderSends => {
-                &[AnomalyKind::DataWithoutTurn, AnomalyKind::PleaseFromHolder]
-            }
+            Invariant::OnlyHolderSends => &[AnomalyKind::DataWithoutTurn, AnomalyKind::PleaseFromHolder],
             Invariant::HolderAfterRecovery => &[AnomalyKind::TurnLost],
             Invariant::ExactlyOnce => &[AnomalyKind::TransferLost, AnomalyKind::TransferDuplicated],
             Invariant::PleaseAnswered => &[AnomalyKind::PleaseUnanswered],

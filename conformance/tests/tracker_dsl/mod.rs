@@ -31,16 +31,10 @@ impl Run {
         self.anomalies(assoc).iter().map(|a| a.kind).collect()
     }
     pub fn anomalies(&self, assoc: u32) -> Vec<Anomaly> {
-        self.linker
-            .tracker(AssocId(assoc))
-            .map(|t| t.anomalies().to_vec())
-            .unwrap_or_default()
+        self.linker.tracker(AssocId(assoc)).map(|t| t.anomalies().to_vec()).unwrap_or_default()
     }
     pub fn all_kinds(&self) -> Vec<(u32, AnomalyKind)> {
-        self.linker
-            .anomalies()
-            .map(|(id, a)| (id.0, a.kind))
-            .collect()
+        self.linker.anomalies().map(|(id, a)| (id.0, a.kind)).collect()
     }
     pub fn tracker(&self, assoc: u32) -> &TurnTracker {
         self.linker.tracker(AssocId(assoc)).expect("association")
@@ -109,9 +103,7 @@ pub fn kind(v: &str) -> AnomalyKind {
         AnomalyKind::UnexpectedEvent,
         AnomalyKind::Malformed,
     ];
-    *all.iter()
-        .find(|k| k.name() == v)
-        .unwrap_or_else(|| panic!("anomaly kind {v}"))
+    *all.iter().find(|k| k.name() == v).unwrap_or_else(|| panic!("anomaly kind {v}"))
 }
 
 /// Parses one event line (without `#n`, `=>`, `!`).
@@ -165,35 +157,20 @@ pub fn parse_event(side: Side, words: &[&str], t: &mut u64) -> TurnEvent {
             window_size: get("win").map(num),
             session_requirements: get("req").map(|v| u16::from_str_radix(v, 16).expect("hex")),
         }),
-        "RF" => TurnEvent::Refuse {
-            reason: get("reason").map(num),
-            recovery_refused: has("recovery"),
-        },
-        "PT" => TurnEvent::PleaseTokens {
-            tokens: get("tokens").map_or(0x01, hex8),
-            priority: get("p").map(num),
-        },
-        "GT" => TurnEvent::GiveTokens {
-            tokens: get("tokens").map_or(0x15, hex8),
-        },
+        "RF" => TurnEvent::Refuse { reason: get("reason").map(num), recovery_refused: has("recovery") },
+        "PT" => TurnEvent::PleaseTokens { tokens: get("tokens").map_or(0x01, hex8), priority: get("p").map(num) },
+        "GT" => TurnEvent::GiveTokens { tokens: get("tokens").map_or(0x15, hex8) },
         "GTC" => TurnEvent::GiveControl,
         "GTA" => TurnEvent::GiveControlAck,
-        "AS" => TurnEvent::ActivityStart {
-            id: ActivityId::number(get("id").map_or(1, num)),
-        },
+        "AS" => TurnEvent::ActivityStart { id: ActivityId::number(get("id").map_or(1, num)) },
         "AR" => TurnEvent::ActivityResume(Resume {
             old_conn: get("conn").map(conn),
             old_id: ActivityId::number(get("old").map_or(1, num)),
             serial: get("serial").map_or(0, num),
             new_id: ActivityId::number(get("new").map_or(2, num)),
         }),
-        "DT" => TurnEvent::Data {
-            octets: get("n").map_or(100, num),
-        },
-        "MIP" => TurnEvent::MinorSync {
-            serial: serial(),
-            confirm_required: !has("noconfirm"),
-        },
+        "DT" => TurnEvent::Data { octets: get("n").map_or(100, num) },
+        "MIP" => TurnEvent::MinorSync { serial: serial(), confirm_required: !has("noconfirm") },
         "MIA" => TurnEvent::MinorSyncAck { serial: serial() },
         "AE" => TurnEvent::ActivityEnd { serial: serial() },
         "AEA" => TurnEvent::ActivityEndAck { serial: serial() },
@@ -202,22 +179,15 @@ pub fn parse_event(side: Side, words: &[&str], t: &mut u64) -> TurnEvent {
         "AD" => TurnEvent::ActivityDiscard { reason: None },
         "ADA" => TurnEvent::ActivityDiscardAck,
         "ED" => TurnEvent::ExceptionReport { reason: None },
-        "LABEL" => TurnEvent::TransferLabel {
-            label: get("l").expect("l=label").to_owned(),
-        },
+        "LABEL" => TurnEvent::TransferLabel { label: get("l").expect("l=label").to_owned() },
         "FN" => TurnEvent::Release,
         "DN" => TurnEvent::Disconnect,
         "NF" => TurnEvent::NotFinished,
-        "AB" => TurnEvent::Abort {
-            user: !has("provider"),
-            reason: get("reason").map(num),
-        },
+        "AB" => TurnEvent::Abort { user: !has("provider"), reason: get("reason").map(num) },
         "AA" => TurnEvent::AbortAccept,
         "TD" => TurnEvent::Other { name: "TD" },
         "CD" => TurnEvent::Other { name: "CD" },
-        "MALFORMED" => TurnEvent::Malformed {
-            detail: "test".to_owned(),
-        },
+        "MALFORMED" => TurnEvent::Malformed { detail: "test".to_owned() },
         other => panic!("unknown event {other}"),
     }
 }
@@ -240,10 +210,7 @@ pub fn run_with(cfg: TrackerConfig, script: &str) -> Run {
             continue;
         }
         let (line, expect_kinds) = match line.split_once('!') {
-            Some((a, b)) => (
-                a,
-                Some(b.split(',').map(|k| kind(k.trim())).collect::<Vec<_>>()),
-            ),
+            Some((a, b)) => (a, Some(b.split(',').map(|k| kind(k.trim())).collect::<Vec<_>>())),
             None => (line, None),
         };
         let (line, expect_holder) = match line.split_once("=>") {
@@ -257,29 +224,20 @@ pub fn run_with(cfg: TrackerConfig, script: &str) -> Run {
             words.remove(0);
         }
         let host = if words.first() == Some(&"open") {
-            let h = words
-                .get(1)
-                .and_then(|w| w.strip_prefix("host="))
-                .map(str::to_owned);
+            let h = words.get(1).and_then(|w| w.strip_prefix("host=")).map(str::to_owned);
             Some(h)
         } else {
             None
         };
         while ids.len() <= assoc as usize {
-            let h = if ids.len() == assoc as usize {
-                host.clone().flatten()
-            } else {
-                None
-            };
+            let h = if ids.len() == assoc as usize { host.clone().flatten() } else { None };
             ids.push(linker.open(h.as_deref()));
         }
         if host.is_some() {
             continue;
         }
         let id = ids[assoc as usize];
-        let (side, rest) = words
-            .split_first()
-            .unwrap_or_else(|| panic!("line {}: empty", lineno + 1));
+        let (side, rest) = words.split_first().unwrap_or_else(|| panic!("line {}: empty", lineno + 1));
         let side = match *side {
             "I" => Side::Initiator,
             "R" => Side::Responder,
@@ -287,34 +245,16 @@ pub fn run_with(cfg: TrackerConfig, script: &str) -> Run {
         };
         seq += 1;
         let event = parse_event(side, rest, &mut t);
-        let ev = Observed {
-            seq,
-            time_ns: t,
-            from: side,
-            event,
-        };
+        let ev = Observed { seq, time_ns: t, from: side, event };
         let step = linker.observe(id, &ev).expect("known association");
         let row = linker.row(id, &ev, &step).expect("row");
         let tracker = linker.tracker(id).expect("tracker");
         let raised: Vec<&Anomaly> = tracker.anomalies()[step.anomalies.clone()].iter().collect();
         let raised_kinds: Vec<AnomalyKind> = raised.iter().map(|a| a.kind).collect();
         let expected = expect_kinds.unwrap_or_default();
-        assert_eq!(
-            raised_kinds,
-            expected,
-            "line {}: `{}`: anomalies {:#?}",
-            lineno + 1,
-            raw.trim(),
-            raised
-        );
+        assert_eq!(raised_kinds, expected, "line {}: `{}`: anomalies {:#?}", lineno + 1, raw.trim(), raised);
         if let Some(h) = expect_holder {
-            assert_eq!(
-                step.turn,
-                h,
-                "line {}: `{}`: holder",
-                lineno + 1,
-                raw.trim()
-            );
+            assert_eq!(step.turn, h, "line {}: `{}`: holder", lineno + 1, raw.trim());
         }
         assert_eq!(tracker.holder(), step.turn);
         rows.push(row);
