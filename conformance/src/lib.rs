@@ -6,6 +6,7 @@
 pub mod cli;
 pub mod decode;
 pub mod input;
+pub mod observe;
 pub mod render;
 pub mod tracker;
 pub mod tshark;
