@@ -298,15 +298,17 @@ fn accept_all(n: u8) -> Vec<ContextResult<'static>> {
 }
 
 /// RT-OPEN refused: RF reason 2 with AARE rejected + RTORJ in a CPR (normal
-/// mode; the reason is the AARE result: transient for rtsBusy and
-/// cannotRecover, permanent otherwise), or PRefuse (X.410 mode).
+/// mode, where RTORJ has no refuseReason: the AARE result says transient
+/// for rtsBusy, permanent for the others, cannotRecover included), or
+/// PRefuse (X.410 mode).
 pub(crate) fn rf(out: &mut Output, w: &Wire, reason: RefuseReason) {
     let (mut a, mut b, mut c) = (out.take_buf(), out.take_buf(), out.take_buf());
     match w.mode {
         Mode::Normal => {
             rtse::emit(&RtseApdu::Rtorj(Rtorj::default()), &mut a);
+            // Only rtsBusy is worth retrying.
             let result = match reason {
-                RefuseReason::RtsBusy | RefuseReason::CannotRecover => acse::RESULT_REJECTED_TRANSIENT,
+                RefuseReason::RtsBusy => acse::RESULT_REJECTED_TRANSIENT,
                 _ => acse::RESULT_REJECTED_PERMANENT,
             };
             let aare = Aare {

@@ -1097,6 +1097,13 @@ impl Machine {
                 self.recv = Some(r);
                 return;
             }
+            if at == 0 && self.prev_conn.is_some() {
+                // Resumed from the start on a recovery: its AS was lost with
+                // the old connection (the sender cannot know), so it starts
+                // here.
+                self.recv = Some(Receiving::new(new, false));
+                return;
+            }
         }
         self.abort_with(AbortReason::UnrecognizedActivity, "AR of an unknown activity", out);
     }
@@ -1391,9 +1398,12 @@ impl Machine {
             (_, Some(X410Pdu::PRefuse(p))) => Some(p.refuse_reason.to_i64()),
             _ => None,
         };
+        // Normal mode has no refuseReason: a permanent AARE rejection
+        // stands for cannotRecover (see emit::rf).
+        let permanent = matches!(&up.acse, Some(acse::AcseApdu::Aare(a)) if a.result == acse::RESULT_REJECTED_PERMANENT);
         self.disconnect(out);
         if self.lost.is_some() {
-            if reason == Some(RefuseReason::CannotRecover.to_i64()) {
+            if permanent || reason == Some(RefuseReason::CannotRecover.to_i64()) {
                 return self.p_abort(PAbortReason::Lost, out);
             }
             return self.retry_later(now, out);
