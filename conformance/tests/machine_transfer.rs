@@ -98,8 +98,7 @@ fn without_checkpointing_a_long_tsdu_spans_several_tpdus() {
     assert_eq!(n.iter().filter(|s| s.ends_with(" MIP")).count(), 0);
     // 16 KiB DTs: three DT SPDUs, each over several 2048-octet TPDUs.
     assert_eq!(n.iter().filter(|s| s.ends_with(" DT")).count(), 3);
-    let fragments =
-        p.trace().iter().filter(|t| matches!(&t.kind, TraceKind::Pdu { info, .. } if !info.eot)).count();
+    let fragments = p.trace().iter().filter(|t| matches!(&t.kind, TraceKind::Pdu { info, .. } if !info.eot)).count();
     assert!(fragments > 15, "{fragments}");
     assert_eq!(delivered(&p, 1), [("/C=GB/A= /P=ACME/;BIG-0002".to_owned(), 1)]);
     assert_clean(&p);

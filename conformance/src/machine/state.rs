@@ -1400,7 +1400,8 @@ impl Machine {
         };
         // Normal mode has no refuseReason: a permanent AARE rejection
         // stands for cannotRecover (see emit::rf).
-        let permanent = matches!(&up.acse, Some(acse::AcseApdu::Aare(a)) if a.result == acse::RESULT_REJECTED_PERMANENT);
+        let permanent =
+            matches!(&up.acse, Some(acse::AcseApdu::Aare(a)) if a.result == acse::RESULT_REJECTED_PERMANENT);
         self.disconnect(out);
         if self.lost.is_some() {
             if permanent || reason == Some(RefuseReason::CannotRecover.to_i64()) {
