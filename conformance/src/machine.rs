@@ -238,13 +238,21 @@ pub enum TransportEvent {
 
 /// A message to transfer: the APDU octets (a P1 MTS-APDU) and its label
 /// (the MTS identifier, as [`rtse_codec::p1::MtsIdentifier`] displays it).
-/// Cheap to clone.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+/// Cheap to clone. Equality compares both; the hash covers the label only
+/// (equal values still hash alike), so hashing a state does not read every
+/// queued APDU.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Apdu {
     /// Label (`/C=GB/A= /P=ACME/;MSG-0001`).
     pub label: Arc<str>,
     /// The MTS-APDU.
     pub octets: Arc<[u8]>,
+}
+
+impl std::hash::Hash for Apdu {
+    fn hash<H: std::hash::Hasher>(&self, h: &mut H) {
+        self.label.hash(h);
+    }
 }
 
 impl Apdu {

@@ -1595,22 +1595,17 @@ impl TurnTracker {
                 self.link(old, no, false);
             }
             // A resume from serial 0 quoting the lost connection, on its
-            // recovery: the activity's AS was lost with that connection (the
-            // sender cannot know whether it arrived), so the receiver takes it
-            // as a start. Not an anomaly; the transfer is linked like a
-            // restart.
+            // recovery, when that connection showed no unfinished activity
+            // of this sender: the AS was lost with it (the sender cannot
+            // know whether it arrived), so the receiver takes it as a start.
             None if r.serial == 0
                 && self.is_recovery()
+                && self.pending_for(x, None).is_none()
                 && match (&r.old_conn, &inh_ref) {
                     (Some(q), Some(actual)) => q.matches(actual),
                     (None, _) => true,
                     (Some(_), None) => false,
-                } =>
-            {
-                if let Some(p) = self.pending_for(x, None) {
-                    self.link(p, no, true);
-                }
-            }
+                } => {}
             None => {
                 let q = r.old_conn.as_ref().map_or_else(String::new, |c| format!(" of connection {c}"));
                 self.anomaly(

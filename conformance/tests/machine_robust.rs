@@ -169,7 +169,9 @@ fn handle_out(
                 inds.push(i.clone());
                 match i {
                     Indication::OpenInd => queue.push_back((who, Input::Request(Request::OpenResponse(Ok(()))))),
-                    Indication::OpenCnf(Ok(())) => queue.push_back((who, Input::Request(Request::Transfer(msg.clone())))),
+                    Indication::OpenCnf(Ok(())) => {
+                        queue.push_back((who, Input::Request(Request::Transfer(msg.clone()))))
+                    }
                     _ => {}
                 }
             }

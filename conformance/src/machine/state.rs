@@ -90,7 +90,7 @@ enum SendState {
     Discarding,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 struct Sending {
     apdu: Apdu,
     /// The octets the DTs carry (EXTERNAL-wrapped in normal mode).
@@ -104,6 +104,14 @@ struct Sending {
     /// Last MIP serial the receiver confirmed (MIA).
     acked: u32,
     state: SendState,
+}
+
+/// The payload is a function of the APDU and the association (mode,
+/// pcid): left out of the hash.
+impl std::hash::Hash for Sending {
+    fn hash<H: std::hash::Hasher>(&self, h: &mut H) {
+        (&self.apdu, self.id, self.sent, self.serial, self.acked, self.state).hash(h);
+    }
 }
 
 /// An Activity Identifier as received (session PI 41, at most 6 octets).
@@ -929,23 +937,29 @@ impl Machine {
         // A fresh decoding context per TSDU: the machine knows the mode and
         // the contexts; the codec routes PDVs by their tags without a
         // context list (stack.rs), so nothing is allocated or remembered.
+        // The session layer is parsed here and the layers above each SPDU
+        // by the stack decoder, without building a whole `Stack`.
         let mut ctx = match self.phase {
             Phase::AwaitCn => stack::Context::default(),
             _ => stack::Context::with_mode(self.wire.mode),
         };
         ctx.rtse = Some(true);
-        let st = match stack::decode_tsdu(&mut ctx, self.peer_sender(), bytes) {
-            Ok(s) => s,
+        let from = self.peer_sender();
+        let tsdu = match session::parse_tsdu_with(bytes, &ctx.session[0]) {
+            Ok(t) => t,
             Err(e) => return self.malformed(&e, out),
         };
-        let Some(ss) = &st.session else { return };
-        for (spdu, up) in ss.iter() {
+        for spdu in tsdu.iter() {
+            let up = match stack::decode_upper_of(&mut ctx, from, spdu, bytes) {
+                Ok(u) => u,
+                Err(e) => return self.malformed(&e, out),
+            };
             if let Spdu::Gt(t) = spdu {
                 if t.tokens().is_empty() {
                     continue;
                 }
             }
-            self.on_spdu(now, spdu, up, out);
+            self.on_spdu(now, spdu, &up, out);
             if !self.connected() {
                 return;
             }
