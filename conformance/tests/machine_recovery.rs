@@ -283,3 +283,55 @@ fn the_state_is_hashable_and_deterministic() {
     assert_eq!(h1, h2);
     assert_eq!(a1, a2);
 }
+
+/// Both MTAs exchange mail while the connection is dropped every `every`
+/// deliveries (a deterministic sweep of drop points): every message
+/// arrives exactly once and the tracker sees nothing wrong.
+#[test]
+fn mail_survives_drops_at_many_points() {
+    let mut recovered = 0;
+    for mode in [Mode::Normal, Mode::X410] {
+        for every in 1usize..80 {
+            // Enough attempts that eight drops never exhaust them (an
+            // exhausted recovery is an RT-P-ABORT and a fresh association,
+            // tested above).
+            let mk = |name: &str, opener: bool| {
+                let mut c = cfg(name, opener, mode);
+                c.machine.recovery.max_attempts = 20;
+                ReferenceMta::new(c)
+            };
+            let mut p = Loopback::new(mk("MTA-A", true), mk("MTA-B", false));
+            for i in 0..12 {
+                p.submit(0, if i % 3 == 0 { big(i, 3_000) } else { msg(i) });
+                p.submit(1, msg(1000 + i));
+            }
+            // Drop after every `every` steps of the run (transport events,
+            // timers and deliveries), up to eight times.
+            let mut drops = 0;
+            let mut n = 0;
+            for _ in 0..MAX {
+                if drops < 8 && n >= every && p.connection().is_some() {
+                    p.drop_connection();
+                    drops += 1;
+                    n = 0;
+                }
+                if p.step() {
+                    n += 1;
+                } else if !p.fire_timer() {
+                    break;
+                }
+            }
+            p.settle(MAX);
+            let ctx = format!("{mode:?} every {every} ({drops} drops)");
+            assert!(drops >= 2, "{ctx}");
+            // Drops during establishment or release are not recovered.
+            recovered += count_ind(&p, 0, |i| matches!(i, Indication::Notice(Notice::Recovered { .. })));
+            assert_eq!(p.ends[0].backlog() + p.ends[1].backlog(), 0, "{ctx}: {:#?}", p.transcript());
+            assert_eq!(p.ends[1].deliveries(), 12, "{ctx}");
+            assert_eq!(p.ends[0].deliveries(), 12, "{ctx}");
+            assert!(p.ends.iter().all(|m| m.delivered().values().all(|c| *c == 1)), "{ctx}");
+            assert_clean(&p);
+        }
+    }
+    assert!(recovered >= 100, "{recovered} recoveries");
+}

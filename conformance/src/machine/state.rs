@@ -76,6 +76,19 @@ struct Lost {
     role: Role,
     /// Reconnection attempts made.
     attempts: u8,
+    /// Responder: the lost connection was itself a recovery whose AC the
+    /// initiator may never have received; what we knew before accepting it
+    /// (the initiator then quotes that older connection).
+    alt: Option<Box<Rollback>>,
+}
+
+/// A responder's state before it accepted a recovery, kept until the
+/// initiator shows (by sending anything) that it received the AC.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+struct Rollback {
+    lost: Lost,
+    prev_conn: Option<ConnRef>,
+    send_id: Option<u32>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -200,6 +213,9 @@ pub struct Machine {
     recv: Option<Receiving>,
     /// Last activity delivered (for a resume whose AEA was lost).
     done: Option<ActId>,
+    /// Responder, after accepting a recovery: the state to go back to if
+    /// this connection is lost before the initiator is heard on it.
+    tentative: Option<Box<Rollback>>,
     next_activity: u32,
     rx_pending: Vec<u8>,
     rx_tsdu: Vec<u8>,
@@ -251,6 +267,7 @@ impl Machine {
             send: None,
             recv: None,
             done: None,
+            tentative: None,
             next_activity: 1,
             rx_pending: Vec::new(),
             rx_tsdu: Vec::new(),
@@ -617,7 +634,14 @@ impl Machine {
         }
         let old_id = s.id;
         let acked = s.acked;
-        let new_id = self.new_activity();
+        // The resumed activity keeps its identifier (identifiers are per
+        // connection): the Linking Information is then right whether or not
+        // an earlier AR of ours reached the receiver before a later loss.
+        // A restart (AS) is a new activity with a new identifier.
+        let new_id = match (self.cfg.flaw, &self.prev_conn) {
+            (Some(Flaw::DuplicatesOnResume), _) | (_, None) => self.new_activity(),
+            _ => old_id,
+        };
         let seg = self.segment() as u32;
         let w = self.wire;
         let old_conn = self.prev_conn.clone();
@@ -666,6 +690,7 @@ impl Machine {
         }
         self.recv = None;
         self.done = None;
+        self.tentative = None;
         self.prev_conn = None;
         self.conn = None;
         self.turn = false;
@@ -772,7 +797,8 @@ impl Machine {
             out.notice(Notice::Lost { recovering: false });
             return self.p_abort(PAbortReason::Lost, out);
         }
-        self.lost = Some(Lost { conn, turn, gtc_pending, role: self.role, attempts: 0 });
+        let alt = self.tentative.take();
+        self.lost = Some(Lost { conn, turn, gtc_pending, role: self.role, attempts: 0, alt });
         out.notice(Notice::Lost { recovering: true });
         if reconnects {
             self.retry_later(now, out);
@@ -967,6 +993,10 @@ impl Machine {
     }
 
     fn on_spdu(&mut self, now: Tick, spdu: &Spdu<'_>, up: &Upper<'_>, out: &mut Output) {
+        if self.phase == Phase::Open {
+            // The initiator speaks on this connection: it has our AC.
+            self.tentative = None;
+        }
         match spdu {
             Spdu::Cn(c) => return self.on_cn(now, c, up, out),
             Spdu::Ac(c) => return self.on_ac(now, c, up, out),
@@ -1333,10 +1363,21 @@ impl Machine {
     /// A recovery CN: accepted if it quotes the association we lost as its
     /// responder (only the initiator recovers), else refused cannotRecover.
     fn on_recovery_cn(&mut self, now: Tick, calling: &[u8], common: &[u8], out: &mut Output) {
-        let ours = self
-            .lost
-            .as_ref()
-            .is_some_and(|l| l.role == Role::Responder && &*l.conn.calling == calling && &*l.conn.common == common);
+        let quotes = |c: &ConnRef| &*c.calling == calling && &*c.common == common;
+        let mut ours = self.lost.as_ref().is_some_and(|l| l.role == Role::Responder && quotes(&l.conn));
+        if !ours && self.lost.as_ref().and_then(|l| l.alt.as_ref()).is_some_and(|a| quotes(&a.lost.conn)) {
+            // The initiator never got the AC of the recovery we accepted
+            // last: go back to what we knew before it.
+            if let Some(alt) = self.lost.as_mut().and_then(|l| l.alt.take()) {
+                let Rollback { lost, prev_conn, send_id } = *alt;
+                ours = lost.role == Role::Responder;
+                self.lost = Some(lost);
+                self.prev_conn = prev_conn;
+                if let (Some(s), Some(id)) = (self.send.as_mut(), send_id) {
+                    s.id = id;
+                }
+            }
+        }
         let setting = self.resolve_setting(TokenSetting(self.offered));
         if !ours || turn_side(setting).is_none() {
             emit::rf(out, &self.wire, RefuseReason::CannotRecover);
@@ -1355,6 +1396,15 @@ impl Machine {
         emit::ac(out, &self.wire, &p);
         self.role = Role::Responder;
         self.phase = Phase::Open;
+        if let Some(lost) = &self.lost {
+            let mut lost = lost.clone();
+            lost.alt = None;
+            self.tentative = Some(Box::new(Rollback {
+                lost,
+                prev_conn: self.prev_conn.clone(),
+                send_id: self.send.as_ref().map(|s| s.id),
+            }));
+        }
         self.recovered(setting, out);
     }
 
