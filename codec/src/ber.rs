@@ -654,10 +654,11 @@ pub fn write_tlv(out: &mut Vec<u8>, tag: Tag, f: impl FnOnce(&mut Vec<u8>)) {
     if len < 0x80 {
         out[at] = len as u8;
     } else {
-        let mut hdr = Vec::with_capacity(9);
-        write_len(&mut hdr, len);
-        out[at] = hdr[0];
-        out.splice(at + 1..at + 1, hdr[1..].iter().copied());
+        // Long form without a heap buffer: `0x80 | n` then n length octets.
+        let bytes = (len as u64).to_be_bytes();
+        let skip = bytes.iter().take_while(|b| **b == 0).count();
+        out[at] = 0x80 | (8 - skip) as u8;
+        out.splice(at + 1..at + 1, bytes[skip..].iter().copied());
     }
 }
 

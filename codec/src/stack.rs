@@ -233,6 +233,16 @@ pub fn decode_tsdu<'a>(ctx: &mut Context, from: Sender, tsdu: &'a [u8]) -> Resul
     Ok(Stack { tpkt: None, tpdu: None, session: Some(decode_session(ctx, from, tsdu)?) })
 }
 
+/// The layers above one SPDU of a TSDU the caller parsed itself with
+/// [`session::parse_tsdu_with`] (`whole`: that TSDU's bytes, for error
+/// offsets): what [`decode_tsdu`] does for each of its SPDUs, in order. For
+/// a caller that knows its association (the protocol machine) and wants no
+/// [`Stack`] (several kilobytes) built and moved per TSDU.
+pub fn decode_upper_of<'a>(ctx: &mut Context, from: Sender, spdu: &Spdu<'a>, whole: &'a [u8]) -> Result<Upper<'a>> {
+    learn_session(ctx, from, spdu);
+    decode_upper(ctx, from, spdu, whole)
+}
+
 fn decode_session<'a>(ctx: &mut Context, from: Sender, tsdu_bytes: &'a [u8]) -> Result<SessionStack<'a>> {
     if tsdu_bytes.is_empty() {
         return Err(Error::eof(Layer::Session, 0, "SPDU identifier"));

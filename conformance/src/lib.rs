@@ -1,11 +1,15 @@
-//! rtse-conformance: the Turn tracker, the `rtse` command-line tool and,
-//! in time, the protocol machine, the reference MTA and its flaws, the
-//! simulator and the conformance suite.
+//! rtse-conformance: the Turn tracker, the sans-IO protocol machine, the
+//! reference MTA and its named flaws, a loopback pump, the `rtse`
+//! command-line tool and, in time, the simulator and the conformance suite.
 #![forbid(unsafe_code)]
 
 pub mod cli;
 pub mod decode;
+pub mod flaw;
 pub mod input;
+pub mod loopback;
+pub mod machine;
+pub mod mta;
 pub mod observe;
 pub mod render;
 pub mod tracker;

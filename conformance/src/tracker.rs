@@ -1594,6 +1594,18 @@ impl TurnTracker {
                 }
                 self.link(old, no, false);
             }
+            // A resume from serial 0 quoting the lost connection, on its
+            // recovery, when that connection showed no unfinished activity
+            // of this sender: the AS was lost with it (the sender cannot
+            // know whether it arrived), so the receiver takes it as a start.
+            None if r.serial == 0
+                && self.is_recovery()
+                && self.pending_for(x, None).is_none()
+                && match (&r.old_conn, &inh_ref) {
+                    (Some(q), Some(actual)) => q.matches(actual),
+                    (None, _) => true,
+                    (Some(_), None) => false,
+                } => {}
             None => {
                 let q = r.old_conn.as_ref().map_or_else(String::new, |c| format!(" of connection {c}"));
                 self.anomaly(

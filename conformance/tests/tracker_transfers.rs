@@ -8,6 +8,14 @@ use tracker_dsl::run;
 
 /// Association #0: A sends MSG-1 with checkpoints; B confirmed checkpoint 1;
 /// the connection resets after MIP 2, before its MIA.
+const CUT_BEFORE_ANY_ACTIVITY: &str = "
+    #0 I CN ts=00 ref=MTA-A/0001,250101115500Z twa ckpt=1 win=3
+    #0 R AC ts=00 ckpt=1 win=3          => initiator
+    #0 I T-RST                          => none
+    #1 I CN ts=00 ref=MTA-A/0002,250101120500Z recover=MTA-A/0001,250101115500Z twa ckpt=1 win=3
+    #1 R AC ts=00 recover ckpt=1 win=3  => initiator
+";
+
 const CUT_MID_TRANSFER: &str = "
     #0 I CN ts=00 ref=MTA-A/0001,250101115500Z twa ckpt=1 win=3
     #0 R AC ts=00 ckpt=1 win=3          => initiator
@@ -79,6 +87,13 @@ fn resume_of_an_unknown_activity() {
         "{CUT_MID_TRANSFER}
         #1 I AR old=9 serial=0 new=2 ! activity-violation
         #1 R AB provider
+        "
+    ));
+    // Serial 0 of an activity the lost connection never showed (its AS was
+    // lost with it): a start, not a violation.
+    run(&format!(
+        "{CUT_BEFORE_ANY_ACTIVITY}
+        #1 I AR old=9 serial=0 new=2
         "
     ));
     // Wrong old connection in the Linking Information.

@@ -1,0 +1,498 @@
+//! A trivial, deterministic byte pump between two endpoints (machines or
+//! MTAs): one transport connection at a time, FIFO delivery with a fixed
+//! latency, timers, and a [`Loopback::drop_connection`] that loses the
+//! connection and everything in flight. No randomness, no fault model: the
+//! simulator builds those; this is what tests, the benchmark and examples
+//! use to wire two endpoints back to back.
+//!
+//! It records a [`Trace`] of transport events and TPKTs (each marked
+//! delivered or not) that [`Loopback::observe`] feeds, through
+//! [`crate::observe::events`], to an [`AssociationLinker`]: the tracker sees
+//! the PDUs the peer received (a PDU lost with its connection never reached
+//! the other side, so it has no bearing on the Turn there).
+
+use crate::machine::{Action, Indication, Input, Machine, Output, PduInfo, Tick, TimerId, TransportEvent};
+use crate::mta::{MtaInput, ReferenceMta};
+use crate::observe;
+use crate::tracker::{AssociationLinker, CloseHow, Observed, Side, TrackerConfig, TurnEvent};
+use rtse_codec::stack::{AssociationDecoder, Sender};
+use std::collections::VecDeque;
+
+/// Something the pump can drive.
+pub trait Endpoint {
+    /// Feed one machine input.
+    fn input(&mut self, now: Tick, input: Input<'_>, out: &mut Output);
+}
+
+impl Endpoint for Machine {
+    fn input(&mut self, now: Tick, input: Input<'_>, out: &mut Output) {
+        self.handle(now, input, out);
+    }
+}
+
+impl Endpoint for ReferenceMta {
+    fn input(&mut self, now: Tick, input: Input<'_>, out: &mut Output) {
+        self.handle(now, MtaInput::Machine(input), out);
+    }
+}
+
+/// One recorded event.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TraceItem {
+    /// Time it happened (PDUs: when sent).
+    pub time: Tick,
+    /// Connection number (0, 1, ... in order of creation).
+    pub conn: usize,
+    /// Endpoint (0 or 1) that sent it / opened or closed the connection.
+    pub from: usize,
+    /// What.
+    pub kind: TraceKind,
+}
+
+/// What a [`TraceItem`] records.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TraceKind {
+    /// The connection was opened by `from`.
+    Open,
+    /// A TPKT sent by `from`.
+    Pdu {
+        /// Its bytes.
+        bytes: Vec<u8>,
+        /// What it is.
+        info: PduInfo,
+        /// Whether it reached the peer.
+        delivered: bool,
+    },
+    /// The connection ended (`Fin`: closed by `from`; `Rst`: dropped).
+    Closed(CloseHow),
+}
+
+/// Everything recorded, in order.
+pub type Trace = Vec<TraceItem>;
+
+#[derive(Debug, Clone, Copy)]
+struct ConnInfo {
+    initiator: usize,
+    closed_by: [bool; 2],
+}
+
+#[derive(Debug)]
+enum Flight {
+    Pdu { conn: usize, from: usize, bytes: Vec<u8>, trace: Option<usize> },
+    Fin { conn: usize, from: usize },
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Work {
+    Transport(TransportEvent),
+    Timer(TimerId),
+}
+
+/// Two endpoints back to back. Endpoint 0 is "A", endpoint 1 is "B".
+#[derive(Debug)]
+pub struct Loopback<E> {
+    /// The endpoints.
+    pub ends: [E; 2],
+    /// Virtual time.
+    pub now: Tick,
+    /// Added to `now` for each delivery.
+    pub latency: Tick,
+    timers: [[Option<Tick>; 2]; 2],
+    conn: Option<usize>,
+    conns: Vec<ConnInfo>,
+    wire: VecDeque<Flight>,
+    pending: VecDeque<(usize, Work)>,
+    record: bool,
+    trace: Trace,
+    indications: Vec<(usize, Indication)>,
+    spare: Vec<Vec<u8>>,
+    out: Output,
+    sent: u64,
+    delivered: u64,
+}
+
+/// Host names given to the tracker's linker for endpoints 0 and 1.
+pub const HOSTS: [&str; 2] = ["A", "B"];
+
+impl<E: Endpoint> Loopback<E> {
+    /// Two endpoints, recording a trace and the indications.
+    pub fn new(a: E, b: E) -> Self {
+        Loopback {
+            ends: [a, b],
+            now: 0,
+            latency: 1_000_000,
+            timers: [[None; 2]; 2],
+            conn: None,
+            conns: Vec::new(),
+            wire: VecDeque::new(),
+            pending: VecDeque::new(),
+            record: true,
+            trace: Vec::new(),
+            indications: Vec::new(),
+            spare: Vec::new(),
+            out: Output::new(),
+            sent: 0,
+            delivered: 0,
+        }
+    }
+
+    /// Without a trace or indications (for benchmarks).
+    #[must_use]
+    pub fn unrecorded(mut self) -> Self {
+        self.record = false;
+        self
+    }
+
+    /// TPKTs sent and delivered so far.
+    #[must_use]
+    pub fn counts(&self) -> (u64, u64) {
+        (self.sent, self.delivered)
+    }
+    /// The trace.
+    #[must_use]
+    pub fn trace(&self) -> &Trace {
+        &self.trace
+    }
+    /// Indications given to each endpoint, in order.
+    #[must_use]
+    pub fn indications(&self) -> &[(usize, Indication)] {
+        &self.indications
+    }
+    /// Forget the indications recorded so far.
+    pub fn clear_indications(&mut self) {
+        self.indications.clear();
+    }
+    /// The current connection's number, if any.
+    #[must_use]
+    pub fn connection(&self) -> Option<usize> {
+        self.conn
+    }
+
+    /// Give endpoint `who` an input directly (a request, typically).
+    pub fn feed(&mut self, who: usize, input: Input<'_>) {
+        self.out.clear();
+        if let Some(e) = self.ends.get_mut(who) {
+            e.input(self.now, input, &mut self.out);
+        }
+        self.apply(who);
+    }
+
+    /// Run `f` on endpoint `who` with the pump's clock and output, then
+    /// carry out what it produced (e.g. `|mta, now, out| mta.handle(now,
+    /// MtaInput::Submit(m), out)`).
+    pub fn with(&mut self, who: usize, f: impl FnOnce(&mut E, Tick, &mut Output)) {
+        self.out.clear();
+        if let Some(e) = self.ends.get_mut(who) {
+            f(e, self.now, &mut self.out);
+        }
+        self.apply(who);
+    }
+
+    fn apply(&mut self, who: usize) {
+        let out = std::mem::take(&mut self.out);
+        for a in &out.actions {
+            match a {
+                Action::Transmit(t) => {
+                    let Some(c) = self.conn else { continue };
+                    if self.conns.get(c).is_none_or(|i| i.closed_by[who]) {
+                        continue;
+                    }
+                    let mut bytes = self.spare.pop().unwrap_or_default();
+                    bytes.clear();
+                    bytes.extend_from_slice(out.bytes(t));
+                    self.sent += 1;
+                    let trace = self.record.then(|| {
+                        self.trace.push(TraceItem {
+                            time: self.now,
+                            conn: c,
+                            from: who,
+                            kind: TraceKind::Pdu { bytes: bytes.clone(), info: t.pdu, delivered: false },
+                        });
+                        self.trace.len() - 1
+                    });
+                    self.wire.push_back(Flight::Pdu { conn: c, from: who, bytes, trace });
+                }
+                Action::Indication(i) => {
+                    if self.record {
+                        self.indications.push((who, i.clone()));
+                    }
+                }
+                Action::Connect => {
+                    if let Some(c) = self.conn {
+                        self.reset(c);
+                    }
+                    let c = self.conns.len();
+                    self.conns.push(ConnInfo { initiator: who, closed_by: [false; 2] });
+                    self.conn = Some(c);
+                    self.note(c, who, TraceKind::Open);
+                    self.pending.push_back((who, Work::Transport(TransportEvent::Connected)));
+                    self.pending.push_back((1 - who, Work::Transport(TransportEvent::Incoming)));
+                }
+                Action::Disconnect => {
+                    if let Some(c) = self.conn {
+                        if let Some(i) = self.conns.get_mut(c) {
+                            i.closed_by[who] = true;
+                        }
+                        self.wire.push_back(Flight::Fin { conn: c, from: who });
+                    }
+                }
+                Action::SetTimer(id, t) => self.timers[who][*id as usize] = Some(*t),
+                Action::CancelTimer(id) => self.timers[who][*id as usize] = None,
+            }
+        }
+        self.out = out;
+    }
+
+    fn note(&mut self, conn: usize, from: usize, kind: TraceKind) {
+        if self.record {
+            self.trace.push(TraceItem { time: self.now, conn, from, kind });
+        }
+    }
+
+    /// Forget connection `c` (what is in flight on it is lost).
+    fn reset(&mut self, c: usize) {
+        let spare = &mut self.spare;
+        self.wire.retain_mut(|f| match f {
+            Flight::Pdu { conn, bytes, .. } if *conn == c => {
+                spare.push(std::mem::take(bytes));
+                false
+            }
+            Flight::Fin { conn, .. } => *conn != c,
+            _ => true,
+        });
+        if self.conn == Some(c) {
+            self.conn = None;
+        }
+    }
+
+    /// One step: a pending transport event or timer input, else the next
+    /// delivery. `false` when there is nothing to do (timers aside).
+    pub fn step(&mut self) -> bool {
+        if let Some((who, w)) = self.pending.pop_front() {
+            match w {
+                Work::Transport(e) => self.feed(who, Input::Transport(e)),
+                Work::Timer(t) => self.feed(who, Input::Timer(t)),
+            }
+            return true;
+        }
+        let Some(f) = self.wire.pop_front() else { return false };
+        self.now = self.now.saturating_add(self.latency);
+        match f {
+            Flight::Pdu { conn, from, bytes, trace } => {
+                let to = 1 - from;
+                if self.conn == Some(conn) && self.conns.get(conn).is_some_and(|i| !i.closed_by[to]) {
+                    if let Some(TraceItem { kind: TraceKind::Pdu { delivered, .. }, .. }) =
+                        trace.and_then(|i| self.trace.get_mut(i))
+                    {
+                        *delivered = true;
+                    }
+                    self.delivered += 1;
+                    self.feed(to, Input::Received(&bytes));
+                }
+                self.spare.push(bytes);
+            }
+            Flight::Fin { conn, from } => {
+                if self.conn == Some(conn) {
+                    self.note(conn, from, TraceKind::Closed(CloseHow::Fin));
+                    self.conn = None;
+                    let to = 1 - from;
+                    if self.conns.get(conn).is_some_and(|i| !i.closed_by[to]) {
+                        self.feed(to, Input::Transport(TransportEvent::Lost));
+                    }
+                }
+            }
+        }
+        true
+    }
+
+    /// Steps until nothing is in flight or pending (timers are not fired);
+    /// returns the steps taken (at most `max`).
+    pub fn run(&mut self, max: usize) -> usize {
+        let mut n = 0;
+        while n < max && self.step() {
+            n += 1;
+        }
+        n
+    }
+
+    /// Steps until the next PDU to be delivered satisfies `pred(info, from)`
+    /// (it is left undelivered) or nothing is left; `true` if found.
+    pub fn run_until(&mut self, max: usize, mut pred: impl FnMut(&PduInfo, usize) -> bool) -> bool {
+        for _ in 0..max {
+            if self.pending.is_empty() {
+                if let Some(Flight::Pdu { trace: Some(i), from, .. }) = self.wire.front() {
+                    if let Some(TraceItem { kind: TraceKind::Pdu { info, .. }, .. }) = self.trace.get(*i) {
+                        if pred(info, *from) {
+                            return true;
+                        }
+                    }
+                }
+            }
+            if !self.step() {
+                return false;
+            }
+        }
+        false
+    }
+
+    /// The earliest armed timer, if any: advance the clock to it and fire
+    /// it. `false` if none is armed.
+    pub fn fire_timer(&mut self) -> bool {
+        let mut best: Option<(Tick, usize, usize)> = None;
+        for (who, ts) in self.timers.iter().enumerate() {
+            for (id, t) in ts.iter().enumerate() {
+                if let Some(t) = *t {
+                    if best.is_none_or(|b| t < b.0) {
+                        best = Some((t, who, id));
+                    }
+                }
+            }
+        }
+        let Some((t, who, id)) = best else { return false };
+        self.timers[who][id] = None;
+        self.now = self.now.max(t);
+        self.pending.push_back((who, Work::Timer(TimerId::ALL[id])));
+        true
+    }
+
+    /// Run, firing timers whenever the network is quiet, until nothing is
+    /// left; returns the steps taken (at most `max`).
+    pub fn settle(&mut self, max: usize) -> usize {
+        let mut n = 0;
+        loop {
+            n += self.run(max.saturating_sub(n));
+            if n >= max || !self.fire_timer() {
+                return n;
+            }
+        }
+    }
+
+    /// The connection is lost (TCP RST): everything in flight on it is
+    /// dropped and both endpoints are told.
+    pub fn drop_connection(&mut self) {
+        let Some(c) = self.conn else { return };
+        self.reset(c);
+        self.note(c, 0, TraceKind::Closed(CloseHow::Rst));
+        for who in 0..2 {
+            if self.conns.get(c).is_some_and(|i| !i.closed_by[who]) {
+                self.pending.push_back((who, Work::Transport(TransportEvent::Lost)));
+            }
+        }
+    }
+
+    /// Which side (initiator or responder) of its connection endpoint
+    /// `from` is.
+    fn side(&self, conn: usize, from: usize) -> Sender {
+        if self.conns.get(conn).is_some_and(|i| i.initiator == from) {
+            Sender::Initiator
+        } else {
+            Sender::Responder
+        }
+    }
+
+    /// The trace as short lines: `#conn A>B GTC` (`x` after a PDU that was
+    /// not delivered), `#conn A open`, `#conn rst` / `#conn A fin`.
+    #[must_use]
+    pub fn transcript(&self) -> Vec<String> {
+        self.trace
+            .iter()
+            .filter_map(|t| {
+                let (a, b) = (HOSTS[t.from], HOSTS[1 - t.from]);
+                Some(match &t.kind {
+                    TraceKind::Open => format!("#{} {a} open", t.conn),
+                    TraceKind::Pdu { info, delivered, .. } => {
+                        if !info.eot {
+                            return None;
+                        }
+                        format!("#{} {a}>{b} {}{}", t.conn, info.name(), if *delivered { "" } else { " x" })
+                    }
+                    TraceKind::Closed(CloseHow::Rst) => format!("#{} rst", t.conn),
+                    TraceKind::Closed(h) => {
+                        let how = match h {
+                            CloseHow::Fin => "fin",
+                            CloseHow::Rst => "rst",
+                            CloseHow::Eof => "eof",
+                            CloseHow::Gap => "gap",
+                        };
+                        format!("#{} {a} {how}", t.conn)
+                    }
+                })
+            })
+            .collect()
+    }
+
+    /// Decode every TPKT sent (delivered or not), per connection and
+    /// direction, with the codec's stream decoder; the errors, if any.
+    #[must_use]
+    pub fn decode_errors(&self) -> Vec<String> {
+        let mut decs: Vec<AssociationDecoder> = self.conns.iter().map(|_| AssociationDecoder::new()).collect();
+        let mut errors = Vec::new();
+        for (i, t) in self.trace.iter().enumerate() {
+            if let TraceKind::Pdu { bytes, info, .. } = &t.kind {
+                let side = self.side(t.conn, t.from);
+                if let Some(d) = decs.get_mut(t.conn) {
+                    d.push(side, bytes, |r| {
+                        if let Err(e) = r.result {
+                            errors.push(format!("trace {i} ({}): {e}", info.name()));
+                        }
+                    });
+                }
+            }
+        }
+        errors
+    }
+
+    /// Feed the delivered PDUs and the transport events to a fresh
+    /// [`AssociationLinker`] (one association per connection, hosts
+    /// [`HOSTS`]) and finish it.
+    #[must_use]
+    pub fn observe(&self) -> AssociationLinker {
+        let mut linker = AssociationLinker::new(TrackerConfig::default());
+        let mut decs = Vec::new();
+        let mut ids = Vec::new();
+        for (seq, t) in self.trace.iter().enumerate() {
+            let seq = seq as u64;
+            match &t.kind {
+                TraceKind::Open => {
+                    let id = linker.open(Some(HOSTS[t.from]));
+                    ids.push(id);
+                    decs.push(AssociationDecoder::new());
+                    linker.observe(
+                        id,
+                        &Observed { seq, time_ns: t.time, from: Side::Initiator, event: TurnEvent::TransportOpen },
+                    );
+                }
+                TraceKind::Pdu { bytes, delivered: true, .. } => {
+                    let (Some(id), Some(d)) = (ids.get(t.conn).copied(), decs.get_mut(t.conn)) else { continue };
+                    let sender = self.side(t.conn, t.from);
+                    let mut events = Vec::new();
+                    d.push(sender, bytes, |r| match r.result {
+                        Ok(st) => observe::events(&st, |e| events.push(e)),
+                        Err(e) => events.push(TurnEvent::Malformed { detail: e.to_string() }),
+                    });
+                    for event in events {
+                        linker.observe(id, &Observed { seq, time_ns: t.time, from: observe::side(sender), event });
+                    }
+                }
+                TraceKind::Pdu { .. } => {}
+                TraceKind::Closed(how) => {
+                    let Some(id) = ids.get(t.conn).copied() else { continue };
+                    let from = observe::side(self.side(t.conn, t.from));
+                    linker.observe(
+                        id,
+                        &Observed { seq, time_ns: t.time, from, event: TurnEvent::TransportClosed { how: *how } },
+                    );
+                }
+            }
+        }
+        linker.finish();
+        linker
+    }
+}
+
+impl Loopback<ReferenceMta> {
+    /// Submit a message to MTA `who`.
+    pub fn submit(&mut self, who: usize, apdu: crate::machine::Apdu) {
+        self.with(who, |m, now, out| m.handle(now, MtaInput::Submit(apdu), out));
+    }
+}

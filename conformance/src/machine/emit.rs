@@ -1,0 +1,542 @@
+//! Building the PDUs the machine sends, layer by layer, with the codec's
+//! emitters, into an [`Output`]. Scratch buffers come from the output's
+//! pool, so steady-state PDUs cost no heap allocation.
+
+use super::{Dialogue, Output, PduInfo, Transmit};
+use crate::machine::Action;
+use rtse_codec::acse::{self, Aare, Aarq, Abrt, AcseApdu, External, Rlre, Rlrq, SourceDiagnostic};
+use rtse_codec::ber::{self, BitString, Octets};
+use rtse_codec::cotp::{self, Tpdu};
+use rtse_codec::p1::{self, AuthenticatedBind, Bind, Credentials, Password, PasswordForm};
+use rtse_codec::presentation::{
+    self, ContextDef, ContextResult, Cp, CpNormal, Cpa, CpaNormal, Cpr, CprNormal, Mode, Pdv, UserData,
+};
+use rtse_codec::rtse::{
+    self, AbortReason, ConnectionData, DialogueMode, RefuseReason, Rtab, Rtoac, Rtorj, Rtorq, RtseApdu,
+    SessionConnectionIdentifier, SsUserRef,
+};
+use rtse_codec::session::{
+    self, Connect, ConnectionId, Linking, SerialNumber, Spdu, TokenSetting, Tokens, Tsdu, RTSE_REQUIREMENTS,
+};
+use rtse_codec::tpkt;
+use rtse_codec::x410::{self, AbortInformation, PAccept, PConnect, PRefuse};
+
+/// Presentation context identifiers of one association (normal mode).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub(crate) struct Pcids {
+    pub acse: i64,
+    pub rtse: i64,
+    pub mtse: i64,
+    /// Contexts the CP proposed (the CPA answers each).
+    pub proposed: u8,
+}
+
+impl Pcids {
+    /// What we propose: 1 ACSE, 3 id-as-mta-rtse, 5 id-as-mtse (example 2).
+    pub const OURS: Pcids = Pcids { acse: 1, rtse: 3, mtse: 5, proposed: 3 };
+}
+
+/// How to write PDUs on one connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub(crate) struct Wire {
+    pub mode: Mode,
+    pub pcid: Pcids,
+    /// Largest TPDU (X.224 TPDU size), header included.
+    pub tpdu_max: u16,
+}
+
+/// TPDU size we propose and assume: 2048 (class 0's largest), code 0x0b.
+pub(crate) const TPDU_SIZE_CODE: u8 = 0x0b;
+pub(crate) const TPDU_MAX: u16 = 2048;
+/// TSAP selectors and session selectors (example 1/2: `00 01`).
+const SEL: &[u8] = &[0, 1];
+const PSEL: &[u8] = &[0, 0, 0, 1];
+/// The simple password every MTA here binds with.
+const PASSWORD: &[u8] = b"secret";
+const VERSION1_BITS: &[u8] = &[0x80];
+
+fn version1() -> BitString<'static> {
+    BitString { unused: 7, data: Octets::borrowed(VERSION1_BITS) }
+}
+
+impl Output {
+    fn push_transmit(&mut self, start: usize, pdu: PduInfo) {
+        let end = self.wire.len();
+        let (Ok(start), Ok(end)) = (u32::try_from(start), u32::try_from(end)) else {
+            return;
+        };
+        self.actions.push(Action::Transmit(Transmit { start, end, pdu }));
+    }
+
+    fn send_tpdu(&mut self, tpdu: &Tpdu<'_>, name: &'static str) {
+        let mut b = self.take_buf();
+        cotp::emit(tpdu, &mut b);
+        let start = self.wire.len();
+        tpkt::emit(&tpkt::Tpkt::new(&b), &mut self.wire);
+        self.push_transmit(start, PduInfo { tpdu: name, spdu: None, eot: true });
+        self.give_buf(b);
+    }
+
+    /// One TSDU in as many DT TPDUs as the TPDU size needs.
+    pub(crate) fn send_tsdu(&mut self, tsdu: &Tsdu<'_>, tpdu_max: u16) {
+        let mut t = self.take_buf();
+        session::emit_tsdu(tsdu, &mut t);
+        let spdu = tsdu.last().map(Spdu::kind);
+        let chunk = usize::from(tpdu_max).saturating_sub(3).max(1);
+        let mut rest = &t[..];
+        loop {
+            let (c, r) = rest.split_at(rest.len().min(chunk));
+            let eot = r.is_empty();
+            let start = self.wire.len();
+            tpkt::emit_header(3 + c.len(), &mut self.wire);
+            self.wire.extend_from_slice(&cotp::dt_header(eot));
+            self.wire.extend_from_slice(c);
+            self.push_transmit(start, PduInfo { tpdu: "DT", spdu, eot });
+            rest = r;
+            if eot {
+                break;
+            }
+        }
+        self.give_buf(t);
+    }
+}
+
+pub(crate) fn cr(out: &mut Output, src_ref: u16) {
+    let c = cotp::Connect {
+        src_ref,
+        tpdu_size: Some(TPDU_SIZE_CODE),
+        calling_tsap: Some(Octets::borrowed(SEL)),
+        called_tsap: Some(Octets::borrowed(SEL)),
+        ..cotp::Connect::default()
+    };
+    out.send_tpdu(&Tpdu::Cr(c), "CR");
+}
+
+pub(crate) fn cc(out: &mut Output, dst_ref: u16, src_ref: u16, tpdu_size: u8) {
+    let c = cotp::Connect {
+        dst_ref,
+        src_ref,
+        tpdu_size: Some(tpdu_size),
+        calling_tsap: Some(Octets::borrowed(SEL)),
+        called_tsap: Some(Octets::borrowed(SEL)),
+        ..cotp::Connect::default()
+    };
+    out.send_tpdu(&Tpdu::Cc(c), "CC");
+}
+
+/// `User-data { PDV { pcid, single-ASN1-type value } }`.
+fn user_data(out: &mut Vec<u8>, pcid: i64, value: &[u8]) {
+    presentation::emit_user_data(&UserData::one(Pdv::single(pcid, value)), out);
+}
+
+fn bind(name: &str) -> Bind<'_> {
+    Bind::Authenticated(AuthenticatedBind {
+        name: Octets::borrowed(name.as_bytes()),
+        credentials: Credentials::Simple(Password::new(PasswordForm::Ia5String, Octets::borrowed(PASSWORD))),
+        security_context: None,
+        extensions: Vec::new(),
+    })
+}
+
+fn sci<'a>(mode: Mode, calling: &'a [u8], common: &'a [u8]) -> SessionConnectionIdentifier<'a> {
+    let c = Octets::borrowed(calling);
+    SessionConnectionIdentifier {
+        calling_ss_user_reference: match mode {
+            Mode::Normal => SsUserRef::OctetString(c),
+            Mode::X410 => SsUserRef::T61String(c),
+        },
+        common_reference: Octets::borrowed(common),
+        additional_reference_information: None,
+    }
+}
+
+/// What a CN carries.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct OpenParams<'a> {
+    pub setting: TokenSetting,
+    pub calling_ref: &'a [u8],
+    pub common_ref: &'a [u8],
+    /// The lost connection (calling, common) for a recovery.
+    pub recover: Option<(&'a [u8], &'a [u8])>,
+    pub checkpoint: u16,
+    pub window: u16,
+    pub dialogue: Dialogue,
+    pub name: &'a str,
+}
+
+fn dialogue(d: Dialogue) -> DialogueMode {
+    match d {
+        Dialogue::Monologue => DialogueMode::Monologue,
+        Dialogue::Twa => DialogueMode::Twa,
+    }
+}
+
+pub(crate) fn cn(out: &mut Output, w: &Wire, p: &OpenParams<'_>) {
+    let (mut a, mut b, mut c, mut d) = (out.take_buf(), out.take_buf(), out.take_buf(), out.take_buf());
+    let normal = w.mode == Mode::Normal;
+    if p.recover.is_none() {
+        p1::emit_bind_argument(&bind(p.name), normal, &mut a);
+    }
+    let rtorq = Rtorq {
+        checkpoint_size: Some(i64::from(p.checkpoint)),
+        window_size: Some(i64::from(p.window)),
+        dialogue_mode: Some(dialogue(p.dialogue)),
+        connection_data: match p.recover {
+            Some((calling, common)) => ConnectionData::Recover(sci(w.mode, calling, common)),
+            None => ConnectionData::Open(Some(&a)),
+        },
+        application_protocol: (!normal).then_some(x410::APPLICATION_PROTOCOL_P1),
+    };
+    let version = if normal {
+        rtse::emit(&RtseApdu::Rtorq(Box::new(rtorq)), &mut b);
+        let aarq = Aarq {
+            protocol_version: Some(version1()),
+            user_information: Some(vec![External::single(w.pcid.rtse, &b)]),
+            ..Aarq::new(presentation::ID_AC_MTS_TRANSFER)
+        };
+        acse::emit(&AcseApdu::Aarq(Box::new(aarq)), &mut c);
+        let ctx =
+            |pcid, syntax| ContextDef { pcid, abstract_syntax: syntax, transfer_syntaxes: vec![presentation::BER] };
+        let cp = Cp {
+            mode: Mode::Normal,
+            x410_mode_parameters: None,
+            x410_offset: 0,
+            normal: Some(CpNormal {
+                protocol_version: Some(version1()),
+                calling_selector: Some(Octets::borrowed(PSEL)),
+                called_selector: Some(Octets::borrowed(PSEL)),
+                context_list: Some(vec![
+                    ctx(w.pcid.acse, presentation::ID_AS_ACSE),
+                    ctx(w.pcid.rtse, presentation::ID_AS_MTA_RTSE),
+                    ctx(w.pcid.mtse, presentation::ID_AS_MTSE),
+                ]),
+                user_data: Some(UserData::one(Pdv::single(w.pcid.acse, &c))),
+                ..CpNormal::default()
+            }),
+        };
+        presentation::emit_cp(&cp, &mut d);
+        session::VERSION_2
+    } else {
+        x410::emit_connect(&PConnect { data_transfer_syntax: x410::X409, user_data: rtorq }, &mut d);
+        session::VERSION_1
+    };
+    let connect = Connect::new(version, p.setting, RTSE_REQUIREMENTS, &d)
+        .with_ssels(Some(SEL), Some(SEL))
+        .with_connection_id(ConnectionId::calling(p.calling_ref, p.common_ref));
+    out.send_tsdu(&Tsdu::one(Spdu::cn(connect)), w.tpdu_max);
+    for x in [a, b, c, d] {
+        out.give_buf(x);
+    }
+}
+
+/// What an AC carries.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct AcceptParams<'a> {
+    pub setting: TokenSetting,
+    pub checkpoint: u16,
+    pub window: u16,
+    /// Echo of the recovery CN's `recover` (calling, common).
+    pub recover: Option<(&'a [u8], &'a [u8])>,
+    pub name: &'a str,
+}
+
+pub(crate) fn ac(out: &mut Output, w: &Wire, p: &AcceptParams<'_>) {
+    let (mut a, mut b, mut c, mut d) = (out.take_buf(), out.take_buf(), out.take_buf(), out.take_buf());
+    let normal = w.mode == Mode::Normal;
+    if p.recover.is_none() {
+        p1::emit_bind_result(&bind(p.name), normal, &mut a);
+    }
+    let rtoac = Rtoac {
+        checkpoint_size: Some(i64::from(p.checkpoint)),
+        window_size: Some(i64::from(p.window)),
+        connection_data: match p.recover {
+            Some((calling, common)) => ConnectionData::Recover(sci(w.mode, calling, common)),
+            None => ConnectionData::Open(Some(&a)),
+        },
+    };
+    let version = if normal {
+        rtse::emit(&RtseApdu::Rtoac(Box::new(rtoac)), &mut b);
+        let aare = Aare {
+            protocol_version: Some(version1()),
+            user_information: Some(vec![External::single(w.pcid.rtse, &b)]),
+            ..Aare::new(presentation::ID_AC_MTS_TRANSFER, acse::RESULT_ACCEPTED, SourceDiagnostic::User(0))
+        };
+        acse::emit(&AcseApdu::Aare(Box::new(aare)), &mut c);
+        let cpa = Cpa {
+            mode: Mode::Normal,
+            x410_mode_parameters: None,
+            x410_offset: 0,
+            normal: Some(CpaNormal {
+                protocol_version: Some(version1()),
+                responding_selector: Some(Octets::borrowed(PSEL)),
+                result_list: Some(accept_all(w.pcid.proposed)),
+                user_data: Some(UserData::one(Pdv::single(w.pcid.acse, &c))),
+                ..CpaNormal::default()
+            }),
+        };
+        presentation::emit_cpa(&cpa, &mut d);
+        session::VERSION_2
+    } else {
+        x410::emit_accept(&PAccept { data_transfer_syntax: x410::X409, user_data: rtoac }, &mut d);
+        session::VERSION_1
+    };
+    let accept = Connect::new(version, p.setting, RTSE_REQUIREMENTS, &d).with_ssels(None, Some(SEL));
+    out.send_tsdu(&Tsdu::one(Spdu::ac(accept)), w.tpdu_max);
+    for x in [a, b, c, d] {
+        out.give_buf(x);
+    }
+}
+
+fn accept_all(n: u8) -> Vec<ContextResult<'static>> {
+    (0..n)
+        .map(|_| ContextResult {
+            result: presentation::RESULT_ACCEPTANCE,
+            transfer_syntax: Some(presentation::BER),
+            provider_reason: None,
+        })
+        .collect()
+}
+
+/// RT-OPEN refused: RF reason 2 with AARE rejected + RTORJ in a CPR (normal
+/// mode, where RTORJ has no refuseReason: the AARE result says transient
+/// for rtsBusy, permanent for the others, cannotRecover included), or
+/// PRefuse (X.410 mode).
+pub(crate) fn rf(out: &mut Output, w: &Wire, reason: RefuseReason) {
+    let (mut a, mut b, mut c) = (out.take_buf(), out.take_buf(), out.take_buf());
+    match w.mode {
+        Mode::Normal => {
+            rtse::emit(&RtseApdu::Rtorj(Rtorj::default()), &mut a);
+            // Only rtsBusy is worth retrying.
+            let result = match reason {
+                RefuseReason::RtsBusy => acse::RESULT_REJECTED_TRANSIENT,
+                _ => acse::RESULT_REJECTED_PERMANENT,
+            };
+            let aare = Aare {
+                protocol_version: Some(version1()),
+                user_information: Some(vec![External::single(w.pcid.rtse, &a)]),
+                ..Aare::new(presentation::ID_AC_MTS_TRANSFER, result, SourceDiagnostic::User(1))
+            };
+            acse::emit(&AcseApdu::Aare(Box::new(aare)), &mut b);
+            let cpr = Cpr::Normal(CprNormal {
+                protocol_version: Some(version1()),
+                responding_selector: Some(Octets::borrowed(PSEL)),
+                result_list: Some(accept_all(w.pcid.proposed)),
+                user_data: Some(UserData::one(Pdv::single(w.pcid.acse, &b))),
+                ..CprNormal::default()
+            });
+            presentation::emit_cpr(&cpr, &mut c);
+        }
+        Mode::X410 => x410::emit_refuse(&PRefuse { refuse_reason: reason }, &mut c),
+    }
+    out.send_tsdu(&Tsdu::one(Spdu::rf(session::RF_REJECTED_BY_USER, &c)), w.tpdu_max);
+    for x in [a, b, c] {
+        out.give_buf(x);
+    }
+}
+
+/// A session-level refusal (the CN carried no RTSE connect): RF reason 0.
+pub(crate) fn rf_session(out: &mut Output, w: &Wire) {
+    out.send_tsdu(&Tsdu::one(Spdu::rf(0, &[])), w.tpdu_max);
+}
+
+pub(crate) fn pt(out: &mut Output, w: &Wire, priority: i64) {
+    let (mut a, mut b) = (out.take_buf(), out.take_buf());
+    let ud: &[u8] = match w.mode {
+        Mode::Normal => {
+            rtse::emit(&RtseApdu::Rttp(priority), &mut a);
+            user_data(&mut b, w.pcid.rtse, &a);
+            &b
+        }
+        Mode::X410 => {
+            x410::emit_priority(priority, &mut a);
+            &a
+        }
+    };
+    out.send_tsdu(&Tsdu::one(Spdu::pt(Tokens::DATA, Some(ud))), w.tpdu_max);
+    out.give_buf(a);
+    out.give_buf(b);
+}
+
+pub(crate) fn alone(out: &mut Output, w: &Wire, spdu: Spdu<'_>) {
+    out.send_tsdu(&Tsdu::one(spdu), w.tpdu_max);
+}
+
+pub(crate) fn after_gt(out: &mut Output, w: &Wire, spdu: Spdu<'_>) {
+    out.send_tsdu(&Tsdu::after_gt(spdu), w.tpdu_max);
+}
+
+/// Activity Identifier: a BER INTEGER (ISODE; what Wireshark decodes).
+pub(crate) fn activity_id(n: u32) -> ([u8; 10], usize) {
+    let (c, i) = ber::int_content(i64::from(n));
+    let content = c.get(i..).unwrap_or(&[]);
+    let mut a = [0u8; 10];
+    a[0] = 2;
+    a[1] = content.len() as u8;
+    for (slot, b) in a.iter_mut().skip(2).zip(content) {
+        *slot = *b;
+    }
+    (a, 2 + content.len())
+}
+
+pub(crate) fn serial(n: u32) -> SerialNumber {
+    SerialNumber::wrapping(n)
+}
+
+pub(crate) fn as_(out: &mut Output, w: &Wire, id: u32) {
+    let (a, n) = activity_id(id);
+    after_gt(out, w, Spdu::as_(&a[..n]));
+}
+
+pub(crate) fn ar(out: &mut Output, w: &Wire, old: (&[u8], &[u8]), old_id: &[u8], at: u32, new_id: u32) {
+    let (a, n) = activity_id(new_id);
+    let linking = Linking::new(old_id, serial(at)).with_refs(Some(old.0), Some(old.1));
+    after_gt(out, w, Spdu::ar(linking, &a[..n]));
+}
+
+pub(crate) fn dt(out: &mut Output, w: &Wire, segment: &[u8]) {
+    match w.mode {
+        Mode::Normal => {
+            let (mut a, mut b) = (out.take_buf(), out.take_buf());
+            rtse::emit(&RtseApdu::Rttr(Octets::borrowed(segment)), &mut a);
+            user_data(&mut b, w.pcid.rtse, &a);
+            after_gt(out, w, Spdu::dt(&b));
+            out.give_buf(a);
+            out.give_buf(b);
+        }
+        Mode::X410 => after_gt(out, w, Spdu::dt(segment)),
+    }
+}
+
+/// The octets a normal-mode transfer carries: `EXTERNAL { pcid of
+/// id-as-mtse, single-ASN1-type apdu }` (rtse.md §2); X.410: the APDU.
+pub(crate) fn transfer_payload(w: &Wire, apdu: &[u8]) -> Vec<u8> {
+    match w.mode {
+        Mode::Normal => {
+            let mut v = Vec::with_capacity(apdu.len() + 12);
+            acse::emit_external(&External::single(w.pcid.mtse, apdu), &mut v);
+            v
+        }
+        Mode::X410 => apdu.to_vec(),
+    }
+}
+
+fn acse_user_data(out: &mut Output, w: &Wire, apdu: &AcseApdu<'_>, f: impl FnOnce(&mut Output, Option<&[u8]>)) {
+    match w.mode {
+        Mode::Normal => {
+            let (mut a, mut b) = (out.take_buf(), out.take_buf());
+            acse::emit(apdu, &mut a);
+            user_data(&mut b, w.pcid.acse, &a);
+            f(out, Some(&b));
+            out.give_buf(a);
+            out.give_buf(b);
+        }
+        Mode::X410 => f(out, None),
+    }
+}
+
+pub(crate) fn fn_(out: &mut Output, w: &Wire) {
+    let w2 = *w;
+    acse_user_data(out, w, &AcseApdu::Rlrq(Rlrq { reason: Some(0), ..Rlrq::default() }), |o, ud| {
+        alone(o, &w2, Spdu::fn_(None, ud));
+    });
+}
+
+pub(crate) fn dn(out: &mut Output, w: &Wire) {
+    let w2 = *w;
+    acse_user_data(out, w, &AcseApdu::Rlre(Rlre { reason: Some(0), ..Rlre::default() }), |o, ud| {
+        alone(o, &w2, Spdu::dn(ud));
+    });
+}
+
+/// AB carrying an RTSE abort: normal mode ARU { ABRT { source user,
+/// user-information RTAB { reason } } }; X.410 mode AbortInformation {
+/// reason } (none for userError, which X.410 does not have).
+pub(crate) fn ab_rtse(out: &mut Output, w: &Wire, reason: AbortReason) {
+    let td = session::TD_RELEASE | session::TD_USER_ABORT;
+    let (mut a, mut b, mut c) = (out.take_buf(), out.take_buf(), out.take_buf());
+    match w.mode {
+        Mode::Normal => {
+            rtse::emit(&RtseApdu::Rtab(Rtab { abort_reason: Some(reason), ..Rtab::default() }), &mut a);
+            let abrt = Abrt {
+                abort_source: acse::ABORT_SOURCE_USER,
+                user_information: Some(vec![External::single(w.pcid.rtse, &a)]),
+                ..Abrt::default()
+            };
+            acse::emit(&AcseApdu::Abrt(abrt), &mut b);
+            let aru = presentation::Aru::Normal(presentation::AruNormal {
+                context_ids: None,
+                user_data: Some(UserData::one(Pdv::single(w.pcid.acse, &b))),
+            });
+            presentation::emit_aru(&aru, &mut c);
+            alone(out, w, Spdu::ab(td, Some(&c)));
+        }
+        Mode::X410 if reason == AbortReason::UserError => alone(out, w, Spdu::ab(td, None)),
+        Mode::X410 => {
+            x410::emit_abort(&AbortInformation { abort_reason: Some(reason), reflected_parameter: None }, &mut c);
+            alone(out, w, Spdu::ab(td, Some(&c)));
+        }
+    }
+    for x in [a, b, c] {
+        out.give_buf(x);
+    }
+}
+
+/// Session AB for a session protocol error (undecodable or out-of-place
+/// SPDUs): Transport Disconnect "release" + "protocol error", no user data.
+pub(crate) fn ab_session(out: &mut Output, w: &Wire) {
+    alone(out, w, Spdu::ab(session::TD_RELEASE | session::TD_PROTOCOL_ERROR, None));
+}
+
+/// UTCTime `YYMMDDhhmmssZ` of `2025-01-01T00:00:00Z` plus `now` (ns): the
+/// Common Reference of a connection opened at `now`.
+pub(crate) fn utc_time(now: u64) -> [u8; 13] {
+    let secs = now / 1_000_000_000;
+    // Days from 1970-01-01 to 2025-01-01.
+    let days = 20_089 + secs / 86_400;
+    let rem = secs % 86_400;
+    let (y, m, d) = civil_from_days(days);
+    let two = |v: u64| [b'0' + (v / 10 % 10) as u8, b'0' + (v % 10) as u8];
+    let mut out = [0u8; 13];
+    for (i, part) in
+        [two(y % 100), two(m), two(d), two(rem / 3600), two(rem / 60 % 60), two(rem % 60)].into_iter().enumerate()
+    {
+        out[2 * i] = part[0];
+        out[2 * i + 1] = part[1];
+    }
+    out[12] = b'Z';
+    out
+}
+
+/// Howard Hinnant's `civil_from_days` for non-negative day counts.
+fn civil_from_days(z: u64) -> (u64, u64, u64) {
+    let z = z + 719_468;
+    let era = z / 146_097;
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let y = yoe + era * 400;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    (if m <= 2 { y + 1 } else { y }, m, d)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn utc_time_of_the_epoch_and_later() {
+        assert_eq!(&utc_time(0), b"250101000000Z");
+        assert_eq!(&utc_time((31 + 28) * 86_400 * 1_000_000_000 + 3_661_000_000_000), b"250301010101Z");
+        assert_eq!(&utc_time(365 * 86_400 * 1_000_000_000), b"260101000000Z");
+    }
+
+    #[test]
+    fn activity_ids_are_ber_integers() {
+        let (a, n) = activity_id(1);
+        assert_eq!(&a[..n], &[2, 1, 1]);
+        let (a, n) = activity_id(300);
+        assert_eq!(&a[..n], &[2, 2, 1, 0x2c]);
+    }
+}
