@@ -8,5 +8,7 @@ pub mod decode;
 pub mod input;
 pub mod observe;
 pub mod render;
+pub mod synth;
+pub mod timeline;
 pub mod tracker;
 pub mod tshark;

@@ -201,6 +201,19 @@ impl AssociationLinker {
         }
     }
 
+    /// Finishes one association before the end of the capture/run (a
+    /// streaming reader that reports associations as they end): judges its
+    /// transfers against the labels delivered elsewhere so far, then
+    /// [`TurnTracker::finish`]. A later [`Self::finish`] adds nothing to it.
+    /// Later events of `id` are still accepted.
+    pub fn finish_one(&mut self, id: AssocId) {
+        let delivered = &self.delivered;
+        if let Some(a) = usize::try_from(id.0).ok().and_then(|i| self.assocs.get_mut(i)) {
+            a.tracker.set_delivered_elsewhere(|l| delivered.get(l).is_some_and(|d| d.assoc != Some(id)));
+            a.tracker.finish();
+        }
+    }
+
     /// The tracker of `id`.
     #[must_use]
     pub fn tracker(&self, id: AssocId) -> Option<&TurnTracker> {
