@@ -185,6 +185,9 @@ pub struct Summary {
     pub anomalies: u64,
     /// PDUs that did not decode (reported as `malformed` anomalies).
     pub malformed: u64,
+    /// TCP connections with session PDUs but no RTSE (MMS, say), or none
+    /// seen: not shown.
+    pub other_sessions: u64,
     /// Capture totals (capture input only).
     pub capture: Option<CaptureSummary>,
 }
@@ -199,6 +202,21 @@ struct Conn {
     assoc: Option<AssocId>,
     /// Gap before the association was opened.
     pending_gap: Option<(u64, Side)>,
+    /// Whether the session connection uses RTSE: known from the CN
+    /// (RTORQ/PConnect or not) or from the first RTSE/X.410 PDU.
+    rtse: Option<bool>,
+    /// Stacks seen before that was known (mid-stream captures).
+    undecided: Vec<(u64, Option<Timestamp>, Sender, Vec<TurnEvent>)>,
+}
+
+/// Stacks of a connection kept while it is not yet known whether it uses
+/// RTSE; beyond, it is taken for another protocol over the session layer.
+const MAX_UNDECIDED: usize = 256;
+
+impl Conn {
+    fn new(key: Option<ConnKey>, open: Option<(u64, Timestamp)>, mid_stream: bool, rtse: Option<bool>) -> Self {
+        Conn { key, open, mid_stream, assoc: None, pending_gap: None, rtse, undecided: Vec::new() }
+    }
 }
 
 #[derive(Debug)]
@@ -384,22 +402,57 @@ impl<F: FnMut(Association)> Engine<F> {
     }
 
     /// One PDU stack (or decoding error) of connection `conn`.
-    fn stack(
-        &mut self,
-        conn: ConnId,
-        frame: u64,
-        time: Option<Timestamp>,
-        from: Sender,
-        result: rtse_codec::Result<Stack<'_>>,
-    ) {
+    fn stack(&mut self, conn: ConnId, frame: u64, time: Option<Timestamp>, from: Sender, result: rtse_codec::Result<Stack<'_>>) {
         let mut events = Vec::new();
+        let mut shows = None;
         match &result {
-            Ok(stack) => observe::events(stack, |e| events.push(e)),
+            Ok(stack) => {
+                observe::events(stack, |e| events.push(e));
+                let rtse = stack
+                    .session
+                    .as_ref()
+                    .is_some_and(|ss| ss.iter().any(|(_, up)| up.rtse.is_some() || up.x410.is_some()));
+                shows = match events.first() {
+                    _ if rtse => Some(true),
+                    // A CN that decoded without RTORQ/PConnect: ACSE for
+                    // something else (MMS, ...).
+                    Some(TurnEvent::Connect(c)) => Some(c.mode.is_some()),
+                    _ => None,
+                };
+            }
             Err(e) => events.push(TurnEvent::Malformed { detail: e.to_string() }),
         }
         if events.is_empty() {
             return;
         }
+        let Some(c) = self.conns.get_mut(&conn) else { return };
+        if c.rtse.is_none() {
+            c.rtse = shows;
+        }
+        match c.rtse {
+            Some(false) => {
+                c.undecided = Vec::new();
+                return;
+            }
+            None => {
+                if c.undecided.len() < MAX_UNDECIDED {
+                    c.undecided.push((frame, time, from, events));
+                } else {
+                    c.rtse = Some(false);
+                    c.undecided = Vec::new();
+                }
+                return;
+            }
+            Some(true) => {}
+        }
+        let earlier = std::mem::take(&mut c.undecided);
+        for (frame, time, from, events) in earlier {
+            self.stack_events(conn, frame, time, from, events);
+        }
+        self.stack_events(conn, frame, time, from, events);
+    }
+
+    fn stack_events(&mut self, conn: ConnId, frame: u64, time: Option<Timestamp>, from: Sender, events: Vec<TurnEvent>) {
         let Some(id) = self.open_assoc(conn) else { return };
         let Some(live) = self.live.get_mut(&id) else { return };
         // The CN sender is the initiator by definition: if the TCP server
@@ -421,19 +474,13 @@ impl<F: FnMut(Association)> Engine<F> {
                 self.now_ns = self.now_ns.max(time.as_nanos());
                 self.conns.insert(
                     conn,
-                    Conn { key: Some(key), open: Some((frame, time)), mid_stream, assoc: None, pending_gap: None },
+                    Conn::new(Some(key), Some((frame, time)), mid_stream, None),
                 );
                 self.settle();
             }
             CaptureItem::Pdu { conn, frame, time, from, result, .. } => {
                 self.now_ns = self.now_ns.max(time.as_nanos());
-                self.conns.entry(conn).or_insert(Conn {
-                    key: None,
-                    open: None,
-                    mid_stream: true,
-                    assoc: None,
-                    pending_gap: None,
-                });
+                self.conns.entry(conn).or_insert_with(|| Conn::new(None, None, true, None));
                 let timed = self.conns.get(&conn).is_some_and(|c| c.key.is_some());
                 self.stack(conn, frame, timed.then_some(time), from, result);
             }
@@ -452,6 +499,9 @@ impl<F: FnMut(Association)> Engine<F> {
             CaptureItem::Close { conn, frame, time, how } => {
                 self.now_ns = self.now_ns.max(time.as_nanos());
                 let Some(c) = self.conns.remove(&conn) else { return };
+                if c.assoc.is_none() && (c.rtse == Some(false) || !c.undecided.is_empty()) {
+                    self.summary.other_sessions += 1;
+                }
                 if let Some(id) = c.assoc {
                     let ev = TurnEvent::TransportClosed { how: observe::close_how(how) };
                     self.feed(id, frame, Some(time), Side::Initiator, vec![ev]);
@@ -623,7 +673,8 @@ pub fn from_tpkt_stream(
 ) -> Result<Summary, rtse_codec::Error> {
     rtse_codec::tpkt::frame_len(bytes)?;
     let mut engine = Engine::new(settings, emit);
-    engine.conns.insert(0, Conn { key: None, open: None, mid_stream: false, assoc: None, pending_gap: None });
+    // Handed in as one association: shown whatever it carries.
+    engine.conns.insert(0, Conn::new(None, None, false, Some(true)));
     let mut dec = AssociationDecoder::new();
     let mut rest = bytes;
     let mut index = 0u64;
@@ -809,7 +860,18 @@ pub fn run(a: &TimelineArgs, out: &mut dyn Write, err: &mut dyn Write) -> u8 {
                     s.anomalies,
                     if s.anomalies == 1 { "y" } else { "ies" },
                     if s.malformed > 0 { format!(", {} PDUs did not decode", s.malformed) } else { String::new() }
-                ),
+                )
+                .and_then(|()| {
+                    if s.other_sessions > 0 {
+                        writeln!(
+                            out,
+                            "{} session connection(s) without RTSE (MMS, ...) not shown",
+                            s.other_sessions
+                        )
+                    } else {
+                        Ok(())
+                    }
+                }),
                 None => Ok(()),
             },
         };
@@ -836,7 +898,7 @@ pub fn run(a: &TimelineArgs, out: &mut dyn Write, err: &mut dyn Write) -> u8 {
             exit::FAIL
         }
         Ok(s) if s.associations == 0 => {
-            let _ = writeln!(err, "rtse timeline: no session PDUs found (no association to show)");
+            let _ = writeln!(err, "rtse timeline: no RTSE association found");
             exit::OK
         }
         Ok(_) if a.fail_on_anomaly && anomalous > 0 => exit::ANOMALY,
