@@ -402,7 +402,14 @@ impl<F: FnMut(Association)> Engine<F> {
     }
 
     /// One PDU stack (or decoding error) of connection `conn`.
-    fn stack(&mut self, conn: ConnId, frame: u64, time: Option<Timestamp>, from: Sender, result: rtse_codec::Result<Stack<'_>>) {
+    fn stack(
+        &mut self,
+        conn: ConnId,
+        frame: u64,
+        time: Option<Timestamp>,
+        from: Sender,
+        result: rtse_codec::Result<Stack<'_>>,
+    ) {
         let mut events = Vec::new();
         let mut shows = None;
         match &result {
@@ -452,7 +459,14 @@ impl<F: FnMut(Association)> Engine<F> {
         self.stack_events(conn, frame, time, from, events);
     }
 
-    fn stack_events(&mut self, conn: ConnId, frame: u64, time: Option<Timestamp>, from: Sender, events: Vec<TurnEvent>) {
+    fn stack_events(
+        &mut self,
+        conn: ConnId,
+        frame: u64,
+        time: Option<Timestamp>,
+        from: Sender,
+        events: Vec<TurnEvent>,
+    ) {
         let Some(id) = self.open_assoc(conn) else { return };
         let Some(live) = self.live.get_mut(&id) else { return };
         // The CN sender is the initiator by definition: if the TCP server
@@ -472,10 +486,7 @@ impl<F: FnMut(Association)> Engine<F> {
         match it {
             CaptureItem::Open { conn, key, frame, time, mid_stream } => {
                 self.now_ns = self.now_ns.max(time.as_nanos());
-                self.conns.insert(
-                    conn,
-                    Conn::new(Some(key), Some((frame, time)), mid_stream, None),
-                );
+                self.conns.insert(conn, Conn::new(Some(key), Some((frame, time)), mid_stream, None));
                 self.settle();
             }
             CaptureItem::Pdu { conn, frame, time, from, result, .. } => {
@@ -863,11 +874,7 @@ pub fn run(a: &TimelineArgs, out: &mut dyn Write, err: &mut dyn Write) -> u8 {
                 )
                 .and_then(|()| {
                     if s.other_sessions > 0 {
-                        writeln!(
-                            out,
-                            "{} session connection(s) without RTSE (MMS, ...) not shown",
-                            s.other_sessions
-                        )
+                        writeln!(out, "{} session connection(s) without RTSE (MMS, ...) not shown", s.other_sessions)
                     } else {
                         Ok(())
                     }

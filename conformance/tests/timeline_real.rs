@@ -16,7 +16,10 @@ fn x400_ping_refuse() {
     assert_eq!(v.len(), 1);
     assert_eq!(v[0].mode, Some(Mode::Normal));
     assert_eq!(v[0].initiator.as_deref(), Some("192.168.0.3:2278"));
-    assert_eq!(rows(&v[0]), ["initiator T-OPEN none", "initiator CN none", "responder RF none", "initiator T-RST none"]);
+    assert_eq!(
+        rows(&v[0]),
+        ["initiator T-OPEN none", "initiator CN none", "responder RF none", "initiator T-RST none"]
+    );
     assert!(v[0].anomalies.is_empty(), "{:?}", v[0].anomalies);
 }
 

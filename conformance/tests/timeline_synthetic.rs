@@ -161,7 +161,8 @@ fn associations_are_reported_as_they_settle() {
     // A lost association waits for its recovery's AC, then goes out
     // before the recovery (reported at its close).
     let mut convs = scenario::field_failure(&p, Pdus::normal(), true, 0x15);
-    let later = Place { a: rtse_conformance::synth::addr(3, 50_000), tag: "B".into(), start: convs[1].end(), ..p.clone() };
+    let later =
+        Place { a: rtse_conformance::synth::addr(3, 50_000), tag: "B".into(), start: convs[1].end(), ..p.clone() };
     convs.extend(scenario::clean_twa(&later, Pdus::normal()));
     assert_eq!(order(&convs, 300_000_000_000), [(0, None), (1, Some(0)), (2, None)]);
     // A lost association never recovered waits for --settle (here: to the

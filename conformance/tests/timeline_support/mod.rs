@@ -35,16 +35,7 @@ pub fn kinds(a: &Association) -> Vec<AnomalyKind> {
 /// anomaly kinds, links, mode.
 pub fn shape(v: &[Association]) -> Vec<String> {
     v.iter()
-        .map(|a| {
-            format!(
-                "#{} {:?} recovers={:?}\n{}\n{:?}",
-                a.id,
-                a.mode,
-                a.recovers,
-                rows(a).join("\n"),
-                kinds(a)
-            )
-        })
+        .map(|a| format!("#{} {:?} recovers={:?}\n{}\n{:?}", a.id, a.mode, a.recovers, rows(a).join("\n"), kinds(a)))
         .collect()
 }
 
