@@ -41,6 +41,36 @@ pub enum Command {
     /// Per-association Turn timeline of a capture: who held the Turn, when it was lost, which association recovered which.
     #[command(long_about = TIMELINE_HELP)]
     Timeline(TimelineArgs),
+    /// Benchmarks, printing their figures (build with --release).
+    #[command(subcommand)]
+    Bench(BenchCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum BenchCommand {
+    /// Build ~10 MB and ~60 MB captures (corpus RTSE captures and synthetic scenarios replayed with distinct
+    /// endpoints), time `rtse timeline --format json` against `tshark -T fields` over the same layers, print
+    /// the ratio, each side's peak memory (/usr/bin/time -v) and how our time scales with size.
+    Timeline(BenchTimelineArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct BenchTimelineArgs {
+    /// Capture sizes, in MB.
+    #[arg(long, value_delimiter = ',', default_values_t = [10.0, 60.0])]
+    pub sizes: Vec<f64>,
+    /// Directory for the captures (default: a temporary one, removed after).
+    #[arg(long, value_name = "DIR")]
+    pub dir: Option<std::path::PathBuf>,
+    /// Run tshark only on captures up to this many MB (it is slow).
+    #[arg(long, value_name = "MB", default_value_t = 10.0)]
+    pub tshark_max_mb: f64,
+    /// Keep the captures.
+    #[arg(long)]
+    pub keep: bool,
+    /// Directory of the real captures.
+    #[arg(long, value_name = "DIR", default_value = concat!(env!("CARGO_MANIFEST_DIR"), "/../corpus/captures"))]
+    pub corpus: std::path::PathBuf,
 }
 
 const DECODE_HELP: &str = "Decode PDUs through every layer: TPKT, X.224 (cotp), session, presentation, \
@@ -193,6 +223,22 @@ pub fn main_with(args: impl IntoIterator<Item = std::ffi::OsString>, out: &mut d
     match cli.command {
         Command::Decode(a) => crate::decode::run(&a, out, err),
         Command::Timeline(a) => crate::timeline::run(&a, out, err),
+        Command::Bench(BenchCommand::Timeline(a)) => {
+            let o = crate::bench::Options {
+                sizes: a.sizes,
+                dir: a.dir,
+                tshark_max_mb: a.tshark_max_mb,
+                keep: a.keep,
+                corpus: a.corpus,
+            };
+            match crate::bench::timeline(&o, out) {
+                Ok(()) => exit::OK,
+                Err(e) => {
+                    let _ = writeln!(err, "rtse bench timeline: {e}");
+                    exit::USAGE
+                }
+            }
+        }
     }
 }
 

@@ -3,6 +3,7 @@
 //! simulator and the conformance suite.
 #![forbid(unsafe_code)]
 
+pub mod bench;
 pub mod cli;
 pub mod decode;
 pub mod input;

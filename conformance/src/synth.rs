@@ -757,17 +757,24 @@ pub mod scenario {
         vec![first, second]
     }
 
-    /// Every scenario by name (normal mode, default place shifted per
-    /// scenario), for corpora and benchmarks.
+    /// Every scenario by name, each on its own ports (A's port base moves
+    /// by 10 per scenario, so that no two reuse a TCP 4-tuple; the tag gets
+    /// the scenario's number, so references and labels differ), for corpora
+    /// and benchmarks. Each starts at `p.start`.
     pub fn all(p: &Place, pdus: Pdus) -> Vec<(&'static str, Vec<Conversation>)> {
+        let at = |i: u16| Place {
+            a: SocketAddr::new(p.a.ip(), p.a.port().wrapping_add(10 * i)),
+            tag: format!("{}{i}", p.tag),
+            ..p.clone()
+        };
         vec![
-            ("field-failure", field_failure(p, pdus, true, 0x15)),
-            ("field-failure-gtc-unseen", field_failure(p, pdus, false, 0x15)),
-            ("clean-twa", clean_twa(p, pdus)),
-            ("two-holders", two_holders(p, pdus)),
-            ("data-without-turn", data_without_turn(p, pdus)),
-            ("lost-transfer", lost_transfer(p, pdus)),
-            ("duplicated-transfer", duplicated_transfer(p, pdus)),
+            ("field-failure", field_failure(&at(0), pdus, true, 0x15)),
+            ("field-failure-gtc-unseen", field_failure(&at(1), pdus, false, 0x15)),
+            ("clean-twa", clean_twa(&at(2), pdus)),
+            ("two-holders", two_holders(&at(3), pdus)),
+            ("data-without-turn", data_without_turn(&at(4), pdus)),
+            ("lost-transfer", lost_transfer(&at(5), pdus)),
+            ("duplicated-transfer", duplicated_transfer(&at(6), pdus)),
         ]
     }
 }

@@ -598,6 +598,9 @@ impl<F: FnMut(Association)> Engine<F> {
             },
         };
         let _ = l.timed;
+        // Only what a later recovery needs stays (memory stays small on
+        // captures of many associations).
+        self.linker.retire(id);
         (self.emit)(a);
     }
 

@@ -173,3 +173,23 @@ fn associations_are_reported_as_they_settle() {
     assert_eq!(order(&convs, 300_000_000_000), [(1, None), (0, None)]);
     assert_eq!(order(&convs, 0), [(0, None), (1, None)]);
 }
+
+#[test]
+fn a_recovery_after_the_lost_association_was_reported_still_links_and_inherits() {
+    use rtse_conformance::timeline::{from_capture, Settings};
+    // settle 0: the lost association is reported (and retired) at its
+    // reset; its recovery still finds it and judges its transfer.
+    let cap = rtse_conformance::synth::write_pcapng(&scenario::lost_transfer(&Place::default(), Pdus::normal()));
+    let mut v = Vec::new();
+    from_capture(&cap[..], Settings { settle_ns: 0, ..Settings::default() }, |a| v.push(a)).unwrap();
+    assert_eq!(v[0].id, 0);
+    assert_eq!(v[0].info.recovered_by, None, "reported before the recovery");
+    assert_eq!(v[1].recovers, Some(0));
+    assert_eq!(kinds(&v[1]), [K::TransferLost]);
+    let cap =
+        rtse_conformance::synth::write_pcapng(&scenario::field_failure(&Place::default(), Pdus::x410(), true, 0x15));
+    let mut v = Vec::new();
+    from_capture(&cap[..], Settings { settle_ns: 0, ..Settings::default() }, |a| v.push(a)).unwrap();
+    let tl = v[1].anomalies.iter().find(|a| a.kind == K::TurnLost).expect("turn-lost");
+    assert!(tl.detail.contains("GTC from initiator in flight"), "{}", tl.detail);
+}
