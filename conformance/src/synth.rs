@@ -4,8 +4,8 @@
 //!
 //! Two levels:
 //!
-//! * [`Pdus`] builds one TPKT (TPKT + X.224 DT + TSDU + presentation + ACSE
-//!   + RTSE, or the X.410-1984 shapes) per call: CR/CC, CN/AC/RF with
+//! * [`Pdus`] builds one TPKT (TPKT, X.224 DT, TSDU, presentation, ACSE,
+//!   RTSE, or the X.410-1984 shapes) per call: CR/CC, CN/AC/RF with
 //!   RTORQ/RTOAC/RTORJ (open with a P1 bind, or `recover` quoting a lost
 //!   connection), PT with RTTP, GTC/GTA, a transfer (AS, DT/RTTR segments
 //!   with MIP/MIA checkpoints, AE, AEA) of a P1 message labelled with

@@ -856,7 +856,6 @@ pub fn run(a: &TimelineArgs, out: &mut dyn Write, err: &mut dyn Write) -> u8 {
         Source::Capture(r) => from_capture(r, settings, &mut emit),
         Source::Bytes(b) => from_tpkt_stream(&b, &senders, settings, &mut emit),
     };
-    drop(emit);
     let summary = match &result {
         Ok(s) => Some(s.clone()),
         Err(_) => None,

@@ -24,7 +24,7 @@ struct Retired {
     conn_ref: Option<super::ConnRef>,
     recovered_by: Option<AssocId>,
     /// What a recovery would inherit (lost associations only).
-    inheritance: Option<Inheritance>,
+    inheritance: Option<Box<Inheritance>>,
 }
 
 impl Linked {
@@ -45,7 +45,7 @@ impl Linked {
     fn inheritance(&self, id: AssocId) -> Inheritance {
         match (&self.tracker, &self.retired) {
             (Some(t), _) => t.inheritance(),
-            (None, Some(r)) => r.inheritance.clone().unwrap_or_else(|| Inheritance {
+            (None, Some(r)) => r.inheritance.as_deref().cloned().unwrap_or_else(|| Inheritance {
                 from: Some(id),
                 conn_ref: r.conn_ref.clone(),
                 ..Inheritance::default()
@@ -281,7 +281,7 @@ impl AssociationLinker {
         a.retired = Some(Box::new(Retired {
             conn_ref: t.conn_ref().cloned(),
             recovered_by: t.recovered_by(),
-            inheritance: recoverable.then(|| t.inheritance()),
+            inheritance: recoverable.then(|| Box::new(t.inheritance())),
         }));
     }
 
