@@ -159,7 +159,7 @@ pub struct TimelineArgs {
 pub enum Format {
     /// Indented tree for people.
     Text,
-    /// One JSON object per PDU stack, one per line.
+    /// JSON (decode: one object per PDU stack per line; timeline: one document).
     Json,
 }
 
