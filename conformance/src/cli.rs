@@ -12,6 +12,8 @@ pub mod exit {
     pub const FAIL: u8 = 1;
     /// Usage or I/O error.
     pub const USAGE: u8 = 2;
+    /// `rtse timeline --fail-on-anomaly` found an anomaly.
+    pub const ANOMALY: u8 = 3;
     /// No test case selected.
     pub const NO_CASES: u8 = 4;
 }
@@ -24,7 +26,7 @@ pub mod exit {
     long_about = "rtse-lab: decode RFC 1006 / X.224 / X.225 / X.226 / X.227 / X.228 / P1 traffic, \
 follow who holds the RTSE Turn, and test MTA implementations against association loss.\n\n\
 Exit codes: 0 success, 1 input did not decode or a verdict was unexpected, 2 usage or I/O error, \
-4 no test case selected."
+3 anomaly found (timeline --fail-on-anomaly), 4 no test case selected."
 )]
 pub struct Cli {
     #[command(subcommand)]
@@ -36,6 +38,39 @@ pub enum Command {
     /// Decode PDUs (hex, raw bytes or a pcap/pcapng capture) through every layer.
     #[command(long_about = DECODE_HELP)]
     Decode(DecodeArgs),
+    /// Per-association Turn timeline of a capture: who held the Turn, when it was lost, which association recovered which.
+    #[command(long_about = TIMELINE_HELP)]
+    Timeline(TimelineArgs),
+    /// Benchmarks, printing their figures (build with --release).
+    #[command(subcommand)]
+    Bench(BenchCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum BenchCommand {
+    /// Build ~10 MB and ~60 MB captures (corpus RTSE captures and synthetic scenarios replayed with distinct
+    /// endpoints), time `rtse timeline --format json` against `tshark -T fields` over the same layers, print
+    /// the ratio, each side's peak memory (/usr/bin/time -v) and how our time scales with size.
+    Timeline(BenchTimelineArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct BenchTimelineArgs {
+    /// Capture sizes, in MB.
+    #[arg(long, value_delimiter = ',', default_values_t = [10.0, 60.0])]
+    pub sizes: Vec<f64>,
+    /// Directory for the captures (default: a temporary one, removed after).
+    #[arg(long, value_name = "DIR")]
+    pub dir: Option<std::path::PathBuf>,
+    /// Run tshark only on captures up to this many MB (it is slow).
+    #[arg(long, value_name = "MB", default_value_t = 10.0)]
+    pub tshark_max_mb: f64,
+    /// Keep the captures.
+    #[arg(long)]
+    pub keep: bool,
+    /// Directory of the real captures.
+    #[arg(long, value_name = "DIR", default_value = concat!(env!("CARGO_MANIFEST_DIR"), "/../corpus/captures"))]
+    pub corpus: std::path::PathBuf,
 }
 
 const DECODE_HELP: &str = "Decode PDUs through every layer: TPKT, X.224 (cotp), session, presentation, \
@@ -51,11 +86,80 @@ offset and what was expected); 2 usage or I/O error.\n\n\
 Examples:\n  rtse decode --hex '03 00 00 09 02 f0 80 15 00'\n  rtse decode capture.pcapng --format json\n  \
 xxd -p pdu.ber | rtse decode - --start rtse";
 
+const TIMELINE_HELP: &str = "Per-association Turn timeline: who held the RTSE Turn after every PDU, \
+when it was lost, and which association recovered which.\n\n\
+INPUT is a pcap/pcapng capture (or '-' for stdin). Each TCP connection carrying session PDUs is one \
+association. Its PDUs go through the Turn tracker together with the transport events (T-OPEN at the SYN, \
+T-FIN/T-RST when the connection drops, T-EOF when the capture ends first, T-GAP where the capture misses \
+octets). An association whose RTORQ (or X.410 PConnect) carries 'recover' is linked to the association \
+it recovers, across TCP connections and ports. INPUT may also be hex text or raw bytes of one TPKT stream \
+(one association; say who sent each TPKT with --from).\n\n\
+Output: per association a header (id, endpoints, mode, initiator and responder, the association it \
+recovers), then one line per Turn-relevant PDU stack: frame, time, sender, PDUs, the Turn holder after it \
+(initiator, responder, in-transit, none, unknown), anomalies marked. Runs of identical rows (the DT \
+segments of a transfer) are folded. Associations are printed as soon as nothing later can change them \
+(their connection closed and, if it was lost, a recovery was seen or --settle seconds of capture time \
+passed), so memory stays bounded on large captures.\n\n\
+--format json writes one document: {\"associations\": [{\"id\", \"endpoints\", \"mode\", \"initiator\", \
+\"responder\", \"recovers\", \"events\": [{\"frame\", \"time\", \"from\", \"pdus\", \"turn\"}], \
+\"anomalies\": [{\"kind\", \"frame\", \"detail\"}]}]} (see docs/timeline.md).\n\n\
+--svg FILE also draws each association as a sequence diagram of the two MTAs: the Turn holder shaded \
+along the time axis, drops marked, recoveries linked, anomalies in red.\n\n\
+Anomaly kinds: turn-lost (after a recovery nobody acts as holder), two-holders, data-without-turn, \
+please-unanswered, please-from-holder, transfer-lost, transfer-duplicated, and procedure checks \
+(see docs/timeline.md).\n\n\
+Exit codes: 0 the input decoded (anomalies are findings, not errors); 1 the input is not a readable \
+capture or TPKT stream (what was read before the damage is still reported); 2 usage or I/O error; \
+3 with --fail-on-anomaly, some association has an anomaly.\n\n\
+Examples:\n  rtse timeline mtas.pcapng\n  rtse timeline mtas.pcapng --format json | jq '.associations[].anomalies'\n  \
+rtse timeline mtas.pcapng --svg turn.svg --fail-on-anomaly\n  rtse timeline corpus/examples/ex4_turn_please_give_normal.hex --from rir";
+
+/// When to colour the output.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ColorArg {
+    /// When stdout is a terminal and NO_COLOR is not set.
+    Auto,
+    Always,
+    Never,
+}
+
+#[derive(Debug, Args)]
+pub struct TimelineArgs {
+    /// Capture (pcap/pcapng), or hex/raw TPKT stream; '-' for stdin.
+    #[arg(value_name = "INPUT", required_unless_present = "hex", conflicts_with = "hex")]
+    pub input: Option<String>,
+    /// A TPKT stream as hex on the command line.
+    #[arg(long, value_name = "HEX")]
+    pub hex: Option<String>,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
+    /// Also draw the timelines as an SVG sequence diagram into FILE.
+    #[arg(long, value_name = "FILE")]
+    pub svg: Option<std::path::PathBuf>,
+    /// Colour anomalies and holders.
+    #[arg(long, value_enum, default_value_t = ColorArg::Auto)]
+    pub color: ColorArg,
+    /// Exit with 3 when any association has an anomaly.
+    #[arg(long)]
+    pub fail_on_anomaly: bool,
+    /// TPKT stream input: who sent each TPKT, e.g. 'iirri' (i initiator, r responder; the last repeats).
+    /// Default: CR/CN initiator, CC/AC/RF responder, others alternate (a guess).
+    #[arg(long, value_name = "SENDERS")]
+    pub from: Option<String>,
+    /// Seconds of capture time a lost association waits for its recovery before it is printed.
+    #[arg(long, value_name = "SECONDS", default_value_t = 300.0)]
+    pub settle: f64,
+    /// Seconds after which a please to an idle holder counts as unanswered (0: only at the end).
+    #[arg(long, value_name = "SECONDS", default_value_t = 30.0)]
+    pub please_timeout: f64,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum Format {
     /// Indented tree for people.
     Text,
-    /// One JSON object per PDU stack, one per line.
+    /// JSON (decode: one object per PDU stack per line; timeline: one document).
     Json,
 }
 
@@ -118,6 +222,23 @@ pub fn main_with(args: impl IntoIterator<Item = std::ffi::OsString>, out: &mut d
     };
     match cli.command {
         Command::Decode(a) => crate::decode::run(&a, out, err),
+        Command::Timeline(a) => crate::timeline::run(&a, out, err),
+        Command::Bench(BenchCommand::Timeline(a)) => {
+            let o = crate::bench::Options {
+                sizes: a.sizes,
+                dir: a.dir,
+                tshark_max_mb: a.tshark_max_mb,
+                keep: a.keep,
+                corpus: a.corpus,
+            };
+            match crate::bench::timeline(&o, out) {
+                Ok(()) => exit::OK,
+                Err(e) => {
+                    let _ = writeln!(err, "rtse bench timeline: {e}");
+                    exit::USAGE
+                }
+            }
+        }
     }
 }
 

@@ -3,6 +3,7 @@
 //! command-line tool and, in time, the simulator and the conformance suite.
 #![forbid(unsafe_code)]
 
+pub mod bench;
 pub mod cli;
 pub mod decode;
 pub mod flaw;
@@ -12,5 +13,7 @@ pub mod machine;
 pub mod mta;
 pub mod observe;
 pub mod render;
+pub mod synth;
+pub mod timeline;
 pub mod tracker;
 pub mod tshark;

@@ -3,7 +3,8 @@
 //! invariants and the conformance verdicts alike.
 //!
 //! Each SPDU of a stack becomes at most a couple of events: the empty GT
-//! that prefixes category-2 SPDUs is dropped; a transfer completed by AE is
+//! (or PT without token item and user data) that prefixes category-2 SPDUs
+//! is dropped; a transfer completed by AE is
 //! announced by a `TransferLabel` (the P1 MTS identifier) just before the
 //! `ActivityEnd`.
 
@@ -147,7 +148,13 @@ pub fn events(stack: &Stack<'_>, mut on: impl FnMut(TurnEvent)) {
                     (Some(RtseApdu::Rttp(p)), _) | (_, Some(X410Pdu::Priority(p))) => Some(*p),
                     _ => None,
                 };
-                TurnEvent::PleaseTokens { tokens: t.tokens().0, priority }
+                let tokens = t.tokens().0;
+                if tokens == 0 && priority.is_none() {
+                    // The category-0 prefix basic concatenation puts before
+                    // a category-2 SPDU (p772's PT+MAA): asks for nothing.
+                    continue;
+                }
+                TurnEvent::PleaseTokens { tokens, priority }
             }
             Spdu::Gtc(_) => TurnEvent::GiveControl,
             Spdu::Gta(_) => TurnEvent::GiveControlAck,

@@ -47,6 +47,9 @@
 //!   known, contrary behaviour is an anomaly.
 //! * A mid-association start (first event is neither T-OPEN nor CN/AC/RF)
 //!   gives an established connection with unknown tokens.
+//! * A gap (`T-GAP`: octets of the connection not captured) makes the holder
+//!   `unknown`; the next event resumes observation as a mid-association
+//!   start would (what the gap held is not guessed).
 //!
 //! # Anomalies (see [`AnomalyKind`])
 //!
@@ -241,6 +244,9 @@ pub struct TurnTracker {
     mid_association: bool,
     accepted: bool,
     gap: bool,
+    /// Seq of the last gap (data of this connection not captured) and the
+    /// phase when it happened: observation resumes at the next event.
+    gap_at: Option<(u64, Phase)>,
     mode: Option<crate::tracker::Mode>,
     dialogue: Option<Dialogue>,
     proposed_setting: Option<u8>,
@@ -341,6 +347,7 @@ impl TurnTracker {
             mid_association: false,
             accepted: false,
             gap: false,
+            gap_at: None,
             mode: None,
             dialogue: None,
             proposed_setting: None,
@@ -688,6 +695,11 @@ impl TurnTracker {
             self.phase = Phase::Established;
             self.mid_association = true;
         }
+        if self.phase == Phase::Unobserved && !matches!(ev.event, TurnEvent::TransportClosed { .. }) {
+            if let Some((_, before)) = self.gap_at {
+                self.resume_after_gap(before, &ev.event);
+            }
+        }
         let x = ev.from;
         match &ev.event {
             TurnEvent::TransportOpen => self.on_transport_open(x),
@@ -759,6 +771,10 @@ impl TurnTracker {
                 Some(l) => format!("transfer {} ({l}, activity {})", t.no, t.activity),
                 None => format!("transfer {} (activity {})", t.no, t.activity),
             };
+            // Started before data went missing: its AEA may be in the gap.
+            if t.state != TransferState::Pending && self.gap_at.is_some_and(|(g, _)| t.seq <= g) {
+                continue;
+            }
             if t.state == TransferState::Pending {
                 if self.accepted && !self.gap {
                     let from = t.inherited_from.map_or_else(String::new, |a| format!(" {a}"));
@@ -1182,11 +1198,49 @@ impl TurnTracker {
             CloseHow::Eof | CloseHow::Gap => {
                 if matches!(self.phase, Phase::Established | Phase::Releasing | Phase::Connecting | Phase::TransportUp)
                 {
+                    if how == CloseHow::Gap {
+                        self.gap_at = Some((self.now_seq, self.phase));
+                    }
                     self.phase = Phase::Unobserved;
                     self.gap = how == CloseHow::Gap;
+                } else if how == CloseHow::Gap && self.phase == Phase::Unobserved {
+                    if let Some((seq, _)) = &mut self.gap_at {
+                        *seq = self.now_seq;
+                    }
                 }
             }
         }
+    }
+
+    /// The first event after a gap: observation resumes as if the capture
+    /// started there. Whatever the missing octets held (a GTC, a GTA, an
+    /// AEA, a whole activity) is unknown, so token positions, the give in
+    /// flight, the please and the open activity are forgotten and behaviour
+    /// reveals them again (as for a capture that starts mid-association).
+    /// A gap before the CN (or before the AC/RF) lets the connect phase
+    /// continue when the next event is the CN (or the AC/RF).
+    fn resume_after_gap(&mut self, before: Phase, next: &TurnEvent) {
+        self.phase = match (before, next) {
+            (Phase::Idle | Phase::TransportUp, TurnEvent::Connect(_)) => Phase::TransportUp,
+            (Phase::Connecting, TurnEvent::Accept(_) | TurnEvent::Refuse { .. }) => Phase::Connecting,
+            _ => {
+                self.mid_association = true;
+                self.owner = [None; 4];
+                self.source = TokenSource::Unknown;
+                self.give = None;
+                self.please = None;
+                self.idle_since = None;
+                self.belief = [Belief::Unknown; 2];
+                self.new_epoch();
+                self.activity = None;
+                self.activity_seen = false;
+                if before == Phase::Releasing {
+                    Phase::Releasing
+                } else {
+                    Phase::Established
+                }
+            }
+        };
     }
 
     fn on_connect(&mut self, x: Side, c: &Connect) {

@@ -309,3 +309,42 @@ fn many_transfers_are_pruned() {
     assert_eq!(t.delivered().len(), 1000);
     assert!(t.anomalies().is_empty());
 }
+
+#[test]
+fn observation_resumes_after_a_gap_with_the_holder_unknown() {
+    // The GTA went missing: the holder is unknown until B behaves as one.
+    let r = run("
+        I CN ts=00 twa
+        R AC ts=00 => initiator
+        I GTC => in-transit
+        R T-GAP => unknown
+        R AS id=1 => responder
+        R DT => responder
+        R AE s=1 => responder
+        I AEA s=1 => responder
+        I T-RST => none
+    ");
+    assert!(r.all_kinds().is_empty(), "{:?}", r.all_kinds());
+    // A transfer open when data went missing is not judged lost (its AEA
+    // may be in the gap); one started after the gap is.
+    let r = run("
+        I CN ts=00 twa
+        R AC ts=00
+        I AS id=1
+        I DT
+        I T-GAP => unknown
+        I AS id=2 => initiator
+        I DT
+        I T-RST => none
+    ");
+    assert_eq!(r.kinds(0), vec![AnomalyKind::TransferLost]);
+    assert!(r.anomalies(0)[0].detail.contains("activity 2"), "{}", r.anomalies(0)[0].detail);
+    // A gap before the CN: the connect goes on normally.
+    let r = run("
+        I T-OPEN
+        I T-GAP => unknown
+        I CN ts=00 twa => none
+        R AC ts=00 => initiator
+    ");
+    assert!(r.all_kinds().is_empty(), "{:?}", r.all_kinds());
+}

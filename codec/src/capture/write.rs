@@ -407,6 +407,15 @@ impl TcpConversation {
         self
     }
 
+    /// Move `dir`'s sequence number on by `n` octets without writing a
+    /// frame: octets sent but not captured, or sent by [`Self::raw`]
+    /// segments the caller laid out itself (overlapping retransmissions).
+    pub fn advance(&mut self, dir: Direction, n: u32) -> &mut Self {
+        let d = dir.index();
+        self.seq[d] = self.seq[d].wrapping_add(n);
+        self
+    }
+
     /// A pure ACK from `dir`'s sender of everything the other side sent.
     pub fn ack(&mut self, dir: Direction) -> &mut Self {
         let d = dir.index();

@@ -84,8 +84,12 @@ pub enum CloseHow {
     /// The capture ends with the connection still open: observation stops,
     /// the association is not known to be lost.
     Eof,
-    /// The capture lost data in this connection (the reassembler gave up):
-    /// observation stops, nothing more can be said.
+    /// The capture lost data in this connection (octets of one direction
+    /// were not captured): the holder is `unknown` from here. The
+    /// connection itself may go on: the next event resumes observation as
+    /// if the capture started there (token positions, give, please and
+    /// activity forgotten until behaviour reveals them); transfers started
+    /// before the gap are not judged lost (their AEA may be in it).
     Gap,
 }
 

@@ -2,18 +2,65 @@
 //! between them.
 
 use super::{
-    Anomaly, AnomalyKind, AssocId, Delivery, Invariant, Observed, Phase, Step, TimelineRow, TrackerConfig, TurnEvent,
-    TurnTracker,
+    Anomaly, AnomalyKind, AssocId, Delivery, Inheritance, Invariant, Observed, Phase, Step, TimelineRow, TrackerConfig,
+    TurnEvent, TurnTracker,
 };
 use std::collections::BTreeMap;
 
 #[derive(Debug, Clone)]
 struct Linked {
-    tracker: TurnTracker,
+    /// `None` once retired.
+    tracker: Option<Box<TurnTracker>>,
+    retired: Option<Box<Retired>>,
     initiator: Option<String>,
     recovers: Option<AssocId>,
     /// Recovery linked at CN, hand-over waits for the AC.
     handover_pending: bool,
+}
+
+/// What a retired association keeps: enough to be found and recovered.
+#[derive(Debug, Clone)]
+struct Retired {
+    conn_ref: Option<super::ConnRef>,
+    recovered_by: Option<AssocId>,
+    /// What a recovery would inherit (lost associations only).
+    inheritance: Option<Box<Inheritance>>,
+}
+
+impl Linked {
+    fn conn_ref(&self) -> Option<&super::ConnRef> {
+        match (&self.tracker, &self.retired) {
+            (Some(t), _) => t.conn_ref(),
+            (None, Some(r)) => r.conn_ref.as_ref(),
+            _ => None,
+        }
+    }
+    fn recovered_by(&self) -> Option<AssocId> {
+        match (&self.tracker, &self.retired) {
+            (Some(t), _) => t.recovered_by(),
+            (None, Some(r)) => r.recovered_by,
+            _ => None,
+        }
+    }
+    fn inheritance(&self, id: AssocId) -> Inheritance {
+        match (&self.tracker, &self.retired) {
+            (Some(t), _) => t.inheritance(),
+            (None, Some(r)) => r.inheritance.as_deref().cloned().unwrap_or_else(|| Inheritance {
+                from: Some(id),
+                conn_ref: r.conn_ref.clone(),
+                ..Inheritance::default()
+            }),
+            _ => Inheritance::default(),
+        }
+    }
+    fn mark_recovered_by(&mut self, by: AssocId) {
+        if let Some(t) = &mut self.tracker {
+            t.mark_recovered_by(by);
+        } else if let Some(r) = &mut self.retired {
+            r.recovered_by = Some(by);
+            r.inheritance = None;
+        }
+    }
 }
 
 /// Holds the associations of a capture (or simulation run), one
@@ -57,7 +104,8 @@ impl AssociationLinker {
         let mut tracker = TurnTracker::new(self.cfg.clone());
         tracker.set_id(id);
         self.assocs.push(Linked {
-            tracker,
+            tracker: Some(Box::new(tracker)),
+            retired: None,
             initiator: initiator.map(str::to_owned),
             recovers: None,
             handover_pending: false,
@@ -79,14 +127,14 @@ impl AssociationLinker {
         let mut found = None;
         for (i, a) in self.assocs.iter().enumerate().rev() {
             let id = AssocId(u32::try_from(i).ok()?);
-            if id != me && a.tracker.conn_ref().is_some_and(|c| r.matches(c)) {
+            if id != me && a.conn_ref().is_some_and(|c| r.matches(c)) {
                 found = Some(id);
                 break;
             }
         }
         let mut cur = found?;
         for _ in 0..self.assocs.len() {
-            match self.get(cur).and_then(|a| a.tracker.recovered_by()) {
+            match self.get(cur).and_then(Linked::recovered_by) {
                 Some(next) if next != me => cur = next,
                 _ => break,
             }
@@ -104,10 +152,10 @@ impl AssociationLinker {
                     Some(old) => {
                         let (inh, old_host) = {
                             let o = self.get(old)?;
-                            (o.tracker.inheritance(), o.initiator.clone())
+                            (o.inheritance(old), o.initiator.clone())
                         };
                         let me = self.get_mut(id)?;
-                        me.tracker.inherit(inh);
+                        me.tracker.as_mut()?.inherit(inh);
                         me.recovers = Some(old);
                         me.handover_pending = true;
                         if let (Some(a), Some(b)) = (&old_host, &me.initiator) {
@@ -131,20 +179,21 @@ impl AssociationLinker {
             }
         }
         let me = self.get_mut(id)?;
-        let step = me.tracker.observe(ev);
+        let step = me.tracker.as_mut()?.observe(ev);
         let mut step = step;
         if let Some((kind, detail)) = link_note {
-            me.tracker.push_anomaly(kind, Some(ev.from), detail);
-            step.anomalies.end = me.tracker.anomalies().len();
+            let t = me.tracker.as_mut()?;
+            t.push_anomaly(kind, Some(ev.from), detail);
+            step.anomalies.end = t.anomalies().len();
         }
         // Hand-over once the recovery is accepted (or dropped if refused).
         if me.handover_pending {
-            match me.tracker.phase() {
+            match me.tracker.as_ref()?.phase() {
                 Phase::Established | Phase::Releasing => {
                     me.handover_pending = false;
                     if let Some(old) = me.recovers {
                         if let Some(o) = self.get_mut(old) {
-                            o.tracker.mark_recovered_by(id);
+                            o.mark_recovered_by(id);
                         }
                     }
                 }
@@ -157,14 +206,14 @@ impl AssociationLinker {
         }
         // Deliveries across unrelated associations.
         let delivered = &mut self.delivered;
-        let me = self.assocs.get_mut(usize::try_from(id.0).ok()?)?;
-        if let Some((t, reported)) = me.tracker.last_delivery() {
+        let me = self.assocs.get_mut(usize::try_from(id.0).ok()?)?.tracker.as_mut()?;
+        if let Some((t, reported)) = me.last_delivery() {
             if let Some(label) = t.label.clone() {
                 let (no, receiver, seq) = (t.no, t.sender.peer(), t.confirmed_seq.unwrap_or(ev.seq));
                 match delivered.get(&label).copied() {
                     Some(d) if d.assoc != Some(id) && !reported => {
                         let first = d.assoc.map_or_else(String::new, |a| format!(" on association {a}"));
-                        me.tracker.push_anomaly(
+                        me.push_anomaly(
                             AnomalyKind::TransferDuplicated,
                             Some(receiver.peer()),
                             format!(
@@ -172,7 +221,7 @@ impl AssociationLinker {
                                 d.seq
                             ),
                         );
-                        step.anomalies.end = me.tracker.anomalies().len();
+                        step.anomalies.end = me.anomalies().len();
                     }
                     Some(_) => {}
                     None => {
@@ -187,7 +236,7 @@ impl AssociationLinker {
     /// The timeline row for an event just observed on `id`.
     #[must_use]
     pub fn row(&self, id: AssocId, ev: &Observed, step: &Step) -> Option<TimelineRow> {
-        Some(self.get(id)?.tracker.row(ev, step))
+        Some(self.get(id)?.tracker.as_ref()?.row(ev, step))
     }
 
     /// End of the capture/run: judges transfers re-sent on other
@@ -196,15 +245,50 @@ impl AssociationLinker {
         for (i, a) in self.assocs.iter_mut().enumerate() {
             let me = u32::try_from(i).ok().map(AssocId);
             let delivered = &self.delivered;
-            a.tracker.set_delivered_elsewhere(|l| delivered.get(l).is_some_and(|d| d.assoc != me));
-            a.tracker.finish();
+            if let Some(t) = &mut a.tracker {
+                t.set_delivered_elsewhere(|l| delivered.get(l).is_some_and(|d| d.assoc != me));
+                t.finish();
+            }
         }
     }
 
-    /// The tracker of `id`.
+    /// Finishes one association before the end of the capture/run (a
+    /// streaming reader that reports associations as they end): judges its
+    /// transfers against the labels delivered elsewhere so far, then
+    /// [`TurnTracker::finish`]. A later [`Self::finish`] adds nothing to it.
+    /// Later events of `id` are still accepted.
+    pub fn finish_one(&mut self, id: AssocId) {
+        let delivered = &self.delivered;
+        if let Some(t) =
+            usize::try_from(id.0).ok().and_then(|i| self.assocs.get_mut(i)).and_then(|a| a.tracker.as_mut())
+        {
+            t.set_delivered_elsewhere(|l| delivered.get(l).is_some_and(|d| d.assoc != Some(id)));
+            t.finish();
+        }
+    }
+
+    /// Retires a finished association (see [`Self::finish_one`]) to save
+    /// memory on long captures: its tracker is dropped ([`Self::tracker`]
+    /// answers `None`, its anomalies are no longer listed), and only what a
+    /// later recovery needs is kept: its Connection Identifier, who
+    /// recovered it, and, if it was lost and not yet recovered, what a
+    /// recovery would inherit. Labels it delivered stay in
+    /// [`Self::delivered`]. Later events of `id` are ignored.
+    pub fn retire(&mut self, id: AssocId) {
+        let Some(a) = usize::try_from(id.0).ok().and_then(|i| self.assocs.get_mut(i)) else { return };
+        let Some(t) = a.tracker.take() else { return };
+        let recoverable = t.recovered_by().is_none() && matches!(t.phase(), Phase::Lost | Phase::Unobserved);
+        a.retired = Some(Box::new(Retired {
+            conn_ref: t.conn_ref().cloned(),
+            recovered_by: t.recovered_by(),
+            inheritance: recoverable.then(|| Box::new(t.inheritance())),
+        }));
+    }
+
+    /// The tracker of `id` (`None` once retired).
     #[must_use]
     pub fn tracker(&self, id: AssocId) -> Option<&TurnTracker> {
-        Some(&self.get(id)?.tracker)
+        self.get(id)?.tracker.as_deref()
     }
 
     /// The association `id` recovers.
@@ -216,7 +300,7 @@ impl AssociationLinker {
     /// The association that recovered `id` (AC seen).
     #[must_use]
     pub fn recovered_by(&self, id: AssocId) -> Option<AssocId> {
-        self.get(id)?.tracker.recovered_by()
+        self.get(id)?.recovered_by()
     }
 
     /// All association ids, in opening order.
@@ -226,7 +310,9 @@ impl AssociationLinker {
 
     /// Every anomaly of every association, association by association.
     pub fn anomalies(&self) -> impl Iterator<Item = (AssocId, &Anomaly)> + '_ {
-        self.ids().zip(self.assocs.iter()).flat_map(|(id, a)| a.tracker.anomalies().iter().map(move |an| (id, an)))
+        self.ids()
+            .zip(self.assocs.iter())
+            .flat_map(|(id, a)| a.tracker.iter().flat_map(|t| t.anomalies().iter()).map(move |an| (id, an)))
     }
 
     /// Labels delivered by any association.
@@ -238,7 +324,9 @@ impl AssociationLinker {
     /// The first anomaly (in association order) that breaks `inv`.
     pub fn check(&self, inv: Invariant) -> Result<(), (AssocId, &Anomaly)> {
         for (id, a) in self.ids().zip(self.assocs.iter()) {
-            a.tracker.check(inv).map_err(|an| (id, an))?;
+            if let Some(t) = &a.tracker {
+                t.check(inv).map_err(|an| (id, an))?;
+            }
         }
         Ok(())
     }

@@ -1,0 +1,305 @@
+//! `rtse bench timeline`: builds large captures by replaying the RTSE
+//! captures of the corpus and the synthetic scenarios with distinct
+//! endpoints, then times `rtse timeline --format json` against
+//! `tshark -T fields` over the same layers, in the same run, and prints
+//! the time ratio, each side's peak memory, and how our time scales with
+//! size.
+//!
+//! Both tools run as child processes under `/usr/bin/time -v` (peak RSS);
+//! output goes to /dev/null. Our time is the best of three runs (the
+//! machine may be shared), tshark's a single run. tshark runs only on captures up to
+//! `--tshark-max-mb` (it is slow and its memory grows with the file).
+
+use crate::synth::{scenario, Pdus};
+use rtse_codec::capture::stacks::ISO_TSAP_PORT;
+use rtse_codec::capture::write::{FrameSink, PcapWriter, TcpConversation};
+use rtse_codec::capture::{read_capture, CloseHow, Direction, StreamEvent, Timestamp};
+use std::io::{BufWriter, Write};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::Instant;
+
+/// One TCP connection of a source capture, as its sequence of payloads.
+#[derive(Debug, Clone)]
+struct Recorded {
+    client_port: u16,
+    server_port: u16,
+    data: Vec<(Direction, Vec<u8>)>,
+    close: CloseHow,
+}
+
+/// The connections of a capture that carry TPKTs (client or server on port
+/// 102), in order of appearance.
+fn record(cap: &[u8]) -> Vec<Recorded> {
+    let mut conns: Vec<(u64, Recorded)> = Vec::new();
+    let _ = read_capture(cap, |ev| match ev {
+        StreamEvent::Open { conn, key, .. }
+            if key.server.port() == ISO_TSAP_PORT || key.client.port() == ISO_TSAP_PORT =>
+        {
+            conns.push((
+                conn,
+                Recorded {
+                    client_port: key.client.port(),
+                    server_port: key.server.port(),
+                    data: Vec::new(),
+                    close: CloseHow::Eof,
+                },
+            ));
+        }
+        StreamEvent::Data { conn, dir, bytes, .. } => {
+            if let Some((_, r)) = conns.iter_mut().find(|(c, _)| *c == conn) {
+                r.data.push((dir, bytes.to_vec()));
+            }
+        }
+        StreamEvent::Close { conn, how, .. } => {
+            if let Some((_, r)) = conns.iter_mut().find(|(c, _)| *c == conn) {
+                r.close = how;
+            }
+        }
+        _ => {}
+    });
+    conns.into_iter().map(|(_, r)| r).collect()
+}
+
+fn host(k: u32, side: u8) -> IpAddr {
+    IpAddr::V4(Ipv4Addr::new(10, (k >> 8) as u8 & 0x7f | 0x80, k as u8, side))
+}
+
+/// Writes a pcap of about `target` octets into `path`; returns the number
+/// of copies of the source set written.
+fn build(path: &Path, target: u64, sources: &[Vec<Recorded>]) -> std::io::Result<u32> {
+    let file = std::fs::File::create(path)?;
+    let mut w = PcapWriter::new(BufWriter::with_capacity(1 << 20, file), 1, Default::default())?;
+    let mut written: u64 = 24;
+    let mut t = Timestamp::new(1_735_732_800, 0);
+    let mut k = 0u32;
+    let mut frames = Vec::new();
+    while written < target {
+        k += 1;
+        // The recorded real captures, each connection on its own endpoints.
+        for src in sources {
+            for (j, r) in src.iter().enumerate() {
+                let c = SocketAddr::new(host(k, 1), r.client_port.wrapping_add(j as u16));
+                let s = SocketAddr::new(host(k, 2), r.server_port);
+                let mut conv = TcpConversation::new(c, s).with_time(t, 1_000_000);
+                conv.syn();
+                for (d, b) in &r.data {
+                    conv.send(*d, b);
+                    conv.ack(match d {
+                        Direction::ToServer => Direction::ToClient,
+                        Direction::ToClient => Direction::ToServer,
+                    });
+                }
+                match r.close {
+                    CloseHow::Rst => {
+                        conv.rst(Direction::ToServer);
+                    }
+                    _ => {
+                        conv.close();
+                    }
+                }
+                frames.extend(conv.take_frames());
+                t = frames.last().map_or(t, |f| Timestamp::from_nanos(f.time.as_nanos() + 1_000_000));
+            }
+        }
+        // The synthetic scenarios, with references unique to this copy.
+        for (m, pdus) in [Pdus::normal(), Pdus::x410()].into_iter().enumerate() {
+            let place = scenario::Place {
+                a: SocketAddr::new(host(k, 3 + m as u8), 40_001),
+                b: SocketAddr::new(host(k, 10), 102),
+                start: t,
+                tag: format!("K{k}M{m}S"),
+            };
+            for (_, convs) in scenario::all(&place, pdus) {
+                let mut fs: Vec<_> = convs.iter().flat_map(crate::synth::frames).collect();
+                // Shift to start now (scenarios start at their own place time).
+                let base = fs.iter().map(|f| f.time.as_nanos()).min().unwrap_or(0);
+                for f in &mut fs {
+                    f.time = Timestamp::from_nanos(f.time.as_nanos() - base + t.as_nanos());
+                }
+                fs.sort_by_key(|f| f.time);
+                t = fs.last().map_or(t, |f| Timestamp::from_nanos(f.time.as_nanos() + 1_000_000));
+                frames.extend(fs);
+            }
+        }
+        for f in frames.drain(..) {
+            w.write_frame(f.time, &f.data, f.orig_len)?;
+            written += 16 + f.data.len() as u64;
+        }
+    }
+    w.into_inner()?.flush()?;
+    Ok(k)
+}
+
+/// Wall time and peak RSS of a child process run under `/usr/bin/time -v`.
+#[derive(Debug, Clone, Copy)]
+pub struct Measured {
+    pub seconds: f64,
+    pub peak_kib: Option<u64>,
+}
+
+fn measure(program: &Path, args: &[&str]) -> Result<Measured, String> {
+    let timed = Path::new("/usr/bin/time").exists();
+    let mut cmd = if timed {
+        let mut c = Command::new("/usr/bin/time");
+        c.arg("-v").arg(program);
+        c
+    } else {
+        Command::new(program)
+    };
+    cmd.args(args).stdout(Stdio::null()).stderr(Stdio::piped());
+    let start = Instant::now();
+    let out = cmd.output().map_err(|e| format!("cannot run {}: {e}", program.display()))?;
+    let seconds = start.elapsed().as_secs_f64();
+    let err = String::from_utf8_lossy(&out.stderr);
+    if !out.status.success() {
+        return Err(format!("{} failed: {}", program.display(), err.lines().last().unwrap_or("")));
+    }
+    let peak_kib = err
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("Maximum resident set size (kbytes):"))
+        .and_then(|v| v.trim().parse().ok());
+    Ok(Measured { seconds, peak_kib })
+}
+
+/// tshark over the layers the timeline reads.
+pub const TSHARK_FIELDS: &[&str] = &[
+    "frame.number",
+    "frame.time_epoch",
+    "tcp.stream",
+    "ses.type",
+    "ses.calling_ss_user_reference",
+    "ses.common_reference",
+    "rtse.rtorq_apdu_element",
+    "rtse.rtoac_apdu_element",
+    "rtse.rtorj_apdu_element",
+    "rtse.rttp_apdu",
+    "rtse.rttr_apdu",
+    "rtse.rtab_apdu_element",
+    "rtse.recover_element",
+];
+
+fn mib(k: Option<u64>) -> String {
+    k.map_or_else(|| "?".into(), |k| format!("{:.1} MiB", k as f64 / 1024.0))
+}
+
+/// Options of `rtse bench timeline`.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// Capture sizes in MB (10^6 octets).
+    pub sizes: Vec<f64>,
+    /// Where to write them (default: a new temporary directory).
+    pub dir: Option<PathBuf>,
+    /// Run tshark only on captures up to this size (MB).
+    pub tshark_max_mb: f64,
+    /// Keep the captures.
+    pub keep: bool,
+    /// The corpus directory with the real captures.
+    pub corpus: PathBuf,
+}
+
+/// Runs the benchmark, printing to `out`.
+pub fn timeline(o: &Options, out: &mut dyn Write) -> Result<(), String> {
+    let exe = std::env::current_exe().map_err(|e| format!("cannot find rtse itself: {e}"))?;
+    let dir = match &o.dir {
+        Some(d) => d.clone(),
+        None => std::env::temp_dir().join(format!("rtse-bench-timeline-{}", std::process::id())),
+    };
+    std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    let mut sources = Vec::new();
+    for name in ["x400-ping-refuse.pcap", "x400-ping-success.pcap", "p772-transfer-success.pcap"] {
+        let p = o.corpus.join(name);
+        let data = std::fs::read(&p).map_err(|e| format!("{}: {e}", p.display()))?;
+        sources.push(record(&data));
+    }
+    let synthetic: usize = [Pdus::normal(), Pdus::x410()]
+        .iter()
+        .map(|p| scenario::all(&scenario::Place::default(), *p).iter().map(|(_, c)| c.len()).sum::<usize>())
+        .sum();
+    let per_copy = (sources.iter().map(Vec::len).sum::<usize>() + synthetic) as u64;
+    let tshark = crate::tshark::available();
+    let _ = writeln!(out, "rtse bench timeline: captures in {}", dir.display());
+    if !tshark {
+        let _ = writeln!(out, "tshark not found: our side only");
+    }
+    let _ = writeln!(
+        out,
+        "{:>8}  {:>6}  {:>9}  {:>10}  {:>9}  {:>10}  {:>8}",
+        "size", "assoc.", "rtse", "rtse peak", "tshark", "tshark peak", "ratio"
+    );
+    let mut ours: Vec<(f64, f64)> = Vec::new();
+    let mut ok = true;
+    for &mb in &o.sizes {
+        let path = dir.join(format!("timeline-{mb}MB.pcap"));
+        let copies = build(&path, (mb * 1e6) as u64, &sources).map_err(|e| format!("{}: {e}", path.display()))?;
+        let size = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0) as f64 / 1e6;
+        let p = path.to_string_lossy().into_owned();
+        // Best of three (the machine may be shared); tshark runs once.
+        let mut r = measure(&exe, &["timeline", &p, "--format", "json", "--color", "never"])?;
+        for _ in 0..2 {
+            let again = measure(&exe, &["timeline", &p, "--format", "json", "--color", "never"])?;
+            if again.seconds < r.seconds {
+                r = Measured { seconds: again.seconds, peak_kib: r.peak_kib.max(again.peak_kib) };
+            }
+        }
+        ours.push((size, r.seconds));
+        let assocs = u64::from(copies) * per_copy;
+        let t = if tshark && mb <= o.tshark_max_mb {
+            let mut args: Vec<&str> = vec!["-r", &p, "-n", "-T", "fields"];
+            for f in TSHARK_FIELDS {
+                args.push("-e");
+                args.push(f);
+            }
+            Some(measure(Path::new("tshark"), &args)?)
+        } else {
+            None
+        };
+        let _ = writeln!(
+            out,
+            "{:>6.1}MB  {:>6}  {:>8.3}s  {:>10}  {:>9}  {:>10}  {:>8}",
+            size,
+            assocs,
+            r.seconds,
+            mib(r.peak_kib),
+            t.map_or_else(|| "-".into(), |t| format!("{:.2}s", t.seconds)),
+            t.map_or_else(|| "-".into(), |t| mib(t.peak_kib)),
+            t.map_or_else(|| "-".into(), |t| format!("{:.0}x", t.seconds / r.seconds.max(1e-9)))
+        );
+        if r.peak_kib.is_some_and(|k| k > 50 * 1024) {
+            let _ = writeln!(out, "  target missed: peak memory {} >= 50 MiB", mib(r.peak_kib));
+            ok = false;
+        }
+        if let Some(t) = t {
+            if t.seconds / r.seconds.max(1e-9) < 100.0 {
+                let _ = writeln!(out, "  target missed: less than 100x faster than tshark");
+                ok = false;
+            }
+        }
+        if !o.keep {
+            let _ = std::fs::remove_file(&path);
+        }
+    }
+    if let (Some(first), Some(last)) = (ours.first(), ours.last()) {
+        if ours.len() > 1 && first.0 > 0.0 {
+            let size_ratio = last.0 / first.0;
+            let time_ratio = last.1 / first.1.max(1e-9);
+            let _ = writeln!(
+                out,
+                "scaling: {:.1}x the size took {:.2}x the time (linear would be {:.1}x; target within {:.1}x)",
+                size_ratio,
+                time_ratio,
+                size_ratio,
+                size_ratio * 6.5 / 6.0
+            );
+            if time_ratio > size_ratio * 6.5 / 6.0 {
+                ok = false;
+            }
+        }
+    }
+    if !o.keep && o.dir.is_none() {
+        let _ = std::fs::remove_dir(&dir);
+    }
+    let _ = writeln!(out, "{}", if ok { "all targets met" } else { "some targets missed" });
+    Ok(())
+}

@@ -1,0 +1,916 @@
+//! `rtse timeline`: per-association Turn timelines from a capture (or a
+//! TPKT byte stream), with anomalies and recovery links.
+//!
+//! # What it does
+//!
+//! Each TCP connection that carries session PDUs is one **association**
+//! (one transport connection with its session connection), numbered in the
+//! order the linker opens them. Its PDU stacks, decoded by the codec
+//! ([`capture::stacks`](rtse_codec::capture::stacks)), become tracker events
+//! through [`observe::events`](crate::observe::events); transport events are
+//! fed too (`T-OPEN` at the SYN, `T-FIN`/`T-RST`/`T-EOF` at the close,
+//! `T-GAP` where the capture misses octets), so a lost connection is seen.
+//! Everything goes through one [`AssociationLinker`], which links an
+//! association whose RTORQ/PConnect carries `recover` to the association it
+//! recovers (by the quoted session Connection Identifier, whatever the TCP
+//! connection and ports) and hands over what the lost one knew. The Turn
+//! rules are the tracker's alone; this module only groups, feeds and
+//! reports.
+//!
+//! One [`Event`] row per PDU stack that carries Turn-relevant SPDUs (an
+//! X.224 CR/CC or a DT that does not end a TSDU carries none), with the
+//! holder after it.
+//!
+//! # Streaming and memory
+//!
+//! The capture is read with
+//! [`decode_capture_stream`](rtse_codec::capture::stacks::decode_capture_stream):
+//! decoding memory is bounded by the open TCP connections. The rows of an
+//! association are kept only until it is **reported**, which happens once
+//! its connection has closed and nothing later can change its report:
+//! * it was recovered (the recovery's AC was seen), or
+//! * it ended in order (released, refused, aborted, closed before a CN)
+//!   with no transfer left unconfirmed, or
+//! * it ended otherwise (lost, or with an unconfirmed transfer) and
+//!   [`Settings::settle_ns`] of capture time passed after its close without
+//!   a recovery (a recovery or re-send after that still links in the newer
+//!   association's report, but the older report is already out), or
+//! * more than [`Settings::max_held`] closed associations wait (the oldest
+//!   goes first), or the capture ends.
+//!
+//! Associations are therefore reported in the order they settle, not by
+//! id. What stays for the whole run is the linker's per-association
+//! tracker state (needed to link a recovery to any earlier association and
+//! to find a label delivered twice) and the delivered labels: a few hundred
+//! octets per association plus one entry per delivered message.
+
+pub mod svg;
+pub mod text;
+
+use crate::cli::{exit, ColorArg, Format, TimelineArgs};
+use crate::input::{self, Input};
+use crate::observe;
+use crate::tracker::{
+    AnomalyKind, AssocId, AssociationLinker, CloseHow, Observed, Phase, Side, TrackerConfig, TurnEvent, TurnHolder,
+};
+use rtse_codec::capture::stacks::CaptureItem;
+use rtse_codec::capture::{CaptureSummary, ConnId, ConnKey, Timestamp};
+use rtse_codec::stack::{AssociationDecoder, Sender, Stack};
+use serde::Serialize;
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::io::{Read, Write};
+
+/// How the timeline is built.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// Tracker settings (please-unanswered bounds, absent Token Setting).
+    pub tracker: TrackerConfig,
+    /// Capture time (ns) an association that ended without release waits
+    /// after its close for a recovery before it is reported. Default 300 s.
+    pub settle_ns: u64,
+    /// Closed associations kept waiting at most; beyond, the oldest is
+    /// reported. Default 4096.
+    pub max_held: usize,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings { tracker: TrackerConfig::default(), settle_ns: 300_000_000_000, max_held: 4096 }
+    }
+}
+
+/// One row of an association's timeline (JSON: `{"frame", "time", "from",
+/// "pdus", "turn"}`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Event {
+    /// Capture frame (1-based); for a TPKT stream, the TPKT's index.
+    pub frame: u64,
+    /// Capture time, `"secs.nanos"` since the epoch; `null` for a TPKT
+    /// stream.
+    #[serde(serialize_with = "ser_time")]
+    pub time: Option<Timestamp>,
+    /// Sender (transport events: `initiator`).
+    pub from: Side,
+    /// The Turn-relevant SPDUs of the stack (`CN`, `PT`, `GTC`, `DT`, ...)
+    /// or the transport event (`T-OPEN`, `T-FIN`, `T-RST`, `T-EOF`,
+    /// `T-GAP`), or `MALFORMED`.
+    pub pdus: Vec<&'static str>,
+    /// Holder after this row.
+    pub turn: TurnHolder,
+    /// Anomalies this row raised (human and SVG output).
+    #[serde(skip)]
+    pub anomalies: Vec<AnomalyKind>,
+    /// Parameters worth showing (token setting, priority, label, ...).
+    #[serde(skip)]
+    pub note: String,
+}
+
+fn ser_time<S: serde::Serializer>(t: &Option<Timestamp>, s: S) -> Result<S::Ok, S::Error> {
+    match t {
+        Some(t) => s.collect_str(t),
+        None => s.serialize_none(),
+    }
+}
+
+/// One anomaly (JSON: `{"kind", "frame", "detail"}`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct AnomalyEntry {
+    /// Kebab-case kind (`turn-lost`, ...).
+    pub kind: AnomalyKind,
+    /// Frame of the event that revealed it (for those judged at the end,
+    /// the association's last event).
+    pub frame: u64,
+    /// Explanation.
+    pub detail: String,
+    /// The side at fault, when one is.
+    #[serde(skip)]
+    pub by: Option<Side>,
+}
+
+/// One association's report. JSON: `{"id", "endpoints", "mode",
+/// "initiator", "responder", "recovers", "events", "anomalies"}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Association {
+    /// Association number (opening order, from 0).
+    pub id: u32,
+    /// `"client:port -> server:port"` of the TCP connection; `null` for a
+    /// TPKT stream.
+    pub endpoints: Option<String>,
+    /// `"normal"`, `"x410"`, or `null` when the CN was not seen.
+    pub mode: Option<crate::tracker::Mode>,
+    /// The association-initiator's address (`ip:port`).
+    pub initiator: Option<String>,
+    /// The association-responder's address.
+    pub responder: Option<String>,
+    /// The association this one recovers.
+    pub recovers: Option<u32>,
+    pub events: Vec<Event>,
+    pub anomalies: Vec<AnomalyEntry>,
+    /// What the text and SVG outputs add.
+    #[serde(skip)]
+    pub info: Info,
+}
+
+/// Details of an association that only the human outputs show.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Info {
+    /// Wireshark's `tcp.stream`.
+    pub stream: Option<u64>,
+    /// The capture started after the connection did.
+    pub mid_stream: bool,
+    /// The TCP client sent the AC (or the server the CN): sides swapped.
+    pub swapped: bool,
+    /// Dialogue mode, when the CN showed it.
+    pub dialogue: Option<crate::tracker::Dialogue>,
+    /// The association that recovered this one.
+    pub recovered_by: Option<u32>,
+    /// Final phase.
+    pub phase: Option<Phase>,
+    /// Anomalies beyond the tracker's cap.
+    pub dropped_anomalies: u64,
+    /// Rows beyond [`MAX_ROWS`] not kept.
+    pub dropped_rows: u64,
+    /// The senders of a TPKT stream were guessed.
+    pub senders_guessed: bool,
+}
+
+/// Rows kept per association (beyond, counted in `Info::dropped_rows`):
+/// bounds the memory of one very long association.
+pub const MAX_ROWS: usize = 100_000;
+
+/// Totals of a run.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Summary {
+    pub associations: u64,
+    pub anomalies: u64,
+    /// PDUs that did not decode (reported as `malformed` anomalies).
+    pub malformed: u64,
+    /// TCP connections with session PDUs but no RTSE (MMS, say), or none
+    /// seen: not shown.
+    pub other_sessions: u64,
+    /// Capture totals (capture input only).
+    pub capture: Option<CaptureSummary>,
+}
+
+/// A connection seen by the capture reader, before and after it becomes an
+/// association.
+#[derive(Debug)]
+struct Conn {
+    key: Option<ConnKey>,
+    open: Option<(u64, Timestamp)>,
+    mid_stream: bool,
+    assoc: Option<AssocId>,
+    /// Gap before the association was opened.
+    pending_gap: Option<(u64, Side)>,
+    /// Whether the session connection uses RTSE: known from the CN
+    /// (RTORQ/PConnect or not) or from the first RTSE/X.410 PDU.
+    rtse: Option<bool>,
+    /// Stacks seen before that was known (mid-stream captures).
+    undecided: Vec<(u64, Option<Timestamp>, Sender, Vec<TurnEvent>)>,
+}
+
+/// Stacks of a connection kept while it is not yet known whether it uses
+/// RTSE; beyond, it is taken for another protocol over the session layer.
+const MAX_UNDECIDED: usize = 256;
+
+impl Conn {
+    fn new(key: Option<ConnKey>, open: Option<(u64, Timestamp)>, mid_stream: bool, rtse: Option<bool>) -> Self {
+        Conn { key, open, mid_stream, assoc: None, pending_gap: None, rtse, undecided: Vec::new() }
+    }
+}
+
+#[derive(Debug)]
+struct Live {
+    key: Option<ConnKey>,
+    stream: Option<u64>,
+    mid_stream: bool,
+    swapped: bool,
+    timed: bool,
+    senders_guessed: bool,
+    rows: Vec<Event>,
+    dropped_rows: u64,
+    closed_at: Option<u64>,
+}
+
+/// Builds timelines from capture items; reports each association through
+/// `emit` once it is settled (see the [module docs](self)).
+pub struct Engine<F: FnMut(Association)> {
+    settings: Settings,
+    linker: AssociationLinker,
+    conns: HashMap<ConnId, Conn>,
+    live: BTreeMap<AssocId, Live>,
+    closed: VecDeque<AssocId>,
+    now_ns: u64,
+    emit: F,
+    summary: Summary,
+}
+
+impl<F: FnMut(Association)> std::fmt::Debug for Engine<F> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Engine").field("live", &self.live.len()).field("summary", &self.summary).finish()
+    }
+}
+
+const fn side(s: Sender, swapped: bool) -> Side {
+    let x = observe::side(s);
+    if swapped {
+        x.peer()
+    } else {
+        x
+    }
+}
+
+fn note_of(ev: &TurnEvent) -> Option<String> {
+    Some(match ev {
+        TurnEvent::Connect(c) => {
+            let mut s = Vec::new();
+            if let Some(r) = &c.recover {
+                s.push(format!("recover {r}"));
+            }
+            if let Some(t) = c.token_setting {
+                s.push(format!("ts={t:02X}"));
+            }
+            if let Some(d) = c.dialogue {
+                s.push(match d {
+                    crate::tracker::Dialogue::Twa => "twa".into(),
+                    crate::tracker::Dialogue::Monologue => "monologue".into(),
+                });
+            }
+            if let Some(r) = &c.conn_ref {
+                s.push(format!("ref {r}"));
+            }
+            s.join(" ")
+        }
+        TurnEvent::Accept(a) => {
+            let mut s = Vec::new();
+            if a.recover {
+                s.push("recover".to_string());
+            }
+            if let Some(t) = a.token_setting {
+                s.push(format!("ts={t:02X}"));
+            }
+            s.join(" ")
+        }
+        TurnEvent::Refuse { reason, recovery_refused } => match (reason, recovery_refused) {
+            (_, true) => "recovery refused".into(),
+            (Some(r), _) => format!("reason {r}"),
+            _ => return None,
+        },
+        TurnEvent::PleaseTokens { priority, .. } => format!("p={}", priority.unwrap_or(0)),
+        TurnEvent::ActivityStart { id } => format!("activity {id}"),
+        TurnEvent::ActivityResume(r) => format!("resume {} from {} as {}", r.old_id, r.serial, r.new_id),
+        TurnEvent::Data { octets } => format!("{octets} octets"),
+        TurnEvent::MinorSync { serial, .. }
+        | TurnEvent::MinorSyncAck { serial }
+        | TurnEvent::ActivityEnd { serial }
+        | TurnEvent::ActivityEndAck { serial } => format!("#{serial}"),
+        TurnEvent::TransferLabel { label } => label.clone(),
+        TurnEvent::Abort { user, .. } => if *user { "user" } else { "provider" }.into(),
+        TurnEvent::Malformed { detail } => detail.clone(),
+        _ => return None,
+    })
+}
+
+impl<F: FnMut(Association)> Engine<F> {
+    /// An engine reporting through `emit`.
+    pub fn new(settings: Settings, emit: F) -> Self {
+        Engine {
+            linker: AssociationLinker::new(settings.tracker.clone()),
+            settings,
+            conns: HashMap::new(),
+            live: BTreeMap::new(),
+            closed: VecDeque::new(),
+            now_ns: 0,
+            emit,
+            summary: Summary::default(),
+        }
+    }
+
+    fn open_assoc(&mut self, conn: ConnId) -> Option<AssocId> {
+        let c = self.conns.get_mut(&conn)?;
+        if let Some(id) = c.assoc {
+            return Some(id);
+        }
+        let host = c.key.map(|k| k.client.ip().to_string());
+        let id = self.linker.open(host.as_deref());
+        c.assoc = Some(id);
+        let (key, mid, open, gap) = (c.key, c.mid_stream, c.open, c.pending_gap.take());
+        self.summary.associations += 1;
+        self.live.insert(
+            id,
+            Live {
+                key,
+                stream: key.map(|_| conn),
+                mid_stream: mid,
+                swapped: false,
+                timed: key.is_some(),
+                senders_guessed: false,
+                rows: Vec::new(),
+                dropped_rows: 0,
+                closed_at: None,
+            },
+        );
+        if let (false, Some((frame, time))) = (mid, open) {
+            self.feed(id, frame, Some(time), Side::Initiator, vec![TurnEvent::TransportOpen]);
+        }
+        if let Some((frame, from)) = gap {
+            let time = open.map(|o| o.1);
+            self.feed(id, frame, time, from, vec![TurnEvent::TransportClosed { how: CloseHow::Gap }]);
+        }
+        Some(id)
+    }
+
+    /// Feeds the events of one row to the linker and records the row.
+    fn feed(&mut self, id: AssocId, frame: u64, time: Option<Timestamp>, from: Side, events: Vec<TurnEvent>) {
+        let time_ns = time.map_or(0, |t| t.as_nanos());
+        let mut pdus = Vec::with_capacity(events.len());
+        let mut notes: Vec<String> = Vec::new();
+        let mut kinds = Vec::new();
+        let mut turn = TurnHolder::Unknown;
+        let mut accepted_recovery = false;
+        for event in events {
+            if !matches!(event, TurnEvent::TransferLabel { .. }) {
+                pdus.push(event.name());
+            }
+            if matches!(event, TurnEvent::Malformed { .. }) {
+                self.summary.malformed += 1;
+            }
+            accepted_recovery |= matches!(event, TurnEvent::Accept(_));
+            if let Some(n) = note_of(&event).filter(|n| !n.is_empty()) {
+                notes.push(n);
+            }
+            let ev = Observed { seq: frame, time_ns, from, event };
+            if let Some(step) = self.linker.observe(id, &ev) {
+                turn = step.turn;
+                if let Some(t) = self.linker.tracker(id) {
+                    kinds.extend(t.anomalies().get(step.anomalies).unwrap_or(&[]).iter().map(|a| a.kind));
+                }
+            }
+        }
+        if let Some(l) = self.live.get_mut(&id) {
+            if l.rows.len() < MAX_ROWS {
+                l.rows.push(Event { frame, time, from, pdus, turn, anomalies: kinds, note: notes.join("; ") });
+            } else {
+                l.dropped_rows += 1;
+            }
+        }
+        if accepted_recovery {
+            if let Some(old) = self.linker.recovers(id) {
+                self.try_report(old);
+            }
+        }
+    }
+
+    /// One PDU stack (or decoding error) of connection `conn`.
+    fn stack(
+        &mut self,
+        conn: ConnId,
+        frame: u64,
+        time: Option<Timestamp>,
+        from: Sender,
+        result: rtse_codec::Result<Stack<'_>>,
+    ) {
+        let mut events = Vec::new();
+        let mut shows = None;
+        match &result {
+            Ok(stack) => {
+                observe::events(stack, |e| events.push(e));
+                let rtse = stack
+                    .session
+                    .as_ref()
+                    .is_some_and(|ss| ss.iter().any(|(_, up)| up.rtse.is_some() || up.x410.is_some()));
+                shows = match events.first() {
+                    _ if rtse => Some(true),
+                    // A CN that decoded without RTORQ/PConnect: ACSE for
+                    // something else (MMS, ...).
+                    Some(TurnEvent::Connect(c)) => Some(c.mode.is_some()),
+                    _ => None,
+                };
+            }
+            Err(e) => events.push(TurnEvent::Malformed { detail: e.to_string() }),
+        }
+        if events.is_empty() {
+            return;
+        }
+        let Some(c) = self.conns.get_mut(&conn) else { return };
+        if c.rtse.is_none() {
+            c.rtse = shows;
+        }
+        match c.rtse {
+            Some(false) => {
+                c.undecided = Vec::new();
+                return;
+            }
+            None => {
+                if c.undecided.len() < MAX_UNDECIDED {
+                    c.undecided.push((frame, time, from, events));
+                } else {
+                    c.rtse = Some(false);
+                    c.undecided = Vec::new();
+                }
+                return;
+            }
+            Some(true) => {}
+        }
+        let earlier = std::mem::take(&mut c.undecided);
+        for (frame, time, from, events) in earlier {
+            self.stack_events(conn, frame, time, from, events);
+        }
+        self.stack_events(conn, frame, time, from, events);
+    }
+
+    fn stack_events(
+        &mut self,
+        conn: ConnId,
+        frame: u64,
+        time: Option<Timestamp>,
+        from: Sender,
+        events: Vec<TurnEvent>,
+    ) {
+        let Some(id) = self.open_assoc(conn) else { return };
+        let Some(live) = self.live.get_mut(&id) else { return };
+        // The CN sender is the initiator by definition: if the TCP server
+        // sent it (a mid-stream capture guessed the client wrong), swap.
+        if live.rows.iter().all(|r| r.pdus.iter().all(|p| p.starts_with("T-")))
+            && from == Sender::Responder
+            && matches!(events.first(), Some(TurnEvent::Connect(_)))
+        {
+            live.swapped = true;
+        }
+        let from = side(from, live.swapped);
+        self.feed(id, frame, time, from, events);
+    }
+
+    /// Handles one capture item.
+    pub fn item(&mut self, it: CaptureItem<'_>) {
+        match it {
+            CaptureItem::Open { conn, key, frame, time, mid_stream } => {
+                self.now_ns = self.now_ns.max(time.as_nanos());
+                self.conns.insert(conn, Conn::new(Some(key), Some((frame, time)), mid_stream, None));
+                self.settle();
+            }
+            CaptureItem::Pdu { conn, frame, time, from, result, .. } => {
+                self.now_ns = self.now_ns.max(time.as_nanos());
+                self.conns.entry(conn).or_insert_with(|| Conn::new(None, None, true, None));
+                let timed = self.conns.get(&conn).is_some_and(|c| c.key.is_some());
+                self.stack(conn, frame, timed.then_some(time), from, result);
+            }
+            CaptureItem::Gap { conn, frame, from, .. } => {
+                let Some(c) = self.conns.get_mut(&conn) else { return };
+                match c.assoc {
+                    Some(id) => {
+                        let swapped = self.live.get(&id).is_some_and(|l| l.swapped);
+                        let time = Some(Timestamp::from_nanos(self.now_ns));
+                        let ev = TurnEvent::TransportClosed { how: CloseHow::Gap };
+                        self.feed(id, frame, time, side(from, swapped), vec![ev]);
+                    }
+                    None => c.pending_gap = Some((frame, observe::side(from))),
+                }
+            }
+            CaptureItem::Close { conn, frame, time, how } => {
+                self.now_ns = self.now_ns.max(time.as_nanos());
+                let Some(c) = self.conns.remove(&conn) else { return };
+                if c.assoc.is_none() && (c.rtse == Some(false) || !c.undecided.is_empty()) {
+                    self.summary.other_sessions += 1;
+                }
+                if let Some(id) = c.assoc {
+                    let ev = TurnEvent::TransportClosed { how: observe::close_how(how) };
+                    self.feed(id, frame, Some(time), Side::Initiator, vec![ev]);
+                    if let Some(l) = self.live.get_mut(&id) {
+                        l.closed_at = Some(time.as_nanos());
+                        self.closed.push_back(id);
+                    }
+                    self.try_report(id);
+                }
+                self.settle();
+            }
+        }
+    }
+
+    /// Whether nothing later can change `id`'s report.
+    fn settled(&self, id: AssocId, closed_at: u64) -> bool {
+        let Some(t) = self.linker.tracker(id) else { return true };
+        if t.recovered_by().is_some() {
+            return true;
+        }
+        let clean = matches!(t.phase(), Phase::Released | Phase::Refused | Phase::Aborted | Phase::Closed);
+        let open_transfer = t.transfers().iter().any(|x| x.state.unconfirmed() && x.continued_by.is_none());
+        (clean && !open_transfer) || self.now_ns >= closed_at.saturating_add(self.settings.settle_ns)
+    }
+
+    fn try_report(&mut self, id: AssocId) {
+        let Some(closed_at) = self.live.get(&id).and_then(|l| l.closed_at) else { return };
+        if self.settled(id, closed_at) {
+            self.report(id);
+        }
+    }
+
+    /// Reports closed associations whose wait is over, oldest first.
+    fn settle(&mut self) {
+        while let Some(&id) = self.closed.front() {
+            let Some(closed_at) = self.live.get(&id).and_then(|l| l.closed_at) else {
+                self.closed.pop_front();
+                continue;
+            };
+            if self.closed.len() > self.settings.max_held || self.settled(id, closed_at) {
+                self.closed.pop_front();
+                self.report(id);
+            } else {
+                break;
+            }
+        }
+    }
+
+    fn report(&mut self, id: AssocId) {
+        let Some(l) = self.live.remove(&id) else { return };
+        self.linker.finish_one(id);
+        let Some(t) = self.linker.tracker(id) else { return };
+        let anomalies: Vec<AnomalyEntry> = t
+            .anomalies()
+            .iter()
+            .map(|a| AnomalyEntry { kind: a.kind, frame: a.seq, detail: a.detail.clone(), by: a.by })
+            .collect();
+        self.summary.anomalies += anomalies.len() as u64;
+        let (initiator, responder) = match (l.key, l.swapped) {
+            (Some(k), false) => (Some(k.client.to_string()), Some(k.server.to_string())),
+            (Some(k), true) => (Some(k.server.to_string()), Some(k.client.to_string())),
+            (None, _) => (None, None),
+        };
+        let a = Association {
+            id: id.0,
+            endpoints: l.key.map(|k| k.to_string()),
+            mode: t.mode(),
+            initiator,
+            responder,
+            recovers: self.linker.recovers(id).map(|a| a.0),
+            events: l.rows,
+            anomalies,
+            info: Info {
+                stream: l.stream,
+                mid_stream: l.mid_stream,
+                swapped: l.swapped,
+                dialogue: t.dialogue(),
+                recovered_by: t.recovered_by().map(|a| a.0),
+                phase: Some(t.phase()),
+                dropped_anomalies: t.dropped_anomalies(),
+                dropped_rows: l.dropped_rows,
+                senders_guessed: l.senders_guessed,
+            },
+        };
+        let _ = l.timed;
+        // Only what a later recovery needs stays (memory stays small on
+        // captures of many associations).
+        self.linker.retire(id);
+        (self.emit)(a);
+    }
+
+    /// End of input: reports every association not yet reported, by id.
+    pub fn finish(mut self) -> Summary {
+        let ids: Vec<AssocId> = self.live.keys().copied().collect();
+        for id in ids {
+            self.report(id);
+        }
+        self.summary
+    }
+}
+
+/// Builds the timeline of a pcap/pcapng capture read from `r`, reporting
+/// each association through `emit` as it settles. A damaged capture is an
+/// error (after every association before the damage was reported).
+pub fn from_capture<R: Read>(
+    r: R,
+    settings: Settings,
+    emit: impl FnMut(Association),
+) -> Result<Summary, rtse_codec::Error> {
+    let mut engine = Engine::new(settings, emit);
+    let res = rtse_codec::capture::stacks::decode_capture_stream(r, |it| engine.item(it));
+    let mut summary = engine.finish();
+    match res {
+        Ok(c) => {
+            summary.capture = Some(c);
+            Ok(summary)
+        }
+        Err(e) => Err(e),
+    }
+}
+
+/// Who sent each TPKT of a stream given without a capture.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Senders {
+    /// One side per TPKT, in order (a shorter list repeats its last).
+    Given(Vec<Side>),
+    /// CR/CN are the initiator's, CC/AC/RF the responder's, anything else
+    /// alternates from the previous TPKT (a guess, flagged in the report).
+    Guess,
+}
+
+impl Senders {
+    /// From `irri...` (`i` initiator, `r` responder; other characters
+    /// ignored).
+    pub fn parse(s: &str) -> Result<Self, String> {
+        let mut v = Vec::new();
+        for c in s.chars() {
+            match c.to_ascii_lowercase() {
+                'i' => v.push(Side::Initiator),
+                'r' => v.push(Side::Responder),
+                ',' | ' ' | '-' => {}
+                other => return Err(format!("--from: '{other}' is neither i (initiator) nor r (responder)")),
+            }
+        }
+        if v.is_empty() {
+            return Err("--from: no sender given".into());
+        }
+        Ok(Senders::Given(v))
+    }
+}
+
+/// The sender a TPKT shows: CR and CN are the initiator's, CC, AC and RF
+/// the responder's.
+fn sender_hint(tpkt: &[u8]) -> Option<Side> {
+    match (tpkt.get(5).map(|c| c & 0xF0), tpkt.get(7)) {
+        (Some(rtse_codec::cotp::CODE_CR), _) => Some(Side::Initiator),
+        (Some(rtse_codec::cotp::CODE_CC), _) => Some(Side::Responder),
+        (Some(rtse_codec::cotp::CODE_DT), Some(0x0d)) => Some(Side::Initiator),
+        (Some(rtse_codec::cotp::CODE_DT), Some(0x0e | 0x0c)) => Some(Side::Responder),
+        _ => None,
+    }
+}
+
+/// Builds the timeline of one association given as a TPKT byte stream
+/// (hex or raw). Frames are the TPKTs' 1-based indexes; there are no times
+/// or endpoints. Errors when the bytes do not start with a TPKT.
+pub fn from_tpkt_stream(
+    bytes: &[u8],
+    senders: &Senders,
+    settings: Settings,
+    emit: impl FnMut(Association),
+) -> Result<Summary, rtse_codec::Error> {
+    rtse_codec::tpkt::frame_len(bytes)?;
+    let mut engine = Engine::new(settings, emit);
+    // Handed in as one association: shown whatever it carries.
+    engine.conns.insert(0, Conn::new(None, None, false, Some(true)));
+    let mut dec = AssociationDecoder::new();
+    let mut rest = bytes;
+    let mut index = 0u64;
+    let mut prev = Side::Responder;
+    let mut guessed = false;
+    let mut failure = None;
+    while !rest.is_empty() {
+        let at = bytes.len() - rest.len();
+        let n = match rtse_codec::tpkt::frame_len(rest) {
+            Ok(Some(n)) if n <= rest.len() => n,
+            Ok(_) => {
+                failure = Some(rtse_codec::Error::eof(
+                    rtse_codec::Layer::Tpkt,
+                    bytes.len(),
+                    "TPKT of the length in its header",
+                ));
+                break;
+            }
+            Err(e) => {
+                failure = Some(e.shift(at));
+                break;
+            }
+        };
+        let (one, tail) = rest.split_at(n);
+        let i = usize::try_from(index).unwrap_or(usize::MAX);
+        index += 1;
+        let from = match senders {
+            Senders::Given(v) => v.get(i).or(v.last()).copied().unwrap_or(Side::Initiator),
+            Senders::Guess => sender_hint(one).unwrap_or_else(|| {
+                guessed = true;
+                prev.peer()
+            }),
+        };
+        prev = from;
+        let sender = match from {
+            Side::Initiator => Sender::Initiator,
+            Side::Responder => Sender::Responder,
+        };
+        dec.push(sender, one, |d| engine.stack(0, index, None, d.from, d.result));
+        rest = tail;
+    }
+    if let Some(l) = engine.live.values_mut().next() {
+        l.senders_guessed = guessed;
+    }
+    let summary = engine.finish();
+    match failure {
+        Some(e) => Err(e),
+        None => Ok(summary),
+    }
+}
+
+/// What the input of `rtse timeline` turned out to be.
+enum Source {
+    Capture(Box<dyn Read>),
+    Bytes(Vec<u8>),
+}
+
+/// Opens INPUT: a capture is streamed (only its magic is read here);
+/// anything else is read whole and classified as hex or raw bytes.
+fn open_input(path: &str) -> Result<Source, input::InputError> {
+    let io = |source| input::InputError::Io { path: path.to_string(), source };
+    let mut r: Box<dyn Read> = if path == "-" {
+        Box::new(std::io::stdin())
+    } else {
+        Box::new(std::io::BufReader::with_capacity(1 << 16, std::fs::File::open(path).map_err(io)?))
+    };
+    let mut head = Vec::with_capacity(4);
+    (&mut r).take(4).read_to_end(&mut head).map_err(io)?;
+    if input::is_capture(&head) {
+        return Ok(Source::Capture(Box::new(std::io::Cursor::new(head).chain(r))));
+    }
+    let mut all = head;
+    r.read_to_end(&mut all).map_err(io)?;
+    match input::classify(all, path)? {
+        Input::Capture(c) => Ok(Source::Bytes(c)),
+        Input::Bytes(b) => Ok(Source::Bytes(b)),
+    }
+}
+
+fn secs_to_ns(s: f64) -> u64 {
+    if s.is_finite() && s > 0.0 {
+        (s * 1e9).min(u64::MAX as f64) as u64
+    } else {
+        0
+    }
+}
+
+/// Associations drawn in an SVG at most (the first ones reported).
+pub const SVG_MAX_ASSOCIATIONS: usize = 200;
+
+/// `rtse timeline`.
+pub fn run(a: &TimelineArgs, out: &mut dyn Write, err: &mut dyn Write) -> u8 {
+    use std::io::IsTerminal;
+    let source = match (&a.hex, &a.input) {
+        (Some(h), _) => input::from_hex(h).map(|i| match i {
+            Input::Bytes(b) | Input::Capture(b) => Source::Bytes(b),
+        }),
+        (None, Some(p)) => open_input(p),
+        (None, None) => Err(input::InputError::Empty { path: "INPUT".into() }),
+    };
+    let source = match source {
+        Ok(s) => s,
+        Err(e) => {
+            let _ = writeln!(err, "rtse timeline: {e}");
+            return exit::USAGE;
+        }
+    };
+    let senders = match &a.from {
+        Some(f) => match Senders::parse(f) {
+            Ok(s) => s,
+            Err(e) => {
+                let _ = writeln!(err, "rtse timeline: {e}");
+                return exit::USAGE;
+            }
+        },
+        None => Senders::Guess,
+    };
+    let color = match a.color {
+        ColorArg::Always => true,
+        ColorArg::Never => false,
+        ColorArg::Auto => std::env::var_os("NO_COLOR").is_none() && std::io::stdout().is_terminal(),
+    };
+    let mut settings = Settings { settle_ns: secs_to_ns(a.settle), ..Settings::default() };
+    settings.tracker.please_max_ns = Some(secs_to_ns(a.please_timeout)).filter(|&n| n > 0);
+
+    let style = text::Style { color };
+    let mut io_error: Option<std::io::Error> = None;
+    let mut first = true;
+    let mut anomalous = 0u64;
+    let mut drawn: Vec<Association> = Vec::new();
+    let mut not_drawn = 0usize;
+    if a.format == Format::Json {
+        if let Err(e) = write!(out, "{{\"associations\": [") {
+            io_error = Some(e);
+        }
+    }
+    let want_svg = a.svg.is_some();
+    let mut emit = |assoc: Association| {
+        if !assoc.anomalies.is_empty() {
+            anomalous += 1;
+        }
+        if io_error.is_none() {
+            let r = match a.format {
+                Format::Json => {
+                    let sep = if first { "\n" } else { ",\n" };
+                    first = false;
+                    write!(out, "{sep}")
+                        .and_then(|()| serde_json::to_writer(&mut *out, &assoc).map_err(std::io::Error::other))
+                }
+                Format::Text => writeln!(out, "{}", text::association(&assoc, style)),
+            };
+            if let Err(e) = r {
+                io_error = Some(e);
+            }
+        }
+        if want_svg {
+            if drawn.len() < SVG_MAX_ASSOCIATIONS {
+                drawn.push(assoc);
+            } else {
+                not_drawn += 1;
+            }
+        }
+    };
+    let result = match source {
+        Source::Capture(r) => from_capture(r, settings, &mut emit),
+        Source::Bytes(b) => from_tpkt_stream(&b, &senders, settings, &mut emit),
+    };
+    let summary = match &result {
+        Ok(s) => Some(s.clone()),
+        Err(_) => None,
+    };
+    if io_error.is_none() {
+        let r = match a.format {
+            Format::Json => writeln!(out, "\n]}}"),
+            Format::Text => match &summary {
+                Some(s) => writeln!(
+                    out,
+                    "{} association{}, {} with anomalies ({} anomal{} in all{})",
+                    s.associations,
+                    if s.associations == 1 { "" } else { "s" },
+                    anomalous,
+                    s.anomalies,
+                    if s.anomalies == 1 { "y" } else { "ies" },
+                    if s.malformed > 0 { format!(", {} PDUs did not decode", s.malformed) } else { String::new() }
+                )
+                .and_then(|()| {
+                    if s.other_sessions > 0 {
+                        writeln!(out, "{} session connection(s) without RTSE (MMS, ...) not shown", s.other_sessions)
+                    } else {
+                        Ok(())
+                    }
+                }),
+                None => Ok(()),
+            },
+        };
+        if let Err(e) = r {
+            io_error = Some(e);
+        }
+    }
+    if let Some(path) = &a.svg {
+        let doc = svg::document(&drawn, not_drawn);
+        if let Err(e) = std::fs::write(path, doc) {
+            let _ = writeln!(err, "rtse timeline: cannot write {}: {e}", path.display());
+            return exit::USAGE;
+        }
+    }
+    if let Some(e) = io_error {
+        if e.kind() != std::io::ErrorKind::BrokenPipe {
+            let _ = writeln!(err, "rtse timeline: cannot write output: {e}");
+        }
+        return exit::USAGE;
+    }
+    match result {
+        Err(e) => {
+            let _ = writeln!(err, "rtse timeline: {e}");
+            exit::FAIL
+        }
+        Ok(s) if s.associations == 0 => {
+            let _ = writeln!(err, "rtse timeline: no RTSE association found");
+            exit::OK
+        }
+        Ok(_) if a.fail_on_anomaly && anomalous > 0 => exit::ANOMALY,
+        Ok(_) => exit::OK,
+    }
+}

@@ -1,0 +1,103 @@
+//! Timelines of the real captures in corpus/captures.
+
+mod timeline_support;
+
+use rtse_conformance::tracker::{AnomalyKind as K, Mode};
+use timeline_support::{kinds, rows, run};
+
+fn capture(name: &str) -> Vec<u8> {
+    let p = format!("{}/../corpus/captures/{name}", env!("CARGO_MANIFEST_DIR"));
+    std::fs::read(&p).unwrap_or_else(|e| panic!("{p}: {e}"))
+}
+
+#[test]
+fn x400_ping_refuse() {
+    let v = run(&capture("x400-ping-refuse.pcap"));
+    assert_eq!(v.len(), 1);
+    assert_eq!(v[0].mode, Some(Mode::Normal));
+    assert_eq!(v[0].initiator.as_deref(), Some("192.168.0.3:2278"));
+    assert_eq!(
+        rows(&v[0]),
+        ["initiator T-OPEN none", "initiator CN none", "responder RF none", "initiator T-RST none"]
+    );
+    assert!(v[0].anomalies.is_empty(), "{:?}", v[0].anomalies);
+}
+
+#[test]
+fn x400_ping_success() {
+    let v = run(&capture("x400-ping-success.pcap"));
+    assert_eq!(
+        rows(&v[0]),
+        [
+            "initiator T-OPEN none",
+            "initiator CN none",
+            "responder AC initiator",
+            "initiator FN initiator",
+            "responder DN none",
+            "initiator T-RST none"
+        ]
+    );
+    assert!(v[0].anomalies.is_empty(), "{:?}", v[0].anomalies);
+    let fr: Vec<u64> = v[0].events.iter().map(|e| e.frame).collect();
+    assert_eq!(fr, [1, 6, 7, 8, 9, 12], "frames as tshark numbers them");
+}
+
+#[test]
+fn p772_recovery_refused_then_a_transfer() {
+    let v = run(&capture("p772-transfer-success.pcap"));
+    assert_eq!(v.len(), 2);
+    // Stream 0: a recovery of a connection the capture does not show,
+    // refused (busy). Only that can be said about it.
+    assert_eq!(v[0].info.stream, Some(0));
+    assert_eq!(kinds(&v[0]), [K::RecoveryUnlinked]);
+    assert_eq!(v[0].recovers, None);
+    assert!(v[0].events[1].note.contains("recover Percival"), "{}", v[0].events[1].note);
+    assert_eq!(rows(&v[0])[2], "responder RF none");
+    // Stream 1: open, one transfer (monologue: the initiator holds the Turn
+    // throughout), confirmed, released.
+    assert_eq!(v[1].info.stream, Some(1));
+    assert!(v[1].anomalies.is_empty(), "{:?}", v[1].anomalies);
+    assert_eq!(
+        rows(&v[1]),
+        [
+            "initiator T-OPEN none",
+            "initiator CN none",
+            "responder AC initiator",
+            "initiator AS initiator",
+            "initiator DT initiator",
+            "initiator AE initiator",
+            "responder AEA initiator",
+            "initiator FN initiator",
+            "responder DN none",
+            "initiator T-RST none"
+        ]
+    );
+    let ae = v[1].events.iter().find(|e| e.pdus == ["AE"]).unwrap();
+    assert!(ae.note.contains("/C=gb/A= /P=smhs/;percival"), "{}", ae.note);
+}
+
+#[test]
+fn every_capture_gives_a_timeline_without_panic() {
+    let dir = format!("{}/../corpus/captures", env!("CARGO_MANIFEST_DIR"));
+    for e in std::fs::read_dir(&dir).unwrap() {
+        let p = e.unwrap().path();
+        let name = p.file_name().unwrap().to_string_lossy().into_owned();
+        if name.ends_with(".txt") || name.ends_with(".md") || name.contains("_bench") {
+            continue;
+        }
+        let data = std::fs::read(&p).unwrap();
+        let mut n = 0;
+        let summary = rtse_conformance::timeline::from_capture(&data[..], Default::default(), |a| {
+            n += 1;
+            assert!(a.events.windows(2).all(|w| w[0].frame <= w[1].frame), "{name}: rows in frame order");
+        })
+        .unwrap_or_else(|e| panic!("{name}: {e}"));
+        // Only the X.400 captures carry RTSE; the MMS ones carry sessions
+        // without it (not shown, counted); S7comm and bare COTP carry none.
+        let rtse = name.contains("x400") || name.contains("p772");
+        assert_eq!(n > 0, rtse, "{name}: {n} associations");
+        let lower = name.to_lowercase();
+        let mms = lower.contains("mms") && name != "mmsX.pcap" || name.starts_with("iec") || name.contains("piccolo");
+        assert_eq!(summary.other_sessions > 0, mms, "{name}: {summary:?}");
+    }
+}
