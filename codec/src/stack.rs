@@ -124,8 +124,15 @@ pub struct Upper<'a> {
     pub x410: Option<X410Pdu<'a>>,
     pub p1: Option<P1Pdu<'a>>,
     /// A transfer completed by this SPDU (AE/MAP), decoded from the
-    /// collected segments.
-    pub transfer: Option<TransferSummary>,
+    /// collected segments. Boxed: rare, and an `Upper` is moved on every
+    /// decode.
+    pub transfer: Option<Box<TransferSummary>>,
+}
+
+impl Upper<'_> {
+    /// No layer above the SPDU.
+    pub const EMPTY: Upper<'static> =
+        Upper { presentation: None, acse: None, rtse: None, x410: None, p1: None, transfer: None };
 }
 
 impl Upper<'_> {
@@ -162,23 +169,53 @@ fn ser_opt_error<S: Serializer>(e: &Option<Error>, s: S) -> core::result::Result
     }
 }
 
+/// Upper layers kept inline: basic concatenation (X.225 §6.3.7) puts at
+/// most two SPDUs in a TSDU (a category-0 token SPDU, then a category-2
+/// one), so every token and data TSDU fits.
+const INLINE_UPPERS: usize = 2;
+
 /// One TSDU and the layers above each of its SPDUs.
-#[derive(Debug, Clone, PartialEq, Eq)]
+///
+/// Representation (private): the upper layers of the first two SPDUs
+/// inline, those of later SPDUs (extended concatenation only) in a `Vec`
+/// that allocates only when one of them is not empty. A `SessionStack` is
+/// returned by value through every decode, so its size is what a decode
+/// copies.
+#[derive(Debug, Clone)]
 pub struct SessionStack<'a> {
     pub tsdu: Tsdu<'a>,
-    upper: [Upper<'a>; limits::MAX_CONCATENATED_SPDUS],
+    upper: [Upper<'a>; INLINE_UPPERS],
+    /// Upper layers of SPDUs `INLINE_UPPERS..`; shorter than that tail when
+    /// its last entries are empty.
+    more: Vec<Upper<'a>>,
 }
 
 impl<'a> SessionStack<'a> {
+    fn new(tsdu: Tsdu<'a>) -> Self {
+        SessionStack { tsdu, upper: Default::default(), more: Vec::new() }
+    }
     /// The SPDUs with their upper layers.
     pub fn iter(&self) -> impl Iterator<Item = (&Spdu<'a>, &Upper<'a>)> + '_ {
-        self.tsdu.iter().zip(self.upper.iter())
+        self.tsdu.iter().enumerate().map(|(i, s)| (s, self.upper_at(i)))
     }
     /// The upper layers of SPDU `i`.
     pub fn upper(&self, i: usize) -> Option<&Upper<'a>> {
-        (i < self.tsdu.len()).then(|| &self.upper[i])
+        (i < self.tsdu.len()).then(|| self.upper_at(i))
+    }
+    fn upper_at(&self, i: usize) -> &Upper<'a> {
+        match i.checked_sub(INLINE_UPPERS) {
+            None => &self.upper[i],
+            Some(j) => self.more.get(j).unwrap_or(&Upper::EMPTY),
+        }
     }
 }
+
+impl PartialEq for SessionStack<'_> {
+    fn eq(&self, o: &Self) -> bool {
+        self.tsdu == o.tsdu && self.iter().map(|(_, u)| u).eq(o.iter().map(|(_, u)| u))
+    }
+}
+impl Eq for SessionStack<'_> {}
 
 /// Every layer of one TPKT (or of one TSDU, when decoded from session up).
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -237,13 +274,25 @@ fn decode_session<'a>(ctx: &mut Context, from: Sender, tsdu_bytes: &'a [u8]) -> 
     if tsdu_bytes.is_empty() {
         return Err(Error::eof(Layer::Session, 0, "SPDU identifier"));
     }
-    let tsdu = session::parse_tsdu_with(tsdu_bytes, &ctx.session_ctx(from))?;
-    let mut upper: [Upper<'a>; limits::MAX_CONCATENATED_SPDUS] = Default::default();
-    for (i, spdu) in tsdu.iter().enumerate() {
+    let mut ss = SessionStack::new(session::parse_tsdu_with(tsdu_bytes, &ctx.session_ctx(from))?);
+    // Filled in place: an `Upper` is a few hundred octets.
+    for (i, spdu) in ss.tsdu.iter().enumerate() {
         learn_session(ctx, from, spdu);
-        upper[i] = decode_upper(ctx, from, spdu, tsdu_bytes)?;
+        if let Some(up) = ss.upper.get_mut(i) {
+            decode_upper(ctx, from, spdu, tsdu_bytes, up)?;
+        } else {
+            let mut up = Upper::default();
+            decode_upper(ctx, from, spdu, tsdu_bytes, &mut up)?;
+            if !up.is_empty() {
+                let j = i - INLINE_UPPERS;
+                if ss.more.len() <= j {
+                    ss.more.resize(j + 1, Upper::default());
+                }
+                ss.more[j] = up;
+            }
+        }
     }
-    Ok(SessionStack { tsdu, upper })
+    Ok(ss)
 }
 
 fn learn_session(ctx: &mut Context, from: Sender, spdu: &Spdu<'_>) {
@@ -280,15 +329,15 @@ fn slot_of(kind: SpduKind) -> PpduSlot {
     }
 }
 
-fn decode_upper<'a>(ctx: &mut Context, from: Sender, spdu: &Spdu<'a>, whole: &'a [u8]) -> Result<Upper<'a>> {
+/// Decode the layers above `spdu` into `up` (empty on entry).
+fn decode_upper<'a>(ctx: &mut Context, from: Sender, spdu: &Spdu<'a>, whole: &'a [u8], up: &mut Upper<'a>) -> Result<()> {
     let kind = spdu.kind();
-    let mut up = Upper::default();
-    track_transfer(ctx, from, spdu, whole, &mut up)?;
+    track_transfer(ctx, from, spdu, whole, up)?;
     let Some(ud) = spdu.user_data() else {
-        return Ok(up);
+        return Ok(());
     };
     if ud.is_empty() && kind != SpduKind::Dt {
-        return Ok(up);
+        return Ok(());
     }
     let base = offset_of(whole, ud);
     if kind == SpduKind::Cn {
@@ -299,10 +348,9 @@ fn decode_upper<'a>(ctx: &mut Context, from: Sender, spdu: &Spdu<'a>, whole: &'a
         None => guess_mode(kind, ud),
     };
     match mode {
-        Mode::X410 => decode_x410(ctx, from, kind, ud, base, &mut up)?,
-        Mode::Normal => decode_normal(ctx, kind, ud, whole, &mut up)?,
+        Mode::X410 => decode_x410(ctx, from, kind, ud, base, up),
+        Mode::Normal => decode_normal(ctx, kind, ud, whole, up),
     }
-    Ok(up)
 }
 
 fn guess_mode(kind: SpduKind, ud: &[u8]) -> Mode {
@@ -542,7 +590,7 @@ fn track_transfer<'a>(
         }
         SpduKind::Ae | SpduKind::Map if ctx.transfers[i].open => {
             let t = std::mem::take(&mut ctx.transfers[i]);
-            up.transfer = Some(summarise(ctx, t));
+            up.transfer = Some(Box::new(summarise(ctx, t)));
         }
         SpduKind::Ai | SpduKind::Ad => {
             ctx.transfers[i] = TransferBuf::default();
