@@ -169,30 +169,27 @@ fn ser_opt_error<S: Serializer>(e: &Option<Error>, s: S) -> core::result::Result
     }
 }
 
-/// Upper layers kept inline: basic concatenation (X.225 §6.3.7) puts at
-/// most two SPDUs in a TSDU (a category-0 token SPDU, then a category-2
-/// one), so every token and data TSDU fits.
-const INLINE_UPPERS: usize = 2;
-
 /// One TSDU and the layers above each of its SPDUs.
 ///
-/// Representation (private): the upper layers of the first two SPDUs
-/// inline, those of later SPDUs (extended concatenation only) in a `Vec`
-/// that allocates only when one of them is not empty. A `SessionStack` is
-/// returned by value through every decode, so its size is what a decode
-/// copies.
+/// Representation (private): the upper layers of one SPDU inline (in
+/// every TSDU RTSE sends at most one SPDU carries user data: PT with
+/// RT-TURN-PLEASE, the DT after a GT, a CN, ...), those of any other SPDU
+/// with upper layers in a `Vec` that allocates only then. A `SessionStack`
+/// is returned by value through every decode, so its size is what a
+/// decode copies.
 #[derive(Debug, Clone)]
 pub struct SessionStack<'a> {
     pub tsdu: Tsdu<'a>,
-    upper: [Upper<'a>; INLINE_UPPERS],
-    /// Upper layers of SPDUs `INLINE_UPPERS..`; shorter than that tail when
-    /// its last entries are empty.
-    more: Vec<Upper<'a>>,
+    /// Index of the SPDU whose upper layers `upper` holds, if any.
+    at: Option<u8>,
+    upper: Upper<'a>,
+    /// The other SPDUs with upper layers, by index, ascending.
+    more: Vec<(u8, Upper<'a>)>,
 }
 
 impl<'a> SessionStack<'a> {
     fn new(tsdu: Tsdu<'a>) -> Self {
-        SessionStack { tsdu, upper: Default::default(), more: Vec::new() }
+        SessionStack { tsdu, at: None, upper: Upper::default(), more: Vec::new() }
     }
     /// The SPDUs with their upper layers.
     pub fn iter(&self) -> impl Iterator<Item = (&Spdu<'a>, &Upper<'a>)> + '_ {
@@ -203,10 +200,10 @@ impl<'a> SessionStack<'a> {
         (i < self.tsdu.len()).then(|| self.upper_at(i))
     }
     fn upper_at(&self, i: usize) -> &Upper<'a> {
-        match i.checked_sub(INLINE_UPPERS) {
-            None => &self.upper[i],
-            Some(j) => self.more.get(j).unwrap_or(&Upper::EMPTY),
+        if self.at.is_some_and(|a| usize::from(a) == i) {
+            return &self.upper;
         }
+        self.more.iter().find(|(j, _)| usize::from(*j) == i).map_or(&Upper::EMPTY, |(_, u)| u)
     }
 }
 
@@ -255,44 +252,56 @@ fn offset_of(whole: &[u8], part: &[u8]) -> usize {
 pub fn decode_tpkt<'a>(ctx: &mut Context, from: Sender, input: &'a [u8]) -> Result<(Stack<'a>, &'a [u8])> {
     let (tpkt, rest) = tpkt::parse(input)?;
     let tpdu = cotp::parse(tpkt.payload).map_err(|e| e.shift(tpkt::HEADER_LEN))?;
-    let session = match &tpdu {
-        Tpdu::Dt(d) if d.eot => {
+    // Built in place: the layers are decoded into the value returned
+    // rather than moved into it (a `Stack` is several hundred octets).
+    let mut out = Ok((Stack { tpkt: Some(tpkt), tpdu: Some(tpdu), session: None }, rest));
+    if let Ok((Stack { tpdu: Some(Tpdu::Dt(d)), session, .. }, _)) = &mut out {
+        if d.eot {
             let base = offset_of(input, d.user_data);
-            Some(decode_session(ctx, from, d.user_data).map_err(|e| e.shift(base))?)
+            decode_session_into(ctx, from, d.user_data, session).map_err(|e| e.shift(base))?;
         }
-        _ => None,
-    };
-    Ok((Stack { tpkt: Some(tpkt), tpdu: Some(tpdu), session }, rest))
+    }
+    out
 }
 
 /// Decode one complete TSDU (concatenated SPDUs) and everything above.
 pub fn decode_tsdu<'a>(ctx: &mut Context, from: Sender, tsdu: &'a [u8]) -> Result<Stack<'a>> {
-    Ok(Stack { tpkt: None, tpdu: None, session: Some(decode_session(ctx, from, tsdu)?) })
+    let mut stack = Stack::default();
+    decode_session_into(ctx, from, tsdu, &mut stack.session)?;
+    Ok(stack)
 }
 
-fn decode_session<'a>(ctx: &mut Context, from: Sender, tsdu_bytes: &'a [u8]) -> Result<SessionStack<'a>> {
+/// Decode a TSDU into `slot` (which ends `Some` on success).
+fn decode_session_into<'a>(
+    ctx: &mut Context,
+    from: Sender,
+    tsdu_bytes: &'a [u8],
+    slot: &mut Option<SessionStack<'a>>,
+) -> Result<()> {
     if tsdu_bytes.is_empty() {
         return Err(Error::eof(Layer::Session, 0, "SPDU identifier"));
     }
-    let mut ss = SessionStack::new(session::parse_tsdu_with(tsdu_bytes, &ctx.session_ctx(from))?);
+    let ss = slot.insert(SessionStack::new(Tsdu::new()));
+    session::parse_tsdu_into(tsdu_bytes, &ctx.session_ctx(from), &mut ss.tsdu)?;
     // Filled in place: an `Upper` is a few hundred octets.
     for (i, spdu) in ss.tsdu.iter().enumerate() {
         learn_session(ctx, from, spdu);
-        if let Some(up) = ss.upper.get_mut(i) {
-            decode_upper(ctx, from, spdu, tsdu_bytes, up)?;
+        // i < MAX_CONCATENATED_SPDUS (8).
+        let i = i as u8;
+        if ss.at.is_none() {
+            decode_upper(ctx, from, spdu, tsdu_bytes, &mut ss.upper)?;
+            if !ss.upper.is_empty() {
+                ss.at = Some(i);
+            }
         } else {
             let mut up = Upper::default();
             decode_upper(ctx, from, spdu, tsdu_bytes, &mut up)?;
             if !up.is_empty() {
-                let j = i - INLINE_UPPERS;
-                if ss.more.len() <= j {
-                    ss.more.resize(j + 1, Upper::default());
-                }
-                ss.more[j] = up;
+                ss.more.push((i, up));
             }
         }
     }
-    Ok(ss)
+    Ok(())
 }
 
 fn learn_session(ctx: &mut Context, from: Sender, spdu: &Spdu<'_>) {
@@ -330,7 +339,13 @@ fn slot_of(kind: SpduKind) -> PpduSlot {
 }
 
 /// Decode the layers above `spdu` into `up` (empty on entry).
-fn decode_upper<'a>(ctx: &mut Context, from: Sender, spdu: &Spdu<'a>, whole: &'a [u8], up: &mut Upper<'a>) -> Result<()> {
+fn decode_upper<'a>(
+    ctx: &mut Context,
+    from: Sender,
+    spdu: &Spdu<'a>,
+    whole: &'a [u8],
+    up: &mut Upper<'a>,
+) -> Result<()> {
     let kind = spdu.kind();
     track_transfer(ctx, from, spdu, whole, up)?;
     let Some(ud) = spdu.user_data() else {
@@ -828,27 +843,23 @@ impl AssociationDecoder {
                     });
                 }
                 let whole = std::mem::take(tsdu);
-                let result = decode_session(ctx, from, &whole).map(|s| Stack {
-                    tpkt: Some(tpkt),
-                    tpdu: Some(tpdu.clone()),
-                    session: Some(s),
-                });
+                let mut stack = Stack { tpkt: Some(tpkt), tpdu: Some(tpdu.clone()), session: None };
+                let result = decode_session_into(ctx, from, &whole, &mut stack.session).map(|()| stack);
                 on(Decoded { from, stream_offset: off, result });
             }
             _ => {
+                // Decoded in place, as in `decode_tpkt`.
+                let mut stack = Stack { tpkt: Some(tpkt), tpdu: None, session: None };
                 let result = match &tpdu {
-                    Tpdu::Dt(d) if !ctx.session_seen && !looks_like_tsdu(d.user_data) => Ok(None),
+                    Tpdu::Dt(d) if !ctx.session_seen && !looks_like_tsdu(d.user_data) => Ok(()),
                     Tpdu::Dt(d) => {
                         let base = offset_of(bytes, d.user_data);
-                        decode_session(ctx, from, d.user_data).map(Some).map_err(|e| e.shift(base))
+                        decode_session_into(ctx, from, d.user_data, &mut stack.session).map_err(|e| e.shift(base))
                     }
-                    _ => Ok(None),
+                    _ => Ok(()),
                 };
-                on(Decoded {
-                    from,
-                    stream_offset: off,
-                    result: result.map(|session| Stack { tpkt: Some(tpkt), tpdu: Some(tpdu.clone()), session }),
-                });
+                stack.tpdu = Some(tpdu);
+                on(Decoded { from, stream_offset: off, result: result.map(|()| stack) });
             }
         }
     }
