@@ -175,6 +175,7 @@ impl<'a> Reader<'a> {
     }
 
     /// Read the next TLV; `what` names it in errors.
+    #[inline]
     pub fn read(&mut self, what: &'static str) -> Result<Tlv<'a>> {
         let rest = self.rest();
         let start = self.offset();
