@@ -3,10 +3,17 @@
 //! `cargo bench -p rtse-codec --bench stack` prints, besides divan's timing
 //! table, a summary with MB/s and PDU stacks/s for:
 //! * `rttr`: TPKT+DT+GT+DT+P-DATA+RTTR transfer PDUs (target >= 1 GB/s),
-//! * `token`: TPKT+DT+GT/PT/GTC token stacks, PT carrying RTTP (target >= 5 M/s),
+//! * `token`: TPKT+DT+GT/PT/GTC token stacks, PT carrying RTTP (target >=
+//!   5 M/s),
 //! * `examples`: every TPKT of the worked examples,
-//! and the heap allocations made while decoding a token stack (target 0),
-//! counted by a global allocator wrapper.
+//!
+//! each three ways: `fresh` (a new `Context` per stack, what a one-shot
+//! `decode_tpkt` caller pays), `reused` (`decode_tpkt` with one `Context`
+//! kept across the stacks of an association) and `stream`
+//! (`AssociationDecoder::push`, one TPKT per push, framing included: what
+//! capture decoding does). It also prints the heap allocations made while
+//! decoding token stacks (target 0), counted by a global allocator wrapper,
+//! and the sizes of the types every decode returns by value.
 
 use rtse_codec::stack::{self, AssociationDecoder, Context, Sender};
 use std::alloc::{GlobalAlloc, Layout, System};
