@@ -88,7 +88,9 @@ fn decode_one(b: &[u8]) -> usize {
 /// `decode_tpkt` with a context kept across stacks, as a decoder of one
 /// association does.
 fn decode_with(ctx: &mut Context, b: &[u8]) -> usize {
-    match stack::decode_tpkt(ctx, Sender::Initiator, b) {
+    // Looked at in place, as a caller inspecting the stack does (moving the
+    // stack out of the `Result` would add a copy of it to the figure).
+    match &stack::decode_tpkt(ctx, Sender::Initiator, b) {
         Ok((s, _)) => s.spdu_kinds().count(),
         Err(_) => 0,
     }
