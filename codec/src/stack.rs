@@ -271,7 +271,8 @@ pub fn decode_tsdu<'a>(ctx: &mut Context, from: Sender, tsdu: &'a [u8]) -> Resul
     Ok(stack)
 }
 
-/// Decode a TSDU into `slot` (which ends `Some` on success).
+/// Decode a TSDU into `slot`, which must be `None` (it ends `Some` on
+/// success).
 fn decode_session_into<'a>(
     ctx: &mut Context,
     from: Sender,
@@ -281,7 +282,10 @@ fn decode_session_into<'a>(
     if tsdu_bytes.is_empty() {
         return Err(Error::eof(Layer::Session, 0, "SPDU identifier"));
     }
-    let ss = slot.insert(SessionStack::new(Tsdu::new()));
+    // Every caller passes an empty slot; `get_or_insert_with` builds the
+    // stack in it (`insert` built it aside and copied it in).
+    debug_assert!(slot.is_none());
+    let ss = slot.get_or_insert_with(|| SessionStack::new(Tsdu::new()));
     session::parse_tsdu_into(tsdu_bytes, &ctx.session_ctx(from), &mut ss.tsdu)?;
     // Filled in place: an `Upper` is a few hundred octets.
     for (i, spdu) in ss.tsdu.iter().enumerate() {
