@@ -2529,7 +2529,7 @@ fn parse_one<'a>(
         repairs.insert(Repairs::LI_CLAMPED);
     }
     let f = Field { bytes, base: hdr, truncated, lenient: ctx.lenient };
-    let spdu = match kind {
+    let mut spdu = match kind {
         Some(k) => build(k, &f, repairs)?,
         None => {
             let s: Sync<'a> = parse_fields(&f, repairs)?;
@@ -2542,12 +2542,16 @@ fn parse_one<'a>(
         }
     };
     let after = input.get(end..).unwrap_or(&[]);
-    Ok(match spdu {
-        Spdu::Dt(d) => (Spdu::Dt(Data { user_info: after, ..d }), &[]),
-        Spdu::Td(d) => (Spdu::Td(Data { user_info: after, ..d }), &[]),
-        Spdu::Ex(d) => (Spdu::Ex(Data { user_info: after, ..d }), &[]),
-        s => (s, after),
-    })
+    // DT, TD and EX take the rest of the TSDU as user information (set in
+    // place: an SPDU is moved once less per parse).
+    let rest = match &mut spdu {
+        Spdu::Dt(d) | Spdu::Td(d) | Spdu::Ex(d) => {
+            d.user_info = after;
+            &[][..]
+        }
+        _ => after,
+    };
+    Ok((spdu, rest))
 }
 
 /// Parse one SPDU from the front of `input` as the first SPDU of a TSDU
