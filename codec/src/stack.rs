@@ -852,18 +852,24 @@ impl AssociationDecoder {
                 on(Decoded { from, stream_offset: off, result });
             }
             _ => {
-                // Decoded in place, as in `decode_tpkt`.
-                let mut stack = Stack { tpkt: Some(tpkt), tpdu: None, session: None };
-                let result = match &tpdu {
-                    Tpdu::Dt(d) if !ctx.session_seen && !looks_like_tsdu(d.user_data) => Ok(()),
-                    Tpdu::Dt(d) => {
-                        let base = offset_of(bytes, d.user_data);
-                        decode_session_into(ctx, from, d.user_data, &mut stack.session).map_err(|e| e.shift(base))
-                    }
-                    _ => Ok(()),
+                // Decoded in place, into the value handed to `on`, as in
+                // `decode_tpkt`.
+                let mut out = Decoded {
+                    from,
+                    stream_offset: off,
+                    result: Ok(Stack { tpkt: Some(tpkt), tpdu: Some(tpdu), session: None }),
                 };
-                stack.tpdu = Some(tpdu);
-                on(Decoded { from, stream_offset: off, result: result.map(|()| stack) });
+                let mut failed = None;
+                if let Ok(Stack { tpdu: Some(Tpdu::Dt(d)), session, .. }) = &mut out.result {
+                    if ctx.session_seen || looks_like_tsdu(d.user_data) {
+                        let base = offset_of(bytes, d.user_data);
+                        failed = decode_session_into(ctx, from, d.user_data, session).err().map(|e| e.shift(base));
+                    }
+                }
+                if let Some(e) = failed {
+                    out.result = Err(e);
+                }
+                on(out);
             }
         }
     }
