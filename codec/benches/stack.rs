@@ -3,12 +3,19 @@
 //! `cargo bench -p rtse-codec --bench stack` prints, besides divan's timing
 //! table, a summary with MB/s and PDU stacks/s for:
 //! * `rttr`: TPKT+DT+GT+DT+P-DATA+RTTR transfer PDUs (target >= 1 GB/s),
-//! * `token`: TPKT+DT+GT/PT/GTC token stacks, PT carrying RTTP (target >= 5 M/s),
+//! * `token`: TPKT+DT+GT/PT/GTC token stacks, PT carrying RTTP (target >=
+//!   5 M/s),
 //! * `examples`: every TPKT of the worked examples,
-//! and the heap allocations made while decoding a token stack (target 0),
-//! counted by a global allocator wrapper.
+//!
+//! each three ways: `fresh` (a new `Context` per stack, what a one-shot
+//! `decode_tpkt` caller pays), `reused` (`decode_tpkt` with one `Context`
+//! kept across the stacks of an association) and `stream`
+//! (`AssociationDecoder::push`, one TPKT per push, framing included: what
+//! capture decoding does). It also prints the heap allocations made while
+//! decoding token stacks (target 0), counted by a global allocator wrapper,
+//! and the sizes of the types every decode returns by value.
 
-use rtse_codec::stack::{self, Context, Sender};
+use rtse_codec::stack::{self, AssociationDecoder, Context, Sender};
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::hint::black_box;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -71,12 +78,40 @@ fn token_pdus() -> Vec<Vec<u8>> {
     v
 }
 
+/// Fresh context per stack: what a one-shot `decode_tpkt` caller pays
+/// (the context is built and dropped around every decode).
 fn decode_one(b: &[u8]) -> usize {
     let mut ctx = Context::with_mode(rtse_codec::presentation::Mode::Normal);
-    match stack::decode_tpkt(&mut ctx, Sender::Initiator, b) {
+    decode_with(&mut ctx, b)
+}
+
+/// `decode_tpkt` with a context kept across stacks, as a decoder of one
+/// association does.
+fn decode_with(ctx: &mut Context, b: &[u8]) -> usize {
+    // Looked at in place, as a caller inspecting the stack does (moving the
+    // stack out of the `Result` would add a copy of it to the figure).
+    match &stack::decode_tpkt(ctx, Sender::Initiator, b) {
         Ok((s, _)) => s.spdu_kinds().count(),
         Err(_) => 0,
     }
+}
+
+/// The stream decoder of one association (`AssociationDecoder::push`, TPKT
+/// framing included), one TPKT per push.
+fn push_one(dec: &mut AssociationDecoder, b: &[u8]) -> usize {
+    let mut n = 0;
+    dec.push(Sender::Initiator, b, |d| {
+        if let Ok(s) = &d.result {
+            n += s.spdu_kinds().count();
+        }
+    });
+    n
+}
+
+fn stream_decoder() -> AssociationDecoder {
+    let mut dec = AssociationDecoder::new();
+    dec.ctx = Context::with_mode(rtse_codec::presentation::Mode::Normal);
+    dec
 }
 
 #[divan::bench(args = [1024, 8192, 65000])]
@@ -91,6 +126,17 @@ fn token(b: divan::Bencher) {
     b.counter(divan::counter::ItemsCount::new(pdus.len())).bench(|| {
         for p in &pdus {
             black_box(decode_one(black_box(p)));
+        }
+    });
+}
+
+#[divan::bench]
+fn token_stream(b: divan::Bencher) {
+    let pdus = token_pdus();
+    let mut dec = stream_decoder();
+    b.counter(divan::counter::ItemsCount::new(pdus.len())).bench_local(|| {
+        for p in &pdus {
+            black_box(push_one(&mut dec, black_box(p)));
         }
     });
 }
@@ -130,42 +176,93 @@ fn best<F: FnMut()>(iters: u64, mut f: F) -> f64 {
     best
 }
 
-fn summary() {
+/// Stacks per second decoding `pdus` in turn with `f`.
+fn rate(iters: u64, pdus: &[Vec<u8>], mut f: impl FnMut(&[u8]) -> usize) -> f64 {
+    let s = best(iters, || {
+        for p in pdus {
+            black_box(f(black_box(p)));
+        }
+    });
+    pdus.len() as f64 / s
+}
+
+fn allocs_during(f: impl FnOnce()) -> u64 {
+    let before = ALLOCS.load(Ordering::Relaxed);
+    f();
+    ALLOCS.load(Ordering::Relaxed) - before
+}
+
+fn summary(scale: u64) {
+    use rtse_codec::{session, stack::SessionStack, stack::Stack, stack::Upper};
     println!("\n== rtse-codec whole-stack decode (one core) ==");
+    println!(
+        "fresh = new Context per stack (one-shot decode_tpkt); reused = decode_tpkt with one Context kept \
+         across stacks; stream = AssociationDecoder::push, one TPKT per push (framing included)"
+    );
+    println!(
+        "sizes (octets moved per decode): Stack {}, SessionStack {}, Upper {}, Tsdu {}",
+        std::mem::size_of::<Stack>(),
+        std::mem::size_of::<SessionStack>(),
+        std::mem::size_of::<Upper>(),
+        std::mem::size_of::<session::Tsdu>()
+    );
     for len in [1024usize, 8192, 65000] {
-        let pdu = rttr_pdu(len);
-        let s = best(20_000, || {
-            black_box(decode_one(black_box(&pdu)));
-        });
-        println!(
-            "rttr transfer PDU {:>6} octets: {:>8.0} MB/s  {:>10.0} stacks/s   (target >= 1000 MB/s)",
-            pdu.len(),
-            pdu.len() as f64 / s / 1e6,
-            1.0 / s
-        );
+        let pdu = vec![rttr_pdu(len)];
+        let mut ctx = Context::with_mode(rtse_codec::presentation::Mode::Normal);
+        let mut dec = stream_decoder();
+        let r = [
+            ("fresh", rate(20_000 / scale, &pdu, decode_one)),
+            ("reused", rate(20_000 / scale, &pdu, |b| decode_with(&mut ctx, b))),
+            ("stream", rate(20_000 / scale, &pdu, |b| push_one(&mut dec, b))),
+        ];
+        for (what, r) in r {
+            println!(
+                "rttr transfer PDU {:>6} octets, {what:<6}: {:>8.0} MB/s {:>10.0} stacks/s   (target >= 1000 MB/s)",
+                pdu[0].len(),
+                pdu[0].len() as f64 * r / 1e6,
+                r
+            );
+        }
     }
     let pdus = token_pdus();
-    let s = best(200_000, || {
-        for p in &pdus {
-            black_box(decode_one(black_box(p)));
-        }
-    }) / pdus.len() as f64;
-    println!("token stacks (PT+RTTP, GTC, GTA, GT+MIA): {:>10.0} stacks/s   (target >= 5000000)", 1.0 / s);
-    let before = ALLOCS.load(Ordering::Relaxed);
-    for _ in 0..1000 {
-        for p in &pdus {
-            black_box(decode_one(black_box(p)));
-        }
+    let mut ctx = Context::with_mode(rtse_codec::presentation::Mode::Normal);
+    let mut dec = stream_decoder();
+    let r = [
+        ("fresh", rate(200_000 / scale, &pdus, decode_one)),
+        ("reused", rate(200_000 / scale, &pdus, |b| decode_with(&mut ctx, b))),
+        ("stream", rate(200_000 / scale, &pdus, |b| push_one(&mut dec, b))),
+    ];
+    for (what, r) in r {
+        println!("token stacks (PT+RTTP, GTC, GTA, GT+MIA), {what:<6}: {r:>10.0} stacks/s   (target >= 5000000)");
     }
-    let allocs = ALLOCS.load(Ordering::Relaxed) - before;
-    println!("heap allocations decoding {} token stacks: {allocs}   (target 0)", 1000 * pdus.len());
+    let n = 1000 * pdus.len();
+    let fresh = allocs_during(|| {
+        for _ in 0..1000 {
+            for p in &pdus {
+                black_box(decode_one(black_box(p)));
+            }
+        }
+    });
+    let stream = allocs_during(|| {
+        for _ in 0..1000 {
+            for p in &pdus {
+                black_box(push_one(&mut dec, black_box(p)));
+            }
+        }
+    });
+    println!("heap allocations decoding {n} token stacks: fresh {fresh}, stream {stream}   (target 0)");
     let tpkt_pdu = rttr_pdu(1024);
-    let before = ALLOCS.load(Ordering::Relaxed);
-    black_box(decode_one(&tpkt_pdu));
-    println!("heap allocations decoding one RTTR transfer PDU: {}", ALLOCS.load(Ordering::Relaxed) - before);
+    let a = allocs_during(|| {
+        black_box(decode_one(&tpkt_pdu));
+    });
+    println!("heap allocations decoding one RTTR transfer PDU (fresh): {a}");
 }
 
 fn main() {
-    summary();
+    // `cargo bench` passes --bench; `cargo test --all-targets` runs this
+    // (unoptimised) without it: then only a quick pass over the summary
+    // code, as divan runs each bench once.
+    let scale = if std::env::args().any(|a| a == "--bench") { 1 } else { 1000 };
+    summary(scale);
     divan::main();
 }

@@ -6,7 +6,7 @@
 use crate::ber::Octets;
 use crate::error::{Error, Found, Layer, Result};
 use nom::bytes::complete::take;
-use nom::number::complete::{be_u16, u8 as nom_u8};
+use nom::number::complete::u8 as nom_u8;
 use nom::Parser;
 
 pub const CODE_CR: u8 = 0xE0;
@@ -169,8 +169,7 @@ fn params<'a>(hdr: &'a [u8], base: usize) -> Result<Vec<Param<'a>>> {
 
 /// Parse one TPDU that fills `input` (a TPKT payload).
 pub fn parse(input: &[u8]) -> Result<Tpdu<'_>> {
-    let r: NomRes<'_, (u8, u8)> = (nom_u8, nom_u8).parse(input);
-    let Ok((_, (li, code_octet))) = r else {
+    let [li, code_octet, ..] = *input else {
         return Err(Error::eof(
             Layer::Cotp,
             input.len(),
@@ -201,10 +200,8 @@ pub fn parse(input: &[u8]) -> Result<Tpdu<'_>> {
     }
     let (fx, var) = header.split_at(fixed);
     let var_base = 2 + fixed;
-    let ref2 = |o: usize| -> u16 {
-        let r: NomRes<'_, u16> = be_u16(&fx[o..]);
-        r.map(|(_, v)| v).unwrap_or(0)
-    };
+    // `fx` has `fixed` (5 for CR/CC/DR, 3 for ER) octets.
+    let ref2 = |o: usize| -> u16 { fx.get(o..o + 2).map_or(0, |b| u16::from_be_bytes([b[0], b[1]])) };
     Ok(match code {
         CODE_CR | CODE_CC => {
             let mut c = Connect {

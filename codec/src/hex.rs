@@ -43,6 +43,16 @@ pub fn decode(s: &str) -> Result<Vec<u8>, usize> {
     }
 }
 
+/// serde helper: bytes as a hex string.
+pub fn ser<S: serde::Serializer>(b: &&[u8], s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&encode(b))
+}
+
+/// serde helper: bytes as their length (for bulky payloads shown elsewhere).
+pub fn ser_len<S: serde::Serializer>(b: &&[u8], s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_u64(b.len() as u64)
+}
+
 #[cfg(test)]
 mod tests {
     #[test]
@@ -52,14 +62,4 @@ mod tests {
         assert_eq!(super::decode("0g"), Err(1));
         assert_eq!(super::decode("abc"), Err(2));
     }
-}
-
-/// serde helper: bytes as a hex string.
-pub fn ser<S: serde::Serializer>(b: &&[u8], s: S) -> Result<S::Ok, S::Error> {
-    s.serialize_str(&encode(b))
-}
-
-/// serde helper: bytes as their length (for bulky payloads shown elsewhere).
-pub fn ser_len<S: serde::Serializer>(b: &&[u8], s: S) -> Result<S::Ok, S::Error> {
-    s.serialize_u64(b.len() as u64)
 }

@@ -66,9 +66,12 @@
 //!
 //! # Allocation
 //!
-//! Parsing never allocates: typed fields borrow from the input, unknown
-//! parameters are a view of the parameter field ([`Params`]) iterated
-//! lazily, and a [`Tsdu`] holds its SPDUs inline.
+//! Parsing a token or data TSDU never allocates: typed fields borrow from
+//! the input, unknown parameters are a view of the parameter field
+//! ([`Params`]) iterated lazily, and a [`Tsdu`] holds its first two SPDUs
+//! inline (all of basic concatenation). Only the rare large SPDUs (CN, AC,
+//! RF, AR) are boxed, and the third and later SPDUs of an
+//! extended-concatenation TSDU go to a `Vec`.
 //!
 //! # Doubts, decided here
 //!
@@ -1502,8 +1505,21 @@ impl<'a> Spdu<'a> {
             Spdu::Aa(_) | Spdu::Gtc(_) | Spdu::Gta(_) | Spdu::Aia(_) | Spdu::Ada(_) | Spdu::Oa(_) | Spdu::Pr(_) => None,
         };
         typed.or_else(|| {
-            let p = self.params();
-            p.get(pi::USER_DATA).or_else(|| p.get(pi::EXTENDED_USER_DATA))
+            // One pass over the untyped parameters: User Data, else
+            // Extended User Data.
+            let params = self.params();
+            if params.raw.is_empty() {
+                return None;
+            }
+            let mut extended = None;
+            for p in &params {
+                match p.code {
+                    pi::USER_DATA => return Some(p.value),
+                    pi::EXTENDED_USER_DATA if extended.is_none() => extended = Some(p.value),
+                    _ => {}
+                }
+            }
+            extended
         })
     }
 
@@ -1714,18 +1730,28 @@ impl Serialize for Repairs {
     }
 }
 
-/// The SPDUs of one TSDU, in order, held inline (no heap for token SPDUs;
-/// the large, rare connect SPDUs are boxed).
+/// SPDUs a [`Tsdu`] holds inline: basic concatenation (X.225 6.3.7) puts
+/// at most two SPDUs in a TSDU, a category-0 token SPDU and a category-2
+/// one, so every TSDU RTSE sends fits.
+const INLINE_SPDUS: usize = 2;
+
+/// The SPDUs of one TSDU, in order: the first two inline (no heap for token
+/// and data TSDUs; the large, rare connect SPDUs are boxed), the rest of an
+/// extended-concatenation TSDU (at most [`MAX_CONCATENATED_SPDUS`]) in a
+/// `Vec`. Inline storage is kept to two because a decoded `Tsdu` travels by
+/// value inside every stack.
 #[derive(Clone, PartialEq, Eq)]
 pub struct Tsdu<'a> {
-    spdus: [Option<Spdu<'a>>; MAX_CONCATENATED_SPDUS],
-    len: usize,
+    // Invariant: `head` is filled in order, `more` is empty unless `head`
+    // is full.
+    head: [Option<Spdu<'a>>; INLINE_SPDUS],
+    more: Vec<Spdu<'a>>,
     repairs: Repairs,
 }
 
 impl Default for Tsdu<'_> {
     fn default() -> Self {
-        Tsdu { spdus: [const { None }; MAX_CONCATENATED_SPDUS], len: 0, repairs: Repairs::default() }
+        Tsdu { head: [const { None }; INLINE_SPDUS], more: Vec::new(), repairs: Repairs::default() }
     }
 }
 
@@ -1757,26 +1783,30 @@ impl<'a> Tsdu<'a> {
     /// [`MAX_CONCATENATED_SPDUS`].
     #[must_use]
     pub fn push(&mut self, spdu: Spdu<'a>) -> bool {
-        match self.spdus.get_mut(self.len) {
-            Some(slot) => {
-                *slot = Some(spdu);
-                self.len += 1;
-                true
-            }
-            None => false,
+        if let Some(slot) = self.head.iter_mut().find(|s| s.is_none()) {
+            *slot = Some(spdu);
+            return true;
         }
+        if INLINE_SPDUS + self.more.len() >= MAX_CONCATENATED_SPDUS {
+            return false;
+        }
+        self.more.push(spdu);
+        true
     }
     /// Number of SPDUs.
     pub fn len(&self) -> usize {
-        self.len
+        self.head.iter().filter(|s| s.is_some()).count() + self.more.len()
     }
     /// No SPDU.
     pub fn is_empty(&self) -> bool {
-        self.len == 0
+        self.head[0].is_none()
     }
     /// The `i`-th SPDU.
     pub fn get(&self, i: usize) -> Option<&Spdu<'a>> {
-        self.spdus.get(i).and_then(Option::as_ref)
+        match i.checked_sub(INLINE_SPDUS) {
+            None => self.head[i].as_ref(),
+            Some(j) => self.more.get(j),
+        }
     }
     /// The first SPDU.
     pub fn first(&self) -> Option<&Spdu<'a>> {
@@ -1785,11 +1815,11 @@ impl<'a> Tsdu<'a> {
     /// The last SPDU (the one that carries the meaning: DT, MIP, ... or the
     /// lone category-1 / category-0 SPDU).
     pub fn last(&self) -> Option<&Spdu<'a>> {
-        self.len.checked_sub(1).and_then(|i| self.get(i))
+        self.more.last().or_else(|| self.head.iter().rev().find_map(Option::as_ref))
     }
     /// The SPDUs in order.
-    pub fn iter(&self) -> impl Iterator<Item = &Spdu<'a>> + '_ {
-        self.spdus.iter().take(self.len).flatten()
+    pub fn iter(&self) -> SpduIter<'_, 'a> {
+        SpduIter { head: self.head.iter(), more: self.more.iter() }
     }
     /// What lenient parsing repaired (empty in strict mode).
     pub fn repairs(&self) -> Repairs {
@@ -1797,11 +1827,28 @@ impl<'a> Tsdu<'a> {
     }
 }
 
+/// Iterator over the SPDUs of a [`Tsdu`].
+#[derive(Debug, Clone)]
+pub struct SpduIter<'s, 'a> {
+    head: core::slice::Iter<'s, Option<Spdu<'a>>>,
+    more: core::slice::Iter<'s, Spdu<'a>>,
+}
+
+impl<'s, 'a> Iterator for SpduIter<'s, 'a> {
+    type Item = &'s Spdu<'a>;
+    fn next(&mut self) -> Option<&'s Spdu<'a>> {
+        match self.head.next() {
+            Some(Some(s)) => Some(s),
+            _ => self.more.next(),
+        }
+    }
+}
+
 impl<'s, 'a> IntoIterator for &'s Tsdu<'a> {
     type Item = &'s Spdu<'a>;
-    type IntoIter = core::iter::Flatten<core::iter::Take<core::slice::Iter<'s, Option<Spdu<'a>>>>>;
-    fn into_iter(self) -> Self::IntoIter {
-        self.spdus.iter().take(self.len).flatten()
+    type IntoIter = SpduIter<'s, 'a>;
+    fn into_iter(self) -> SpduIter<'s, 'a> {
+        self.iter()
     }
 }
 
@@ -2482,7 +2529,7 @@ fn parse_one<'a>(
         repairs.insert(Repairs::LI_CLAMPED);
     }
     let f = Field { bytes, base: hdr, truncated, lenient: ctx.lenient };
-    let spdu = match kind {
+    let mut spdu = match kind {
         Some(k) => build(k, &f, repairs)?,
         None => {
             let s: Sync<'a> = parse_fields(&f, repairs)?;
@@ -2495,12 +2542,16 @@ fn parse_one<'a>(
         }
     };
     let after = input.get(end..).unwrap_or(&[]);
-    Ok(match spdu {
-        Spdu::Dt(d) => (Spdu::Dt(Data { user_info: after, ..d }), &[]),
-        Spdu::Td(d) => (Spdu::Td(Data { user_info: after, ..d }), &[]),
-        Spdu::Ex(d) => (Spdu::Ex(Data { user_info: after, ..d }), &[]),
-        s => (s, after),
-    })
+    // DT, TD and EX take the rest of the TSDU as user information (set in
+    // place: an SPDU is moved once less per parse).
+    let rest = match &mut spdu {
+        Spdu::Dt(d) | Spdu::Td(d) | Spdu::Ex(d) => {
+            d.user_info = after;
+            &[][..]
+        }
+        _ => after,
+    };
+    Ok((spdu, rest))
 }
 
 /// Parse one SPDU from the front of `input` as the first SPDU of a TSDU
@@ -2525,10 +2576,17 @@ pub fn parse_tsdu(input: &[u8]) -> Result<Tsdu<'_>> {
 
 /// Parse a whole TSDU with what the caller knows about the connection.
 pub fn parse_tsdu_with<'a>(input: &'a [u8], ctx: &Context) -> Result<Tsdu<'a>> {
+    let mut tsdu = Tsdu::new();
+    parse_tsdu_into(input, ctx, &mut tsdu)?;
+    Ok(tsdu)
+}
+
+/// [`parse_tsdu_with`] into an empty `tsdu` the caller holds (the stack
+/// decoder's, so that the TSDU is not moved once more).
+pub(crate) fn parse_tsdu_into<'a>(input: &'a [u8], ctx: &Context, tsdu: &mut Tsdu<'a>) -> Result<()> {
     if input.len() > MAX_TSDU_LEN {
         return Err(Error::new(L, 0, "TSDU within the size limit", Found::Length(input.len())));
     }
-    let mut tsdu = Tsdu::new();
     let mut repairs = Repairs::default();
     let mut rest = input;
     let mut previous: Option<SpduKind> = None;
@@ -2554,7 +2612,7 @@ pub fn parse_tsdu_with<'a>(input: &'a [u8], ctx: &Context) -> Result<Tsdu<'a>> {
         }
     }
     tsdu.repairs = repairs;
-    Ok(tsdu)
+    Ok(())
 }
 
 fn concatenation_error(

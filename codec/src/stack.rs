@@ -124,8 +124,15 @@ pub struct Upper<'a> {
     pub x410: Option<X410Pdu<'a>>,
     pub p1: Option<P1Pdu<'a>>,
     /// A transfer completed by this SPDU (AE/MAP), decoded from the
-    /// collected segments.
-    pub transfer: Option<TransferSummary>,
+    /// collected segments. Boxed: rare, and an `Upper` is moved on every
+    /// decode.
+    pub transfer: Option<Box<TransferSummary>>,
+}
+
+impl Upper<'_> {
+    /// No layer above the SPDU.
+    pub const EMPTY: Upper<'static> =
+        Upper { presentation: None, acse: None, rtse: None, x410: None, p1: None, transfer: None };
 }
 
 impl Upper<'_> {
@@ -163,22 +170,49 @@ fn ser_opt_error<S: Serializer>(e: &Option<Error>, s: S) -> core::result::Result
 }
 
 /// One TSDU and the layers above each of its SPDUs.
-#[derive(Debug, Clone, PartialEq, Eq)]
+///
+/// Representation (private): the upper layers of one SPDU inline (in
+/// every TSDU RTSE sends at most one SPDU carries user data: PT with
+/// RT-TURN-PLEASE, the DT after a GT, a CN, ...), those of any other SPDU
+/// with upper layers in a `Vec` that allocates only then. A `SessionStack`
+/// is returned by value through every decode, so its size is what a
+/// decode copies.
+#[derive(Debug, Clone)]
 pub struct SessionStack<'a> {
     pub tsdu: Tsdu<'a>,
-    upper: [Upper<'a>; limits::MAX_CONCATENATED_SPDUS],
+    /// Index of the SPDU whose upper layers `upper` holds, if any.
+    at: Option<u8>,
+    upper: Upper<'a>,
+    /// The other SPDUs with upper layers, by index, ascending.
+    more: Vec<(u8, Upper<'a>)>,
 }
 
 impl<'a> SessionStack<'a> {
+    fn new(tsdu: Tsdu<'a>) -> Self {
+        SessionStack { tsdu, at: None, upper: Upper::default(), more: Vec::new() }
+    }
     /// The SPDUs with their upper layers.
     pub fn iter(&self) -> impl Iterator<Item = (&Spdu<'a>, &Upper<'a>)> + '_ {
-        self.tsdu.iter().zip(self.upper.iter())
+        self.tsdu.iter().enumerate().map(|(i, s)| (s, self.upper_at(i)))
     }
     /// The upper layers of SPDU `i`.
     pub fn upper(&self, i: usize) -> Option<&Upper<'a>> {
-        (i < self.tsdu.len()).then(|| &self.upper[i])
+        (i < self.tsdu.len()).then(|| self.upper_at(i))
+    }
+    fn upper_at(&self, i: usize) -> &Upper<'a> {
+        if self.at.is_some_and(|a| usize::from(a) == i) {
+            return &self.upper;
+        }
+        self.more.iter().find(|(j, _)| usize::from(*j) == i).map_or(&Upper::EMPTY, |(_, u)| u)
     }
 }
+
+impl PartialEq for SessionStack<'_> {
+    fn eq(&self, o: &Self) -> bool {
+        self.tsdu == o.tsdu && self.iter().map(|(_, u)| u).eq(o.iter().map(|(_, u)| u))
+    }
+}
+impl Eq for SessionStack<'_> {}
 
 /// Every layer of one TPKT (or of one TSDU, when decoded from session up).
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -218,19 +252,23 @@ fn offset_of(whole: &[u8], part: &[u8]) -> usize {
 pub fn decode_tpkt<'a>(ctx: &mut Context, from: Sender, input: &'a [u8]) -> Result<(Stack<'a>, &'a [u8])> {
     let (tpkt, rest) = tpkt::parse(input)?;
     let tpdu = cotp::parse(tpkt.payload).map_err(|e| e.shift(tpkt::HEADER_LEN))?;
-    let session = match &tpdu {
-        Tpdu::Dt(d) if d.eot => {
+    // Built in place: the layers are decoded into the value returned
+    // rather than moved into it (a `Stack` is several hundred octets).
+    let mut out = Ok((Stack { tpkt: Some(tpkt), tpdu: Some(tpdu), session: None }, rest));
+    if let Ok((Stack { tpdu: Some(Tpdu::Dt(d)), session, .. }, _)) = &mut out {
+        if d.eot {
             let base = offset_of(input, d.user_data);
-            Some(decode_session(ctx, from, d.user_data).map_err(|e| e.shift(base))?)
+            decode_session_into(ctx, from, d.user_data, session).map_err(|e| e.shift(base))?;
         }
-        _ => None,
-    };
-    Ok((Stack { tpkt: Some(tpkt), tpdu: Some(tpdu), session }, rest))
+    }
+    out
 }
 
 /// Decode one complete TSDU (concatenated SPDUs) and everything above.
 pub fn decode_tsdu<'a>(ctx: &mut Context, from: Sender, tsdu: &'a [u8]) -> Result<Stack<'a>> {
-    Ok(Stack { tpkt: None, tpdu: None, session: Some(decode_session(ctx, from, tsdu)?) })
+    let mut stack = Stack::default();
+    decode_session_into(ctx, from, tsdu, &mut stack.session)?;
+    Ok(stack)
 }
 
 /// The layers above one SPDU of a TSDU the caller parsed itself with
@@ -240,20 +278,46 @@ pub fn decode_tsdu<'a>(ctx: &mut Context, from: Sender, tsdu: &'a [u8]) -> Resul
 /// [`Stack`] (several kilobytes) built and moved per TSDU.
 pub fn decode_upper_of<'a>(ctx: &mut Context, from: Sender, spdu: &Spdu<'a>, whole: &'a [u8]) -> Result<Upper<'a>> {
     learn_session(ctx, from, spdu);
-    decode_upper(ctx, from, spdu, whole)
+    let mut up = Upper::default();
+    decode_upper(ctx, from, spdu, whole, &mut up)?;
+    Ok(up)
 }
 
-fn decode_session<'a>(ctx: &mut Context, from: Sender, tsdu_bytes: &'a [u8]) -> Result<SessionStack<'a>> {
+/// Decode a TSDU into `slot`, which must be `None` (it ends `Some` on
+/// success).
+fn decode_session_into<'a>(
+    ctx: &mut Context,
+    from: Sender,
+    tsdu_bytes: &'a [u8],
+    slot: &mut Option<SessionStack<'a>>,
+) -> Result<()> {
     if tsdu_bytes.is_empty() {
         return Err(Error::eof(Layer::Session, 0, "SPDU identifier"));
     }
-    let tsdu = session::parse_tsdu_with(tsdu_bytes, &ctx.session_ctx(from))?;
-    let mut upper: [Upper<'a>; limits::MAX_CONCATENATED_SPDUS] = Default::default();
-    for (i, spdu) in tsdu.iter().enumerate() {
+    // Every caller passes an empty slot; `get_or_insert_with` builds the
+    // stack in it (`insert` built it aside and copied it in).
+    debug_assert!(slot.is_none());
+    let ss = slot.get_or_insert_with(|| SessionStack::new(Tsdu::new()));
+    session::parse_tsdu_into(tsdu_bytes, &ctx.session_ctx(from), &mut ss.tsdu)?;
+    // Filled in place: an `Upper` is a few hundred octets.
+    for (i, spdu) in ss.tsdu.iter().enumerate() {
         learn_session(ctx, from, spdu);
-        upper[i] = decode_upper(ctx, from, spdu, tsdu_bytes)?;
+        // i < MAX_CONCATENATED_SPDUS (8).
+        let i = i as u8;
+        if ss.at.is_none() {
+            decode_upper(ctx, from, spdu, tsdu_bytes, &mut ss.upper)?;
+            if !ss.upper.is_empty() {
+                ss.at = Some(i);
+            }
+        } else {
+            let mut up = Upper::default();
+            decode_upper(ctx, from, spdu, tsdu_bytes, &mut up)?;
+            if !up.is_empty() {
+                ss.more.push((i, up));
+            }
+        }
     }
-    Ok(SessionStack { tsdu, upper })
+    Ok(())
 }
 
 fn learn_session(ctx: &mut Context, from: Sender, spdu: &Spdu<'_>) {
@@ -290,15 +354,21 @@ fn slot_of(kind: SpduKind) -> PpduSlot {
     }
 }
 
-fn decode_upper<'a>(ctx: &mut Context, from: Sender, spdu: &Spdu<'a>, whole: &'a [u8]) -> Result<Upper<'a>> {
+/// Decode the layers above `spdu` into `up` (empty on entry).
+fn decode_upper<'a>(
+    ctx: &mut Context,
+    from: Sender,
+    spdu: &Spdu<'a>,
+    whole: &'a [u8],
+    up: &mut Upper<'a>,
+) -> Result<()> {
     let kind = spdu.kind();
-    let mut up = Upper::default();
-    track_transfer(ctx, from, spdu, whole, &mut up)?;
+    track_transfer(ctx, from, spdu, whole, up)?;
     let Some(ud) = spdu.user_data() else {
-        return Ok(up);
+        return Ok(());
     };
     if ud.is_empty() && kind != SpduKind::Dt {
-        return Ok(up);
+        return Ok(());
     }
     let base = offset_of(whole, ud);
     if kind == SpduKind::Cn {
@@ -309,10 +379,9 @@ fn decode_upper<'a>(ctx: &mut Context, from: Sender, spdu: &Spdu<'a>, whole: &'a
         None => guess_mode(kind, ud),
     };
     match mode {
-        Mode::X410 => decode_x410(ctx, from, kind, ud, base, &mut up)?,
-        Mode::Normal => decode_normal(ctx, kind, ud, whole, &mut up)?,
+        Mode::X410 => decode_x410(ctx, from, kind, ud, base, up),
+        Mode::Normal => decode_normal(ctx, kind, ud, whole, up),
     }
-    Ok(up)
 }
 
 fn guess_mode(kind: SpduKind, ud: &[u8]) -> Mode {
@@ -552,7 +621,7 @@ fn track_transfer<'a>(
         }
         SpduKind::Ae | SpduKind::Map if ctx.transfers[i].open => {
             let t = std::mem::take(&mut ctx.transfers[i]);
-            up.transfer = Some(summarise(ctx, t));
+            up.transfer = Some(Box::new(summarise(ctx, t)));
         }
         SpduKind::Ai | SpduKind::Ad => {
             ctx.transfers[i] = TransferBuf::default();
@@ -790,27 +859,29 @@ impl AssociationDecoder {
                     });
                 }
                 let whole = std::mem::take(tsdu);
-                let result = decode_session(ctx, from, &whole).map(|s| Stack {
-                    tpkt: Some(tpkt),
-                    tpdu: Some(tpdu.clone()),
-                    session: Some(s),
-                });
+                let mut stack = Stack { tpkt: Some(tpkt), tpdu: Some(tpdu.clone()), session: None };
+                let result = decode_session_into(ctx, from, &whole, &mut stack.session).map(|()| stack);
                 on(Decoded { from, stream_offset: off, result });
             }
             _ => {
-                let result = match &tpdu {
-                    Tpdu::Dt(d) if !ctx.session_seen && !looks_like_tsdu(d.user_data) => Ok(None),
-                    Tpdu::Dt(d) => {
-                        let base = offset_of(bytes, d.user_data);
-                        decode_session(ctx, from, d.user_data).map(Some).map_err(|e| e.shift(base))
-                    }
-                    _ => Ok(None),
-                };
-                on(Decoded {
+                // Decoded in place, into the value handed to `on`, as in
+                // `decode_tpkt`.
+                let mut out = Decoded {
                     from,
                     stream_offset: off,
-                    result: result.map(|session| Stack { tpkt: Some(tpkt), tpdu: Some(tpdu.clone()), session }),
-                });
+                    result: Ok(Stack { tpkt: Some(tpkt), tpdu: Some(tpdu), session: None }),
+                };
+                let mut failed = None;
+                if let Ok(Stack { tpdu: Some(Tpdu::Dt(d)), session, .. }) = &mut out.result {
+                    if ctx.session_seen || looks_like_tsdu(d.user_data) {
+                        let base = offset_of(bytes, d.user_data);
+                        failed = decode_session_into(ctx, from, d.user_data, session).err().map(|e| e.shift(base));
+                    }
+                }
+                if let Some(e) = failed {
+                    out.result = Err(e);
+                }
+                on(out);
             }
         }
     }

@@ -4,8 +4,6 @@
 //! [`frame_len`] tells a stream reader how long the next TPKT is.
 
 use crate::error::{Error, Found, Layer, Result};
-use nom::number::complete::{be_u16, u8 as nom_u8};
-use nom::Parser;
 
 /// Octets in the TPKT header.
 pub const HEADER_LEN: usize = 4;
@@ -47,11 +45,6 @@ impl<'a> Tpkt<'a> {
     }
 }
 
-fn nom_fail(input: &[u8], rest: &[u8], expected: &'static str) -> Error {
-    let at = input.len() - rest.len();
-    Error::eof(Layer::Tpkt, at, expected)
-}
-
 /// The total length of the TPKT at the start of `buf`, once its header is
 /// there: `Ok(None)` if fewer than 4 octets are available, an error if the
 /// header is not a TPKT header (version != 3 or length < 7), in which case
@@ -64,12 +57,14 @@ pub fn frame_len(buf: &[u8]) -> Result<Option<usize>> {
 }
 
 fn check_header(buf: &[u8]) -> Result<usize> {
-    let r: nom::IResult<&[u8], (u8, u8, u16)> = (nom_u8, nom_u8, be_u16).parse(buf);
-    let (_, (version, _reserved, len)) = r.map_err(|_| nom_fail(buf, &buf[buf.len()..], "TPKT header"))?;
+    // Plain indexing (not nom): this runs for every TPKT of a stream.
+    let [version, _reserved, h, l, ..] = *buf else {
+        return Err(Error::eof(Layer::Tpkt, buf.len(), "TPKT header"));
+    };
     if version != VERSION {
         return Err(Error::new(Layer::Tpkt, 0, "TPKT version 3", Found::Byte(version)));
     }
-    let len = usize::from(len);
+    let len = usize::from(u16::from_be_bytes([h, l]));
     if len < MIN_LEN {
         return Err(Error::new(Layer::Tpkt, 2, "TPKT length of at least 7", Found::Length(len)));
     }

@@ -442,3 +442,26 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn a_tsdu_holds_up_to_the_limit_in_order_inline_or_not() {
+    let mut t = Tsdu::new();
+    assert!(t.is_empty() && t.first().is_none() && t.last().is_none());
+    let spdus: Vec<Spdu<'static>> = (0..8u32).map(|i| Spdu::mip(SerialNumber::new(i + 1).unwrap(), true)).collect();
+    for (i, s) in spdus.iter().enumerate() {
+        assert!(t.push(s.clone()));
+        assert_eq!(t.len(), i + 1);
+        assert_eq!(t.last(), Some(s));
+        assert_eq!(t.get(i), Some(s));
+    }
+    assert!(!t.push(Spdu::gtc()), "a ninth SPDU is refused");
+    assert_eq!(t.len(), 8);
+    assert_eq!(t.get(8), None);
+    assert_eq!(t.first(), spdus.first());
+    assert!(t.iter().eq(spdus.iter()));
+    assert!((&t).into_iter().eq(spdus.iter()));
+    let mut short = Tsdu::one(spdus[0].clone());
+    assert_eq!(short.get(1), None);
+    assert!(short.push(spdus[1].clone()));
+    assert_ne!(short, t);
+}

@@ -219,3 +219,42 @@ fn truncation_and_corruption_never_panic_and_errors_stay_inside_the_input() {
         }
     }
 }
+
+#[test]
+fn every_spdu_of_a_tsdu_keeps_its_upper_layers() {
+    use rtse_codec::rtse::RtseApdu;
+    // PT (RT-TURN-PLEASE 0) + MIP (User-data) + DT (RTTR ab cd): three SPDUs
+    // with upper layers, which needs extended concatenation. The first
+    // SPDU's layers are kept inline, the others in the spill list.
+    let pt = "0211100101c10c610a3008020103a003020100";
+    let mip = "31112a0131c10c610a3008020103a003020100";
+    let dt = "0100610b3009020103a004 0402abcd";
+    let b = hex::decode(&format!("{pt}{mip}{dt}")).unwrap();
+    let mut ctx = Context::with_mode(Mode::Normal);
+    ctx.session[0].extended_concatenation = true;
+    let s = stack::decode_tsdu(&mut ctx, Sender::Initiator, &b).unwrap();
+    let ss = s.session.as_ref().unwrap();
+    assert_eq!(ss.tsdu.len(), 3);
+    assert_eq!(ss.upper(0).unwrap().rtse, Some(RtseApdu::Rttp(0)));
+    let mip_up = ss.upper(1).unwrap();
+    assert!(mip_up.presentation.is_some() && mip_up.rtse.is_none());
+    assert!(matches!(&ss.upper(2).unwrap().rtse, Some(RtseApdu::Rttr(d)) if d.as_bytes() == [0xab, 0xcd]));
+    assert!(ss.upper(3).is_none());
+    let kinds: Vec<_> = ss.iter().map(|(s, u)| (s.name(), u.presentation.is_some())).collect();
+    assert_eq!(kinds, [("PT", true), ("MIP", true), ("DT", true)]);
+    // The same TSDU decoded again compares equal; a GT+DT one does not.
+    let again = stack::decode_tsdu(&mut ctx, Sender::Initiator, &b).unwrap();
+    assert_eq!(s, again);
+    let other = hex::decode(&format!("0100{dt}")).unwrap();
+    assert_ne!(s, stack::decode_tsdu(&mut ctx, Sender::Initiator, &other).unwrap());
+}
+
+#[test]
+fn a_gt_before_data_leaves_the_gt_without_upper_layers() {
+    let b = hex::decode("0100 0100610b3009020103a0040402abcd").unwrap();
+    let mut ctx = Context::with_mode(Mode::Normal);
+    let s = stack::decode_tsdu(&mut ctx, Sender::Initiator, &b).unwrap();
+    let ss = s.session.as_ref().unwrap();
+    assert_eq!(ss.upper(0), Some(&stack::Upper::default()));
+    assert!(ss.upper(1).unwrap().rtse.is_some());
+}

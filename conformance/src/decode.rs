@@ -241,17 +241,20 @@ pub fn pdu_summary(data: &[u8]) -> Result<String, Error> {
     Ok(out)
 }
 
-/// `rtse decode`.
-pub fn run(a: &DecodeArgs, out: &mut dyn Write, err: &mut dyn Write) -> u8 {
-    let loaded = match (&a.hex, &a.input) {
-        (Some(h), _) => input::from_hex(h),
-        (None, Some(p)) => input::load(p),
-        (None, None) => Err(input::InputError::Empty { path: "INPUT".into() }),
-    };
-    let mut failed = false;
-    let mut io_error = false;
-    let mut print = |it: Item| {
-        if io_error {
+/// Prints items as they come and remembers whether any failed.
+struct Printer<'w> {
+    format: Format,
+    out: &'w mut dyn Write,
+    err: &'w mut dyn Write,
+    /// Some item did not decode.
+    failed: bool,
+    /// Writing the output failed (a closed pipe): stop printing.
+    io_error: bool,
+}
+
+impl Printer<'_> {
+    fn print(&mut self, it: Item) {
+        if self.io_error {
             return;
         }
         let mut obj = it.head;
@@ -260,50 +263,58 @@ pub fn run(a: &DecodeArgs, out: &mut dyn Write, err: &mut dyn Write) -> u8 {
                 obj.insert("layers".into(), layers.clone());
             }
             Err(e) => {
-                failed = true;
+                self.failed = true;
                 obj.insert("error".into(), json!({"layer": e.layer, "offset": e.offset, "message": e.to_string()}));
             }
         }
         let v = Value::Object(obj);
-        let r = match a.format {
-            Format::Json => writeln!(out, "{v}"),
+        let r = match self.format {
+            Format::Json => writeln!(self.out, "{v}"),
             Format::Text => {
                 let mut h = v;
                 if let Value::Object(o) = &mut h {
                     o.remove("error");
                 }
-                let r = write!(out, "{}", crate::render::tree(&h));
+                let r = write!(self.out, "{}", crate::render::tree(&h));
                 match &it.result {
-                    Err(e) => r.and_then(|_| writeln!(out, "error: {e}")),
+                    Err(e) => r.and_then(|_| writeln!(self.out, "error: {e}")),
                     Ok(_) => r,
                 }
             }
         };
-        io_error = r.is_err();
+        self.io_error = r.is_err();
         if let Err(e) = &it.result {
-            let _ = writeln!(err, "rtse decode: {e}");
+            let _ = writeln!(self.err, "rtse decode: {e}");
         }
+    }
+}
+
+/// `rtse decode`.
+pub fn run(a: &DecodeArgs, out: &mut dyn Write, err: &mut dyn Write) -> u8 {
+    let loaded = match (&a.hex, &a.input) {
+        (Some(h), _) => input::from_hex(h),
+        (None, Some(p)) => input::load(p),
+        (None, None) => Err(input::InputError::Empty { path: "INPUT".into() }),
     };
+    let mut p = Printer { format: a.format, out, err, failed: false, io_error: false };
     match loaded {
         Err(e) => {
-            let _ = writeln!(err, "rtse decode: {e}");
+            let _ = writeln!(p.err, "rtse decode: {e}");
             return exit::USAGE;
         }
-        Ok(Input::Bytes(b)) => decode_bytes(&b, a.start, a.mode).into_iter().for_each(&mut print),
+        Ok(Input::Bytes(b)) => decode_bytes(&b, a.start, a.mode).into_iter().for_each(|it| p.print(it)),
         Ok(Input::Capture(c)) => {
-            if let Err(e) = decode_capture(&c, &mut print) {
+            if let Err(e) = decode_capture(&c, |it| p.print(it)) {
                 // Stacks before the damage were printed; the capture error
                 // itself means the input did not (all) decode.
-                drop(print);
-                let _ = writeln!(err, "rtse decode: {e}");
+                let _ = writeln!(p.err, "rtse decode: {e}");
                 return exit::FAIL;
             }
         }
     }
-    drop(print);
-    if io_error {
+    if p.io_error {
         exit::USAGE
-    } else if failed {
+    } else if p.failed {
         exit::FAIL
     } else {
         exit::OK

@@ -12,6 +12,10 @@ use std::collections::HashMap;
 use std::io::Read;
 
 /// What decoding a capture yields, in capture order.
+// `Pdu` is several hundred octets (a `Stack`), the others a few dozen. Each
+// item is built once and handed by value to the caller's callback, so
+// boxing the stack would only add an allocation per PDU.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug)]
 pub enum CaptureItem<'s> {
     /// A TCP connection appeared; `mid_stream` when its start was not
