@@ -5,6 +5,7 @@
 
 pub mod cli;
 pub mod decode;
+pub mod fuzz;
 pub mod input;
 pub mod observe;
 pub mod render;
