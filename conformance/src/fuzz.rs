@@ -450,17 +450,32 @@ pub fn decode_stack(data: &[u8]) -> Outcome {
         }
         path => {
             let mid = path == stack_flags::STREAM_MID;
-            let outcome = stream(body, pattern, mid, None, true);
-            if flags & stack_flags::SPLIT != 0 {
+            let split = flags & stack_flags::SPLIT != 0;
+            let mut whole = Vec::new();
+            let outcome = stream_each(body, pattern, mid, None, |d, pre, pushed| {
+                if split {
+                    whole.push(trace_item(d));
+                }
+                match &d.result {
+                    Ok(s) => check_stack(s, d.from, pre),
+                    Err(e) => check_offset("decode_stack", e, pushed),
+                }
+                d.result.as_ref().err().copied()
+            });
+            if split {
                 let piece = 1 + usize::from(flags >> 3);
-                let whole = stream_trace(body, pattern, mid, None);
-                let split = stream_trace(body, pattern, mid, Some(piece));
-                if whole != split {
-                    let at = whole.iter().zip(&split).position(|(a, b)| a != b).unwrap_or(whole.len().min(split.len()));
+                let mut pieces = Vec::new();
+                stream_each(body, pattern, mid, Some(piece), |d, _, _| {
+                    pieces.push(trace_item(d));
+                    None
+                });
+                if whole != pieces {
+                    let at =
+                        whole.iter().zip(&pieces).position(|(a, b)| a != b).unwrap_or(whole.len().min(pieces.len()));
                     panic!(
                         "fuzz: decode_stack: pushing in {piece}-octet pieces decodes differently from whole TPKTs (item {at})\n  whole: {:?}\n  split: {:?}",
                         whole.get(at),
-                        split.get(at)
+                        pieces.get(at)
                     );
                 }
             }
@@ -469,28 +484,25 @@ pub fn decode_stack(data: &[u8]) -> Outcome {
     }
 }
 
-/// Feed a stream input to one decoder; `piece` splits every chunk further.
-/// With `check`, every result goes through the oracles.
-fn stream(body: &[u8], pattern: u16, mid: bool, piece: Option<usize>, check: bool) -> Outcome {
-    stream_each(body, pattern, mid, piece, |d, pre, pushed| {
-        match &d.result {
-            Ok(s) if check => check_stack(s, d.from, pre),
-            Ok(_) => {}
-            Err(e) => check_offset("decode_stack", e, pushed),
-        }
-        d.result.as_ref().err().copied()
-    })
-}
+/// What one decoded TPKT was, owned and cheap to compare (for the split
+/// oracle): sender, stream offset, and the TPKT and TSDU re-emitted (the
+/// layers above follow from the TSDU and the association context), or the
+/// error.
+type TraceItem = (Sender, u64, core::result::Result<Vec<u8>, Error>);
 
-/// What a stream decodes to, as comparable text (sender, stream offset,
-/// stack or error), for the split oracle.
-fn stream_trace(body: &[u8], pattern: u16, mid: bool, piece: Option<usize>) -> Vec<String> {
-    let mut out = Vec::new();
-    stream_each(body, pattern, mid, piece, |d, _, _| {
-        out.push(format!("{:?} @{} {:?}", d.from, d.stream_offset, d.result));
-        None
+fn trace_item(d: &Decoded<'_>) -> TraceItem {
+    let r = d.result.as_ref().map(|s| {
+        let mut v = Vec::new();
+        if let Some(t) = &s.tpkt {
+            tpkt::emit(t, &mut v);
+        }
+        if let Some(ss) = &s.session {
+            v.push(0xff);
+            session::emit_tsdu(&ss.tsdu, &mut v);
+        }
+        v
     });
-    out
+    (d.from, d.stream_offset, r.map_err(|e| *e))
 }
 
 fn stream_each(
