@@ -452,7 +452,7 @@ pub fn decode_stack(data: &[u8]) -> Outcome {
             let mid = path == stack_flags::STREAM_MID;
             let split = flags & stack_flags::SPLIT != 0;
             let mut whole = Vec::new();
-            let outcome = stream_each(body, pattern, mid, None, |d, pre, pushed| {
+            let outcome = stream_each(body, pattern, mid, None, true, |d, pre, pushed| {
                 if split {
                     whole.push(trace_item(d));
                 }
@@ -465,7 +465,7 @@ pub fn decode_stack(data: &[u8]) -> Outcome {
             if split {
                 let piece = 1 + usize::from(flags >> 3);
                 let mut pieces = Vec::new();
-                stream_each(body, pattern, mid, Some(piece), |d, _, _| {
+                stream_each(body, pattern, mid, Some(piece), false, |d, _, _| {
                     pieces.push(trace_item(d));
                     None
                 });
@@ -505,11 +505,17 @@ fn trace_item(d: &Decoded<'_>) -> TraceItem {
     (d.from, d.stream_offset, r.map_err(|e| *e))
 }
 
+/// Push a stream input (chunk `i` from `sender_at(pattern, i)`, split in
+/// `piece`-octet pushes if given) to one decoder, calling `on` for each
+/// result with, if `want_ctx`, the context the TSDU was decoded in (a clone
+/// per push), and the octets pushed so far in that direction. Returns the
+/// first error `on` reports.
 fn stream_each(
     body: &[u8],
     pattern: u16,
     mid: bool,
     piece: Option<usize>,
+    want_ctx: bool,
     mut on: impl FnMut(&Decoded<'_>, Option<&Context>, usize) -> Option<Error>,
 ) -> Outcome {
     let mut dec = AssociationDecoder::new();
@@ -531,7 +537,7 @@ fn stream_each(
             // The context a TSDU completed by this push was decoded in: the
             // one before the push, until the first TSDU decode (which may
             // change it).
-            let mut pre = Some(dec.ctx.clone());
+            let mut pre = want_ctx.then(|| dec.ctx.clone());
             let total = pushed[di];
             dec.push(from, part, |d| {
                 let decoded_session = match &d.result {
