@@ -2006,6 +2006,23 @@ fn parse_fields<'a, F: Fields<'a>>(f: &Field<'a>, repairs: &mut Repairs) -> Resu
             if !seen.insert(u.code) {
                 return Err(Error::new(L, u.at, "parameter not already present", Found::Byte(u.code)));
             }
+            // X.225 v2: Extended User Data (PGI 194) carries connect data
+            // too long for User Data (PGI 193); one or the other. (Both,
+            // empty User Data first, would also be ambiguous with the
+            // lenient `iec` repair below.)
+            let other = match u.code {
+                pi::USER_DATA => Some(pi::EXTENDED_USER_DATA),
+                pi::EXTENDED_USER_DATA => Some(pi::USER_DATA),
+                _ => None,
+            };
+            if other.is_some_and(|o| seen.contains(o)) {
+                return Err(Error::new(
+                    L,
+                    u.at,
+                    "User Data (PGI 193) or Extended User Data (PGI 194), not both",
+                    Found::Byte(u.code),
+                ));
+            }
             if f.lenient && u.code == pi::USER_DATA && u.value.is_empty() && u.end < f.bytes.len() {
                 // The `iec` AC: `c1 00` and then the user data.
                 u.value = f.bytes.get(u.end..).unwrap_or(&[]);

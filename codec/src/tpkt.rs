@@ -93,10 +93,14 @@ pub fn parse_exact(input: &[u8]) -> Result<Tpkt<'_>> {
     Ok(t)
 }
 
-/// Append the TPKT to `out`. Payloads over 65 531 octets cannot be framed;
-/// the length field then saturates (callers segment with DT/EOT first).
+/// Append the TPKT to `out`, version and reserved octets as they are in
+/// `tpkt` (what was read is what is written; RFC 1006 senders write 0,
+/// receivers ignore it). Payloads over 65 531 octets cannot be framed; the
+/// length field then saturates (callers segment with DT/EOT first).
 pub fn emit(tpkt: &Tpkt<'_>, out: &mut Vec<u8>) {
-    emit_header(tpkt.payload.len(), out);
+    let len = (tpkt.payload.len() + HEADER_LEN).min(u16::MAX as usize) as u16;
+    out.extend_from_slice(&[tpkt.version, tpkt.reserved]);
+    out.extend_from_slice(&len.to_be_bytes());
     out.extend_from_slice(tpkt.payload);
 }
 
@@ -122,6 +126,11 @@ mod tests {
         assert_eq!(out, &b[..9]);
         assert_eq!(frame_len(&b[..3]).unwrap(), None);
         assert_eq!(frame_len(&b).unwrap(), Some(9));
+        // A non-zero reserved octet survives the round trip (fuzz finding).
+        let (t, _) = parse(&[3, 2, 0, 7, 2, 0xf0, 0x80]).unwrap();
+        let mut out = Vec::new();
+        emit(&t, &mut out);
+        assert_eq!(out, [3, 2, 0, 7, 2, 0xf0, 0x80]);
     }
 
     #[test]

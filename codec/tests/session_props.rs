@@ -151,8 +151,9 @@ fn connect() -> BoxedStrategy<Connect<'static>> {
             called_ssel: ds,
             data_overflow: ov,
             enclosure: en,
+            // User Data and Extended User Data are alternatives (X.225 v2).
+            extended_user_data: if ud.is_some() { None } else { xd },
             user_data: ud,
-            extended_user_data: xd,
             params,
         })
         .boxed()

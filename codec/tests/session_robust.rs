@@ -409,3 +409,24 @@ fn every_single_byte_corruption_first_half() {
 fn every_single_byte_corruption_second_half() {
     corrupt_every_byte(1);
 }
+
+/// Fuzz finding (corpus/regressions/session/): an AC with both Extended
+/// User Data and (empty) User Data was accepted; emitted canonically (193
+/// before 194) it read back, leniently, as User Data `c2 00`. X.225 v2 makes
+/// the two alternatives: both is an error at the second one, in either order.
+#[test]
+fn user_data_and_extended_user_data_are_exclusive() {
+    for (b, at) in [("0e04c200c100", 4), ("0e04c100c200", 4), ("0e06c20101c10102", 5)] {
+        let e = parse_tsdu(&h(b)).unwrap_err();
+        assert_eq!(
+            (e.offset, e.expected),
+            (at, "User Data (PGI 193) or Extended User Data (PGI 194), not both"),
+            "{b}"
+        );
+    }
+    let e = parse_tsdu_with(&h("0e04c200c100"), &Context::LENIENT).unwrap_err();
+    assert_eq!(e.offset, 4);
+    // Either one alone still decodes.
+    assert!(parse_tsdu(&h("0e02c200")).is_ok());
+    assert!(parse_tsdu(&h("0e02c100")).is_ok());
+}

@@ -7,6 +7,7 @@ pub mod bench;
 pub mod cli;
 pub mod decode;
 pub mod flaw;
+pub mod fuzz;
 pub mod input;
 pub mod loopback;
 pub mod machine;

@@ -1,0 +1,48 @@
+//! The seed corpus (`corpus/<target>/`) is exactly what
+//! `rtse_conformance::fuzz::seeds::generate` produces from the examples and
+//! captures, so seeds stay in step with the codec. Regenerate with
+//! `RTSE_BLESS=1 cargo test -p rtse-conformance --test fuzz_seeds`.
+
+use rtse_conformance::fuzz::{seeds, Outcome, Target};
+use std::path::{Path, PathBuf};
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+#[test]
+fn committed_seeds_are_what_the_generator_produces() {
+    let corpus = seeds::generate(&root()).unwrap();
+    if std::env::var_os("RTSE_BLESS").is_some() {
+        seeds::write(&root(), &corpus).unwrap();
+    }
+    let diff = seeds::diff(&root(), &corpus).unwrap();
+    assert!(
+        diff.is_empty(),
+        "corpus/<target>/ is out of step with the generator (RTSE_BLESS=1 rewrites it):\n{}",
+        diff.join("\n")
+    );
+}
+
+#[test]
+fn every_target_has_seeds_and_they_decode() {
+    let corpus = seeds::generate(&root()).unwrap();
+    let total: usize = corpus.values().map(|f| f.len()).sum();
+    assert!(total <= 600, "{total} seeds: keep the seed set small");
+    for t in Target::ALL {
+        let files = &corpus[&t];
+        assert!(files.len() >= 5, "{}: only {} seeds", t.name(), files.len());
+        let rejected: Vec<String> = files
+            .iter()
+            .filter_map(|(name, bytes)| match t.run(bytes) {
+                Outcome::Decoded => None,
+                Outcome::Rejected(e) => Some(format!("{name}: {e}")),
+            })
+            .collect();
+        // Seeds are the codec's own output for PDUs that decoded; only a
+        // capture may hold other traffic that does not.
+        if t != Target::Capture {
+            assert!(rejected.is_empty(), "{}: seeds rejected:\n{}", t.name(), rejected.join("\n"));
+        }
+    }
+}

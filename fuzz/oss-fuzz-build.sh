@@ -1,0 +1,25 @@
+#!/bin/bash -eu
+# OSS-Fuzz-compatible build (also used by .clusterfuzzlite/build.sh): builds
+# every cargo-fuzz target with the sanitizer the base-builder-rust image
+# selects ($SANITIZER; its cargo wrapper sets the flags), and puts in $OUT,
+# per target: the binary, <target>_seed_corpus.zip (corpus/<target>/ plus
+# the regression inputs, so every past finding is re-run first) and
+# <target>.options (libFuzzer limits). Run inside the OSS-Fuzz builder:
+#   python infra/helper.py build_fuzzers --external $PWD
+cd "$SRC/rtse-lab"
+cargo fuzz build -O --debug-assertions
+bin=fuzz/target/x86_64-unknown-linux-gnu/release
+for t in $(cargo fuzz list); do
+  cp "$bin/$t" "$OUT/"
+  rm -f "$OUT/${t}_seed_corpus.zip"
+  zip -q -j "$OUT/${t}_seed_corpus.zip" corpus/"$t"/*
+  for f in corpus/regressions/"$t"/*; do
+    case "$f" in *.toml|*.md) ;; *) [ -f "$f" ] && zip -q -j "$OUT/${t}_seed_corpus.zip" "$f" ;; esac
+  done
+  cat > "$OUT/$t.options" <<OPTS
+[libfuzzer]
+timeout = 10
+rss_limit_mb = 1024
+malloc_limit_mb = 512
+OPTS
+done
