@@ -48,7 +48,6 @@
 #![forbid(unsafe_code)]
 
 pub mod enumerate;
-pub mod model;
 pub mod pcap;
 pub mod scenario;
 
