@@ -26,7 +26,26 @@ fn main() {
         std::hint::black_box(o.ok());
         runs += 1;
     }
-    println!("sim: {:.0} seed-scenario runs/s (random, recorded, invariants judged)", runs as f64 / t.elapsed().as_secs_f64());
+    println!(
+        "sim: {:.0} seed-scenario runs/s (random, recorded, invariants judged)",
+        runs as f64 / t.elapsed().as_secs_f64()
+    );
+    for (what, flaws) in [
+        ("reference", [None, None]),
+        ("forgets-given-turn", [Some(rtse_conformance::flaw::Flaw::ForgetsGivenTurn), None]),
+    ] {
+        let cfg = rtse_conformance::sim::model::ModelConfig::small(flaws);
+        let t = Instant::now();
+        let r = rtse_conformance::sim::model::check(&cfg);
+        let s = t.elapsed().as_secs_f64();
+        println!(
+            "model check ({what}): {} states in {:.1} ms, {:.0} states/s{}",
+            r.states,
+            s * 1e3,
+            r.states as f64 / s,
+            if r.counterexample.is_some() { ", time to the counterexample" } else { ", no violation" }
+        );
+    }
     for name in BUILTIN {
         if name == "random" {
             continue;

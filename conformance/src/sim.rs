@@ -48,6 +48,7 @@
 #![forbid(unsafe_code)]
 
 pub mod enumerate;
+pub mod model;
 pub mod pcap;
 pub mod scenario;
 

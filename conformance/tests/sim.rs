@@ -244,3 +244,22 @@ fn pcapng_export_decodes_in_tshark() {
     }
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// The model check over the machine itself: the reference passes every
+/// quiet state of the small configuration (3 messages, 2 drops, please and
+/// give); `forgets-given-turn` yields a shortest counterexample in which,
+/// after a drop and a recovery, A ignores B's please.
+#[test]
+fn model_check_reference_passes_and_forgets_given_turn_fails() {
+    use rtse_conformance::sim::model::{check, ModelConfig};
+    let r = check(&ModelConfig::small([None, None]));
+    assert!(!r.truncated && r.states > 1000 && r.finals > 10, "{} states {} finals", r.states, r.finals);
+    assert!(r.counterexample.is_none(), "{:?}", r.counterexample);
+    let r = check(&ModelConfig::small([Some(Flaw::ForgetsGivenTurn), None]));
+    let (inv, detail, steps) = r.counterexample.expect("a counterexample");
+    println!("{inv}: {detail}\n{}", steps.join("\n"));
+    assert!(inv == "please-answered" || inv == "holder-after-recovery" || inv == "only-holder-sends", "{inv}");
+    let drop = steps.iter().position(|s| s.starts_with("drop")).expect("a drop");
+    assert!(steps[drop..].iter().any(|s| s == "A timer Recovery"), "a recovery follows: {steps:?}");
+    assert_eq!(steps.last().map(String::as_str), Some("B>A PT"), "{steps:?}");
+}
