@@ -783,14 +783,13 @@ impl Sim {
                 }
             }
         }
-        for side in 0..2 {
+        for (side, host) in HOSTS.iter().enumerate() {
             let b = self.ends[side].backlog();
             if b > 0 {
                 violations.push(Violation {
                     invariant: "backlog-drains",
                     detail: format!(
-                        "{} still has {b} message(s) queued {} s into the healthy phase",
-                        HOSTS[side],
+                        "{host} still has {b} message(s) queued {} s into the healthy phase",
                         self.sc.healthy_bound / 1_000_000_000
                     ),
                 });

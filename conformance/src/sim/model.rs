@@ -121,6 +121,7 @@ pub fn check(cfg: &ModelConfig) -> ModelResult {
     let mut out = Output::new();
     let mut t0 = Vec::new();
     let mut submitted: [Vec<Apdu>; 2] = [Vec::new(), Vec::new()];
+    #[allow(clippy::needless_range_loop)]
     for side in 0..2 {
         for n in 0..cfg.initial[side] + cfg.late[side] {
             submitted[side].push(label(side, n + 1));
@@ -199,7 +200,7 @@ fn judge(
         }
     }
     let linker = observe_trace(&trace, &initiators);
-    for (_, a) in linker.anomalies() {
+    if let Some((_, a)) = linker.anomalies().next() {
         let inv = Invariant::ALL.into_iter().find(|i| i.kinds().contains(&a.kind));
         return Some((inv.map_or("protocol", Invariant::name).to_owned(), a.to_string()));
     }
