@@ -749,10 +749,19 @@ impl Sim {
         if self.record {
             let linker = observe_trace(&self.trace, &initiators);
             // Associations are opened in connection order: id == connection.
-            for (id, a) in linker.anomalies() {
+            let all: Vec<_> = linker.anomalies().collect();
+            for &(id, a) in &all {
                 let inv = Invariant::ALL.into_iter().find(|i| i.kinds().contains(&a.kind));
+                // On an aborted association a please left unanswered when
+                // the abort ended it (found by the tracker's finish, at the
+                // same event as the please-unanswered) is the abort's doing,
+                // not a Turn lost by recovery.
+                let by_abort_end = inv == Some(Invariant::HolderAfterRecovery)
+                    && all.iter().any(|&(i, b)| {
+                        i == id && b.seq == a.seq && Invariant::PleaseAnswered.kinds().contains(&b.kind)
+                    });
                 let excused = self.aborted.contains(&(id.0 as usize))
-                    && matches!(inv, Some(Invariant::ExactlyOnce | Invariant::PleaseAnswered));
+                    && (by_abort_end || matches!(inv, Some(Invariant::ExactlyOnce | Invariant::PleaseAnswered)));
                 if !excused {
                     // Anomalies outside the five invariants are the
                     // standard's procedure rules (window, GTC during an
