@@ -14,6 +14,7 @@ pub mod machine;
 pub mod mta;
 pub mod observe;
 pub mod render;
+pub mod sim;
 pub mod synth;
 pub mod timeline;
 pub mod tracker;

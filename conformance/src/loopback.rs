@@ -447,47 +447,65 @@ impl<E: Endpoint> Loopback<E> {
     /// [`HOSTS`]) and finish it.
     #[must_use]
     pub fn observe(&self) -> AssociationLinker {
-        let mut linker = AssociationLinker::new(TrackerConfig::default());
-        let mut decs = Vec::new();
-        let mut ids = Vec::new();
-        for (seq, t) in self.trace.iter().enumerate() {
-            let seq = seq as u64;
-            match &t.kind {
-                TraceKind::Open => {
-                    let id = linker.open(Some(HOSTS[t.from]));
-                    ids.push(id);
-                    decs.push(AssociationDecoder::new());
-                    linker.observe(
-                        id,
-                        &Observed { seq, time_ns: t.time, from: Side::Initiator, event: TurnEvent::TransportOpen },
-                    );
-                }
-                TraceKind::Pdu { bytes, delivered: true, .. } => {
-                    let (Some(id), Some(d)) = (ids.get(t.conn).copied(), decs.get_mut(t.conn)) else { continue };
-                    let sender = self.side(t.conn, t.from);
-                    let mut events = Vec::new();
-                    d.push(sender, bytes, |r| match r.result {
-                        Ok(st) => observe::events(&st, |e| events.push(e)),
-                        Err(e) => events.push(TurnEvent::Malformed { detail: e.to_string() }),
-                    });
-                    for event in events {
-                        linker.observe(id, &Observed { seq, time_ns: t.time, from: observe::side(sender), event });
-                    }
-                }
-                TraceKind::Pdu { .. } => {}
-                TraceKind::Closed(how) => {
-                    let Some(id) = ids.get(t.conn).copied() else { continue };
-                    let from = observe::side(self.side(t.conn, t.from));
-                    linker.observe(
-                        id,
-                        &Observed { seq, time_ns: t.time, from, event: TurnEvent::TransportClosed { how: *how } },
-                    );
+        let initiators: Vec<usize> = self.conns.iter().map(|c| c.initiator).collect();
+        observe_trace(&self.trace, &initiators)
+    }
+}
+
+/// What [`Loopback::observe`] does, for any driver that records a
+/// [`Trace`] (the simulator too): the delivered PDUs and the transport
+/// events of each connection go, through [`observe::events`], to a fresh
+/// [`AssociationLinker`], which is finished. `initiators[c]` is the
+/// endpoint (0 or 1) that opened connection `c`.
+#[must_use]
+pub fn observe_trace(trace: &[TraceItem], initiators: &[usize]) -> AssociationLinker {
+    let side = |conn: usize, from: usize| {
+        if initiators.get(conn) == Some(&from) {
+            Sender::Initiator
+        } else {
+            Sender::Responder
+        }
+    };
+    let mut linker = AssociationLinker::new(TrackerConfig::default());
+    let mut decs = Vec::new();
+    let mut ids = Vec::new();
+    for (seq, t) in trace.iter().enumerate() {
+        let seq = seq as u64;
+        match &t.kind {
+            TraceKind::Open => {
+                let id = linker.open(Some(HOSTS[t.from]));
+                ids.push(id);
+                decs.push(AssociationDecoder::new());
+                linker.observe(
+                    id,
+                    &Observed { seq, time_ns: t.time, from: Side::Initiator, event: TurnEvent::TransportOpen },
+                );
+            }
+            TraceKind::Pdu { bytes, delivered: true, .. } => {
+                let (Some(id), Some(d)) = (ids.get(t.conn).copied(), decs.get_mut(t.conn)) else { continue };
+                let sender = side(t.conn, t.from);
+                let mut events = Vec::new();
+                d.push(sender, bytes, |r| match r.result {
+                    Ok(st) => observe::events(&st, |e| events.push(e)),
+                    Err(e) => events.push(TurnEvent::Malformed { detail: e.to_string() }),
+                });
+                for event in events {
+                    linker.observe(id, &Observed { seq, time_ns: t.time, from: observe::side(sender), event });
                 }
             }
+            TraceKind::Pdu { .. } => {}
+            TraceKind::Closed(how) => {
+                let Some(id) = ids.get(t.conn).copied() else { continue };
+                let from = observe::side(side(t.conn, t.from));
+                linker.observe(
+                    id,
+                    &Observed { seq, time_ns: t.time, from, event: TurnEvent::TransportClosed { how: *how } },
+                );
+            }
         }
-        linker.finish();
-        linker
     }
+    linker.finish();
+    linker
 }
 
 impl Loopback<ReferenceMta> {

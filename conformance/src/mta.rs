@@ -198,7 +198,13 @@ impl ReferenceMta {
         for a in actions {
             let Action::Indication(i) = a else { continue };
             match i {
-                Indication::OpenInd => self.answer_open = true,
+                Indication::OpenInd => {
+                    // A fresh association: a please sent on an older one
+                    // (ended by our own abort, which indicates nothing to
+                    // us) does not carry over.
+                    self.answer_open = true;
+                    self.reset_turn_state();
+                }
                 Indication::OpenCnf(Ok(())) => self.reset_turn_state(),
                 Indication::OpenCnf(Err(_)) => self.in_flight = false,
                 Indication::TransferInd { label, .. } => {

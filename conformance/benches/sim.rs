@@ -1,0 +1,58 @@
+//! Simulator figures: simulated PDUs/s (unrecorded runs of the random
+//! scenario), complete seed-scenario runs/s (recorded, invariants judged),
+//! and exhaustive drop-point enumeration time per built-in scenario.
+use rtse_conformance::sim::enumerate::enumerate;
+use rtse_conformance::sim::scenario::{Scenario, BUILTIN};
+use rtse_conformance::sim::Sim;
+use std::sync::Arc;
+use std::time::Instant;
+
+fn main() {
+    let sc = Arc::new(Scenario::builtin("random").unwrap());
+    let t = Instant::now();
+    let mut pdus = 0;
+    let mut n = 0u64;
+    while t.elapsed().as_secs_f64() < 2.0 {
+        let o = Sim::new(n, sc.clone()).unrecorded().run();
+        pdus += o.pdus;
+        n += 1;
+    }
+    let s = t.elapsed().as_secs_f64();
+    println!("sim: {:.0} simulated PDUs/s (unrecorded, scenario random, {n} seeds)", pdus as f64 / s);
+    let t = Instant::now();
+    let mut runs = 0u64;
+    while t.elapsed().as_secs_f64() < 2.0 {
+        let o = rtse_conformance::sim::run(runs, &sc);
+        std::hint::black_box(o.ok());
+        runs += 1;
+    }
+    println!(
+        "sim: {:.0} seed-scenario runs/s (random, recorded, invariants judged)",
+        runs as f64 / t.elapsed().as_secs_f64()
+    );
+    for (what, flaws) in [
+        ("reference", [None, None]),
+        ("forgets-given-turn", [Some(rtse_conformance::flaw::Flaw::ForgetsGivenTurn), None]),
+    ] {
+        let cfg = rtse_conformance::sim::model::ModelConfig::small(flaws);
+        let t = Instant::now();
+        let r = rtse_conformance::sim::model::check(&cfg);
+        let s = t.elapsed().as_secs_f64();
+        println!(
+            "model check ({what}): {} states in {:.1} ms, {:.0} states/s{}",
+            r.states,
+            s * 1e3,
+            r.states as f64 / s,
+            if r.counterexample.is_some() { ", time to the counterexample" } else { ", no violation" }
+        );
+    }
+    for name in BUILTIN {
+        if name == "random" {
+            continue;
+        }
+        let sc = Scenario::builtin(name).unwrap();
+        let t = Instant::now();
+        let pts = enumerate(&sc, 0, 1);
+        println!("sim: enumeration of {name}: {} drop points in {:.1} ms", pts.len(), t.elapsed().as_secs_f64() * 1e3);
+    }
+}

@@ -1,0 +1,928 @@
+//! A deterministic simulator: two MTAs ([`ReferenceMta`], reference or any
+//! [`Flaw`] on either side, either mode), a virtual clock, a seeded PRNG of
+//! its own ([`SplitMix64`]; no OS randomness), and a network that carries
+//! TPKTs with latency and loses the association where a [`Scenario`] says:
+//! before or after the n-th PDU of a kind or the n-th PDU overall, in the
+//! middle of a TPKT, at a time, or at random at a rate; by FIN, by RST, by a
+//! session abort (AB) or an RTSE abort (RT-U-ABORT); told to one side or both.
+//!
+//! A run is a pure function of `(seed, scenario)`: [`Sim::run`] returns an
+//! [`Outcome`] with the trace, the violated invariants and a replay command
+//! (`rtse sim --seed 0x... --scenario NAME`).
+//!
+//! # Phases (TigerBeetle-style liveness)
+//!
+//! Faults fire only before [`Scenario::fault_phase`]; then the network is
+//! healthy and every message must arrive within [`Scenario::healthy_bound`]
+//! of virtual time (the run stops there). Invariants are judged on what
+//! the peers actually received:
+//!
+//! * from the Turn tracker ([`crate::tracker::Invariant`], fed through
+//!   [`crate::loopback::observe_trace`] exactly as the loopback does):
+//!   `one-holder`, `only-holder-sends`, `holder-after-recovery`,
+//!   `exactly-once`, `please-answered`;
+//! * from the MTAs' delivery records: `exactly-once` (every submitted
+//!   message delivered exactly once; the reference MTA never gives a message
+//!   up, so "reported undeliverable" does not arise), `backlog-drains` (both
+//!   queues empty at the end of the healthy phase), and `holder-after-recovery`
+//!   (an association open at the end has exactly one holder, counting a give
+//!   in flight). These read the machines' own state (`holds_turn`,
+//!   `gtc_pending`): they apply no Turn rule of their own.
+//!
+//! # Network model (decisions)
+//!
+//! * One transport connection at a time, FIFO, latency plus a seeded jitter
+//!   that never reorders. A `Connect` while a connection exists resets the
+//!   old one (as [`crate::loopback::Loopback`] does).
+//! * RST: what is in flight on the connection is lost. FIN: what is in
+//!   flight is delivered, then the close. A side in `dirs` is told at once
+//!   (after in-flight data, for FIN); the other learns of the loss when it
+//!   next sends (a write to a dead TCP connection fails) or after
+//!   [`DETECT`] (keepalive), whichever comes first.
+//! * Session abort: the aborting side's session provider sends AB (release,
+//!   no user data) and closes; it is itself told the transport is lost.
+//! * RTSE abort: the side's RTSE user requests RT-U-ABORT.
+//! * Mid-TPKT cut: the first half of the TPKT reaches the peer, then RST.
+//!   The tracker never sees the partial TPKT (the receiver never decodes it);
+//!   the pcapng export shows it.
+#![forbid(unsafe_code)]
+
+pub mod enumerate;
+pub mod model;
+pub mod pcap;
+pub mod scenario;
+
+pub use scenario::{Dirs, Fault, How, Scenario, Submit, When};
+
+use crate::flaw::Flaw;
+use crate::loopback::{observe_trace, Trace, TraceItem, TraceKind, HOSTS};
+use crate::machine::{Action, Apdu, Input, Output, PduInfo, Tick, TimerId, TransportEvent};
+use crate::mta::{MtaConfig, MtaInput, ReferenceMta};
+use crate::tracker::{CloseHow, Invariant};
+use std::collections::{BTreeMap, VecDeque};
+use std::fmt::Write as _;
+use std::sync::Arc;
+
+/// How long a side not told of a loss takes to notice it by itself.
+pub const DETECT: Tick = 5_000_000_000;
+
+/// SplitMix64 (Steele, Lea, Flood 2014): tiny, fast, good enough for fault
+/// injection, and ours, so a seed means the same run on every platform.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct SplitMix64(u64);
+
+impl SplitMix64 {
+    /// Seeded.
+    #[must_use]
+    pub const fn new(seed: u64) -> Self {
+        SplitMix64(seed)
+    }
+    /// Next 64 random bits.
+    pub fn next_u64(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    }
+    /// Uniform in `0..n` (`n` > 0; 0 gives 0).
+    pub fn below(&mut self, n: u64) -> u64 {
+        if n == 0 {
+            return 0;
+        }
+        ((u128::from(self.next_u64()) * u128::from(n)) >> 64) as u64
+    }
+    /// `true` with probability `p`.
+    pub fn chance(&mut self, p: f64) -> bool {
+        (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64 * 1.0 < p
+    }
+}
+
+/// One broken invariant.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Violation {
+    /// `one-holder`, `only-holder-sends`, `holder-after-recovery`,
+    /// `exactly-once`, `please-answered`, `backlog-drains`, `protocol` (any
+    /// other tracker anomaly: a procedure rule of the standard).
+    pub invariant: &'static str,
+    /// What was seen.
+    pub detail: String,
+}
+
+/// The result of a run.
+#[derive(Debug, Clone)]
+pub struct Outcome {
+    /// The seed.
+    pub seed: u64,
+    /// The scenario's name (or file).
+    pub scenario: String,
+    /// Broken invariants (empty: all hold).
+    pub violations: Vec<Violation>,
+    /// Everything recorded.
+    pub trace: Trace,
+    /// Endpoint that opened each connection.
+    pub initiators: Vec<usize>,
+    /// Mid-TPKT cuts: (trace index, octets that reached the peer).
+    pub cuts: Vec<(usize, usize)>,
+    /// TPKTs delivered.
+    pub pdus: u64,
+    /// Faults that fired, as text.
+    pub faults: Vec<String>,
+    /// Virtual time at the end.
+    pub end: Tick,
+}
+
+impl Outcome {
+    /// All invariants hold.
+    #[must_use]
+    pub fn ok(&self) -> bool {
+        self.violations.is_empty()
+    }
+    /// The command that replays this run.
+    #[must_use]
+    pub fn replay(&self) -> String {
+        format!("rtse sim --seed {:#018x} --scenario {}", self.seed, self.scenario)
+    }
+    /// One line per trace item: `t=1.002000 #0 A>B GTC` (` x` undelivered,
+    /// ` cut@N` for a mid-TPKT cut), with the TPKT in hex when `hex`.
+    #[must_use]
+    pub fn transcript(&self, hex: bool) -> String {
+        let cuts: BTreeMap<usize, usize> = self.cuts.iter().copied().collect();
+        let mut s = String::new();
+        for (i, t) in self.trace.iter().enumerate() {
+            let (a, b) = (HOSTS[t.from], HOSTS[1 - t.from]);
+            let secs = t.time / 1_000_000_000;
+            let us = (t.time % 1_000_000_000) / 1000;
+            let _ = write!(s, "t={secs}.{us:06} #{} ", t.conn);
+            match &t.kind {
+                TraceKind::Open => {
+                    let _ = write!(s, "{a} open");
+                }
+                TraceKind::Pdu { bytes, info, delivered } => {
+                    let _ = write!(s, "{a}>{b} {}{}", pdu_name(info), if *delivered { "" } else { " x" });
+                    if let Some(n) = cuts.get(&i) {
+                        let _ = write!(s, " cut@{n}");
+                    }
+                    if hex {
+                        s.push(' ');
+                        for x in bytes {
+                            let _ = write!(s, "{x:02x}");
+                        }
+                    }
+                }
+                TraceKind::Closed(how) => {
+                    let _ = write!(s, "{a} {}", close_name(*how));
+                }
+            }
+            s.push('\n');
+        }
+        s
+    }
+    /// The report printed on a violation: the invariants, the faults, the
+    /// PDU trace, and the replay command.
+    #[must_use]
+    pub fn report(&self) -> String {
+        let mut s = String::new();
+        for v in &self.violations {
+            let _ = writeln!(s, "VIOLATION {}: {}", v.invariant, v.detail);
+        }
+        for f in &self.faults {
+            let _ = writeln!(s, "fault: {f}");
+        }
+        s.push_str(&self.transcript(false));
+        let _ = writeln!(s, "replay: {}", self.replay());
+        s
+    }
+}
+
+fn pdu_name(info: &PduInfo) -> String {
+    if info.eot {
+        info.name().to_owned()
+    } else {
+        format!("{}+", info.name())
+    }
+}
+
+const fn close_name(h: CloseHow) -> &'static str {
+    match h {
+        CloseHow::Fin => "fin",
+        CloseHow::Rst => "rst",
+        CloseHow::Eof => "eof",
+        CloseHow::Gap => "gap",
+    }
+}
+
+#[derive(Debug)]
+struct Conn {
+    initiator: usize,
+    /// Closed by this side (its machine asked to disconnect).
+    closed_by: [bool; 2],
+    /// Killed by a fault.
+    dead: bool,
+    /// This side was told (Lost) or closed it itself.
+    told: [bool; 2],
+}
+
+#[derive(Debug)]
+enum Flight {
+    Pdu {
+        conn: usize,
+        from: usize,
+        bytes: Vec<u8>,
+        info: PduInfo,
+        trace: usize,
+        at: Tick,
+    },
+    Fin {
+        conn: usize,
+        from: usize,
+        at: Tick,
+    },
+    /// Tell `to` that `conn` is lost (after in-flight data, for FIN faults).
+    Lost {
+        conn: usize,
+        to: usize,
+        at: Tick,
+    },
+}
+
+impl Flight {
+    fn at(&self) -> Tick {
+        match self {
+            Flight::Pdu { at, .. } | Flight::Fin { at, .. } | Flight::Lost { at, .. } => *at,
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+enum Agenda {
+    Submit(usize, u32),
+    Timer(usize, TimerId),
+    Fault(usize),
+    Detect(usize, usize),
+}
+
+/// A simulation in progress. Build with [`Sim::new`], run with
+/// [`Sim::run`].
+#[derive(Debug)]
+pub struct Sim {
+    seed: u64,
+    sc: Arc<Scenario>,
+    rng: SplitMix64,
+    /// The two MTAs (0 = A, 1 = B).
+    pub ends: [ReferenceMta; 2],
+    now: Tick,
+    timers: [[Option<Tick>; 2]; 2],
+    agenda: BTreeMap<(Tick, u64), Agenda>,
+    agenda_seq: u64,
+    conn: Option<usize>,
+    conns: Vec<Conn>,
+    /// The connection each side was last told of (Connected / Incoming):
+    /// the only one its transport events may refer to.
+    announced: [Option<usize>; 2],
+    wire: VecDeque<Flight>,
+    pending: VecDeque<(usize, Input<'static>)>,
+    trace: Trace,
+    record: bool,
+    cuts: Vec<(usize, usize)>,
+    /// EOT TPKTs delivered so far, per name, and in total.
+    kind_count: BTreeMap<&'static str, u32>,
+    index: u32,
+    fired: Vec<bool>,
+    fault_log: Vec<String>,
+    /// The PDU at the front was put back after an abort fault: deliver it
+    /// without matching faults again.
+    skip_faults: bool,
+    /// Connections ended by an abort fault (session AB, RT-U-ABORT).
+    aborted: Vec<usize>,
+    submitted: [Vec<Arc<str>>; 2],
+    out: Output,
+    pdus: u64,
+    spare: Vec<Vec<u8>>,
+}
+
+impl Sim {
+    /// A simulation of `scenario` from `seed`.
+    #[must_use]
+    pub fn new(seed: u64, scenario: Arc<Scenario>) -> Self {
+        let mk = |i: usize| {
+            let mut c = MtaConfig::new(if i == 0 { "MTA-A" } else { "MTA-B" }, scenario.opener[i]);
+            c.machine.mode = scenario.mode;
+            c.machine.dialogue = scenario.dialogue;
+            c.backlog_threshold = scenario.backlog_threshold;
+            ReferenceMta::new(c.with_flaw(scenario.flaws[i]))
+        };
+        let mut s = Sim {
+            seed,
+            rng: SplitMix64::new(seed),
+            ends: [mk(0), mk(1)],
+            now: 0,
+            timers: [[None; 2]; 2],
+            agenda: BTreeMap::new(),
+            agenda_seq: 0,
+            conn: None,
+            conns: Vec::new(),
+            announced: [None; 2],
+            wire: VecDeque::new(),
+            pending: VecDeque::new(),
+            trace: Vec::new(),
+            record: true,
+            cuts: Vec::new(),
+            kind_count: BTreeMap::new(),
+            index: 0,
+            fired: vec![false; scenario.faults.len()],
+            fault_log: Vec::new(),
+            aborted: Vec::new(),
+            skip_faults: false,
+            submitted: [Vec::new(), Vec::new()],
+            out: Output::new(),
+            pdus: 0,
+            spare: Vec::new(),
+            sc: scenario,
+        };
+        for (i, sub) in s.sc.submit.clone().iter().enumerate() {
+            s.schedule(sub.at, Agenda::Submit(i, 0));
+        }
+        for (i, f) in s.sc.faults.clone().iter().enumerate() {
+            if let When::At(t) = f.when {
+                s.schedule(t, Agenda::Fault(i));
+            }
+        }
+        s
+    }
+
+    /// Without a trace (benchmarks): invariants from the tracker are then
+    /// not checked, only the MTAs' records.
+    #[must_use]
+    pub fn unrecorded(mut self) -> Self {
+        self.record = false;
+        self
+    }
+
+    fn schedule(&mut self, at: Tick, a: Agenda) {
+        self.agenda_seq += 1;
+        self.agenda.insert((at, self.agenda_seq), a);
+    }
+
+    fn in_fault_phase(&self) -> bool {
+        self.now < self.sc.fault_phase
+    }
+
+    fn label(side: usize, n: u32) -> String {
+        format!("{}-{n:04}", HOSTS[side])
+    }
+
+    fn message(&self, sub: &Submit, n: u32) -> Apdu {
+        let id = Self::label(sub.side, n);
+        let len = sub.size.max(1);
+        let content: Vec<u8> = (0..len).map(|k| (k as u32).wrapping_mul(7).wrapping_add(n) as u8).collect();
+        Apdu::message(&id, &content)
+    }
+
+    /// Run to the end of the healthy phase (or until nothing is left to
+    /// happen) and judge the invariants.
+    pub fn run(mut self) -> Outcome {
+        let deadline = self.sc.fault_phase.saturating_add(self.sc.healthy_bound);
+        // A guard against a livelock that keeps virtual time still.
+        let mut budget: u64 = 2_000_000;
+        while budget > 0 && self.step(deadline) {
+            budget -= 1;
+        }
+        self.judge()
+    }
+
+    /// One event; `false` when nothing is left before `deadline`.
+    fn step(&mut self, deadline: Tick) -> bool {
+        if let Some((who, input)) = self.pending.pop_front() {
+            if input == Input::Transport(TransportEvent::Incoming) {
+                self.announced[who] = self.conn;
+            }
+            self.feed(who, MtaInput::Machine(input));
+            return true;
+        }
+        let wire_at = self.wire.front().map(Flight::at);
+        let agenda_at = self.agenda.keys().next().map(|k| k.0);
+        let next = match (wire_at, agenda_at) {
+            (None, None) => return false,
+            (Some(w), Some(a)) => w.min(a),
+            (Some(w), None) => w,
+            (None, Some(a)) => a,
+        };
+        if next > deadline {
+            return false;
+        }
+        self.now = self.now.max(next);
+        if agenda_at == Some(next) && wire_at.is_none_or(|w| w > next) {
+            let Some((_, a)) = self.agenda.pop_first() else { return false };
+            self.agenda_item(a);
+        } else if let Some(f) = self.wire.pop_front() {
+            self.flight(f);
+        }
+        true
+    }
+
+    fn agenda_item(&mut self, a: Agenda) {
+        match a {
+            Agenda::Submit(i, k) => {
+                let Some(sub) = self.sc.submit.get(i).cloned() else { return };
+                let n = self.submitted[sub.side].len() as u32 + 1;
+                let m = self.message(&sub, n);
+                self.submitted[sub.side].push(m.label.clone());
+                self.feed(sub.side, MtaInput::Submit(m));
+                if k + 1 < sub.count {
+                    let at = self.now.saturating_add(sub.every);
+                    self.schedule(at, Agenda::Submit(i, k + 1));
+                }
+            }
+            Agenda::Timer(who, id) => {
+                if self.timers[who][id as usize] == Some(self.now) {
+                    self.timers[who][id as usize] = None;
+                    self.feed(who, MtaInput::Machine(Input::Timer(id)));
+                }
+            }
+            Agenda::Fault(i) => {
+                if self.in_fault_phase() && !self.fired[i] {
+                    self.fired[i] = true;
+                    let f = self.sc.faults[i].clone();
+                    self.apply(&f, None);
+                }
+            }
+            Agenda::Detect(conn, who) => self.tell(conn, who),
+        }
+    }
+
+    fn feed(&mut self, who: usize, input: MtaInput<'_>) {
+        let mut out = std::mem::take(&mut self.out);
+        out.clear();
+        self.ends[who].handle(self.now, input, &mut out);
+        self.actions(who, &out);
+        self.out = out;
+    }
+
+    fn actions(&mut self, who: usize, out: &Output) {
+        for a in &out.actions {
+            match a {
+                Action::Transmit(t) => self.transmit(who, out.bytes(t), t.pdu),
+                Action::Indication(_) => {}
+                Action::Connect => {
+                    if let Some(c) = self.conn {
+                        self.reset(c);
+                        if self.conns.get(c).is_some_and(|i| !i.dead) {
+                            self.note(c, who, TraceKind::Closed(CloseHow::Rst));
+                        }
+                    }
+                    let c = self.conns.len();
+                    self.conns.push(Conn { initiator: who, closed_by: [false; 2], dead: false, told: [false; 2] });
+                    self.conn = Some(c);
+                    self.note(c, who, TraceKind::Open);
+                    self.announced[who] = Some(c);
+                    self.pending.push_back((who, Input::Transport(TransportEvent::Connected)));
+                    self.pending.push_back((1 - who, Input::Transport(TransportEvent::Incoming)));
+                }
+                Action::Disconnect => {
+                    if let Some(c) = self.conn.filter(|c| self.announced[who] == Some(*c)) {
+                        let at = self.arrival();
+                        if let Some(i) = self.conns.get_mut(c) {
+                            i.closed_by[who] = true;
+                            i.told[who] = true;
+                        }
+                        self.wire.push_back(Flight::Fin { conn: c, from: who, at });
+                    }
+                }
+                Action::SetTimer(id, t) => {
+                    self.timers[who][*id as usize] = Some(*t);
+                    self.schedule(*t, Agenda::Timer(who, *id));
+                }
+                Action::CancelTimer(id) => self.timers[who][*id as usize] = None,
+            }
+        }
+    }
+
+    /// When something sent now arrives: latency plus jitter, never before
+    /// what is already in flight (TCP keeps order).
+    fn arrival(&mut self) -> Tick {
+        let j = if self.sc.jitter > 0 { self.rng.below(self.sc.jitter) } else { 0 };
+        let at = self.now.saturating_add(self.sc.latency).saturating_add(j);
+        self.wire.back().map_or(at, |f| at.max(f.at()))
+    }
+
+    fn transmit(&mut self, who: usize, bytes: &[u8], info: PduInfo) {
+        // Bytes go on the connection the sender knows of; if that one was
+        // replaced (the peer connected again meanwhile), they are lost.
+        let Some(c) = self.conn.filter(|c| self.announced[who] == Some(*c)) else { return };
+        let Some(ci) = self.conns.get(c) else { return };
+        if ci.closed_by[who] || ci.told[who] {
+            return;
+        }
+        if ci.dead {
+            // A write to a dead connection fails: the sender learns now.
+            self.pending.push_back((who, Input::Transport(TransportEvent::Lost)));
+            if let Some(ci) = self.conns.get_mut(c) {
+                ci.told[who] = true;
+            }
+            return;
+        }
+        let mut b = self.spare.pop().unwrap_or_default();
+        b.clear();
+        b.extend_from_slice(bytes);
+        let trace = self.trace.len();
+        if self.record {
+            self.trace.push(TraceItem {
+                time: self.now,
+                conn: c,
+                from: who,
+                kind: TraceKind::Pdu { bytes: b.clone(), info, delivered: false },
+            });
+        }
+        let at = self.arrival();
+        self.wire.push_back(Flight::Pdu { conn: c, from: who, bytes: b, info, trace, at });
+    }
+
+    fn note(&mut self, conn: usize, from: usize, kind: TraceKind) {
+        if self.record {
+            self.trace.push(TraceItem { time: self.now, conn, from, kind });
+        }
+    }
+
+    /// Forget what is in flight on `c`.
+    fn reset(&mut self, c: usize) {
+        let spare = &mut self.spare;
+        self.wire.retain_mut(|f| match f {
+            Flight::Pdu { conn, bytes, .. } if *conn == c => {
+                spare.push(std::mem::take(bytes));
+                false
+            }
+            Flight::Fin { conn, .. } => *conn != c,
+            _ => true,
+        });
+        if self.conn == Some(c) {
+            self.conn = None;
+        }
+    }
+
+    fn live(&self, conn: usize, to: usize) -> bool {
+        self.conn == Some(conn) && self.conns.get(conn).is_some_and(|i| !i.closed_by[to] && !i.told[to])
+    }
+
+    fn flight(&mut self, f: Flight) {
+        match f {
+            Flight::Pdu { conn, from, bytes, info, trace, .. } => {
+                let to = 1 - from;
+                if !self.live(conn, to) || self.conns.get(conn).is_some_and(|i| i.dead) {
+                    self.spare.push(bytes);
+                    return;
+                }
+                // Faults on PDU boundaries and cuts.
+                let mut after = Vec::new();
+                let skip = std::mem::take(&mut self.skip_faults);
+                if info.eot && self.in_fault_phase() && !skip {
+                    let n_kind = self.kind_count.get(info.name()).copied().unwrap_or(0) + 1;
+                    let idx = self.index + 1;
+                    for i in 0..self.sc.faults.len() {
+                        if self.fired[i] {
+                            continue;
+                        }
+                        let f = &self.sc.faults[i];
+                        let (hit, before) = match &f.when {
+                            When::Before { pdu, n } => (pdu_matches(pdu, info, n_kind, idx, *n), true),
+                            When::After { pdu, n } => (pdu_matches(pdu, info, n_kind, idx, *n), false),
+                            When::Random { rate } => (self.rng.chance(*rate), self.rng.below(2) == 0),
+                            When::At(_) => (false, false),
+                        };
+                        if !hit {
+                            continue;
+                        }
+                        if !matches!(f.when, When::Random { .. }) {
+                            self.fired[i] = true;
+                        }
+                        let f = if let When::Random { .. } = f.when { self.random_fault() } else { f.clone() };
+                        if before {
+                            let cut = matches!(f.how, How::Cut).then_some(bytes.len() / 2);
+                            self.apply(&f, cut.map(|n| (trace, n)));
+                            if matches!(f.how, How::SessionAbort | How::UAbort) {
+                                // An abort does not take back what TCP
+                                // already carries: the abort is requested
+                                // first, the PDU still arrives (unless its
+                                // receiver has closed meanwhile).
+                                let at = self.now;
+                                self.wire.push_front(Flight::Pdu { conn, from, bytes, info, trace, at });
+                                self.skip_faults = true;
+                            } else {
+                                self.spare.push(bytes);
+                            }
+                            return;
+                        }
+                        after.push(f);
+                    }
+                }
+                if info.eot {
+                    *self.kind_count.entry(info.name()).or_insert(0) += 1;
+                    self.index += 1;
+                }
+                if let Some(TraceItem { kind: TraceKind::Pdu { delivered, .. }, .. }) = self.trace.get_mut(trace) {
+                    *delivered = true;
+                }
+                self.pdus += 1;
+                self.feed(to, MtaInput::Machine(Input::Received(&bytes)));
+                self.spare.push(bytes);
+                for f in after {
+                    self.apply(&f, None);
+                }
+            }
+            Flight::Fin { conn, from, .. } => {
+                if self.conn == Some(conn) {
+                    self.note(conn, from, TraceKind::Closed(CloseHow::Fin));
+                    self.conn = None;
+                    let to = 1 - from;
+                    if self.conns.get(conn).is_some_and(|i| !i.closed_by[to] && !i.told[to]) {
+                        self.tell(conn, to);
+                    }
+                }
+            }
+            Flight::Lost { conn, to, .. } => self.tell(conn, to),
+        }
+    }
+
+    fn tell(&mut self, conn: usize, to: usize) {
+        let Some(ci) = self.conns.get_mut(conn) else { return };
+        if ci.told[to] || ci.closed_by[to] {
+            return;
+        }
+        ci.told[to] = true;
+        if self.conn == Some(conn) && ci.told == [true, true] {
+            self.conn = None;
+        }
+        if self.announced[to] != Some(conn) {
+            // A newer connection was announced to it: the old one's end is
+            // no event for the machine (one transport at a time).
+            return;
+        }
+        self.pending.push_back((to, Input::Transport(TransportEvent::Lost)));
+    }
+
+    fn random_fault(&mut self) -> Fault {
+        let how = [How::Fin, How::Rst, How::SessionAbort, How::UAbort, How::Cut][self.rng.below(5) as usize];
+        let dirs = [Dirs::A, Dirs::B, Dirs::Both][self.rng.below(3) as usize];
+        Fault { when: When::Random { rate: 0.0 }, how, dirs }
+    }
+
+    /// Carry out a fault now (`cut`: the PDU being cut and the octets that
+    /// reach the peer).
+    fn apply(&mut self, f: &Fault, cut: Option<(usize, usize)>) {
+        let Some(c) = self.conn else { return };
+        self.fault_log.push(format!("t={} #{c} {f}", self.now));
+        let sides: &[usize] = match f.dirs {
+            Dirs::A => &[0],
+            Dirs::B => &[1],
+            Dirs::Both => &[0, 1],
+        };
+        match f.how {
+            How::Rst | How::Cut => {
+                if let Some((t, n)) = cut {
+                    self.cuts.push((t, n));
+                }
+                self.reset(c);
+                self.conn = Some(c);
+                self.kill(c, sides, CloseHow::Rst);
+            }
+            How::Fin => self.kill(c, sides, CloseHow::Fin),
+            How::SessionAbort => {
+                self.aborted.push(c);
+                for &s in sides {
+                    let mut t = Vec::new();
+                    rtse_codec::session::emit(
+                        &rtse_codec::session::Spdu::ab(rtse_codec::session::TD_RELEASE, None),
+                        &mut t,
+                    );
+                    let mut b = Vec::new();
+                    rtse_codec::tpkt::emit_header(3 + t.len(), &mut b);
+                    b.extend_from_slice(&rtse_codec::cotp::dt_header(true));
+                    b.extend_from_slice(&t);
+                    let info = PduInfo { tpdu: "DT", spdu: Some(rtse_codec::session::SpduKind::Ab), eot: true };
+                    self.transmit(s, &b, info);
+                }
+                // The aborting providers close; their users see the loss.
+                for &s in sides {
+                    let at = self.arrival();
+                    if let Some(ci) = self.conns.get_mut(c) {
+                        ci.closed_by[s] = true;
+                    }
+                    self.wire.push_back(Flight::Fin { conn: c, from: s, at });
+                    self.pending.push_back((s, Input::Transport(TransportEvent::Lost)));
+                }
+            }
+            How::UAbort => {
+                self.aborted.push(c);
+                for &s in sides {
+                    if self.conns.get(c).is_some_and(|i| !i.told[s] && !i.closed_by[s]) {
+                        self.pending.push_back((s, Input::Request(crate::machine::Request::UAbort)));
+                    }
+                }
+            }
+        }
+    }
+
+    fn kill(&mut self, c: usize, sides: &[usize], how: CloseHow) {
+        let Some(ci) = self.conns.get_mut(c) else { return };
+        ci.dead = true;
+        let from = if sides.len() == 1 { 1 - sides[0] } else { 0 };
+        self.note(c, from, TraceKind::Closed(how));
+        for who in 0..2 {
+            if sides.contains(&who) {
+                match how {
+                    CloseHow::Fin => {
+                        let at = self.wire.back().map_or(self.now, Flight::at).max(self.now);
+                        self.wire.push_back(Flight::Lost { conn: c, to: who, at });
+                    }
+                    _ => self.tell(c, who),
+                }
+            } else {
+                let at = self.now.saturating_add(DETECT);
+                self.schedule(at, Agenda::Detect(c, who));
+            }
+        }
+    }
+
+    fn judge(self) -> Outcome {
+        let mut violations = Vec::new();
+        let initiators: Vec<usize> = self.conns.iter().map(|c| c.initiator).collect();
+        if self.record {
+            let linker = observe_trace(&self.trace, &initiators);
+            // Associations are opened in connection order: id == connection.
+            let all: Vec<_> = linker.anomalies().collect();
+            for &(id, a) in &all {
+                let inv = Invariant::ALL.into_iter().find(|i| i.kinds().contains(&a.kind));
+                // On an aborted association a please left unanswered when
+                // the abort ended it (found by the tracker's finish, at the
+                // same event as the please-unanswered) is the abort's doing,
+                // not a Turn lost by recovery.
+                let by_abort_end = inv == Some(Invariant::HolderAfterRecovery)
+                    && all.iter().any(|&(i, b)| {
+                        i == id && b.seq == a.seq && Invariant::PleaseAnswered.kinds().contains(&b.kind)
+                    });
+                let excused = self.aborted.contains(&(id.0 as usize))
+                    && (by_abort_end || matches!(inv, Some(Invariant::ExactlyOnce | Invariant::PleaseAnswered)));
+                if !excused {
+                    // Anomalies outside the five invariants are the
+                    // standard's procedure rules (window, GTC during an
+                    // activity, recovery by the responder...): `protocol`.
+                    let name = inv.map_or("protocol", Invariant::name);
+                    violations.push(Violation { invariant: name, detail: format!("association {}: {a}", id.0) });
+                }
+            }
+        }
+        // Delivery records: exactly once.
+        for side in 0..2 {
+            let rx = &self.ends[1 - side];
+            for l in &self.submitted[side] {
+                let n = rx.delivered().get(l).copied().unwrap_or(0);
+                let queued = self.ends[side].queue().any(|a| a.label == *l);
+                // After an abort the reference MTA re-sends what was not
+                // confirmed: at least once is all RTSE promises there.
+                if n > 1 && self.aborted.is_empty() {
+                    violations.push(Violation {
+                        invariant: "exactly-once",
+                        detail: format!("{l} delivered {n} times to {}", HOSTS[1 - side]),
+                    });
+                } else if n == 0 && !queued {
+                    violations.push(Violation {
+                        invariant: "exactly-once",
+                        detail: format!("{l} confirmed to {} but never delivered", HOSTS[side]),
+                    });
+                }
+            }
+        }
+        for (side, host) in HOSTS.iter().enumerate() {
+            let b = self.ends[side].backlog();
+            if b > 0 {
+                violations.push(Violation {
+                    invariant: "backlog-drains",
+                    detail: format!(
+                        "{host} still has {b} message(s) queued {} s into the healthy phase",
+                        self.sc.healthy_bound / 1_000_000_000
+                    ),
+                });
+            }
+        }
+        let [a, b] = [self.ends[0].machine(), self.ends[1].machine()];
+        if a.is_open() && b.is_open() && self.conn.is_some() {
+            let holders = [a, b].iter().filter(|m| m.holds_turn() || m.gtc_pending()).count();
+            if holders != 1 {
+                violations.push(Violation {
+                    invariant: "holder-after-recovery",
+                    detail: format!("at the end of the healthy phase {holders} sides hold the Turn"),
+                });
+            }
+        }
+        violations.dedup();
+        Outcome {
+            seed: self.seed,
+            scenario: self.sc.name.clone(),
+            violations,
+            trace: self.trace,
+            initiators,
+            cuts: self.cuts,
+            pdus: self.pdus,
+            faults: self.fault_log,
+            end: self.now,
+        }
+    }
+}
+
+fn pdu_matches(pdu: &Option<String>, info: PduInfo, n_kind: u32, idx: u32, n: u32) -> bool {
+    match pdu {
+        Some(k) => k.eq_ignore_ascii_case(info.name()) && n_kind == n,
+        None => idx == n,
+    }
+}
+
+/// Run `(seed, scenario)`.
+#[must_use]
+pub fn run(seed: u64, scenario: &Arc<Scenario>) -> Outcome {
+    Sim::new(seed, scenario.clone()).run()
+}
+
+/// Flaws to put on a side, for the CLI.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Overrides {
+    /// Flaw of A (`Some(None)`: force the reference).
+    pub flaw_a: Option<Option<Flaw>>,
+    /// Flaw of B.
+    pub flaw_b: Option<Option<Flaw>>,
+}
+
+fn flaw_arg(s: &Option<String>) -> Result<Option<Option<Flaw>>, String> {
+    match s.as_deref() {
+        None => Ok(None),
+        Some("reference" | "none") => Ok(Some(None)),
+        Some(n) => n.parse::<Flaw>().map(|f| Some(Some(f))).map_err(|e| e.to_string()),
+    }
+}
+
+/// `rtse sim`: run, print, export; returns the exit code.
+pub fn command(a: &crate::cli::SimArgs, out: &mut dyn std::io::Write, err: &mut dyn std::io::Write) -> u8 {
+    use crate::cli::exit;
+    let sc = match Scenario::load(&a.scenario) {
+        Ok(s) => s,
+        Err(e) => {
+            let _ = writeln!(err, "rtse sim: {e}");
+            return exit::USAGE;
+        }
+    };
+    let (fa, fb) = match (flaw_arg(&a.flaw_a), flaw_arg(&a.flaw_b)) {
+        (Ok(x), Ok(y)) => (x, y),
+        (Err(e), _) | (_, Err(e)) => {
+            let _ = writeln!(err, "rtse sim: {e}");
+            return exit::USAGE;
+        }
+    };
+    let mut s = (*sc).clone();
+    if let Some(f) = fa {
+        s.flaws[0] = f;
+    }
+    if let Some(f) = fb {
+        s.flaws[1] = f;
+    }
+    let mut o = run(a.seed, &Arc::new(s));
+    // The replay command must reproduce the overrides too.
+    for (flag, v) in [("--flaw-a", &a.flaw_a), ("--flaw-b", &a.flaw_b)] {
+        if let Some(v) = v {
+            o.scenario = format!("{} {flag} {v}", o.scenario);
+        }
+    }
+    if let Some(p) = &a.pcapng {
+        if let Err(e) = std::fs::write(p, pcap::export(&o)) {
+            let _ = writeln!(err, "rtse sim: {}: {e}", p.display());
+            return exit::USAGE;
+        }
+    }
+    let flaws = |f: Option<Flaw>| f.map_or("reference", Flaw::name);
+    let _ = writeln!(
+        out,
+        "scenario {} seed {:#018x}: A {} B {}, {} TPKTs delivered, {} fault(s), {:.3} s virtual",
+        a.scenario,
+        a.seed,
+        flaws(o_flaw(&sc, fa, 0)),
+        flaws(o_flaw(&sc, fb, 1)),
+        o.pdus,
+        o.faults.len(),
+        o.end as f64 / 1e9
+    );
+    if o.ok() {
+        if a.trace {
+            for f in &o.faults {
+                let _ = writeln!(out, "fault: {f}");
+            }
+            let _ = write!(out, "{}", o.transcript(a.hex));
+        }
+        let _ = writeln!(out, "all invariants hold");
+        exit::OK
+    } else {
+        let _ = write!(out, "{}", o.report());
+        exit::FAIL
+    }
+}
+
+fn o_flaw(sc: &Scenario, ov: Option<Option<Flaw>>, side: usize) -> Option<Flaw> {
+    ov.unwrap_or(sc.flaws[side])
+}
