@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Fuzzing throughput, per target, on one core:
 #
-#  1. libFuzzer's own figure: the target binary (built with -s none, as CI
-#     runs it) runs RUNS executions from the seed corpus with mutation,
+#  1. libFuzzer's own figure: the target binary (built with -s none -a, the
+#     CI build: no sanitizer, overflow checks on) runs RUNS executions from the seed corpus with mutation,
 #     pinned to one core; prints executions, wall time and exec/s (and
 #     libFuzzer's stat::average_exec_per_sec).
 #  2. In-process: every seed through rtse_conformance::fuzz::<target> in a
@@ -35,12 +35,12 @@ done
 pin=()
 command -v taskset >/dev/null 2>&1 && pin=(taskset -c 0)
 
-cargo fuzz build -s none >/dev/null 2>&1 || cargo fuzz build -s none
+cargo fuzz build -s none -a >/dev/null 2>&1 || cargo fuzz build -s none -a
 bin=fuzz/target/x86_64-unknown-linux-gnu/release
 scratch=$(mktemp -d)
 trap 'rm -rf "$scratch"' EXIT
 
-echo "== libFuzzer, one core, $runs runs from the seed corpus (-s none)"
+echo "== libFuzzer, one core, $runs runs from the seed corpus (-s none -a)"
 printf '%-18s %12s %9s %12s %14s\n' target executions seconds exec/s libfuzzer-avg
 for t in "${targets[@]}"; do
   [ -x "$bin/$t" ] || { echo "$t: not built"; continue; }
