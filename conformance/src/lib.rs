@@ -13,6 +13,7 @@ pub mod machine;
 pub mod mta;
 pub mod observe;
 pub mod render;
+pub mod suite;
 pub mod synth;
 pub mod timeline;
 pub mod tracker;
