@@ -5,8 +5,12 @@
 //! the user's guide.
 
 pub mod case;
+pub mod cmd;
+pub mod declare;
 pub mod iut;
+pub mod report;
 pub mod run;
+pub mod tcp;
 
 pub use case::{Case, Importance};
 pub use iut::{InProcessIut, Iut, IutError, IutEvent};

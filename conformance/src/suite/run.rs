@@ -232,6 +232,7 @@ struct Conn {
     id: AssocId,
     tester: Sender,
     closed: bool,
+    closed_by_iut: bool,
 }
 
 struct Failure {
@@ -282,7 +283,7 @@ impl<'a> Tester<'a> {
             id,
             &Observed { seq: self.seq, time_ns: now, from: Side::Initiator, event: TurnEvent::TransportOpen },
         );
-        self.conns.push(Conn { dec: AssociationDecoder::new(), id, tester, closed: false });
+        self.conns.push(Conn { dec: AssociationDecoder::new(), id, tester, closed: false, closed_by_iut: false });
         let n = self.conns.len() - 1;
         self.trace.push(TraceLine {
             time_ns: now,
@@ -297,6 +298,7 @@ impl<'a> Tester<'a> {
         let n = self.conns.len().saturating_sub(1);
         let Some(c) = self.conns.last_mut().filter(|c| !c.closed) else { return };
         c.closed = true;
+        c.closed_by_iut = !by_tester;
         let from = crate::observe::side(if by_tester { c.tester } else { c.tester.peer() });
         self.seq += 1;
         let id = c.id;
@@ -402,6 +404,11 @@ impl<'a> Tester<'a> {
     fn send(&mut self, bytes: &[u8]) -> Result<(), Failure> {
         self.settle()?;
         if self.conn().is_none() {
+            if self.conns.last().is_some_and(|c| c.closed_by_iut) {
+                // Like a write after the peer closed: lost; the script's
+                // next expect sees the close.
+                return Ok(());
+            }
             return Err(fail(FailKind::Script, "send without a transport connection (connect or open first)"));
         }
         self.absorb(true, bytes);
