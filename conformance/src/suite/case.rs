@@ -137,7 +137,7 @@ pub struct StepSpec {
     pub size: Option<u32>,
     /// `raw`: the octets, hex.
     pub hex: Option<String>,
-    /// Expected AC/AR must (not) be a recovery.
+    /// A preamble step: its failure gives `inconclusive` (`open` always is).
     pub preamble: Option<bool>,
 }
 
@@ -180,6 +180,10 @@ pub struct Case {
     /// only-holder-sends, holder-after-recovery.
     #[serde(default)]
     pub invariants: Option<Vec<String>>,
+    /// Tracker procedure checks this case tolerates from the IUT
+    /// (see [`super::run::PROCEDURE_CHECKS`]).
+    #[serde(default)]
+    pub allow: Option<Vec<String>>,
     pub steps: Vec<StepSpec>,
     /// File it came from (set by the loader).
     #[serde(skip_deserializing, default)]

@@ -91,11 +91,7 @@ impl Report {
                     "seed": r.result.seed,
                     "expected": r.expected,
                     "expected_reason": r.expected_reason,
-                    "trace": if r.result.verdict == Verdict::Pass {
-                        Vec::new()
-                    } else {
-                        r.result.trace.iter().map(ToString::to_string).collect()
-                    },
+                    "trace": r.result.trace.iter().map(ToString::to_string).collect::<Vec<_>>(),
                 })
             })
             .collect();
@@ -233,8 +229,19 @@ body{{font-family:sans-serif;margin:2em}}table{{border-collapse:collapse}}td,th{
             format!("\x1b[{code}m{s}\x1b[0m")
         };
         writeln!(w, "IUT {}", self.iut)?;
-        let mut area = "";
+        let mut areas: Vec<&str> = Vec::new();
         for r in &self.rows {
+            let a = r.result.id.split('.').next().unwrap_or("");
+            if !areas.contains(&a) {
+                areas.push(a);
+            }
+        }
+        let mut ordered: Vec<&Row> = Vec::with_capacity(self.rows.len());
+        for a in &areas {
+            ordered.extend(self.rows.iter().filter(|r| r.result.id.split('.').next() == Some(a)));
+        }
+        let mut area = "";
+        for r in ordered {
             let a = r.result.id.split('.').next().unwrap_or("");
             if a != area {
                 area = a;
