@@ -71,6 +71,11 @@ pub trait Iut {
     fn now_ns(&self) -> u64;
     /// End the case (release resources).
     fn finish(&mut self) {}
+    /// Distinguishes this case's connection identifiers from earlier runs
+    /// against the same long-lived IUT (0 in process: deterministic bytes).
+    fn nonce(&self) -> u64 {
+        0
+    }
 }
 
 /// The upper-tester directive carried in a calling SS-user reference.

@@ -424,7 +424,13 @@ impl<'a> Tester<'a> {
 
     fn conn_id(&mut self) -> ConnId {
         self.cns += 1;
-        ConnId::new(&format!("TESTER{}/{:04}", self.mail, self.cns), &format!("2611250000{:02}Z", self.cns % 100))
+        let nonce = self.iut.nonce();
+        let common = if nonce == 0 {
+            format!("2611250000{:02}Z", self.cns % 100)
+        } else {
+            format!("{nonce:016x}{:02}", self.cns % 100)
+        };
+        ConnId::new(&format!("TESTER{}/{:04}", self.mail, self.cns), &common)
     }
 
     fn connect(&mut self) -> Result<(), Failure> {

@@ -112,7 +112,23 @@ impl Iut for TcpIut {
                 // SO_LINGER 0: close sends RST (std has no API for it).
                 let _ = socket2::SockRef::from(&s).set_linger(Some(Duration::ZERO));
             } else {
-                let _ = s.shutdown(Shutdown::Both);
+                // FIN, then read (and discard) until the peer closes, so
+                // that unread octets do not turn the close into a RST
+                // (which would also discard an AB just sent).
+                let _ = s.shutdown(Shutdown::Write);
+                let until = Instant::now() + Duration::from_millis(300);
+                let mut sink = [0u8; 4096];
+                let _ = s.set_read_timeout(Some(Duration::from_millis(20)));
+                let _ = s.set_nonblocking(false);
+                let mut s = s;
+                while Instant::now() < until {
+                    match s.read(&mut sink) {
+                        Ok(0) => break,
+                        Ok(_) => {}
+                        Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {}
+                        Err(_) => break,
+                    }
+                }
             }
         }
         Ok(())
@@ -126,6 +142,12 @@ impl Iut for TcpIut {
         if let Some(s) = self.stream.take() {
             let _ = s.shutdown(Shutdown::Both);
         }
+    }
+
+    fn nonce(&self) -> u64 {
+        // Unique per case and run: the server outlives both.
+        let t = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+        (t.as_nanos() as u64) ^ self.start.elapsed().as_nanos() as u64 | 1
     }
 }
 
@@ -150,6 +172,10 @@ struct Shared {
     cfg: ServeConfig,
     epoch: Instant,
     waiting: Mutex<HashMap<ConnRef, Waiting>>,
+    /// Connection identifiers of associations on a live connection: a
+    /// recovery quoting one waits for that connection's end to be seen
+    /// (the tester may reconnect before the server reads its FIN/RST).
+    live_keys: Mutex<std::collections::HashSet<ConnRef>>,
     live: AtomicUsize,
 }
 
@@ -162,8 +188,13 @@ impl Shared {
 /// Accept connections on `listener` forever (or until `stop` says so),
 /// one thread each.
 pub fn serve(listener: TcpListener, cfg: ServeConfig, stop: impl Fn() -> bool) -> std::io::Result<()> {
-    let shared =
-        Arc::new(Shared { cfg, epoch: Instant::now(), waiting: Mutex::new(HashMap::new()), live: AtomicUsize::new(0) });
+    let shared = Arc::new(Shared {
+        cfg,
+        epoch: Instant::now(),
+        waiting: Mutex::new(HashMap::new()),
+        live_keys: Mutex::new(std::collections::HashSet::new()),
+        live: AtomicUsize::new(0),
+    });
     for conn in listener.incoming() {
         if stop() {
             break;
@@ -190,6 +221,7 @@ fn act(
     timers: &mut [Option<Tick>; 2],
     skip_first_transmit: &mut bool,
     lost: &mut Vec<()>,
+    host_closed: &mut bool,
 ) -> bool {
     let mut up = true;
     for a in &out.actions {
@@ -205,6 +237,7 @@ fn act(
             Action::Disconnect => {
                 let _ = stream.shutdown(Shutdown::Both);
                 up = false;
+                *host_closed = true;
             }
             // A responder has nowhere to connect to (flaw responder-recovers).
             Action::Connect => lost.push(()),
@@ -225,8 +258,12 @@ fn connection(sh: &Shared, mut stream: TcpStream) -> std::io::Result<()> {
     let mut out = Output::new();
     let mut skip = false;
     let mut failed_connects = Vec::new();
+    // The MTA closed the connection (else the peer did, or a write failed).
+    let mut host_closed = false;
+    // The MTA was told the connection is gone.
+    let mut lost_fed = false;
     host.transport(sh.now(), TransportEvent::Incoming, &mut out);
-    let mut up = act(&mut out, &mut stream, &mut timers, &mut skip, &mut failed_connects);
+    let mut up = act(&mut out, &mut stream, &mut timers, &mut skip, &mut failed_connects, &mut host_closed);
     // Until the CN: its octets (for a replay into a recovered MTA).
     let mut dec = Some(AssociationDecoder::new());
     let mut seen: Vec<u8> = Vec::new();
@@ -240,8 +277,9 @@ fn connection(sh: &Shared, mut stream: TcpStream) -> std::io::Result<()> {
         stream.set_read_timeout(Some(wait.clamp(Duration::from_millis(1), Duration::from_millis(200))))?;
         match stream.read(&mut buf) {
             Ok(0) => {
+                lost_fed = true;
                 host.transport(sh.now(), TransportEvent::Lost, &mut out);
-                act(&mut out, &mut stream, &mut timers, &mut skip, &mut failed_connects);
+                act(&mut out, &mut stream, &mut timers, &mut skip, &mut failed_connects, &mut host_closed);
                 up = false;
             }
             Ok(n) => {
@@ -263,9 +301,16 @@ fn connection(sh: &Shared, mut stream: TcpStream) -> std::io::Result<()> {
                     if let Some(c) = cn {
                         dec = None;
                         this_conn = c.conn_ref.clone();
+                        if let Some(k) = &this_conn {
+                            lock(&sh.live_keys).insert(k.clone());
+                        }
                         if let Some(lost) = c.recover {
-                            let mut w = sh.waiting.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-                            swap = w.remove(&lost);
+                            // Give the lost connection's thread up to 2 s to see its end.
+                            let until = Instant::now() + Duration::from_secs(2);
+                            while lock(&sh.live_keys).contains(&lost) && Instant::now() < until {
+                                std::thread::sleep(Duration::from_millis(2));
+                            }
+                            swap = lock(&sh.waiting).remove(&lost);
                         }
                         if swap.is_none() && seen.len() > 64 * 1024 {
                             seen.clear();
@@ -287,46 +332,60 @@ fn connection(sh: &Shared, mut stream: TcpStream) -> std::io::Result<()> {
                 } else {
                     host.received(sh.now(), chunk, &mut out);
                 }
-                up = act(&mut out, &mut stream, &mut timers, &mut skip, &mut failed_connects);
+                up = act(&mut out, &mut stream, &mut timers, &mut skip, &mut failed_connects, &mut host_closed);
             }
             Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut | ErrorKind::Interrupted) => {}
             Err(_) => {
+                lost_fed = true;
                 host.transport(sh.now(), TransportEvent::Lost, &mut out);
-                act(&mut out, &mut stream, &mut timers, &mut skip, &mut failed_connects);
+                act(&mut out, &mut stream, &mut timers, &mut skip, &mut failed_connects, &mut host_closed);
                 up = false;
             }
         }
         if !failed_connects.is_empty() {
             failed_connects.clear();
             host.transport(sh.now(), TransportEvent::Lost, &mut out);
-            up &= act(&mut out, &mut stream, &mut timers, &mut skip, &mut failed_connects);
+            up &= act(&mut out, &mut stream, &mut timers, &mut skip, &mut failed_connects, &mut host_closed);
         }
         let now = sh.now();
         for t in TimerId::ALL {
             if timers[t as usize].is_some_and(|at| at <= now) {
                 timers[t as usize] = None;
                 host.timer(now, t, &mut out);
-                up &= act(&mut out, &mut stream, &mut timers, &mut skip, &mut failed_connects);
+                up &= act(&mut out, &mut stream, &mut timers, &mut skip, &mut failed_connects, &mut host_closed);
             }
         }
         if last_input.elapsed() > sh.cfg.idle {
+            lost_fed = true;
             host.transport(sh.now(), TransportEvent::Lost, &mut out);
-            act(&mut out, &mut stream, &mut timers, &mut skip, &mut failed_connects);
+            act(&mut out, &mut stream, &mut timers, &mut skip, &mut failed_connects, &mut host_closed);
             let _ = stream.shutdown(Shutdown::Both);
             up = false;
         }
     }
+    if !host_closed && !lost_fed {
+        // A write failed (the peer reset or closed): the transport is lost.
+        host.transport(sh.now(), TransportEvent::Lost, &mut out);
+        act(&mut out, &mut stream, &mut timers, &mut skip, &mut failed_connects, &mut host_closed);
+    }
     // Waiting for a recovery: keep the MTA, keyed by this connection's
     // identifier (what the recovery CN quotes).
-    if let (Some(at), Some(key)) = (timers[TimerId::RecoveryWait as usize], this_conn) {
+    if let (Some(at), Some(key)) = (timers[TimerId::RecoveryWait as usize], this_conn.clone()) {
         let now = sh.now();
-        let mut w = sh.waiting.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut w = lock(&sh.waiting);
         w.retain(|_, v| v.timers[TimerId::RecoveryWait as usize].is_some_and(|t| t > now));
         if w.len() < 4096 && at > now {
             w.insert(key, Waiting { host, timers });
         }
     }
+    if let Some(k) = this_conn {
+        lock(&sh.live_keys).remove(&k);
+    }
     Ok(())
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 /// Bind and serve; prints `listening on ADDR` first (port 0: the chosen one).
