@@ -52,7 +52,8 @@ fn declared_divergence_is_expected_and_stale_entries_fail() {
     assert_eq!(code, exit::OK, "{out}");
     assert!(out.contains("known divergence"), "{out}");
     std::fs::write(&d, "[[expected]]\ncase = \"turn.gone\"\nverdict = \"fail\"\nreason = \"old\"\n").unwrap();
-    let (code, out, _) = rtse(&["run", "--iut", "reference", "--declare", ds, "turn.please.idle-holder", "--color", "never"]);
+    let (code, out, _) =
+        rtse(&["run", "--iut", "reference", "--declare", ds, "turn.please.idle-holder", "--color", "never"]);
     assert_eq!(code, exit::FAIL, "{out}");
     assert!(out.contains("stale declaration entry: turn.gone"), "{out}");
     let _ = std::fs::remove_dir_all(&dir);

@@ -4,7 +4,7 @@
 //! over TCP takes ~20 s: it is the ignored test below (and `rtse bench
 //! suite`); the default test runs the recovery, abort and malformed cases.
 
-use rtse_conformance::suite::{self, case, cmd, tcp::TcpIut, Verdict};
+use rtse_conformance::suite::{self, case, cmd, Verdict};
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::process::{Child, Command, Stdio};

@@ -84,7 +84,7 @@ pub fn mail_directive(calling: &[u8]) -> Vec<u32> {
     let s = String::from_utf8_lossy(calling);
     let Some(i) = s.find(";mail=") else { return Vec::new() };
     s[i + 6..]
-        .split(|c: char| c == '/' || c == ';')
+        .split(['/', ';'])
         .next()
         .unwrap_or("")
         .split(',')

@@ -570,18 +570,18 @@ impl<'a> Tester<'a> {
             if let Got::Malformed(e) = &g {
                 return Err(fail(FailKind::Malformed, format!("the IUT sent undecodable octets: {e}")));
             }
-            if names.iter().any(|n| *n == name) {
+            if names.contains(&name) {
                 if let Got::Connect = g {
                     self.iut.accept()?;
                     self.open_conn(Sender::Responder);
                 }
                 match self.check_fields(s, &g) {
                     // Not the one wanted, but one that may come first.
-                    Err(_) if skip.iter().any(|n| *n == name) => continue,
+                    Err(_) if skip.contains(&name) => continue,
                     r => return r,
                 }
             }
-            if skip.iter().any(|n| *n == name) {
+            if skip.contains(&name) {
                 continue;
             }
             let kind = if matches!(g, Got::Closed) { FailKind::Closed } else { FailKind::WrongAnswer };
