@@ -41,6 +41,14 @@ pub enum Command {
     /// Per-association Turn timeline of a capture: who held the Turn, when it was lost, which association recovered which.
     #[command(long_about = TIMELINE_HELP)]
     Timeline(TimelineArgs),
+    /// Run the conformance suite: with no IUT, the reference MTA and every flaw (the matrix).
+    #[command(long_about = RUN_HELP)]
+    Run(crate::suite::cmd::RunArgs),
+    /// List the conformance cases or show one.
+    #[command(subcommand)]
+    Cases(crate::suite::cmd::CasesCommand),
+    /// Run the reference MTA (or a flaw) as an RFC 1006 server.
+    Serve(crate::suite::cmd::ServeArgs),
     /// Benchmarks, printing their figures (build with --release).
     #[command(subcommand)]
     Bench(BenchCommand),
@@ -95,12 +103,23 @@ fn parse_seed(s: &str) -> Result<u64, String> {
     r.map_err(|e| format!("{s:?}: {e}"))
 }
 
+const RUN_HELP: &str = "Run the conformance suite.\n\n\
+Without --iut: the main job. The suite runs against the in-process reference MTA (which must pass every \
+case) and against each named flaw (each must fail at least one case); the matrix says which cases catch \
+which flaw. With --iut reference, flaw:NAME or tcp://HOST:PORT (an RFC 1006 responder such as `rtse serve`) \
+and optionally --declare FILE (capabilities and expected divergences with reasons), one IUT is graded.\n\n\
+Verdicts: pass, fail, inconclusive (preamble failed), error (adapter fault), skipped (capability not declared).\n\
+Exit codes: 0 every verdict as expected, 1 anything unexpected (or a stale declaration entry), \
+2 usage or I/O error, 4 no case selected. See docs/conformance.md.";
+
 #[derive(Debug, Subcommand)]
 pub enum BenchCommand {
     /// Build ~10 MB and ~60 MB captures (corpus RTSE captures and synthetic scenarios replayed with distinct
     /// endpoints), time `rtse timeline --format json` against `tshark -T fields` over the same layers, print
     /// the ratio, each side's peak memory (/usr/bin/time -v) and how our time scales with size.
     Timeline(BenchTimelineArgs),
+    /// Cases per second for the whole conformance suite, in process and over loopback TCP.
+    Suite,
 }
 
 #[derive(Debug, Args)]
@@ -273,6 +292,16 @@ pub fn main_with(args: impl IntoIterator<Item = std::ffi::OsString>, out: &mut d
         Command::Decode(a) => crate::decode::run(&a, out, err),
         Command::Timeline(a) => crate::timeline::run(&a, out, err),
         Command::Sim(a) => crate::sim::command(&a, out, err),
+        Command::Run(a) => crate::suite::cmd::run(&a, out, err),
+        Command::Cases(c) => crate::suite::cmd::cases(&c, out, err),
+        Command::Serve(a) => crate::suite::cmd::serve(&a, out, err),
+        Command::Bench(BenchCommand::Suite) => match crate::suite::cmd::bench(out) {
+            Ok(()) => exit::OK,
+            Err(e) => {
+                let _ = writeln!(err, "rtse bench suite: {e}");
+                exit::USAGE
+            }
+        },
         Command::Bench(BenchCommand::Timeline(a)) => {
             let o = crate::bench::Options {
                 sizes: a.sizes,

@@ -15,6 +15,7 @@ pub mod mta;
 pub mod observe;
 pub mod render;
 pub mod sim;
+pub mod suite;
 pub mod synth;
 pub mod timeline;
 pub mod tracker;

@@ -1,0 +1,397 @@
+//! Real sockets: [`TcpIut`] (the tester connects to an RFC 1006
+//! responder, with real drops: FIN by close, RST by SO_LINGER 0) and
+//! [`serve`] (`rtse serve`: the reference MTA, or a flaw, as an RFC 1006
+//! server on std TCP, one thread per connection).
+//!
+//! `rtse serve` keeps an association whose transport was lost for
+//! recovery: a new connection whose CN quotes it (RTORQ `recover`, read
+//! with the codec) is handed to the same MTA, which replays the
+//! connection's octets (its CC, already sent by the fresh MTA that
+//! answered the CR, is not sent twice).
+
+use super::iut::{DropHow, Iut, IutError, IutEvent, MtaHost};
+use crate::flaw::Flaw;
+use crate::machine::{Action, Output, Tick, TimerId, TransportEvent};
+use crate::tracker::{CloseHow, ConnRef, TurnEvent};
+use rtse_codec::presentation::Mode;
+use rtse_codec::stack::{AssociationDecoder, Sender};
+use std::collections::HashMap;
+use std::io::{ErrorKind, Read, Write};
+use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream, ToSocketAddrs};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// An RFC 1006 responder at `host:port`.
+#[derive(Debug)]
+pub struct TcpIut {
+    addr: SocketAddr,
+    stream: Option<TcpStream>,
+    start: Instant,
+    buf: Vec<u8>,
+}
+
+impl TcpIut {
+    /// Resolve `host:port`.
+    pub fn new(addr: &str) -> Result<Self, String> {
+        let addr = addr
+            .to_socket_addrs()
+            .map_err(|e| format!("{addr}: {e}"))?
+            .next()
+            .ok_or_else(|| format!("{addr}: no address"))?;
+        Ok(TcpIut { addr, stream: None, start: Instant::now(), buf: vec![0; 64 * 1024] })
+    }
+}
+
+impl Iut for TcpIut {
+    fn name(&self) -> String {
+        format!("tcp://{}", self.addr)
+    }
+
+    fn start(&mut self, initiator: Option<(&[u32], bool)>, _seed: u64) -> Result<(), IutError> {
+        if initiator.is_some() {
+            return Err(IutError("the TCP adapter drives the IUT as responder only".into()));
+        }
+        self.stream = None;
+        self.start = Instant::now();
+        Ok(())
+    }
+
+    fn connect(&mut self) -> Result<(), IutError> {
+        let s = TcpStream::connect_timeout(&self.addr, Duration::from_secs(3))
+            .map_err(|e| IutError(format!("connect {}: {e}", self.addr)))?;
+        let _ = s.set_nodelay(true);
+        self.stream = Some(s);
+        Ok(())
+    }
+
+    fn accept(&mut self) -> Result<(), IutError> {
+        Err(IutError("the TCP adapter does not listen (IUT as initiator is not supported)".into()))
+    }
+
+    fn send(&mut self, bytes: &[u8]) -> Result<(), IutError> {
+        if let Some(s) = self.stream.as_mut() {
+            // A write after the IUT closed fails; the close is read next.
+            let _ = s.set_nonblocking(false);
+            let _ = s.write_all(bytes);
+        }
+        Ok(())
+    }
+
+    fn next(&mut self, within: Duration) -> Result<Option<IutEvent>, IutError> {
+        let Some(s) = self.stream.as_mut() else {
+            std::thread::sleep(within.min(Duration::from_secs(5)));
+            return Ok(None);
+        };
+        if within.is_zero() {
+            s.set_nonblocking(true).map_err(|e| IutError(e.to_string()))?;
+        } else {
+            s.set_nonblocking(false).map_err(|e| IutError(e.to_string()))?;
+            s.set_read_timeout(Some(within)).map_err(|e| IutError(e.to_string()))?;
+        }
+        let r = s.read(&mut self.buf);
+        match r {
+            Ok(0) => {
+                self.stream = None;
+                Ok(Some(IutEvent::Closed(CloseHow::Fin)))
+            }
+            Ok(n) => Ok(Some(IutEvent::Bytes(self.buf[..n].to_vec()))),
+            Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => Ok(None),
+            Err(e) if e.kind() == ErrorKind::Interrupted => Ok(None),
+            Err(e) if matches!(e.kind(), ErrorKind::ConnectionReset | ErrorKind::ConnectionAborted) => {
+                self.stream = None;
+                Ok(Some(IutEvent::Closed(CloseHow::Rst)))
+            }
+            Err(e) => Err(IutError(format!("read: {e}"))),
+        }
+    }
+
+    fn drop_transport(&mut self, how: DropHow) -> Result<(), IutError> {
+        if let Some(s) = self.stream.take() {
+            if how == DropHow::Rst {
+                // SO_LINGER 0: close sends RST (std has no API for it).
+                let _ = socket2::SockRef::from(&s).set_linger(Some(Duration::ZERO));
+            } else {
+                // FIN, then read (and discard) until the peer closes, so
+                // that unread octets do not turn the close into a RST
+                // (which would also discard an AB just sent).
+                let _ = s.shutdown(Shutdown::Write);
+                let until = Instant::now() + Duration::from_millis(300);
+                let mut sink = [0u8; 4096];
+                let _ = s.set_read_timeout(Some(Duration::from_millis(20)));
+                let _ = s.set_nonblocking(false);
+                let mut s = s;
+                while Instant::now() < until {
+                    match s.read(&mut sink) {
+                        Ok(0) => break,
+                        Ok(_) => {}
+                        Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {}
+                        Err(_) => break,
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn now_ns(&self) -> u64 {
+        self.start.elapsed().as_nanos() as u64
+    }
+
+    fn finish(&mut self) {
+        if let Some(s) = self.stream.take() {
+            let _ = s.shutdown(Shutdown::Both);
+        }
+    }
+
+    fn nonce(&self) -> u64 {
+        // Unique per case and run: the server outlives both.
+        let t = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+        (t.as_nanos() as u64) ^ self.start.elapsed().as_nanos() as u64 | 1
+    }
+}
+
+/// `rtse serve` settings.
+#[derive(Debug, Clone)]
+pub struct ServeConfig {
+    pub mode: Mode,
+    pub flaw: Option<Flaw>,
+    /// Concurrent connections beyond which new ones are closed at once.
+    pub max_conns: usize,
+    /// A connection idle this long is closed.
+    pub idle: Duration,
+}
+
+/// An MTA whose association was lost, waiting to be recovered.
+struct Waiting {
+    host: MtaHost,
+    timers: [Option<Tick>; 2],
+}
+
+struct Shared {
+    cfg: ServeConfig,
+    epoch: Instant,
+    waiting: Mutex<HashMap<ConnRef, Waiting>>,
+    /// Connection identifiers of associations on a live connection: a
+    /// recovery quoting one waits for that connection's end to be seen
+    /// (the tester may reconnect before the server reads its FIN/RST).
+    live_keys: Mutex<std::collections::HashSet<ConnRef>>,
+    live: AtomicUsize,
+}
+
+impl Shared {
+    fn now(&self) -> Tick {
+        self.epoch.elapsed().as_nanos() as u64
+    }
+}
+
+/// Accept connections on `listener` forever (or until `stop` says so),
+/// one thread each.
+pub fn serve(listener: TcpListener, cfg: ServeConfig, stop: impl Fn() -> bool) -> std::io::Result<()> {
+    let shared = Arc::new(Shared {
+        cfg,
+        epoch: Instant::now(),
+        waiting: Mutex::new(HashMap::new()),
+        live_keys: Mutex::new(std::collections::HashSet::new()),
+        live: AtomicUsize::new(0),
+    });
+    for conn in listener.incoming() {
+        if stop() {
+            break;
+        }
+        let Ok(stream) = conn else { continue };
+        if shared.live.load(Ordering::Relaxed) >= shared.cfg.max_conns {
+            drop(stream);
+            continue;
+        }
+        shared.live.fetch_add(1, Ordering::Relaxed);
+        let sh = Arc::clone(&shared);
+        std::thread::spawn(move || {
+            let _ = connection(&sh, stream);
+            sh.live.fetch_sub(1, Ordering::Relaxed);
+        });
+    }
+    Ok(())
+}
+
+/// Carry out a host's actions on the socket; false once it disconnected.
+fn act(
+    out: &mut Output,
+    stream: &mut TcpStream,
+    timers: &mut [Option<Tick>; 2],
+    skip_first_transmit: &mut bool,
+    lost: &mut Vec<()>,
+    host_closed: &mut bool,
+) -> bool {
+    let mut up = true;
+    for a in &out.actions {
+        match a {
+            Action::Transmit(t) => {
+                if std::mem::take(skip_first_transmit) {
+                    continue;
+                }
+                if up && stream.write_all(out.bytes(t)).is_err() {
+                    up = false;
+                }
+            }
+            Action::Disconnect => {
+                let _ = stream.shutdown(Shutdown::Both);
+                up = false;
+                *host_closed = true;
+            }
+            // A responder has nowhere to connect to (flaw responder-recovers).
+            Action::Connect => lost.push(()),
+            Action::SetTimer(id, at) => timers[*id as usize] = Some(*at),
+            Action::CancelTimer(id) => timers[*id as usize] = None,
+            Action::Indication(_) => {}
+        }
+    }
+    out.clear();
+    up
+}
+
+fn connection(sh: &Shared, mut stream: TcpStream) -> std::io::Result<()> {
+    let _ = stream.set_nodelay(true);
+    let cfg = MtaHost::config("IUT", sh.cfg.mode, sh.cfg.flaw, false);
+    let mut host = MtaHost::new(cfg);
+    let mut timers: [Option<Tick>; 2] = [None; 2];
+    let mut out = Output::new();
+    let mut skip = false;
+    let mut failed_connects = Vec::new();
+    // The MTA closed the connection (else the peer did, or a write failed).
+    let mut host_closed = false;
+    // The MTA was told the connection is gone.
+    let mut lost_fed = false;
+    host.transport(sh.now(), TransportEvent::Incoming, &mut out);
+    let mut up = act(&mut out, &mut stream, &mut timers, &mut skip, &mut failed_connects, &mut host_closed);
+    // Until the CN: its octets (for a replay into a recovered MTA).
+    let mut dec = Some(AssociationDecoder::new());
+    let mut seen: Vec<u8> = Vec::new();
+    let mut this_conn: Option<ConnRef> = None;
+    let mut buf = vec![0u8; 16 * 1024];
+    let mut last_input = Instant::now();
+    while up {
+        let now = sh.now();
+        let next_timer = timers.iter().flatten().min().copied();
+        let wait = next_timer.map_or(Duration::from_millis(200), |t| Duration::from_nanos(t.saturating_sub(now)));
+        stream.set_read_timeout(Some(wait.clamp(Duration::from_millis(1), Duration::from_millis(200))))?;
+        match stream.read(&mut buf) {
+            Ok(0) => {
+                lost_fed = true;
+                host.transport(sh.now(), TransportEvent::Lost, &mut out);
+                act(&mut out, &mut stream, &mut timers, &mut skip, &mut failed_connects, &mut host_closed);
+                up = false;
+            }
+            Ok(n) => {
+                last_input = Instant::now();
+                let chunk = &buf[..n];
+                let mut swap = None;
+                if let Some(d) = dec.as_mut() {
+                    seen.extend_from_slice(chunk);
+                    let mut cn = None;
+                    d.push(Sender::Initiator, chunk, |r| {
+                        if let Ok(st) = r.result {
+                            crate::observe::events(&st, |e| {
+                                if let TurnEvent::Connect(c) = e {
+                                    cn = Some(c);
+                                }
+                            });
+                        }
+                    });
+                    if let Some(c) = cn {
+                        dec = None;
+                        this_conn = c.conn_ref.clone();
+                        if let Some(k) = &this_conn {
+                            lock(&sh.live_keys).insert(k.clone());
+                        }
+                        if let Some(lost) = c.recover {
+                            // Give the lost connection's thread up to 2 s to see its end.
+                            let until = Instant::now() + Duration::from_secs(2);
+                            while lock(&sh.live_keys).contains(&lost) && Instant::now() < until {
+                                std::thread::sleep(Duration::from_millis(2));
+                            }
+                            swap = lock(&sh.waiting).remove(&lost);
+                        }
+                        if swap.is_none() && seen.len() > 64 * 1024 {
+                            seen.clear();
+                        }
+                    } else if seen.len() > 64 * 1024 {
+                        // No CN in 64 KiB: not worth replaying.
+                        dec = None;
+                        seen.clear();
+                    }
+                }
+                if let Some(w) = swap {
+                    // The recovered MTA takes over: replay this connection.
+                    host = w.host;
+                    timers = w.timers;
+                    out.clear();
+                    host.transport(sh.now(), TransportEvent::Incoming, &mut out);
+                    host.received(sh.now(), &std::mem::take(&mut seen), &mut out);
+                    skip = true; // its CC: the fresh MTA sent one already
+                } else {
+                    host.received(sh.now(), chunk, &mut out);
+                }
+                up = act(&mut out, &mut stream, &mut timers, &mut skip, &mut failed_connects, &mut host_closed);
+            }
+            Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut | ErrorKind::Interrupted) => {}
+            Err(_) => {
+                lost_fed = true;
+                host.transport(sh.now(), TransportEvent::Lost, &mut out);
+                act(&mut out, &mut stream, &mut timers, &mut skip, &mut failed_connects, &mut host_closed);
+                up = false;
+            }
+        }
+        if !failed_connects.is_empty() {
+            failed_connects.clear();
+            host.transport(sh.now(), TransportEvent::Lost, &mut out);
+            up &= act(&mut out, &mut stream, &mut timers, &mut skip, &mut failed_connects, &mut host_closed);
+        }
+        let now = sh.now();
+        for t in TimerId::ALL {
+            if timers[t as usize].is_some_and(|at| at <= now) {
+                timers[t as usize] = None;
+                host.timer(now, t, &mut out);
+                up &= act(&mut out, &mut stream, &mut timers, &mut skip, &mut failed_connects, &mut host_closed);
+            }
+        }
+        if last_input.elapsed() > sh.cfg.idle {
+            lost_fed = true;
+            host.transport(sh.now(), TransportEvent::Lost, &mut out);
+            act(&mut out, &mut stream, &mut timers, &mut skip, &mut failed_connects, &mut host_closed);
+            let _ = stream.shutdown(Shutdown::Both);
+            up = false;
+        }
+    }
+    if !host_closed && !lost_fed {
+        // A write failed (the peer reset or closed): the transport is lost.
+        host.transport(sh.now(), TransportEvent::Lost, &mut out);
+        act(&mut out, &mut stream, &mut timers, &mut skip, &mut failed_connects, &mut host_closed);
+    }
+    // Waiting for a recovery: keep the MTA, keyed by this connection's
+    // identifier (what the recovery CN quotes).
+    if let (Some(at), Some(key)) = (timers[TimerId::RecoveryWait as usize], this_conn.clone()) {
+        let now = sh.now();
+        let mut w = lock(&sh.waiting);
+        w.retain(|_, v| v.timers[TimerId::RecoveryWait as usize].is_some_and(|t| t > now));
+        if w.len() < 4096 && at > now {
+            w.insert(key, Waiting { host, timers });
+        }
+    }
+    if let Some(k) = this_conn {
+        lock(&sh.live_keys).remove(&k);
+    }
+    Ok(())
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// Bind and serve; prints `listening on ADDR` first (port 0: the chosen one).
+pub fn run_serve(listen: &str, cfg: ServeConfig, out: &mut dyn Write) -> Result<(), String> {
+    let l = TcpListener::bind(listen).map_err(|e| format!("{listen}: {e}"))?;
+    let addr = l.local_addr().map_err(|e| e.to_string())?;
+    writeln!(out, "listening on {addr}").and_then(|()| out.flush()).map_err(|e| e.to_string())?;
+    serve(l, cfg, || false).map_err(|e| e.to_string())
+}
