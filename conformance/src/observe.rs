@@ -67,9 +67,11 @@ fn small(v: i64) -> Option<u32> {
     u32::try_from(v).ok()
 }
 
+/// The activity identifier, truncated to what the tracker keeps (the codec
+/// bounds it at 6 octets of INTEGER anyway).
 fn activity_id(raw: &[u8]) -> ActivityId {
-    ActivityId::from_bytes(raw)
-        .unwrap_or_else(|| ActivityId::from_bytes(&raw[..ActivityId::CAPACITY]).unwrap_or(ActivityId::number(0)))
+    let kept = &raw[..raw.len().min(ActivityId::CAPACITY)];
+    ActivityId::from_bytes(kept).unwrap_or(ActivityId::number(0))
 }
 
 fn connect_event(c: &rtse_codec::session::Connect<'_>, up: &Upper<'_>) -> Connect {
