@@ -67,8 +67,7 @@ fn small(v: i64) -> Option<u32> {
     u32::try_from(v).ok()
 }
 
-/// The activity identifier, truncated to what the tracker keeps (the codec
-/// bounds it at 6 octets of INTEGER anyway).
+/// The activity identifier, truncated to the octets the tracker keeps.
 fn activity_id(raw: &[u8]) -> ActivityId {
     let kept = &raw[..raw.len().min(ActivityId::CAPACITY)];
     ActivityId::from_bytes(kept).unwrap_or(ActivityId::number(0))
