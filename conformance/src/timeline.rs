@@ -57,7 +57,7 @@ use rtse_codec::capture::stacks::CaptureItem;
 use rtse_codec::capture::{CaptureSummary, ConnId, ConnKey, Timestamp};
 use rtse_codec::stack::{AssociationDecoder, Sender, Stack};
 use serde::Serialize;
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::{BTreeMap, VecDeque};
 use std::io::{Read, Write};
 
 /// How the timeline is built.
@@ -71,11 +71,14 @@ pub struct Settings {
     /// Closed associations kept waiting at most; beyond, the oldest is
     /// reported. Default 4096.
     pub max_held: usize,
+    /// Whether rows carry their [`Event::note`] (what the text and SVG
+    /// outputs show; JSON does not). Default true.
+    pub notes: bool,
 }
 
 impl Default for Settings {
     fn default() -> Self {
-        Settings { tracker: TrackerConfig::default(), settle_ns: 300_000_000_000, max_held: 4096 }
+        Settings { tracker: TrackerConfig::default(), settle_ns: 300_000_000_000, max_held: 4096, notes: true }
     }
 }
 
@@ -107,7 +110,7 @@ pub struct Event {
 
 fn ser_time<S: serde::Serializer>(t: &Option<Timestamp>, s: S) -> Result<S::Ok, S::Error> {
     match t {
-        Some(t) => s.collect_str(t),
+        Some(t) => t.serialize(s),
         None => s.serialize_none(),
     }
 }
@@ -149,6 +152,112 @@ pub struct Association {
     /// What the text and SVG outputs add.
     #[serde(skip)]
     pub info: Info,
+}
+
+impl Association {
+    /// Appends this association's JSON to `out`: the same text as
+    /// `serde_json::to_writer(out, self)` (a test holds them equal), written
+    /// without serde's machinery, because a timeline of a large capture is
+    /// mostly rows of a few known strings and numbers, and serde escapes
+    /// every string byte by byte.
+    pub fn write_json(&self, out: &mut Vec<u8>) {
+        out.extend_from_slice(b"{\"id\":");
+        push_u64(out, u64::from(self.id));
+        out.extend_from_slice(b",\"endpoints\":");
+        push_opt_str(out, self.endpoints.as_deref());
+        out.extend_from_slice(b",\"mode\":");
+        match &self.mode {
+            Some(m) => push_serde(out, m),
+            None => out.extend_from_slice(b"null"),
+        }
+        out.extend_from_slice(b",\"initiator\":");
+        push_opt_str(out, self.initiator.as_deref());
+        out.extend_from_slice(b",\"responder\":");
+        push_opt_str(out, self.responder.as_deref());
+        out.extend_from_slice(b",\"recovers\":");
+        match self.recovers {
+            Some(r) => push_u64(out, u64::from(r)),
+            None => out.extend_from_slice(b"null"),
+        }
+        out.extend_from_slice(b",\"events\":[");
+        for (i, e) in self.events.iter().enumerate() {
+            if i > 0 {
+                out.push(b',');
+            }
+            out.extend_from_slice(b"{\"frame\":");
+            push_u64(out, e.frame);
+            out.extend_from_slice(b",\"time\":");
+            match &e.time {
+                Some(t) => push_str(out, t.format_into(&mut [0; 32])),
+                None => out.extend_from_slice(b"null"),
+            }
+            out.extend_from_slice(b",\"from\":");
+            push_str(out, e.from.name());
+            out.extend_from_slice(b",\"pdus\":[");
+            for (j, p) in e.pdus.iter().enumerate() {
+                if j > 0 {
+                    out.push(b',');
+                }
+                push_str(out, p);
+            }
+            out.extend_from_slice(b"],\"turn\":");
+            push_str(out, e.turn.name());
+            out.push(b'}');
+        }
+        out.extend_from_slice(b"],\"anomalies\":[");
+        for (i, a) in self.anomalies.iter().enumerate() {
+            if i > 0 {
+                out.push(b',');
+            }
+            out.extend_from_slice(b"{\"kind\":");
+            push_str(out, a.kind.name());
+            out.extend_from_slice(b",\"frame\":");
+            push_u64(out, a.frame);
+            out.extend_from_slice(b",\"detail\":");
+            push_str(out, &a.detail);
+            out.push(b'}');
+        }
+        out.extend_from_slice(b"]}");
+    }
+}
+
+/// Appends `n` in decimal.
+fn push_u64(out: &mut Vec<u8>, mut n: u64) {
+    let mut buf = [0u8; 20];
+    let mut at = buf.len();
+    loop {
+        at -= 1;
+        buf[at] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    out.extend_from_slice(&buf[at..]);
+}
+
+/// Appends `s` as a JSON string: as it is when it needs no escape (the
+/// usual case), else through serde_json.
+fn push_str(out: &mut Vec<u8>, s: &str) {
+    if s.bytes().all(|b| b >= 0x20 && b != b'"' && b != b'\\' && b < 0x7f) {
+        out.push(b'"');
+        out.extend_from_slice(s.as_bytes());
+        out.push(b'"');
+    } else {
+        push_serde(out, s);
+    }
+}
+
+fn push_opt_str(out: &mut Vec<u8>, s: Option<&str>) {
+    match s {
+        Some(s) => push_str(out, s),
+        None => out.extend_from_slice(b"null"),
+    }
+}
+
+fn push_serde<T: Serialize + ?Sized>(out: &mut Vec<u8>, v: &T) {
+    // Writing to a Vec cannot fail, nor can serialising these types.
+    let _ = serde_json::to_writer(&mut *out, v);
 }
 
 /// Details of an association that only the human outputs show.
@@ -237,12 +346,14 @@ struct Live {
 pub struct Engine<F: FnMut(Association)> {
     settings: Settings,
     linker: AssociationLinker,
-    conns: HashMap<ConnId, Conn>,
+    conns: rtse_codec::capture::ConnMap<Conn>,
     live: BTreeMap<AssocId, Live>,
     closed: VecDeque<AssocId>,
     now_ns: u64,
     emit: F,
     summary: Summary,
+    /// The events of one stack, reused from stack to stack.
+    scratch: Vec<TurnEvent>,
 }
 
 impl<F: FnMut(Association)> std::fmt::Debug for Engine<F> {
@@ -317,12 +428,13 @@ impl<F: FnMut(Association)> Engine<F> {
         Engine {
             linker: AssociationLinker::new(settings.tracker.clone()),
             settings,
-            conns: HashMap::new(),
+            conns: rtse_codec::capture::ConnMap::default(),
             live: BTreeMap::new(),
             closed: VecDeque::new(),
             now_ns: 0,
             emit,
             summary: Summary::default(),
+            scratch: Vec::new(),
         }
     }
 
@@ -351,24 +463,24 @@ impl<F: FnMut(Association)> Engine<F> {
             },
         );
         if let (false, Some((frame, time))) = (mid, open) {
-            self.feed(id, frame, Some(time), Side::Initiator, vec![TurnEvent::TransportOpen]);
+            self.feed(id, frame, Some(time), Side::Initiator, &mut vec![TurnEvent::TransportOpen]);
         }
         if let Some((frame, from)) = gap {
             let time = open.map(|o| o.1);
-            self.feed(id, frame, time, from, vec![TurnEvent::TransportClosed { how: CloseHow::Gap }]);
+            self.feed(id, frame, time, from, &mut vec![TurnEvent::TransportClosed { how: CloseHow::Gap }]);
         }
         Some(id)
     }
 
     /// Feeds the events of one row to the linker and records the row.
-    fn feed(&mut self, id: AssocId, frame: u64, time: Option<Timestamp>, from: Side, events: Vec<TurnEvent>) {
+    fn feed(&mut self, id: AssocId, frame: u64, time: Option<Timestamp>, from: Side, events: &mut Vec<TurnEvent>) {
         let time_ns = time.map_or(0, |t| t.as_nanos());
         let mut pdus = Vec::with_capacity(events.len());
         let mut notes: Vec<String> = Vec::new();
         let mut kinds = Vec::new();
         let mut turn = TurnHolder::Unknown;
         let mut accepted_recovery = false;
-        for event in events {
+        for event in events.drain(..) {
             if !matches!(event, TurnEvent::TransferLabel { .. }) {
                 pdus.push(event.name());
             }
@@ -376,8 +488,10 @@ impl<F: FnMut(Association)> Engine<F> {
                 self.summary.malformed += 1;
             }
             accepted_recovery |= matches!(event, TurnEvent::Accept(_));
-            if let Some(n) = note_of(&event).filter(|n| !n.is_empty()) {
-                notes.push(n);
+            if self.settings.notes {
+                if let Some(n) = note_of(&event).filter(|n| !n.is_empty()) {
+                    notes.push(n);
+                }
             }
             let ev = Observed { seq: frame, time_ns, from, event };
             if let Some(step) = self.linker.observe(id, &ev) {
@@ -410,7 +524,8 @@ impl<F: FnMut(Association)> Engine<F> {
         from: Sender,
         result: rtse_codec::Result<Stack<'_>>,
     ) {
-        let mut events = Vec::new();
+        let mut events = std::mem::take(&mut self.scratch);
+        events.clear();
         let mut shows = None;
         match &result {
             Ok(stack) => {
@@ -430,6 +545,7 @@ impl<F: FnMut(Association)> Engine<F> {
             Err(e) => events.push(TurnEvent::Malformed { detail: e.to_string() }),
         }
         if events.is_empty() {
+            self.scratch = events;
             return;
         }
         let Some(c) = self.conns.get_mut(&conn) else { return };
@@ -453,10 +569,11 @@ impl<F: FnMut(Association)> Engine<F> {
             Some(true) => {}
         }
         let earlier = std::mem::take(&mut c.undecided);
-        for (frame, time, from, events) in earlier {
-            self.stack_events(conn, frame, time, from, events);
+        for (frame, time, from, mut events) in earlier {
+            self.stack_events(conn, frame, time, from, &mut events);
         }
-        self.stack_events(conn, frame, time, from, events);
+        self.stack_events(conn, frame, time, from, &mut events);
+        self.scratch = events;
     }
 
     fn stack_events(
@@ -465,7 +582,7 @@ impl<F: FnMut(Association)> Engine<F> {
         frame: u64,
         time: Option<Timestamp>,
         from: Sender,
-        events: Vec<TurnEvent>,
+        events: &mut Vec<TurnEvent>,
     ) {
         let Some(id) = self.open_assoc(conn) else { return };
         let Some(live) = self.live.get_mut(&id) else { return };
@@ -502,7 +619,7 @@ impl<F: FnMut(Association)> Engine<F> {
                         let swapped = self.live.get(&id).is_some_and(|l| l.swapped);
                         let time = Some(Timestamp::from_nanos(self.now_ns));
                         let ev = TurnEvent::TransportClosed { how: CloseHow::Gap };
-                        self.feed(id, frame, time, side(from, swapped), vec![ev]);
+                        self.feed(id, frame, time, side(from, swapped), &mut vec![ev]);
                     }
                     None => c.pending_gap = Some((frame, observe::side(from))),
                 }
@@ -515,7 +632,7 @@ impl<F: FnMut(Association)> Engine<F> {
                 }
                 if let Some(id) = c.assoc {
                     let ev = TurnEvent::TransportClosed { how: observe::close_how(how) };
-                    self.feed(id, frame, Some(time), Side::Initiator, vec![ev]);
+                    self.feed(id, frame, Some(time), Side::Initiator, &mut vec![ev]);
                     if let Some(l) = self.live.get_mut(&id) {
                         l.closed_at = Some(time.as_nanos());
                         self.closed.push_back(id);
@@ -811,7 +928,11 @@ pub fn run(a: &TimelineArgs, out: &mut dyn Write, err: &mut dyn Write) -> u8 {
         ColorArg::Never => false,
         ColorArg::Auto => std::env::var_os("NO_COLOR").is_none() && std::io::stdout().is_terminal(),
     };
-    let mut settings = Settings { settle_ns: secs_to_ns(a.settle), ..Settings::default() };
+    let mut settings = Settings {
+        settle_ns: secs_to_ns(a.settle),
+        notes: a.format == Format::Text || a.svg.is_some(),
+        ..Settings::default()
+    };
     settings.tracker.please_max_ns = Some(secs_to_ns(a.please_timeout)).filter(|&n| n > 0);
 
     let style = text::Style { color };
@@ -826,6 +947,9 @@ pub fn run(a: &TimelineArgs, out: &mut dyn Write, err: &mut dyn Write) -> u8 {
         }
     }
     let want_svg = a.svg.is_some();
+    // One association is serialised into this buffer, then written at once:
+    // `out` is a `dyn Write`, and serde_json writes in small pieces.
+    let mut json: Vec<u8> = Vec::new();
     let mut emit = |assoc: Association| {
         if !assoc.anomalies.is_empty() {
             anomalous += 1;
@@ -833,10 +957,11 @@ pub fn run(a: &TimelineArgs, out: &mut dyn Write, err: &mut dyn Write) -> u8 {
         if io_error.is_none() {
             let r = match a.format {
                 Format::Json => {
-                    let sep = if first { "\n" } else { ",\n" };
+                    json.clear();
+                    json.extend_from_slice(if first { b"\n" } else { b",\n" });
                     first = false;
-                    write!(out, "{sep}")
-                        .and_then(|()| serde_json::to_writer(&mut *out, &assoc).map_err(std::io::Error::other))
+                    assoc.write_json(&mut json);
+                    out.write_all(&json)
                 }
                 Format::Text => writeln!(out, "{}", text::association(&assoc, style)),
             };
@@ -912,5 +1037,51 @@ pub fn run(a: &TimelineArgs, out: &mut dyn Write, err: &mut dyn Write) -> u8 {
         }
         Ok(_) if a.fail_on_anomaly && anomalous > 0 => exit::ANOMALY,
         Ok(_) => exit::OK,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::tracker::Mode;
+
+    /// Strings that need escaping, absent fields, several rows and
+    /// anomalies: the hand-written JSON is serde's.
+    #[test]
+    fn write_json_equals_serde_on_awkward_values() {
+        let row = |frame, time, pdus: Vec<&'static str>| Event {
+            frame,
+            time,
+            from: Side::Responder,
+            pdus,
+            turn: TurnHolder::InTransit,
+            anomalies: Vec::new(),
+            note: String::new(),
+        };
+        let mut a = Association {
+            id: u32::MAX,
+            endpoints: Some("[fe80::1]:4000 -> [fe80::2]:102".into()),
+            mode: Some(Mode::X410),
+            initiator: None,
+            responder: Some("quote \" back \\ tab \t nul \0 del \x7f é 日本".into()),
+            recovers: Some(7),
+            events: vec![
+                row(0, None, vec![]),
+                row(u64::MAX, Some(Timestamp::new(1_735_732_800, 5)), vec!["CN", "T-RST"]),
+            ],
+            anomalies: vec![AnomalyEntry {
+                kind: AnomalyKind::TurnLost,
+                frame: 12,
+                detail: "a \"detail\"\nwith a newline".into(),
+                by: None,
+            }],
+            info: Info::default(),
+        };
+        for _ in 0..2 {
+            let mut fast = Vec::new();
+            a.write_json(&mut fast);
+            assert_eq!(String::from_utf8(fast).unwrap(), serde_json::to_string(&a).unwrap());
+            a = Association { endpoints: None, mode: None, recovers: None, events: vec![], anomalies: vec![], ..a };
+        }
     }
 }

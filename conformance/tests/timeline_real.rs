@@ -101,3 +101,38 @@ fn every_capture_gives_a_timeline_without_panic() {
         assert_eq!(summary.other_sessions > 0, mms, "{name}: {summary:?}");
     }
 }
+
+/// The hand-written JSON of `rtse timeline --format json` is the text
+/// serde would write, on every association of every capture we have and of
+/// every synthetic scenario (both modes), anomalies included.
+#[test]
+fn fast_json_equals_serde_on_every_capture() {
+    use rtse_conformance::synth::{scenario, write_pcapng, Pdus};
+    let mut caps: Vec<(String, Vec<u8>)> = Vec::new();
+    for dir in ["captures", "examples"] {
+        let d = format!("{}/../corpus/{dir}", env!("CARGO_MANIFEST_DIR"));
+        for entry in std::fs::read_dir(&d).unwrap() {
+            let p = entry.unwrap().path();
+            if p.extension().is_some_and(|e| e == "pcap" || e == "pcapng") {
+                caps.push((p.display().to_string(), std::fs::read(&p).unwrap()));
+            }
+        }
+    }
+    for pdus in [Pdus::normal(), Pdus::x410()] {
+        for (name, convs) in scenario::all(&scenario::Place::default(), pdus) {
+            caps.push((name.to_string(), write_pcapng(&convs)));
+        }
+    }
+    let (mut seen, mut anomalies) = (0, 0);
+    for (name, cap) in &caps {
+        for a in run(cap) {
+            let mut fast = Vec::new();
+            a.write_json(&mut fast);
+            let serde = serde_json::to_vec(&a).unwrap();
+            assert_eq!(String::from_utf8(fast).unwrap(), String::from_utf8(serde).unwrap(), "{name}");
+            seen += 1;
+            anomalies += a.anomalies.len();
+        }
+    }
+    assert!(seen >= 30 && anomalies >= 10, "{seen} associations, {anomalies} anomalies");
+}

@@ -42,6 +42,30 @@ pub use tcp::Reassembler;
 /// one).
 pub type ConnId = u64;
 
+/// A map keyed by [`ConnId`]. Connection ids are small numbers handed out
+/// in order by the reassembler, never chosen by the capture's author, so
+/// they need no collision-resistant (and slow) SipHash: the hash is one
+/// multiplication.
+pub type ConnMap<V> = std::collections::HashMap<ConnId, V, core::hash::BuildHasherDefault<ConnIdHasher>>;
+
+/// The hasher of [`ConnMap`] (Fibonacci hashing of the id).
+#[derive(Debug, Default, Clone, Copy)]
+pub struct ConnIdHasher(u64);
+
+impl core::hash::Hasher for ConnIdHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0.rotate_left(5) ^ u64::from(b)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        }
+    }
+    fn write_u64(&mut self, n: u64) {
+        self.0 = (self.0 ^ n).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    }
+}
+
 /// Capture time, as seconds and nanoseconds since the Unix epoch.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Timestamp {
@@ -64,17 +88,41 @@ impl Timestamp {
     }
 }
 
+impl Timestamp {
+    /// Writes `secs.nanos` (9 decimals at least) into `buf` without the
+    /// formatting machinery (timelines print one per row) and returns it.
+    pub fn format_into<'a>(&self, buf: &'a mut [u8; 32]) -> &'a str {
+        /// Writes `v` right-aligned to end at `end`, with `min` digits at
+        /// least; returns where it starts.
+        fn put(buf: &mut [u8; 32], end: usize, mut v: u64, min: usize) -> usize {
+            let mut at = end;
+            while v > 0 || end - at < min {
+                at -= 1;
+                buf[at] = b'0' + (v % 10) as u8;
+                v /= 10;
+            }
+            at
+        }
+        // At most 10 digits, then the point, then at most 20: 31 in all.
+        let mut at = put(buf, buf.len(), u64::from(self.nanos), 9);
+        at -= 1;
+        buf[at] = b'.';
+        let at = put(buf, at, self.secs, 1);
+        core::str::from_utf8(&buf[at..]).unwrap_or("0.000000000")
+    }
+}
+
 impl fmt::Display for Timestamp {
     /// `1234.000000001` (epoch seconds, 9 decimals, like `tshark -t e`).
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}.{:09}", self.secs, self.nanos)
+        f.write_str(self.format_into(&mut [0; 32]))
     }
 }
 
 impl serde::Serialize for Timestamp {
     /// Serialised as the string `"secs.nanos"`, so that no precision is lost.
     fn serialize<S: serde::Serializer>(&self, s: S) -> core::result::Result<S::Ok, S::Error> {
-        s.collect_str(self)
+        s.serialize_str(self.format_into(&mut [0; 32]))
     }
 }
 
@@ -576,6 +624,20 @@ pub fn read_capture_stream<R: Read>(mut r: R, mut on_event: impl FnMut(StreamEve
                 let _ = dec.finish(0, &mut on_event);
                 return Err(e);
             }
+        }
+    }
+}
+
+#[cfg(test)]
+mod timestamp_tests {
+    use super::Timestamp;
+
+    #[test]
+    fn formats_like_the_formatting_machinery() {
+        for (secs, nanos) in [(0, 0), (1, 1), (1_735_732_800, 123_456_789), (u64::MAX, 999_999_999), (7, u32::MAX)] {
+            let t = Timestamp { secs, nanos };
+            assert_eq!(t.to_string(), format!("{secs}.{nanos:09}"));
+            assert_eq!(serde_json::to_string(&t).unwrap(), format!("\"{secs}.{nanos:09}\""));
         }
     }
 }

@@ -8,7 +8,6 @@
 use super::{CaptureSummary, CloseHow, ConnId, ConnKey, Direction, StreamEvent, Timestamp};
 use crate::error::Result;
 use crate::stack::{AssociationDecoder, Sender, Stack};
-use std::collections::HashMap;
 use std::io::Read;
 
 /// What decoding a capture yields, in capture order.
@@ -56,7 +55,7 @@ enum Conn {
 /// ignored, as tshark hands it to other dissectors.
 #[derive(Debug, Default)]
 pub struct StackDecoder {
-    conns: HashMap<ConnId, Conn>,
+    conns: super::ConnMap<Conn>,
 }
 
 impl StackDecoder {

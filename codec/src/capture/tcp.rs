@@ -78,12 +78,16 @@ impl History {
         if bytes.is_empty() {
             return;
         }
-        if self.ring.is_empty() {
-            self.ring = vec![0; W];
-        }
         let (at, b) =
             if bytes.len() > W { (at + (bytes.len() - W) as u64, &bytes[bytes.len() - W..]) } else { (at, bytes) };
         let i = (at % W as u64) as usize;
+        // The ring grows to the window as octets arrive (most connections
+        // are short); a place not yet written is never compared, as
+        // `conflict` looks only at delivered offsets.
+        let need = if i + b.len() > W { W } else { i + b.len() };
+        if self.ring.len() < need {
+            self.ring.resize(need, 0);
+        }
         let first = (W - i).min(b.len());
         self.ring[i..i + first].copy_from_slice(&b[..first]);
         let rest = b.len() - first;
@@ -103,7 +107,7 @@ impl History {
         let mut x = lo;
         while x < hi {
             let got = bytes[(x - at) as usize];
-            if self.ring[(x % W) as usize] != got {
+            if self.ring.get((x % W) as usize).is_some_and(|&r| r != got) {
                 return Some((x, hi - x));
             }
             x += 1;

@@ -5,7 +5,8 @@ use super::{
     Anomaly, AnomalyKind, AssocId, Delivery, Inheritance, Invariant, Observed, Phase, Step, TimelineRow, TrackerConfig,
     TurnEvent, TurnTracker,
 };
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
+use std::hash::{Hash, Hasher};
 
 #[derive(Debug, Clone)]
 struct Linked {
@@ -87,13 +88,26 @@ pub struct AssociationLinker {
     cfg: TrackerConfig,
     assocs: Vec<Linked>,
     delivered: BTreeMap<String, Delivery>,
+    /// Associations by a hash of their Connection Identifier's calling and
+    /// common references (what [`super::ConnRef::matches`] always
+    /// compares), in id order: finding the association a recovery names is
+    /// a look-up, not a scan of every association of the capture.
+    by_ref: HashMap<u64, Vec<u32>>,
+}
+
+/// The index key of a Connection Identifier (see `by_ref`).
+fn ref_key(r: &super::ConnRef) -> u64 {
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    r.calling.hash(&mut h);
+    r.common.hash(&mut h);
+    h.finish()
 }
 
 impl AssociationLinker {
     /// An empty linker; every tracker gets `cfg`.
     #[must_use]
     pub fn new(cfg: TrackerConfig) -> Self {
-        AssociationLinker { cfg, assocs: Vec::new(), delivered: BTreeMap::new() }
+        AssociationLinker { cfg, assocs: Vec::new(), delivered: BTreeMap::new(), by_ref: HashMap::new() }
     }
 
     /// A new association (a new transport connection). `initiator` names the
@@ -124,14 +138,11 @@ impl AssociationLinker {
     /// The association whose own Connection Identifier `r` names, followed
     /// along accepted recoveries to the latest one.
     fn find_recovered(&self, me: AssocId, r: &super::ConnRef) -> Option<AssocId> {
-        let mut found = None;
-        for (i, a) in self.assocs.iter().enumerate().rev() {
-            let id = AssocId(u32::try_from(i).ok()?);
-            if id != me && a.conn_ref().is_some_and(|c| r.matches(c)) {
-                found = Some(id);
-                break;
-            }
-        }
+        // The latest association (highest id) other than `me` whose own
+        // Connection Identifier `r` matches.
+        let found = self.by_ref.get(&ref_key(r))?.iter().rev().map(|&i| AssocId(i)).find(|&id| {
+            id != me && self.get(id).and_then(Linked::conn_ref).is_some_and(|c| r.matches(c))
+        });
         let mut cur = found?;
         for _ in 0..self.assocs.len() {
             match self.get(cur).and_then(Linked::recovered_by) {
@@ -181,6 +192,16 @@ impl AssociationLinker {
         let me = self.get_mut(id)?;
         let step = me.tracker.as_mut()?.observe(ev);
         let mut step = step;
+        if matches!(ev.event, TurnEvent::Connect(_)) {
+            // A CN is taken once per association: index its identifier.
+            if let Some(key) = me.tracker.as_ref().and_then(|t| t.conn_ref()).map(ref_key) {
+                let ids = self.by_ref.entry(key).or_default();
+                if let Err(at) = ids.binary_search(&id.0) {
+                    ids.insert(at, id.0);
+                }
+            }
+        }
+        let me = self.get_mut(id)?;
         if let Some((kind, detail)) = link_note {
             let t = me.tracker.as_mut()?;
             t.push_anomaly(kind, Some(ev.from), detail);
