@@ -74,11 +74,21 @@ pub struct Settings {
     /// Whether rows carry their [`Event::note`] (what the text and SVG
     /// outputs show; JSON does not). Default true.
     pub notes: bool,
+    /// Decode on a second thread while this one tracks the Turn and
+    /// reports (see [`from_capture`]). Default true; the fuzz target turns
+    /// it off.
+    pub parallel: bool,
 }
 
 impl Default for Settings {
     fn default() -> Self {
-        Settings { tracker: TrackerConfig::default(), settle_ns: 300_000_000_000, max_held: 4096, notes: true }
+        Settings {
+            tracker: TrackerConfig::default(),
+            settle_ns: 300_000_000_000,
+            max_held: 4096,
+            notes: true,
+            parallel: true,
+        }
     }
 }
 
@@ -422,6 +432,102 @@ fn note_of(ev: &TurnEvent) -> Option<String> {
     })
 }
 
+/// A capture item with its PDU stack reduced to the stack's Turn events
+/// (kept apart, in a caller's vector): what the engine needs, owning
+/// nothing borrowed from the capture, so it can cross threads.
+#[derive(Debug, Clone, Copy)]
+enum Reduced {
+    Open {
+        conn: ConnId,
+        key: ConnKey,
+        frame: u64,
+        time: Timestamp,
+        mid_stream: bool,
+    },
+    /// `events` events; `shows`: what the stack shows of whether the
+    /// connection uses RTSE.
+    Pdu {
+        conn: ConnId,
+        frame: u64,
+        time: Timestamp,
+        from: Sender,
+        events: u32,
+        shows: Option<bool>,
+    },
+    Gap {
+        conn: ConnId,
+        frame: u64,
+        from: Sender,
+    },
+    Close {
+        conn: ConnId,
+        frame: u64,
+        time: Timestamp,
+        how: rtse_codec::capture::CloseHow,
+    },
+}
+
+impl Reduced {
+    /// Reduces `it`, appending a PDU's events to `events`.
+    fn of(it: CaptureItem<'_>, events: &mut Vec<TurnEvent>) -> Self {
+        match it {
+            CaptureItem::Open { conn, key, frame, time, mid_stream } => {
+                Reduced::Open { conn, key, frame, time, mid_stream }
+            }
+            CaptureItem::Pdu { conn, frame, time, from, result, .. } => {
+                let before = events.len();
+                let shows = reduce(&result, events);
+                let n = u32::try_from(events.len() - before).unwrap_or(u32::MAX);
+                Reduced::Pdu { conn, frame, time, from, events: n, shows }
+            }
+            CaptureItem::Gap { conn, frame, from, .. } => Reduced::Gap { conn, frame, from },
+            CaptureItem::Close { conn, frame, time, how } => Reduced::Close { conn, frame, time, how },
+        }
+    }
+}
+
+/// Appends the Turn events of a PDU stack (or its decoding error) to
+/// `events`; returns whether the stack shows that its connection uses RTSE
+/// (`Some(true)`: an RTSE or X.410 APDU; `Some(false)`: a CN without
+/// RTORQ/PConnect, i.e. ACSE for something else such as MMS; `None`: it
+/// does not tell).
+fn reduce(result: &rtse_codec::Result<Stack<'_>>, events: &mut Vec<TurnEvent>) -> Option<bool> {
+    match result {
+        Ok(stack) => {
+            let first = events.len();
+            observe::events(stack, |e| events.push(e));
+            let rtse = stack
+                .session
+                .as_ref()
+                .is_some_and(|ss| ss.iter().any(|(_, up)| up.rtse.is_some() || up.x410.is_some()));
+            match events.get(first) {
+                _ if rtse => Some(true),
+                Some(TurnEvent::Connect(c)) => Some(c.mode.is_some()),
+                _ => None,
+            }
+        }
+        Err(e) => {
+            events.push(TurnEvent::Malformed { detail: e.to_string() });
+            None
+        }
+    }
+}
+
+/// Reduced items passed from the decoding thread to the engine's (see
+/// [`from_capture`]); the PDUs' events are kept flat, in order.
+#[derive(Debug, Default)]
+struct Batch {
+    items: Vec<Reduced>,
+    events: Vec<TurnEvent>,
+}
+
+/// Items per batch: large enough that the channel costs nothing, small
+/// enough that the batches in flight stay a few hundred kilobytes.
+const BATCH_ITEMS: usize = 256;
+
+/// Batches in flight between the two threads (memory bound).
+const BATCHES_IN_FLIGHT: usize = 4;
+
 impl<F: FnMut(Association)> Engine<F> {
     /// An engine reporting through `emit`.
     pub fn new(settings: Settings, emit: F) -> Self {
@@ -515,54 +621,41 @@ impl<F: FnMut(Association)> Engine<F> {
         }
     }
 
-    /// One PDU stack (or decoding error) of connection `conn`.
+    /// The Turn events of one PDU stack (or decoding error) of connection
+    /// `conn`, with what the stack shows of whether the connection uses
+    /// RTSE (see [`reduce`]); `events` is left empty.
     fn stack(
         &mut self,
         conn: ConnId,
         frame: u64,
         time: Option<Timestamp>,
         from: Sender,
-        result: rtse_codec::Result<Stack<'_>>,
+        events: &mut Vec<TurnEvent>,
+        shows: Option<bool>,
     ) {
-        let mut events = std::mem::take(&mut self.scratch);
-        events.clear();
-        let mut shows = None;
-        match &result {
-            Ok(stack) => {
-                observe::events(stack, |e| events.push(e));
-                let rtse = stack
-                    .session
-                    .as_ref()
-                    .is_some_and(|ss| ss.iter().any(|(_, up)| up.rtse.is_some() || up.x410.is_some()));
-                shows = match events.first() {
-                    _ if rtse => Some(true),
-                    // A CN that decoded without RTORQ/PConnect: ACSE for
-                    // something else (MMS, ...).
-                    Some(TurnEvent::Connect(c)) => Some(c.mode.is_some()),
-                    _ => None,
-                };
-            }
-            Err(e) => events.push(TurnEvent::Malformed { detail: e.to_string() }),
-        }
         if events.is_empty() {
-            self.scratch = events;
             return;
         }
-        let Some(c) = self.conns.get_mut(&conn) else { return };
+        let Some(c) = self.conns.get_mut(&conn) else {
+            events.clear();
+            return;
+        };
         if c.rtse.is_none() {
             c.rtse = shows;
         }
         match c.rtse {
             Some(false) => {
                 c.undecided = Vec::new();
+                events.clear();
                 return;
             }
             None => {
                 if c.undecided.len() < MAX_UNDECIDED {
-                    c.undecided.push((frame, time, from, events));
+                    c.undecided.push((frame, time, from, std::mem::take(events)));
                 } else {
                     c.rtse = Some(false);
                     c.undecided = Vec::new();
+                    events.clear();
                 }
                 return;
             }
@@ -572,8 +665,7 @@ impl<F: FnMut(Association)> Engine<F> {
         for (frame, time, from, mut events) in earlier {
             self.stack_events(conn, frame, time, from, &mut events);
         }
-        self.stack_events(conn, frame, time, from, &mut events);
-        self.scratch = events;
+        self.stack_events(conn, frame, time, from, events);
     }
 
     fn stack_events(
@@ -600,19 +692,28 @@ impl<F: FnMut(Association)> Engine<F> {
 
     /// Handles one capture item.
     pub fn item(&mut self, it: CaptureItem<'_>) {
+        let mut events = std::mem::take(&mut self.scratch);
+        let r = Reduced::of(it, &mut events);
+        self.reduced(r, &mut events);
+        self.scratch = events;
+    }
+
+    /// Handles one reduced capture item; for a PDU, `events` holds its
+    /// events and is left empty.
+    fn reduced(&mut self, it: Reduced, events: &mut Vec<TurnEvent>) {
         match it {
-            CaptureItem::Open { conn, key, frame, time, mid_stream } => {
+            Reduced::Open { conn, key, frame, time, mid_stream } => {
                 self.now_ns = self.now_ns.max(time.as_nanos());
                 self.conns.insert(conn, Conn::new(Some(key), Some((frame, time)), mid_stream, None));
                 self.settle();
             }
-            CaptureItem::Pdu { conn, frame, time, from, result, .. } => {
+            Reduced::Pdu { conn, frame, time, from, shows, .. } => {
                 self.now_ns = self.now_ns.max(time.as_nanos());
                 self.conns.entry(conn).or_insert_with(|| Conn::new(None, None, true, None));
                 let timed = self.conns.get(&conn).is_some_and(|c| c.key.is_some());
-                self.stack(conn, frame, timed.then_some(time), from, result);
+                self.stack(conn, frame, timed.then_some(time), from, events, shows);
             }
-            CaptureItem::Gap { conn, frame, from, .. } => {
+            Reduced::Gap { conn, frame, from } => {
                 let Some(c) = self.conns.get_mut(&conn) else { return };
                 match c.assoc {
                     Some(id) => {
@@ -624,7 +725,7 @@ impl<F: FnMut(Association)> Engine<F> {
                     None => c.pending_gap = Some((frame, observe::side(from))),
                 }
             }
-            CaptureItem::Close { conn, frame, time, how } => {
+            Reduced::Close { conn, frame, time, how } => {
                 self.now_ns = self.now_ns.max(time.as_nanos());
                 let Some(c) = self.conns.remove(&conn) else { return };
                 if c.assoc.is_none() && (c.rtse == Some(false) || !c.undecided.is_empty()) {
@@ -642,6 +743,22 @@ impl<F: FnMut(Association)> Engine<F> {
                 self.settle();
             }
         }
+    }
+
+    /// Handles a batch of reduced items (see [`from_capture`]), leaving it
+    /// empty for reuse.
+    fn batch(&mut self, b: &mut Batch) {
+        let mut events = std::mem::take(&mut self.scratch);
+        let mut flat = b.events.drain(..);
+        for it in b.items.drain(..) {
+            if let Reduced::Pdu { events: n, .. } = it {
+                events.extend(flat.by_ref().take(n as usize));
+            }
+            self.reduced(it, &mut events);
+            events.clear();
+        }
+        drop(flat);
+        self.scratch = events;
     }
 
     /// Whether nothing later can change `id`'s report.
@@ -734,13 +851,18 @@ impl<F: FnMut(Association)> Engine<F> {
 /// Builds the timeline of a pcap/pcapng capture read from `r`, reporting
 /// each association through `emit` as it settles. A damaged capture is an
 /// error (after every association before the damage was reported).
-pub fn from_capture<R: Read>(
+pub fn from_capture<R: Read + Send>(
     r: R,
     settings: Settings,
     emit: impl FnMut(Association),
 ) -> Result<Summary, rtse_codec::Error> {
+    let parallel = settings.parallel;
     let mut engine = Engine::new(settings, emit);
-    let res = rtse_codec::capture::stacks::decode_capture_stream(r, |it| engine.item(it));
+    let res = if parallel {
+        pipeline(r, &mut engine)
+    } else {
+        rtse_codec::capture::stacks::decode_capture_stream(r, |it| engine.item(it))
+    };
     let mut summary = engine.finish();
     match res {
         Ok(c) => {
@@ -749,6 +871,47 @@ pub fn from_capture<R: Read>(
         }
         Err(e) => Err(e),
     }
+}
+
+/// Reads, reassembles and decodes the capture on a second thread, which
+/// hands reduced items in batches to `engine` on this one: decoding and
+/// the Turn tracking with its output cost about the same, so two cores
+/// take half the time. At most [`BATCHES_IN_FLIGHT`] batches are in flight
+/// (bounded memory); spent batches go back to the decoder for reuse.
+fn pipeline<R: Read + Send, F: FnMut(Association)>(
+    r: R,
+    engine: &mut Engine<F>,
+) -> Result<rtse_codec::capture::CaptureSummary, rtse_codec::Error> {
+    use std::sync::mpsc;
+    let (full_tx, full_rx) = mpsc::sync_channel::<Batch>(BATCHES_IN_FLIGHT);
+    let (spent_tx, spent_rx) = mpsc::channel::<Batch>();
+    std::thread::scope(|s| {
+        let decoder = s.spawn(move || {
+            let mut batch = Batch::default();
+            let mut engine_gone = false;
+            let res = rtse_codec::capture::stacks::decode_capture_stream(r, |it| {
+                if engine_gone {
+                    return;
+                }
+                let r = Reduced::of(it, &mut batch.events);
+                batch.items.push(r);
+                if batch.items.len() >= BATCH_ITEMS {
+                    let next = spent_rx.try_recv().unwrap_or_default();
+                    engine_gone = full_tx.send(std::mem::replace(&mut batch, next)).is_err();
+                }
+            });
+            if !batch.items.is_empty() {
+                let _ = full_tx.send(batch);
+            }
+            res
+        });
+        for mut b in full_rx {
+            engine.batch(&mut b);
+            // The decoder may be done: then the batch is dropped here.
+            let _ = spent_tx.send(b);
+        }
+        decoder.join().unwrap_or_else(|p| std::panic::resume_unwind(p))
+    })
 }
 
 /// Who sent each TPKT of a stream given without a capture.
@@ -844,7 +1007,12 @@ pub fn from_tpkt_stream(
             Side::Initiator => Sender::Initiator,
             Side::Responder => Sender::Responder,
         };
-        dec.push(sender, one, |d| engine.stack(0, index, None, d.from, d.result));
+        dec.push(sender, one, |d| {
+            let mut events = std::mem::take(&mut engine.scratch);
+            let shows = reduce(&d.result, &mut events);
+            engine.stack(0, index, None, d.from, &mut events, shows);
+            engine.scratch = events;
+        });
         rest = tail;
     }
     if let Some(l) = engine.live.values_mut().next() {
@@ -859,7 +1027,7 @@ pub fn from_tpkt_stream(
 
 /// What the input of `rtse timeline` turned out to be.
 enum Source {
-    Capture(Box<dyn Read>),
+    Capture(Box<dyn Read + Send>),
     Bytes(Vec<u8>),
 }
 
@@ -867,7 +1035,7 @@ enum Source {
 /// anything else is read whole and classified as hex or raw bytes.
 fn open_input(path: &str) -> Result<Source, input::InputError> {
     let io = |source| input::InputError::Io { path: path.to_string(), source };
-    let mut r: Box<dyn Read> = if path == "-" {
+    let mut r: Box<dyn Read + Send> = if path == "-" {
         Box::new(std::io::stdin())
     } else {
         Box::new(std::io::BufReader::with_capacity(1 << 16, std::fs::File::open(path).map_err(io)?))

@@ -136,3 +136,41 @@ fn fast_json_equals_serde_on_every_capture() {
     }
     assert!(seen >= 30 && anomalies >= 10, "{seen} associations, {anomalies} anomalies");
 }
+
+/// Decoding on a second thread (the default) reports exactly what the
+/// single-threaded engine does, in the same order, on captures of many
+/// batches.
+#[test]
+fn pipeline_reports_what_the_single_thread_does() {
+    use rtse_conformance::synth::{scenario, write_pcapng, Pdus};
+    use rtse_conformance::timeline::{from_capture, Settings};
+    let mut convs = Vec::new();
+    for k in 0..40u16 {
+        let place = scenario::Place {
+            a: rtse_conformance::synth::addr(1 + (k % 7) as u8, 20_000 + 100 * k),
+            tag: format!("P{k}"),
+            ..scenario::Place::default()
+        };
+        let pdus = if k % 2 == 0 { Pdus::normal() } else { Pdus::x410() };
+        for (_, c) in scenario::all(&place, pdus) {
+            convs.extend(c);
+        }
+    }
+    let mut caps = vec![write_pcapng(&convs)];
+    let d = format!("{}/../corpus/captures", env!("CARGO_MANIFEST_DIR"));
+    for entry in std::fs::read_dir(&d).unwrap() {
+        caps.push(std::fs::read(entry.unwrap().path()).unwrap());
+    }
+    let json = |cap: &[u8], parallel: bool| {
+        let mut out = Vec::new();
+        let r = from_capture(cap, Settings { parallel, settle_ns: 1_000_000_000, ..Settings::default() }, |a| {
+            out.push(serde_json::to_string(&a).unwrap());
+        });
+        (out, r.map(|s| (s.associations, s.anomalies, s.malformed)).map_err(|e| e.to_string()))
+    };
+    let (many, _) = json(&caps[0], true);
+    assert!(many.len() >= 400, "{} associations", many.len());
+    for cap in &caps {
+        assert_eq!(json(cap, true), json(cap, false));
+    }
+}

@@ -140,9 +140,13 @@ impl AssociationLinker {
     fn find_recovered(&self, me: AssocId, r: &super::ConnRef) -> Option<AssocId> {
         // The latest association (highest id) other than `me` whose own
         // Connection Identifier `r` matches.
-        let found = self.by_ref.get(&ref_key(r))?.iter().rev().map(|&i| AssocId(i)).find(|&id| {
-            id != me && self.get(id).and_then(Linked::conn_ref).is_some_and(|c| r.matches(c))
-        });
+        let found = self
+            .by_ref
+            .get(&ref_key(r))?
+            .iter()
+            .rev()
+            .map(|&i| AssocId(i))
+            .find(|&id| id != me && self.get(id).and_then(Linked::conn_ref).is_some_and(|c| r.matches(c)));
         let mut cur = found?;
         for _ in 0..self.assocs.len() {
             match self.get(cur).and_then(Linked::recovered_by) {
