@@ -124,7 +124,7 @@ pub enum BenchCommand {
 
 #[derive(Debug, Args)]
 pub struct BenchTimelineArgs {
-    /// Capture sizes, in MB.
+    /// Capture sizes in MB, comma-separated (`--sizes 10,60,200`).
     #[arg(long, value_delimiter = ',', default_values_t = [10.0, 60.0])]
     pub sizes: Vec<f64>,
     /// Directory for the captures (default: a temporary one, removed after).

@@ -78,6 +78,10 @@ pub struct Settings {
     /// reports (see [`from_capture`]). Default true; the fuzz target turns
     /// it off.
     pub parallel: bool,
+    /// Reported associations (and delivered labels) remembered for later
+    /// recoveries (and duplicate deliveries); beyond, the oldest are
+    /// forgotten, so memory does not grow with the capture. Default 32,768.
+    pub retention: usize,
 }
 
 impl Default for Settings {
@@ -88,6 +92,7 @@ impl Default for Settings {
             max_held: 4096,
             notes: true,
             parallel: true,
+            retention: 32_768,
         }
     }
 }
@@ -532,7 +537,7 @@ impl<F: FnMut(Association)> Engine<F> {
     /// An engine reporting through `emit`.
     pub fn new(settings: Settings, emit: F) -> Self {
         Engine {
-            linker: AssociationLinker::new(settings.tracker.clone()),
+            linker: AssociationLinker::new(settings.tracker.clone()).with_retention(settings.retention),
             settings,
             conns: rtse_codec::capture::ConnMap::default(),
             live: BTreeMap::new(),

@@ -193,3 +193,41 @@ fn a_recovery_after_the_lost_association_was_reported_still_links_and_inherits()
     let tl = v[1].anomalies.iter().find(|a| a.kind == K::TurnLost).expect("turn-lost");
     assert!(tl.detail.contains("GTC from initiator in flight"), "{}", tl.detail);
 }
+
+#[test]
+fn retention_bounds_what_a_late_recovery_can_find() {
+    use rtse_codec::capture::Timestamp;
+    use rtse_conformance::timeline::{from_capture, Settings};
+    // The field failure with its recovery 100 s later, and three clean
+    // associations that end in between.
+    let p = Place::default();
+    let mut convs = scenario::field_failure(&p, Pdus::normal(), true, 0x15);
+    let lost_end = convs[0].end();
+    convs[1].start = Timestamp::new(lost_end.secs + 100, lost_end.nanos);
+    for k in 0..3u8 {
+        let at = Place {
+            a: rtse_conformance::synth::addr(10 + k, 50_000),
+            tag: format!("C{k}"),
+            start: Timestamp::new(lost_end.secs + 1 + 20 * u64::from(k), 0),
+            ..p.clone()
+        };
+        convs.extend(scenario::clean_twa(&at, Pdus::normal()));
+    }
+    let cap = rtse_conformance::synth::write_pcapng(&convs);
+    let run = |retention: usize| {
+        let mut v = Vec::new();
+        from_capture(&cap[..], Settings { settle_ns: 0, retention, ..Settings::default() }, |a| v.push(a)).unwrap();
+        v.into_iter().find(|a| a.events.iter().any(|e| e.note.contains("recover"))).expect("the recovery")
+    };
+    // Four associations are reported before the recovery, the lost one
+    // first. Remembering 4: it is still there, and the recovery inherits
+    // the give in flight.
+    let rec = run(4);
+    assert_eq!(rec.recovers, Some(0));
+    assert!(kinds(&rec).contains(&K::TurnLost), "{:?}", rec.anomalies);
+    // Remembering 3: the lost one is forgotten; the recovery is reported
+    // unlinked rather than linked to a wrong one.
+    let rec = run(3);
+    assert_eq!(rec.recovers, None);
+    assert!(kinds(&rec).contains(&K::RecoveryUnlinked), "{:?}", rec.anomalies);
+}

@@ -5,7 +5,9 @@ use super::{
     Anomaly, AnomalyKind, AssocId, Delivery, Inheritance, Invariant, Observed, Phase, Step, TimelineRow, TrackerConfig,
     TurnEvent, TurnTracker,
 };
-use std::collections::{BTreeMap, HashMap};
+use rtse_codec::capture::ConnIdHasher;
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::hash::BuildHasherDefault;
 use std::hash::{Hash, Hasher};
 
 #[derive(Debug, Clone)]
@@ -86,7 +88,16 @@ impl Linked {
 #[derive(Debug, Clone, Default)]
 pub struct AssociationLinker {
     cfg: TrackerConfig,
-    assocs: Vec<Linked>,
+    /// Associations by id (ids are handed out in order; retired ones
+    /// beyond [`Self::with_retention`]'s bound are forgotten).
+    assocs: HashMap<u32, Linked, BuildHasherDefault<ConnIdHasher>>,
+    next_id: u32,
+    /// Retired associations, oldest first (for forgetting).
+    retired_order: VecDeque<u32>,
+    /// Delivered labels, oldest first (for forgetting).
+    delivered_order: VecDeque<String>,
+    /// Retired associations and delivered labels kept at most.
+    retention: usize,
     delivered: BTreeMap<String, Delivery>,
     /// Associations by a hash of their Connection Identifier's calling and
     /// common references (what [`super::ConnRef::matches`] always
@@ -107,32 +118,57 @@ impl AssociationLinker {
     /// An empty linker; every tracker gets `cfg`.
     #[must_use]
     pub fn new(cfg: TrackerConfig) -> Self {
-        AssociationLinker { cfg, assocs: Vec::new(), delivered: BTreeMap::new(), by_ref: HashMap::new() }
+        AssociationLinker {
+            cfg,
+            assocs: HashMap::default(),
+            next_id: 0,
+            retired_order: VecDeque::new(),
+            delivered_order: VecDeque::new(),
+            retention: usize::MAX,
+            delivered: BTreeMap::new(),
+            by_ref: HashMap::new(),
+        }
+    }
+
+    /// Keeps at most `n` retired associations (see [`Self::retire`]) and
+    /// `n` delivered labels, forgetting the oldest beyond: memory stays
+    /// bounded on a capture of any length. A recovery naming a forgotten
+    /// association is then `recovery-unlinked`, and a label delivered again
+    /// after `n` later deliveries is not seen as a duplicate. Unbounded
+    /// unless set.
+    #[must_use]
+    pub fn with_retention(mut self, n: usize) -> Self {
+        self.retention = n.max(1);
+        self
     }
 
     /// A new association (a new transport connection). `initiator` names the
     /// host that opened it (e.g. its IP address), when known: it is used
     /// only to tell who recovers.
     pub fn open(&mut self, initiator: Option<&str>) -> AssocId {
-        let id = AssocId(u32::try_from(self.assocs.len()).unwrap_or(u32::MAX));
+        let id = AssocId(self.next_id);
+        self.next_id = self.next_id.saturating_add(1);
         let mut tracker = TurnTracker::new(self.cfg.clone());
         tracker.set_id(id);
-        self.assocs.push(Linked {
-            tracker: Some(Box::new(tracker)),
-            retired: None,
-            initiator: initiator.map(str::to_owned),
-            recovers: None,
-            handover_pending: false,
-        });
+        self.assocs.insert(
+            id.0,
+            Linked {
+                tracker: Some(Box::new(tracker)),
+                retired: None,
+                initiator: initiator.map(str::to_owned),
+                recovers: None,
+                handover_pending: false,
+            },
+        );
         id
     }
 
     fn get(&self, id: AssocId) -> Option<&Linked> {
-        self.assocs.get(usize::try_from(id.0).ok()?)
+        self.assocs.get(&id.0)
     }
 
     fn get_mut(&mut self, id: AssocId) -> Option<&mut Linked> {
-        self.assocs.get_mut(usize::try_from(id.0).ok()?)
+        self.assocs.get_mut(&id.0)
     }
 
     /// The association whose own Connection Identifier `r` names, followed
@@ -148,7 +184,7 @@ impl AssociationLinker {
             .map(|&i| AssocId(i))
             .find(|&id| id != me && self.get(id).and_then(Linked::conn_ref).is_some_and(|c| r.matches(c)));
         let mut cur = found?;
-        for _ in 0..self.assocs.len() {
+        for _ in 0..=self.assocs.len() {
             match self.get(cur).and_then(Linked::recovered_by) {
                 Some(next) if next != me => cur = next,
                 _ => break,
@@ -231,7 +267,7 @@ impl AssociationLinker {
         }
         // Deliveries across unrelated associations.
         let delivered = &mut self.delivered;
-        let me = self.assocs.get_mut(usize::try_from(id.0).ok()?)?.tracker.as_mut()?;
+        let me = self.assocs.get_mut(&id.0)?.tracker.as_mut()?;
         if let Some((t, reported)) = me.last_delivery() {
             if let Some(label) = t.label.clone() {
                 let (no, receiver, seq) = (t.no, t.sender.peer(), t.confirmed_seq.unwrap_or(ev.seq));
@@ -250,7 +286,13 @@ impl AssociationLinker {
                     }
                     Some(_) => {}
                     None => {
-                        delivered.insert(label, Delivery { assoc: Some(id), seq, receiver });
+                        delivered.insert(label.clone(), Delivery { assoc: Some(id), seq, receiver });
+                        self.delivered_order.push_back(label);
+                        while self.delivered_order.len() > self.retention {
+                            if let Some(old) = self.delivered_order.pop_front() {
+                                delivered.remove(&old);
+                            }
+                        }
                     }
                 }
             }
@@ -267,8 +309,8 @@ impl AssociationLinker {
     /// End of the capture/run: judges transfers re-sent on other
     /// associations, then finishes every tracker. Idempotent.
     pub fn finish(&mut self) {
-        for (i, a) in self.assocs.iter_mut().enumerate() {
-            let me = u32::try_from(i).ok().map(AssocId);
+        for (&i, a) in &mut self.assocs {
+            let me = Some(AssocId(i));
             let delivered = &self.delivered;
             if let Some(t) = &mut a.tracker {
                 t.set_delivered_elsewhere(|l| delivered.get(l).is_some_and(|d| d.assoc != me));
@@ -284,9 +326,7 @@ impl AssociationLinker {
     /// Later events of `id` are still accepted.
     pub fn finish_one(&mut self, id: AssocId) {
         let delivered = &self.delivered;
-        if let Some(t) =
-            usize::try_from(id.0).ok().and_then(|i| self.assocs.get_mut(i)).and_then(|a| a.tracker.as_mut())
-        {
+        if let Some(t) = self.assocs.get_mut(&id.0).and_then(|a| a.tracker.as_mut()) {
             t.set_delivered_elsewhere(|l| delivered.get(l).is_some_and(|d| d.assoc != Some(id)));
             t.finish();
         }
@@ -300,7 +340,7 @@ impl AssociationLinker {
     /// recovery would inherit. Labels it delivered stay in
     /// [`Self::delivered`]. Later events of `id` are ignored.
     pub fn retire(&mut self, id: AssocId) {
-        let Some(a) = usize::try_from(id.0).ok().and_then(|i| self.assocs.get_mut(i)) else { return };
+        let Some(a) = self.assocs.get_mut(&id.0) else { return };
         let Some(t) = a.tracker.take() else { return };
         let recoverable = t.recovered_by().is_none() && matches!(t.phase(), Phase::Lost | Phase::Unobserved);
         a.retired = Some(Box::new(Retired {
@@ -308,6 +348,21 @@ impl AssociationLinker {
             recovered_by: t.recovered_by(),
             inheritance: recoverable.then(|| Box::new(t.inheritance())),
         }));
+        self.retired_order.push_back(id.0);
+        while self.retired_order.len() > self.retention {
+            let Some(old) = self.retired_order.pop_front() else { break };
+            let Some(gone) = self.assocs.remove(&old) else { continue };
+            if let Some(key) = gone.conn_ref().map(ref_key) {
+                if let Some(ids) = self.by_ref.get_mut(&key) {
+                    if let Ok(at) = ids.binary_search(&old) {
+                        ids.remove(at);
+                    }
+                    if ids.is_empty() {
+                        self.by_ref.remove(&key);
+                    }
+                }
+            }
+        }
     }
 
     /// The tracker of `id` (`None` once retired).
@@ -328,15 +383,17 @@ impl AssociationLinker {
         self.get(id)?.recovered_by()
     }
 
-    /// All association ids, in opening order.
+    /// All association ids still known, in opening order.
     pub fn ids(&self) -> impl Iterator<Item = AssocId> + '_ {
-        (0..self.assocs.len()).filter_map(|i| u32::try_from(i).ok().map(AssocId))
+        let mut ids: Vec<u32> = self.assocs.keys().copied().collect();
+        ids.sort_unstable();
+        ids.into_iter().map(AssocId)
     }
 
     /// Every anomaly of every association, association by association.
     pub fn anomalies(&self) -> impl Iterator<Item = (AssocId, &Anomaly)> + '_ {
         self.ids()
-            .zip(self.assocs.iter())
+            .filter_map(|id| Some((id, self.get(id)?)))
             .flat_map(|(id, a)| a.tracker.iter().flat_map(|t| t.anomalies().iter()).map(move |an| (id, an)))
     }
 
@@ -348,8 +405,8 @@ impl AssociationLinker {
 
     /// The first anomaly (in association order) that breaks `inv`.
     pub fn check(&self, inv: Invariant) -> Result<(), (AssocId, &Anomaly)> {
-        for (id, a) in self.ids().zip(self.assocs.iter()) {
-            if let Some(t) = &a.tracker {
+        for id in self.ids() {
+            if let Some(t) = self.get(id).and_then(|a| a.tracker.as_ref()) {
                 t.check(inv).map_err(|an| (id, an))?;
             }
         }
