@@ -10,6 +10,7 @@
 //! answered the CR, is not sent twice).
 
 use super::iut::{DropHow, Iut, IutError, IutEvent, MtaHost};
+use super::peer::Traffic;
 use crate::flaw::Flaw;
 use crate::machine::{Action, Output, Tick, TimerId, TransportEvent};
 use crate::tracker::{CloseHow, ConnRef, TurnEvent};
@@ -160,6 +161,19 @@ pub struct ServeConfig {
     pub max_conns: usize,
     /// A connection idle this long is closed.
     pub idle: Duration,
+    /// Messages of its own to send and the record of deliveries
+    /// (`--send`, `--count`); `None`: only the upper tester's mail.
+    pub traffic: Option<Arc<Mutex<Traffic>>>,
+    /// Exit when nothing arrived on any connection for this long.
+    pub idle_exit: Option<Duration>,
+}
+
+impl ServeConfig {
+    /// The reference MTA (or `flaw`) in `mode`, defaults otherwise.
+    #[must_use]
+    pub fn new(mode: Mode, flaw: Option<Flaw>) -> Self {
+        ServeConfig { mode, flaw, max_conns: 256, idle: Duration::from_secs(60), traffic: None, idle_exit: None }
+    }
 }
 
 /// An MTA whose association was lost, waiting to be recovered.
@@ -177,6 +191,8 @@ struct Shared {
     /// (the tester may reconnect before the server reads its FIN/RST).
     live_keys: Mutex<std::collections::HashSet<ConnRef>>,
     live: AtomicUsize,
+    /// Last octets read on any connection.
+    last_input: Mutex<Instant>,
 }
 
 impl Shared {
@@ -188,18 +204,54 @@ impl Shared {
 /// Accept connections on `listener` forever (or until `stop` says so),
 /// one thread each.
 pub fn serve(listener: TcpListener, cfg: ServeConfig, stop: impl Fn() -> bool) -> std::io::Result<()> {
+    serve_until(listener, cfg, stop).map(|_| ())
+}
+
+/// [`serve`], also ending (with `true`) once `cfg.traffic` is done and no
+/// connection is live, or (with whether `--count` was reached) when
+/// nothing arrived for `cfg.idle_exit`.
+pub fn serve_until(listener: TcpListener, cfg: ServeConfig, stop: impl Fn() -> bool) -> std::io::Result<bool> {
+    let polls = cfg.idle_exit.is_some() || cfg.traffic.as_ref().is_some_and(|t| lock(t).has_count());
     let shared = Arc::new(Shared {
         cfg,
         epoch: Instant::now(),
         waiting: Mutex::new(HashMap::new()),
         live_keys: Mutex::new(std::collections::HashSet::new()),
         live: AtomicUsize::new(0),
+        last_input: Mutex::new(Instant::now()),
     });
-    for conn in listener.incoming() {
+    // With an end condition, accept without blocking and check it between.
+    listener.set_nonblocking(polls)?;
+    loop {
         if stop() {
-            break;
+            return Ok(false);
         }
-        let Ok(stream) = conn else { continue };
+        let conn = listener.accept();
+        if polls {
+            let idle = shared.live.load(Ordering::Relaxed) == 0;
+            let tr = shared.cfg.traffic.as_ref().map(|t| {
+                let t = lock(t);
+                (t.done(), t.has_count())
+            });
+            if idle && tr.is_some_and(|(done, _)| done) {
+                return Ok(true);
+            }
+            if let Some(d) = shared.cfg.idle_exit {
+                if lock(&shared.last_input).elapsed() >= d {
+                    return Ok(tr.is_none_or(|(done, has)| done || !has));
+                }
+            }
+        }
+        let stream = match conn {
+            Ok((s, _)) => s,
+            Err(e) if e.kind() == ErrorKind::WouldBlock => {
+                std::thread::sleep(Duration::from_millis(2));
+                continue;
+            }
+            Err(_) => continue,
+        };
+        let _ = stream.set_nonblocking(false);
+        *lock(&shared.last_input) = Instant::now();
         if shared.live.load(Ordering::Relaxed) >= shared.cfg.max_conns {
             drop(stream);
             continue;
@@ -211,7 +263,6 @@ pub fn serve(listener: TcpListener, cfg: ServeConfig, stop: impl Fn() -> bool) -
             sh.live.fetch_sub(1, Ordering::Relaxed);
         });
     }
-    Ok(())
 }
 
 /// Carry out a host's actions on the socket; false once it disconnected.
@@ -222,6 +273,7 @@ fn act(
     skip_first_transmit: &mut bool,
     lost: &mut Vec<()>,
     host_closed: &mut bool,
+    traffic: Option<&Mutex<Traffic>>,
 ) -> bool {
     let mut up = true;
     for a in &out.actions {
@@ -243,7 +295,11 @@ fn act(
             Action::Connect => lost.push(()),
             Action::SetTimer(id, at) => timers[*id as usize] = Some(*at),
             Action::CancelTimer(id) => timers[*id as usize] = None,
-            Action::Indication(_) => {}
+            Action::Indication(i) => {
+                if let Some(t) = traffic {
+                    lock(t).indication(i);
+                }
+            }
         }
     }
     out.clear();
@@ -252,7 +308,14 @@ fn act(
 
 fn connection(sh: &Shared, mut stream: TcpStream) -> std::io::Result<()> {
     let _ = stream.set_nodelay(true);
-    let cfg = MtaHost::config("IUT", sh.cfg.mode, sh.cfg.flaw, false);
+    let tr = sh.cfg.traffic.as_deref();
+    let mut cfg = MtaHost::config("IUT", sh.cfg.mode, sh.cfg.flaw, false);
+    if let Some(t) = tr {
+        cfg.machine.name = Arc::from(lock(t).name());
+        // Messages are handed over in batches: no fresh association per
+        // 50 queued (crate::mta's backlog behaviour is for the simulator).
+        cfg.backlog_threshold = usize::MAX;
+    }
     let mut host = MtaHost::new(cfg);
     let mut timers: [Option<Tick>; 2] = [None; 2];
     let mut out = Output::new();
@@ -263,7 +326,7 @@ fn connection(sh: &Shared, mut stream: TcpStream) -> std::io::Result<()> {
     // The MTA was told the connection is gone.
     let mut lost_fed = false;
     host.transport(sh.now(), TransportEvent::Incoming, &mut out);
-    let mut up = act(&mut out, &mut stream, &mut timers, &mut skip, &mut failed_connects, &mut host_closed);
+    let mut up = act(&mut out, &mut stream, &mut timers, &mut skip, &mut failed_connects, &mut host_closed, tr);
     // Until the CN: its octets (for a replay into a recovered MTA).
     let mut dec = Some(AssociationDecoder::new());
     let mut seen: Vec<u8> = Vec::new();
@@ -279,11 +342,12 @@ fn connection(sh: &Shared, mut stream: TcpStream) -> std::io::Result<()> {
             Ok(0) => {
                 lost_fed = true;
                 host.transport(sh.now(), TransportEvent::Lost, &mut out);
-                act(&mut out, &mut stream, &mut timers, &mut skip, &mut failed_connects, &mut host_closed);
+                act(&mut out, &mut stream, &mut timers, &mut skip, &mut failed_connects, &mut host_closed, tr);
                 up = false;
             }
             Ok(n) => {
                 last_input = Instant::now();
+                *lock(&sh.last_input) = last_input;
                 let chunk = &buf[..n];
                 let mut swap = None;
                 if let Some(d) = dec.as_mut() {
@@ -332,33 +396,47 @@ fn connection(sh: &Shared, mut stream: TcpStream) -> std::io::Result<()> {
                 } else {
                     host.received(sh.now(), chunk, &mut out);
                 }
-                up = act(&mut out, &mut stream, &mut timers, &mut skip, &mut failed_connects, &mut host_closed);
+                up = act(&mut out, &mut stream, &mut timers, &mut skip, &mut failed_connects, &mut host_closed, tr);
             }
             Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut | ErrorKind::Interrupted) => {}
             Err(_) => {
                 lost_fed = true;
                 host.transport(sh.now(), TransportEvent::Lost, &mut out);
-                act(&mut out, &mut stream, &mut timers, &mut skip, &mut failed_connects, &mut host_closed);
+                act(&mut out, &mut stream, &mut timers, &mut skip, &mut failed_connects, &mut host_closed, tr);
                 up = false;
             }
         }
         if !failed_connects.is_empty() {
             failed_connects.clear();
             host.transport(sh.now(), TransportEvent::Lost, &mut out);
-            up &= act(&mut out, &mut stream, &mut timers, &mut skip, &mut failed_connects, &mut host_closed);
+            up &= act(&mut out, &mut stream, &mut timers, &mut skip, &mut failed_connects, &mut host_closed, tr);
+        }
+        if let Some(t) = tr {
+            // Its own mail goes to an established association.
+            if up && host.mta.machine().phase() == crate::machine::Phase::Open {
+                let msgs = {
+                    let mut t = lock(t);
+                    t.tick(Instant::now());
+                    t.take()
+                };
+                for m in msgs {
+                    host.mta.handle(sh.now(), crate::mta::MtaInput::Submit(m), &mut out);
+                }
+                up &= act(&mut out, &mut stream, &mut timers, &mut skip, &mut failed_connects, &mut host_closed, tr);
+            }
         }
         let now = sh.now();
         for t in TimerId::ALL {
             if timers[t as usize].is_some_and(|at| at <= now) {
                 timers[t as usize] = None;
                 host.timer(now, t, &mut out);
-                up &= act(&mut out, &mut stream, &mut timers, &mut skip, &mut failed_connects, &mut host_closed);
+                up &= act(&mut out, &mut stream, &mut timers, &mut skip, &mut failed_connects, &mut host_closed, tr);
             }
         }
         if last_input.elapsed() > sh.cfg.idle {
             lost_fed = true;
             host.transport(sh.now(), TransportEvent::Lost, &mut out);
-            act(&mut out, &mut stream, &mut timers, &mut skip, &mut failed_connects, &mut host_closed);
+            act(&mut out, &mut stream, &mut timers, &mut skip, &mut failed_connects, &mut host_closed, tr);
             let _ = stream.shutdown(Shutdown::Both);
             up = false;
         }
@@ -366,17 +444,35 @@ fn connection(sh: &Shared, mut stream: TcpStream) -> std::io::Result<()> {
     if !host_closed && !lost_fed {
         // A write failed (the peer reset or closed): the transport is lost.
         host.transport(sh.now(), TransportEvent::Lost, &mut out);
-        act(&mut out, &mut stream, &mut timers, &mut skip, &mut failed_connects, &mut host_closed);
+        act(&mut out, &mut stream, &mut timers, &mut skip, &mut failed_connects, &mut host_closed, tr);
     }
     // Waiting for a recovery: keep the MTA, keyed by this connection's
     // identifier (what the recovery CN quotes).
+    let mut keep = None;
     if let (Some(at), Some(key)) = (timers[TimerId::RecoveryWait as usize], this_conn.clone()) {
         let now = sh.now();
         let mut w = lock(&sh.waiting);
-        w.retain(|_, v| v.timers[TimerId::RecoveryWait as usize].is_some_and(|t| t > now));
+        let expired: Vec<ConnRef> = w
+            .iter()
+            .filter(|(_, v)| v.timers[TimerId::RecoveryWait as usize].is_none_or(|t| t <= now))
+            .map(|(k, _)| k.clone())
+            .collect();
+        for k in expired {
+            if let (Some(v), Some(t)) = (w.remove(&k), tr) {
+                lock(t).give_back(v.host.mta.queue());
+            }
+        }
         if w.len() < 4096 && at > now {
             w.insert(key, Waiting { host, timers });
+        } else {
+            keep = Some(host);
         }
+    } else {
+        keep = Some(host);
+    }
+    // Not kept for a recovery: its unconfirmed mail goes to the next association.
+    if let (Some(h), Some(t)) = (keep, tr) {
+        lock(t).give_back(h.mta.queue());
     }
     if let Some(k) = this_conn {
         lock(&sh.live_keys).remove(&k);
@@ -388,10 +484,27 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
-/// Bind and serve; prints `listening on ADDR` first (port 0: the chosen one).
-pub fn run_serve(listen: &str, cfg: ServeConfig, out: &mut dyn Write) -> Result<(), String> {
+/// Bind and serve; prints `listening on ADDR` first (port 0: the chosen
+/// one). Returns when an end condition of `cfg` holds ([`serve_until`]).
+pub fn run_serve(listen: &str, cfg: ServeConfig, out: &mut dyn Write) -> Result<bool, String> {
     let l = TcpListener::bind(listen).map_err(|e| format!("{listen}: {e}"))?;
     let addr = l.local_addr().map_err(|e| e.to_string())?;
     writeln!(out, "listening on {addr}").and_then(|()| out.flush()).map_err(|e| e.to_string())?;
-    serve(l, cfg, || false).map_err(|e| e.to_string())
+    // The caller owns stdout: connection threads send their `sent` /
+    // `received` lines here, and this thread writes them.
+    let (tx, rx) = std::sync::mpsc::channel();
+    if let Some(t) = &cfg.traffic {
+        let mut t = lock(t);
+        let taken = std::mem::replace(&mut *t, Traffic::new("", 0, 0, None, None));
+        *t = taken.with_sink(tx);
+    }
+    let h = std::thread::spawn(move || serve_until(l, cfg, || false));
+    while !h.is_finished() {
+        if let Ok(line) = rx.recv_timeout(Duration::from_millis(20)) {
+            let _ = writeln!(out, "{line}");
+        }
+        super::peer::drain_lines(&rx, out);
+    }
+    super::peer::drain_lines(&rx, out);
+    h.join().map_err(|_| "the server thread panicked".to_owned())?.map_err(|e| e.to_string())
 }
