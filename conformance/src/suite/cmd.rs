@@ -33,6 +33,13 @@ impl ModeOpt {
     }
 }
 
+/// Who gets the Turn when an association opens.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum TurnOpt {
+    Initiator,
+    Responder,
+}
+
 /// When to colour the table.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum ColorOpt {
@@ -50,9 +57,16 @@ pub struct RunArgs {
     /// Without it: the matrix (the reference and every flaw, in process).
     #[arg(long, value_name = "IUT")]
     pub iut: Option<String>,
-    /// The IUT's declaration (TOML): capabilities and expected divergences with reasons.
+    /// The IUT's declaration (TOML): capabilities, expected divergences with reasons, and (over TCP) the
+    /// [initiator] command that makes the IUT connect.
     #[arg(long, value_name = "FILE")]
     pub declare: Option<PathBuf>,
+    /// With tcp://: run cases that need the IUT as initiator by launching this command per case (the tester
+    /// listens). Placeholders {addr} {mail} {count} {size} {turn} {mode} {rtse}; e.g.
+    /// '{rtse} serve --connect {addr} --mode {mode} --send {count} --size {size} --turn {turn}'.
+    /// Overrides the declaration's [initiator] command.
+    #[arg(long, value_name = "TEMPLATE")]
+    pub initiator_cmd: Option<String>,
     /// RTSE mode of an in-process IUT (a declaration's mode wins).
     #[arg(long, value_enum, default_value_t = ModeOpt::Normal)]
     pub mode: ModeOpt,
@@ -128,6 +142,16 @@ pub fn cases(cmd: &CasesCommand, out: &mut dyn Write, err: &mut dyn Write) -> u8
 
 /// Parse an `--iut` value into an adapter and its default capabilities.
 pub fn iut_of(spec: &str, mode: Mode) -> Result<(Box<dyn Iut>, Capabilities), String> {
+    iut_with(spec, mode, None)
+}
+
+/// [`iut_of`], with the command that makes a TCP IUT connect (the IUT as
+/// initiator: the tester listens).
+pub fn iut_with(
+    spec: &str,
+    mode: Mode,
+    launch: Option<super::tcp::InitiatorLaunch>,
+) -> Result<(Box<dyn Iut>, Capabilities), String> {
     if spec == "reference" {
         return Ok((Box::new(InProcessIut::new(mode, None)), Capabilities::all(mode)));
     }
@@ -136,8 +160,13 @@ pub fn iut_of(spec: &str, mode: Mode) -> Result<(Box<dyn Iut>, Capabilities), St
         return Ok((Box::new(InProcessIut::new(mode, Some(f))), Capabilities::all(mode)));
     }
     if let Some(addr) = spec.strip_prefix("tcp://") {
-        let caps = Capabilities { initiator: false, ..Capabilities::all(mode) };
-        return Ok((Box::new(super::tcp::TcpIut::new(addr)?), caps));
+        let caps = Capabilities { initiator: launch.is_some(), ..Capabilities::all(mode) };
+        let mut iut = super::tcp::TcpIut::new(addr)?;
+        if let Some(l) = launch {
+            super::tcp::split_command(&l.command).map_err(|e| format!("initiator command: {e}"))?;
+            iut = iut.with_initiator(l);
+        }
+        return Ok((Box::new(iut), caps));
     }
     Err(format!("--iut {spec:?}: reference, flaw:NAME or tcp://HOST:PORT"))
 }
@@ -276,7 +305,13 @@ pub fn run(a: &RunArgs, out: &mut dyn Write, err: &mut dyn Write) -> u8 {
                     }
                 }
             }
-            let (mut iut, caps) = match iut_of(spec, mode) {
+            let launch = a
+                .initiator_cmd
+                .clone()
+                .map(|c| (c, "127.0.0.1:0".to_owned()))
+                .or_else(|| decl.as_ref().and_then(|d| d.initiator.clone()).map(|i| (i.command, i.listen)))
+                .map(|(command, listen)| super::tcp::InitiatorLaunch { command, listen, mode });
+            let (mut iut, caps) = match iut_with(spec, mode, launch) {
                 Ok(x) => x,
                 Err(e) => {
                     let _ = writeln!(err, "rtse run: {e}");
@@ -409,6 +444,9 @@ pub struct ServeArgs {
     /// Exit when nothing arrived for DURATION: 0 if --count was reached or not given, 1 otherwise.
     #[arg(long, value_name = "DURATION", value_parser = super::peer::parse_duration)]
     pub exit_after_idle: Option<std::time::Duration>,
+    /// Connecting: who gets the Turn when it opens the association (CN Token Setting 00 or 15).
+    #[arg(long, value_enum, default_value_t = TurnOpt::Initiator)]
+    pub turn: TurnOpt,
     /// Listening: concurrent connections beyond which new ones are closed at once.
     #[arg(long, default_value_t = 256)]
     pub max_conns: usize,
@@ -460,6 +498,7 @@ pub fn serve(a: &ServeArgs, out: &mut dyn Write, err: &mut dyn Write) -> u8 {
             name,
             idle_exit: a.exit_after_idle,
             reopen: std::time::Duration::from_secs(1),
+            responder_turn: a.turn == TurnOpt::Responder,
         };
         return match super::peer::run_connect(&cfg, traffic, out) {
             Ok(super::peer::ConnectEnd::Done | super::peer::ConnectEnd::Idle { reached: true }) => exit::OK,

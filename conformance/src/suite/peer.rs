@@ -205,6 +205,8 @@ pub struct ConnectConfig {
     pub idle_exit: Option<Duration>,
     /// Delay between open attempts when the association cannot be set up.
     pub reopen: Duration,
+    /// The responder gets the Turn when it opens (Token Setting 15).
+    pub responder_turn: bool,
 }
 
 /// How a `--connect` run ended.
@@ -414,6 +416,9 @@ fn connect_loop(
     // `--send` submits its messages at once: no fresh association per 50
     // queued (the backlog behaviour of crate::mta is for the simulator).
     mcfg.backlog_threshold = usize::MAX;
+    if cfg.responder_turn {
+        mcfg.machine.initial_turn = crate::machine::Role::Responder;
+    }
     let mut ini = Initiator {
         addr,
         host: MtaHost::new(mcfg),

@@ -23,13 +23,104 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-/// An RFC 1006 responder at `host:port`.
+/// An RFC 1006 implementation at `host:port`: the tester connects to it
+/// (the IUT as responder) and, with [`TcpIut::with_initiator`], the tester
+/// listens and launches a command per case that makes the IUT connect (the
+/// IUT as initiator, as Autobahn's fuzzingclient mode does).
 #[derive(Debug)]
 pub struct TcpIut {
     addr: SocketAddr,
     stream: Option<TcpStream>,
     start: Instant,
     buf: Vec<u8>,
+    initiator: Option<InitiatorLaunch>,
+    /// Per initiator case: the tester's listener, the launched command, a
+    /// connection the IUT made that the tester has not accepted yet.
+    listener: Option<TcpListener>,
+    child: Option<std::process::Child>,
+    pending: Option<TcpStream>,
+    /// Connections the tester abandoned (`stall`): neither read nor
+    /// written until the case ends.
+    stalled: Vec<TcpStream>,
+}
+
+/// How the tester makes an IUT connect: a command template run per
+/// initiator case, and the address the tester listens on.
+#[derive(Debug, Clone)]
+pub struct InitiatorLaunch {
+    /// Split like a shell would (quotes, no expansion); placeholders
+    /// `{addr}` (where the tester listens), `{mail}` (the case's message
+    /// sizes, comma-separated), `{count}` (how many), `{size}` (the first
+    /// size, 100 if none), `{turn}` (`initiator` or `responder`: who gets
+    /// the Turn when the IUT opens), `{mode}` (`normal` or `x410`),
+    /// `{rtse}` (this executable).
+    pub command: String,
+    /// Listen address (`127.0.0.1:0`: a fresh port per case).
+    pub listen: String,
+    pub mode: Mode,
+}
+
+/// Split a command line: whitespace separates words, single and double
+/// quotes group, backslash escapes the next character (outside single quotes).
+pub fn split_command(s: &str) -> Result<Vec<String>, String> {
+    let mut words = Vec::new();
+    let mut cur = String::new();
+    let mut in_word = false;
+    let mut quote: Option<char> = None;
+    let mut chars = s.chars();
+    while let Some(c) = chars.next() {
+        match (quote, c) {
+            (Some(q), c) if c == q => quote = None,
+            (Some('\''), c) => cur.push(c),
+            (_, '\\') => {
+                cur.push(chars.next().ok_or("a trailing backslash")?);
+                in_word = true;
+            }
+            (Some(_), c) => cur.push(c),
+            (None, '\'' | '"') => {
+                quote = Some(c);
+                in_word = true;
+            }
+            (None, c) if c.is_whitespace() => {
+                if in_word {
+                    words.push(std::mem::take(&mut cur));
+                    in_word = false;
+                }
+            }
+            (None, c) => {
+                cur.push(c);
+                in_word = true;
+            }
+        }
+    }
+    if quote.is_some() {
+        return Err("an unterminated quote".into());
+    }
+    if in_word {
+        words.push(cur);
+    }
+    if words.is_empty() {
+        return Err("an empty command".into());
+    }
+    Ok(words)
+}
+
+impl InitiatorLaunch {
+    /// The argv for one case.
+    pub fn argv(&self, addr: &SocketAddr, mail: &[u32], responder_turn: bool) -> Result<Vec<String>, String> {
+        let words = split_command(&self.command).map_err(|e| format!("initiator command: {e}"))?;
+        let rtse = std::env::current_exe().map(|p| p.display().to_string()).unwrap_or_else(|_| "rtse".into());
+        let subst = |w: &str| {
+            w.replace("{addr}", &addr.to_string())
+                .replace("{mail}", &mail.iter().map(u32::to_string).collect::<Vec<_>>().join(","))
+                .replace("{count}", &mail.len().to_string())
+                .replace("{size}", &mail.first().copied().unwrap_or(100).to_string())
+                .replace("{turn}", if responder_turn { "responder" } else { "initiator" })
+                .replace("{mode}", if self.mode == Mode::X410 { "x410" } else { "normal" })
+                .replace("{rtse}", &rtse)
+        };
+        Ok(words.iter().map(|w| subst(w)).collect())
+    }
 }
 
 impl TcpIut {
@@ -40,7 +131,50 @@ impl TcpIut {
             .map_err(|e| format!("{addr}: {e}"))?
             .next()
             .ok_or_else(|| format!("{addr}: no address"))?;
-        Ok(TcpIut { addr, stream: None, start: Instant::now(), buf: vec![0; 64 * 1024] })
+        Ok(TcpIut {
+            addr,
+            stream: None,
+            start: Instant::now(),
+            buf: vec![0; 64 * 1024],
+            initiator: None,
+            listener: None,
+            child: None,
+            pending: None,
+            stalled: Vec::new(),
+        })
+    }
+
+    /// Also drive the IUT as initiator, launching `launch` per case.
+    #[must_use]
+    pub fn with_initiator(mut self, launch: InitiatorLaunch) -> Self {
+        self.initiator = Some(launch);
+        self
+    }
+
+    fn stop_child(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            // Only the process this adapter started, by its handle.
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    /// A connection the IUT made, if one is waiting.
+    fn poll_accept(&mut self) -> Result<bool, IutError> {
+        if self.pending.is_some() {
+            return Ok(false);
+        }
+        let Some(l) = self.listener.as_ref() else { return Ok(false) };
+        match l.accept() {
+            Ok((s, _)) => {
+                let _ = s.set_nonblocking(false);
+                let _ = s.set_nodelay(true);
+                self.pending = Some(s);
+                Ok(true)
+            }
+            Err(e) if e.kind() == ErrorKind::WouldBlock => Ok(false),
+            Err(e) => Err(IutError(format!("accept: {e}"))),
+        }
     }
 }
 
@@ -50,11 +184,29 @@ impl Iut for TcpIut {
     }
 
     fn start(&mut self, initiator: Option<(&[u32], bool)>, _seed: u64) -> Result<(), IutError> {
-        if initiator.is_some() {
-            return Err(IutError("the TCP adapter drives the IUT as responder only".into()));
-        }
         self.stream = None;
+        self.pending = None;
+        self.listener = None;
+        self.stalled.clear();
+        self.stop_child();
         self.start = Instant::now();
+        let Some((mail, responder_turn)) = initiator else { return Ok(()) };
+        let Some(launch) = self.initiator.as_ref() else {
+            return Err(IutError("no initiator command declared: the IUT cannot be made to connect".into()));
+        };
+        let l = TcpListener::bind(&launch.listen).map_err(|e| IutError(format!("listen {}: {e}", launch.listen)))?;
+        l.set_nonblocking(true).map_err(|e| IutError(e.to_string()))?;
+        let addr = l.local_addr().map_err(|e| IutError(e.to_string()))?;
+        let argv = launch.argv(&addr, mail, responder_turn).map_err(IutError)?;
+        let child = std::process::Command::new(&argv[0])
+            .args(&argv[1..])
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .map_err(|e| IutError(format!("initiator command {:?}: {e}", argv[0])))?;
+        self.child = Some(child);
+        self.listener = Some(l);
         Ok(())
     }
 
@@ -67,7 +219,9 @@ impl Iut for TcpIut {
     }
 
     fn accept(&mut self) -> Result<(), IutError> {
-        Err(IutError("the TCP adapter does not listen (IUT as initiator is not supported)".into()))
+        let s = self.pending.take().ok_or_else(|| IutError("accept: the IUT is not connecting".into()))?;
+        self.stream = Some(s);
+        Ok(())
     }
 
     fn send(&mut self, bytes: &[u8]) -> Result<(), IutError> {
@@ -80,10 +234,62 @@ impl Iut for TcpIut {
     }
 
     fn next(&mut self, within: Duration) -> Result<Option<IutEvent>, IutError> {
-        let Some(s) = self.stream.as_mut() else {
+        if self.listener.is_some() {
+            // Listening too: poll the listener between short reads.
+            let until = Instant::now() + within;
+            loop {
+                if self.poll_accept()? {
+                    return Ok(Some(IutEvent::Connect));
+                }
+                let left = until.saturating_duration_since(Instant::now());
+                let slice = left.min(Duration::from_millis(5));
+                if self.stream.is_none() {
+                    std::thread::sleep(slice);
+                } else if let Some(e) = self.read_event(slice)? {
+                    return Ok(Some(e));
+                }
+                if Instant::now() >= until {
+                    return Ok(None);
+                }
+            }
+        }
+        if self.stream.is_none() {
             std::thread::sleep(within.min(Duration::from_secs(5)));
             return Ok(None);
-        };
+        }
+        self.read_event(within)
+    }
+
+    fn drop_transport(&mut self, how: DropHow) -> Result<(), IutError> {
+        self.drop_now(how);
+        Ok(())
+    }
+
+    fn now_ns(&self) -> u64 {
+        self.start.elapsed().as_nanos() as u64
+    }
+
+    fn finish(&mut self) {
+        if let Some(s) = self.stream.take() {
+            let _ = s.shutdown(Shutdown::Both);
+        }
+        self.pending = None;
+        self.listener = None;
+        self.stalled.clear();
+        self.stop_child();
+    }
+
+    fn nonce(&self) -> u64 {
+        // Unique per case and run: the server outlives both.
+        let t = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+        (t.as_nanos() as u64) ^ self.start.elapsed().as_nanos() as u64 | 1
+    }
+}
+
+impl TcpIut {
+    /// One read on the current stream within `within`.
+    fn read_event(&mut self, within: Duration) -> Result<Option<IutEvent>, IutError> {
+        let Some(s) = self.stream.as_mut() else { return Ok(None) };
         if within.is_zero() {
             s.set_nonblocking(true).map_err(|e| IutError(e.to_string()))?;
         } else {
@@ -107,7 +313,23 @@ impl Iut for TcpIut {
         }
     }
 
-    fn drop_transport(&mut self, how: DropHow) -> Result<(), IutError> {
+    fn drop_now(&mut self, how: DropHow) {
+        match how {
+            DropHow::HalfClose => {
+                // FIN out; the stream stays current: the IUT's reaction is read.
+                if let Some(s) = self.stream.as_ref() {
+                    let _ = s.shutdown(Shutdown::Write);
+                }
+                return;
+            }
+            DropHow::Stall => {
+                if let Some(s) = self.stream.take() {
+                    self.stalled.push(s);
+                }
+                return;
+            }
+            DropHow::Fin | DropHow::Rst => {}
+        }
         if let Some(s) = self.stream.take() {
             if how == DropHow::Rst {
                 // SO_LINGER 0: close sends RST (std has no API for it).
@@ -132,23 +354,6 @@ impl Iut for TcpIut {
                 }
             }
         }
-        Ok(())
-    }
-
-    fn now_ns(&self) -> u64 {
-        self.start.elapsed().as_nanos() as u64
-    }
-
-    fn finish(&mut self) {
-        if let Some(s) = self.stream.take() {
-            let _ = s.shutdown(Shutdown::Both);
-        }
-    }
-
-    fn nonce(&self) -> u64 {
-        // Unique per case and run: the server outlives both.
-        let t = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
-        (t.as_nanos() as u64) ^ self.start.elapsed().as_nanos() as u64 | 1
     }
 }
 
@@ -191,6 +396,9 @@ struct Shared {
     /// (the tester may reconnect before the server reads its FIN/RST).
     live_keys: Mutex<std::collections::HashSet<ConnRef>>,
     live: AtomicUsize,
+    /// Live connections a recovery quotes: their threads give up their
+    /// MTA (a stalled peer never closes; the recovery replaces it).
+    takeover: Mutex<std::collections::HashSet<ConnRef>>,
     /// Last octets read on any connection.
     last_input: Mutex<Instant>,
 }
@@ -218,6 +426,7 @@ pub fn serve_until(listener: TcpListener, cfg: ServeConfig, stop: impl Fn() -> b
         waiting: Mutex::new(HashMap::new()),
         live_keys: Mutex::new(std::collections::HashSet::new()),
         live: AtomicUsize::new(0),
+        takeover: Mutex::new(std::collections::HashSet::new()),
         last_input: Mutex::new(Instant::now()),
     });
     // With an end condition, accept without blocking and check it between.
@@ -334,10 +543,20 @@ fn connection(sh: &Shared, mut stream: TcpStream) -> std::io::Result<()> {
     let mut buf = vec![0u8; 16 * 1024];
     let mut last_input = Instant::now();
     while up {
+        if this_conn.as_ref().is_some_and(|k| lock(&sh.takeover).remove(k)) {
+            // A recovery quoting this connection arrived on another: the
+            // transport is lost (as the machine does for an incoming
+            // connection that replaces the current one).
+            lost_fed = true;
+            host.transport(sh.now(), TransportEvent::Lost, &mut out);
+            act(&mut out, &mut stream, &mut timers, &mut skip, &mut failed_connects, &mut host_closed, tr);
+            let _ = stream.shutdown(Shutdown::Both);
+            break;
+        }
         let now = sh.now();
         let next_timer = timers.iter().flatten().min().copied();
         let wait = next_timer.map_or(Duration::from_millis(200), |t| Duration::from_nanos(t.saturating_sub(now)));
-        stream.set_read_timeout(Some(wait.clamp(Duration::from_millis(1), Duration::from_millis(200))))?;
+        stream.set_read_timeout(Some(wait.clamp(Duration::from_millis(1), Duration::from_millis(50))))?;
         match stream.read(&mut buf) {
             Ok(0) => {
                 lost_fed = true;
@@ -369,6 +588,12 @@ fn connection(sh: &Shared, mut stream: TcpStream) -> std::io::Result<()> {
                             lock(&sh.live_keys).insert(k.clone());
                         }
                         if let Some(lost) = c.recover {
+                            // The lost connection may still look alive here
+                            // (its FIN not read yet, or a stalled peer): its
+                            // thread hands its MTA over.
+                            if lock(&sh.live_keys).contains(&lost) {
+                                lock(&sh.takeover).insert(lost.clone());
+                            }
                             // Give the lost connection's thread up to 2 s to see its end.
                             let until = Instant::now() + Duration::from_secs(2);
                             while lock(&sh.live_keys).contains(&lost) && Instant::now() < until {
@@ -476,6 +701,7 @@ fn connection(sh: &Shared, mut stream: TcpStream) -> std::io::Result<()> {
     }
     if let Some(k) = this_conn {
         lock(&sh.live_keys).remove(&k);
+        lock(&sh.takeover).remove(&k);
     }
     Ok(())
 }
