@@ -632,13 +632,16 @@ impl<'a> Tester<'a> {
                 }
             }
             if let (TurnEvent::Accept(a), Some((cp, w))) = (e, self.proposed) {
-                if let (Some(got), true) = (a.checkpoint_size, cp > 0) {
-                    if i64::from(got) > cp {
-                        return Err(fail(
-                            FailKind::WrongAnswer,
-                            format!("wrong answer: AC checkpointSize {got} above the {cp} proposed"),
-                        ));
-                    }
+                // A proposed 0 means no checkpointing (X.228 intent;
+                // decision in the README): the acceptor may not raise it.
+                // (`None`: the AC's value is not known.)
+                if let Some(got) = a.checkpoint_size.map(i64::from).filter(|g| *g > cp) {
+                    let why = if cp == 0 {
+                        format!("wrong answer: AC checkpointSize {got} for a proposed 0 (no checkpointing)")
+                    } else {
+                        format!("wrong answer: AC checkpointSize {got} above the {cp} proposed")
+                    };
+                    return Err(fail(FailKind::WrongAnswer, why));
                 }
                 if let Some(got) = a.window_size {
                     if i64::from(got) > w || got == 0 {
