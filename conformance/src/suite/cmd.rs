@@ -67,12 +67,17 @@ pub struct RunArgs {
     /// Overrides the declaration's [initiator] command.
     #[arg(long, value_name = "TEMPLATE")]
     pub initiator_cmd: Option<String>,
-    /// RTSE mode of an in-process IUT (a declaration's mode wins).
-    #[arg(long, value_enum, default_value_t = ModeOpt::Normal)]
-    pub mode: ModeOpt,
+    /// Only this RTSE mode (default: both; each case for any mode runs as ID and ID@x410). A declaration's
+    /// mode wins.
+    #[arg(long, value_enum)]
+    pub mode: Option<ModeOpt>,
     /// Report to write, `KIND=PATH` with KIND json, junit or html (PATH `-`: stdout); repeatable.
     #[arg(long, value_name = "KIND=PATH")]
     pub report: Vec<String>,
+    /// Cases run at once, each job with its own connections (useful over TCP, where cases wait in real
+    /// time; more jobs than a few per core turns waits into timeouts).
+    #[arg(long, short, value_name = "N", default_value_t = 1)]
+    pub jobs: usize,
     /// Seed for every case (default: derived from each case id).
     #[arg(long)]
     pub seed: Option<u64>,
@@ -140,27 +145,36 @@ pub fn cases(cmd: &CasesCommand, out: &mut dyn Write, err: &mut dyn Write) -> u8
     }
 }
 
-/// Parse an `--iut` value into an adapter and its default capabilities.
+/// Parse an `--iut` value into an adapter and its default capabilities
+/// (`mode` only).
 pub fn iut_of(spec: &str, mode: Mode) -> Result<(Box<dyn Iut>, Capabilities), String> {
-    iut_with(spec, mode, None)
+    iut_with(spec, &Capabilities::all(mode), None)
+}
+
+/// The modes of `--mode` (none: both).
+#[must_use]
+pub fn run_modes(m: Option<ModeOpt>) -> Capabilities {
+    m.map_or_else(Capabilities::both, |m| Capabilities::all(m.mode()))
 }
 
 /// [`iut_of`], with the command that makes a TCP IUT connect (the IUT as
 /// initiator: the tester listens).
 pub fn iut_with(
     spec: &str,
-    mode: Mode,
+    modes: &Capabilities,
     launch: Option<super::tcp::InitiatorLaunch>,
 ) -> Result<(Box<dyn Iut>, Capabilities), String> {
+    let mode = if modes.normal { Mode::Normal } else { Mode::X410 };
+    let all = Capabilities { normal: modes.normal, x410: modes.x410, ..Capabilities::both() };
     if spec == "reference" {
-        return Ok((Box::new(InProcessIut::new(mode, None)), Capabilities::all(mode)));
+        return Ok((Box::new(InProcessIut::new(mode, None)), all));
     }
     if let Some(f) = spec.strip_prefix("flaw:") {
         let f: Flaw = f.parse().map_err(|e| format!("{e}"))?;
-        return Ok((Box::new(InProcessIut::new(mode, Some(f))), Capabilities::all(mode)));
+        return Ok((Box::new(InProcessIut::new(mode, Some(f))), all));
     }
     if let Some(addr) = spec.strip_prefix("tcp://") {
-        let caps = Capabilities { initiator: launch.is_some(), ..Capabilities::all(mode) };
+        let caps = Capabilities { initiator: launch.is_some(), ..all };
         let mut iut = super::tcp::TcpIut::new(addr)?;
         if let Some(l) = launch {
             super::tcp::split_command(&l.command).map_err(|e| format!("initiator command: {e}"))?;
@@ -197,6 +211,25 @@ pub fn run_iut(
     let stale = decl.map(|d| d.stale(all).into_iter().map(|e| e.case.clone()).collect()).unwrap_or_default();
     let name = decl.and_then(|d| d.name.clone()).unwrap_or_else(|| iut.name());
     Report { iut: name, rows, stale }
+}
+
+/// [`run_iut`] on `jobs` threads (no progress line).
+#[allow(clippy::too_many_arguments)]
+pub fn run_iut_jobs(
+    cases: &[Case],
+    make: &(dyn Fn() -> Result<Box<dyn Iut>, String> + Sync),
+    caps: &Capabilities,
+    seed: Option<u64>,
+    decl: Option<&Declaration>,
+    all: &[Case],
+    jobs: usize,
+    name: String,
+) -> Result<Report, String> {
+    let rs = super::run_parallel(cases, make, caps, seed, jobs, &|_| {})?;
+    let rows = rs.into_iter().map(|r| row(r, decl)).collect();
+    let stale = decl.map(|d| d.stale(all).into_iter().map(|e| e.case.clone()).collect()).unwrap_or_default();
+    let name = decl.and_then(|d| d.name.clone()).unwrap_or(name);
+    Ok(Report { iut: name, rows, stale })
 }
 
 fn row(r: CaseResult, decl: Option<&Declaration>) -> Row {
@@ -291,12 +324,12 @@ pub fn run(a: &RunArgs, out: &mut dyn Write, err: &mut dyn Write) -> u8 {
     let tout: &mut dyn Write = if table_out { out } else { &mut sink };
     match &a.iut {
         Some(spec) => {
-            let mut mode = a.mode.mode();
+            let mut modes = run_modes(a.mode);
             let mut caps_decl = None;
             if let Some(d) = &decl {
                 match d.capabilities() {
                     Ok(c) => {
-                        mode = c.mode;
+                        modes = Capabilities { ..c.clone() };
                         caps_decl = Some(c);
                     }
                     Err(e) => {
@@ -310,8 +343,9 @@ pub fn run(a: &RunArgs, out: &mut dyn Write, err: &mut dyn Write) -> u8 {
                 .clone()
                 .map(|c| (c, "127.0.0.1:0".to_owned()))
                 .or_else(|| decl.as_ref().and_then(|d| d.initiator.clone()).map(|i| (i.command, i.listen)))
-                .map(|(command, listen)| super::tcp::InitiatorLaunch { command, listen, mode });
-            let (mut iut, caps) = match iut_with(spec, mode, launch) {
+                .map(|(command, listen)| super::tcp::InitiatorLaunch { command, listen });
+            let launch_again = launch.clone();
+            let (mut iut, caps) = match iut_with(spec, &modes, launch) {
                 Ok(x) => x,
                 Err(e) => {
                     let _ = writeln!(err, "rtse run: {e}");
@@ -319,7 +353,19 @@ pub fn run(a: &RunArgs, out: &mut dyn Write, err: &mut dyn Write) -> u8 {
                 }
             };
             let caps = caps_decl.unwrap_or(caps);
-            let report = run_iut(&sel, iut.as_mut(), &caps, a.seed, decl.as_ref(), &all, err);
+            let report = if a.jobs > 1 {
+                let launch = launch_again;
+                let make = || iut_with(spec, &modes, launch.clone()).map(|x| x.0);
+                match run_iut_jobs(&sel, &make, &caps, a.seed, decl.as_ref(), &all, a.jobs, iut.name()) {
+                    Ok(r) => r,
+                    Err(e) => {
+                        let _ = writeln!(err, "rtse run: {e}");
+                        return exit::USAGE;
+                    }
+                }
+            } else {
+                run_iut(&sel, iut.as_mut(), &caps, a.seed, decl.as_ref(), &all, err)
+            };
             let _ = report.table(tout, color, a.verbose);
             if let Err(e) = write_reports(&reports, &report, &all, None, out) {
                 let _ = writeln!(err, "rtse run: {e}");
@@ -347,8 +393,8 @@ fn matrix(
     out: &mut dyn Write,
     err: &mut dyn Write,
 ) -> u8 {
-    let mode = a.mode.mode();
-    let caps = Capabilities::all(mode);
+    let caps = run_modes(a.mode);
+    let mode = if caps.normal { Mode::Normal } else { Mode::X410 };
     let reference = run_iut(sel, &mut InProcessIut::new(mode, None), &caps, a.seed, None, all, err);
     let mut ok = reference.ok();
     let mut lines = Vec::new();
@@ -535,10 +581,13 @@ pub fn serve(a: &ServeArgs, out: &mut dyn Write, err: &mut dyn Write) -> u8 {
 }
 
 /// `rtse bench suite`: cases per second in process and over loopback TCP
-/// against the same server `rtse serve` runs (in a thread of this process).
+/// against the same server `rtse serve` runs (in a thread of this process),
+/// every case in both modes, the initiator ones launching `rtse serve
+/// --connect` (this executable) per case.
 pub fn bench(out: &mut dyn Write) -> Result<(), String> {
     let all = case::builtin().map_err(|e| e.to_string())?;
-    let caps = Capabilities::all(Mode::Normal);
+    let caps = Capabilities::both();
+    let w = |out: &mut dyn Write, s: String| writeln!(out, "{s}").map_err(|e| e.to_string());
     let mut best = f64::MAX;
     let mut verdicts = Vec::new();
     for _ in 0..3 {
@@ -549,41 +598,52 @@ pub fn bench(out: &mut dyn Write) -> Result<(), String> {
         verdicts = rs.into_iter().map(|r| r.verdict).collect();
     }
     let pass = verdicts.iter().filter(|v| **v == Verdict::Pass).count();
-    writeln!(
+    w(
         out,
-        "in-process: {} cases ({pass} pass) in {:.3} s = {:.0} cases/s (best of 3; target: whole suite < 1 s)",
-        all.len(),
-        best,
-        all.len() as f64 / best
-    )
-    .map_err(|e| e.to_string())?;
+        format!(
+            "in-process: {} cases, both modes ({pass} pass) in {:.3} s = {:.0} cases/s (best of 3; target: whole suite < 1 s)",
+            all.len(),
+            best,
+            all.len() as f64 / best
+        ),
+    )?;
     let t = std::time::Instant::now();
-    let m = super::matrix(&all, Mode::Normal);
-    writeln!(
+    let m = super::matrix(&all, &caps);
+    w(
         out,
-        "matrix (reference + {} flaws): {} case runs in {:.3} s",
-        m.flaws.len(),
-        all.len() * (1 + m.flaws.len()),
-        t.elapsed().as_secs_f64()
-    )
-    .map_err(|e| e.to_string())?;
+        format!(
+            "matrix (reference + {} flaws): {} case runs in {:.3} s",
+            m.flaws.len(),
+            all.len() * (1 + m.flaws.len()),
+            t.elapsed().as_secs_f64()
+        ),
+    )?;
     let l = std::net::TcpListener::bind("127.0.0.1:0").map_err(|e| e.to_string())?;
-    let addr = l.local_addr().map_err(|e| e.to_string())?;
+    let addr = l.local_addr().map_err(|e| e.to_string())?.to_string();
     let cfg = super::tcp::ServeConfig::new(Mode::Normal, None);
     std::thread::spawn(move || super::tcp::serve(l, cfg, || false));
-    let tcp_caps = Capabilities { initiator: false, ..caps };
-    let mut iut = super::tcp::TcpIut::new(&addr.to_string())?;
-    let t = std::time::Instant::now();
-    let rs: Vec<CaseResult> = all.iter().map(|c| run_case(c, &mut iut, &tcp_caps, None)).collect();
-    let secs = t.elapsed().as_secs_f64();
-    let ran = rs.iter().filter(|r| r.verdict != Verdict::Skipped).count();
-    let pass = rs.iter().filter(|r| r.verdict == Verdict::Pass).count();
-    writeln!(
-        out,
-        "loopback TCP: {ran} cases run ({pass} pass, {} skipped) in {secs:.2} s = {:.1} cases/s (target: < 30 s)",
-        rs.len() - ran,
-        ran as f64 / secs
-    )
-    .map_err(|e| e.to_string())?;
+    let launch = super::tcp::InitiatorLaunch {
+        command: "{rtse} serve --connect {addr} --mode {mode} --send {count} --size {size} --turn {turn}".into(),
+        listen: "127.0.0.1:0".into(),
+    };
+    for jobs in [1, 4] {
+        let make = || {
+            let iut = super::tcp::TcpIut::new(&addr)?.with_initiator(launch.clone());
+            Ok(Box::new(iut) as Box<dyn Iut>)
+        };
+        let t = std::time::Instant::now();
+        let rs = super::run_parallel(&all, &make, &caps, None, jobs, &|_| {})?;
+        let secs = t.elapsed().as_secs_f64();
+        let ran = rs.iter().filter(|r| r.verdict != Verdict::Skipped).count();
+        let pass = rs.iter().filter(|r| r.verdict == Verdict::Pass).count();
+        w(
+            out,
+            format!(
+                "loopback TCP, {jobs} job(s): {ran} cases run ({pass} pass, {} skipped) in {secs:.2} s = {:.1} cases/s (target: < 30 s)",
+                rs.len() - ran,
+                ran as f64 / secs
+            ),
+        )?;
+    }
     Ok(())
 }

@@ -7,7 +7,7 @@
 //! ```toml
 //! name = "ACME MTA 4.2"
 //! [capabilities]
-//! mode = "normal"            # normal | x410
+//! mode = "normal"            # normal | x410 | both
 //! dialogue = ["twa"]         # twa, monologue
 //! recovery = true            # accepts recovery (false: refuses it)
 //! roles = ["responder"]      # responder, initiator
@@ -22,7 +22,7 @@
 
 use super::case::{matches, Case};
 use super::run::{Capabilities, CaseResult, Verdict};
-use rtse_codec::presentation::Mode;
+
 use serde::Deserialize;
 
 /// A parsed declaration.
@@ -121,10 +121,11 @@ impl Declaration {
     /// The capabilities.
     pub fn capabilities(&self) -> Result<Capabilities, String> {
         let c = &self.capabilities;
-        let mode = match c.mode.as_str() {
-            "normal" => Mode::Normal,
-            "x410" => Mode::X410,
-            m => return Err(format!("capabilities.mode {m:?}: normal or x410")),
+        let (normal, x410) = match c.mode.as_str() {
+            "normal" => (true, false),
+            "x410" => (false, true),
+            "both" => (true, true),
+            m => return Err(format!("capabilities.mode {m:?}: normal, x410 or both")),
         };
         for d in &c.dialogue {
             if d != "twa" && d != "monologue" {
@@ -137,7 +138,8 @@ impl Declaration {
             }
         }
         Ok(Capabilities {
-            mode,
+            normal,
+            x410,
             twa: c.dialogue.iter().any(|d| d == "twa"),
             monologue: c.dialogue.iter().any(|d| d == "monologue"),
             recovery: c.recovery,
@@ -221,7 +223,10 @@ mod tests {
         )
         .unwrap();
         let c = d.capabilities().unwrap();
-        assert_eq!(c.mode, Mode::X410);
+        assert!(c.x410 && !c.normal);
+        let d = Declaration::parse("[capabilities]\nmode='both'\n").unwrap();
+        let c = d.capabilities().unwrap();
+        assert!(c.x410 && c.normal);
         assert!(c.initiator && c.responder && c.twa && !c.monologue);
         assert!(d.expected_for("turn.please.idle-holder").is_some());
         assert!(Declaration::parse("[[expected]]\ncase='a'\nverdict='fail'\nreason=' '\n").is_err());

@@ -62,8 +62,9 @@ pub trait Iut {
     /// Short description (`reference`, `flaw:ignores-please`, `tcp://...`).
     fn name(&self) -> String;
     /// A fresh instance for one case: the IUT's role and, as initiator, its
-    /// mail (as responder, mail comes with the CN, see [`mail_directive`]).
-    fn start(&mut self, initiator: Option<(&[u32], bool)>, seed: u64) -> Result<(), IutError>;
+    /// mail (as responder, mail comes with the CN, see [`mail_directive`])
+    /// and the mode it opens in (as responder it follows the tester's CN).
+    fn start(&mut self, initiator: Option<(&[u32], bool)>, mode: Mode, seed: u64) -> Result<(), IutError>;
     /// Open a transport connection to the IUT.
     fn connect(&mut self) -> Result<(), IutError>;
     /// Accept the IUT's pending connection (after [`IutEvent::Connect`]).
@@ -271,7 +272,8 @@ impl Iut for InProcessIut {
         }
     }
 
-    fn start(&mut self, initiator: Option<(&[u32], bool)>, seed: u64) -> Result<(), IutError> {
+    fn start(&mut self, initiator: Option<(&[u32], bool)>, mode: Mode, seed: u64) -> Result<(), IutError> {
+        self.mode = mode;
         let opener = initiator.is_some();
         let mut cfg = MtaHost::config("IUT", self.mode, self.flaw, opener);
         if let Some((_, responder_turn)) = initiator {

@@ -71,7 +71,10 @@ impl std::str::FromStr for Verdict {
 /// What the IUT can do (from a declaration, or built in).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Capabilities {
-    pub mode: Mode,
+    /// Speaks X.228 normal mode.
+    pub normal: bool,
+    /// Speaks X.410-1984 mode.
+    pub x410: bool,
     pub twa: bool,
     pub monologue: bool,
     /// Accepts recovery (else refuses it).
@@ -81,19 +84,44 @@ pub struct Capabilities {
 }
 
 impl Capabilities {
-    /// Everything, in `mode` (the in-process reference MTA).
+    /// Everything, in `mode` only.
     #[must_use]
     pub fn all(mode: Mode) -> Self {
-        Capabilities { mode, twa: true, monologue: true, recovery: true, responder: true, initiator: true }
+        Capabilities {
+            normal: mode == Mode::Normal,
+            x410: mode == Mode::X410,
+            twa: true,
+            monologue: true,
+            recovery: true,
+            responder: true,
+            initiator: true,
+        }
+    }
+
+    /// Everything, in both modes (the in-process reference MTA).
+    #[must_use]
+    pub fn both() -> Self {
+        Capabilities { normal: true, ..Self::all(Mode::X410) }
+    }
+
+    /// The mode `case` runs in: its own, else normal if spoken.
+    #[must_use]
+    pub fn mode_for(&self, case: &Case) -> Mode {
+        match case.needs.mode {
+            ModeNeed::Normal => Mode::Normal,
+            ModeNeed::X410 => Mode::X410,
+            ModeNeed::Any if self.normal => Mode::Normal,
+            ModeNeed::Any => Mode::X410,
+        }
     }
 
     /// Why `case` does not apply, if it does not.
     #[must_use]
     pub fn lacks(&self, case: &Case) -> Option<String> {
         let n = &case.needs;
-        match (n.mode, self.mode) {
-            (ModeNeed::Normal, Mode::X410) => return Some("needs normal mode".into()),
-            (ModeNeed::X410, Mode::Normal) => return Some("needs X.410-1984 mode".into()),
+        match n.mode {
+            ModeNeed::Normal if !self.normal => return Some("needs normal mode".into()),
+            ModeNeed::X410 if !self.x410 => return Some("needs X.410-1984 mode".into()),
             _ => {}
         }
         if n.role == RoleNeed::Initiator && !self.initiator {
@@ -944,7 +972,8 @@ pub fn run_case(case: &Case, iut: &mut dyn Iut, caps: &Capabilities, seed: Optio
     };
     let initiator = (case.needs.role == RoleNeed::Initiator)
         .then(|| (case.iut.mail.as_slice(), case.iut.turn.as_deref() == Some("responder")));
-    if let Err(e) = iut.start(initiator, seed) {
+    let mode = caps.mode_for(case);
+    if let Err(e) = iut.start(initiator, mode, seed) {
         r.verdict = Verdict::Error;
         r.kind = Some(FailKind::Adapter);
         r.reason = Some(e.0);
@@ -957,7 +986,7 @@ pub fn run_case(case: &Case, iut: &mut dyn Iut, caps: &Capabilities, seed: Optio
     };
     let mut t = Tester {
         iut,
-        pdus: if caps.mode == Mode::X410 { Pdus::x410() } else { Pdus::normal() },
+        pdus: if mode == Mode::X410 { Pdus::x410() } else { Pdus::normal() },
         linker: AssociationLinker::new(TrackerConfig::default()),
         conns: Vec::new(),
         inbox: VecDeque::new(),

@@ -39,6 +39,8 @@ pub struct TcpIut {
     listener: Option<TcpListener>,
     child: Option<std::process::Child>,
     pending: Option<TcpStream>,
+    /// The tester was told of `pending` (IutEvent::Connect).
+    pending_told: bool,
     /// Connections the tester abandoned (`stall`): neither read nor
     /// written until the case ends.
     stalled: Vec<TcpStream>,
@@ -57,7 +59,6 @@ pub struct InitiatorLaunch {
     pub command: String,
     /// Listen address (`127.0.0.1:0`: a fresh port per case).
     pub listen: String,
-    pub mode: Mode,
 }
 
 /// Split a command line: whitespace separates words, single and double
@@ -107,7 +108,13 @@ pub fn split_command(s: &str) -> Result<Vec<String>, String> {
 
 impl InitiatorLaunch {
     /// The argv for one case.
-    pub fn argv(&self, addr: &SocketAddr, mail: &[u32], responder_turn: bool) -> Result<Vec<String>, String> {
+    pub fn argv(
+        &self,
+        addr: &SocketAddr,
+        mail: &[u32],
+        responder_turn: bool,
+        mode: Mode,
+    ) -> Result<Vec<String>, String> {
         let words = split_command(&self.command).map_err(|e| format!("initiator command: {e}"))?;
         let rtse = std::env::current_exe().map(|p| p.display().to_string()).unwrap_or_else(|_| "rtse".into());
         let subst = |w: &str| {
@@ -116,7 +123,7 @@ impl InitiatorLaunch {
                 .replace("{count}", &mail.len().to_string())
                 .replace("{size}", &mail.first().copied().unwrap_or(100).to_string())
                 .replace("{turn}", if responder_turn { "responder" } else { "initiator" })
-                .replace("{mode}", if self.mode == Mode::X410 { "x410" } else { "normal" })
+                .replace("{mode}", if mode == Mode::X410 { "x410" } else { "normal" })
                 .replace("{rtse}", &rtse)
         };
         Ok(words.iter().map(|w| subst(w)).collect())
@@ -140,6 +147,7 @@ impl TcpIut {
             listener: None,
             child: None,
             pending: None,
+            pending_told: false,
             stalled: Vec::new(),
         })
     }
@@ -183,9 +191,10 @@ impl Iut for TcpIut {
         format!("tcp://{}", self.addr)
     }
 
-    fn start(&mut self, initiator: Option<(&[u32], bool)>, _seed: u64) -> Result<(), IutError> {
+    fn start(&mut self, initiator: Option<(&[u32], bool)>, mode: Mode, _seed: u64) -> Result<(), IutError> {
         self.stream = None;
         self.pending = None;
+        self.pending_told = false;
         self.listener = None;
         self.stalled.clear();
         self.stop_child();
@@ -197,7 +206,7 @@ impl Iut for TcpIut {
         let l = TcpListener::bind(&launch.listen).map_err(|e| IutError(format!("listen {}: {e}", launch.listen)))?;
         l.set_nonblocking(true).map_err(|e| IutError(e.to_string()))?;
         let addr = l.local_addr().map_err(|e| IutError(e.to_string()))?;
-        let argv = launch.argv(&addr, mail, responder_turn).map_err(IutError)?;
+        let argv = launch.argv(&addr, mail, responder_turn, mode).map_err(IutError)?;
         let child = std::process::Command::new(&argv[0])
             .args(&argv[1..])
             .stdin(std::process::Stdio::null())
@@ -207,6 +216,13 @@ impl Iut for TcpIut {
             .map_err(|e| IutError(format!("initiator command {:?}: {e}", argv[0])))?;
         self.child = Some(child);
         self.listener = Some(l);
+        // The process's start-up is not the IUT's answer time: wait (up to
+        // 5 s) for its first connection before the script's clock starts.
+        let until = Instant::now() + Duration::from_secs(5);
+        while !self.poll_accept()? && self.pending.is_none() && Instant::now() < until {
+            std::thread::sleep(Duration::from_millis(2));
+        }
+        self.start = Instant::now();
         Ok(())
     }
 
@@ -220,6 +236,7 @@ impl Iut for TcpIut {
 
     fn accept(&mut self) -> Result<(), IutError> {
         let s = self.pending.take().ok_or_else(|| IutError("accept: the IUT is not connecting".into()))?;
+        self.pending_told = false;
         self.stream = Some(s);
         Ok(())
     }
@@ -238,7 +255,9 @@ impl Iut for TcpIut {
             // Listening too: poll the listener between short reads.
             let until = Instant::now() + within;
             loop {
-                if self.poll_accept()? {
+                self.poll_accept()?;
+                if self.pending.is_some() && !self.pending_told {
+                    self.pending_told = true;
                     return Ok(Some(IutEvent::Connect));
                 }
                 let left = until.saturating_duration_since(Instant::now());
@@ -280,9 +299,12 @@ impl Iut for TcpIut {
     }
 
     fn nonce(&self) -> u64 {
-        // Unique per case and run: the server outlives both.
+        // Unique per case and run (the server outlives both), and per
+        // adapter when cases run in parallel.
+        static COUNT: AtomicUsize = AtomicUsize::new(0);
         let t = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
-        (t.as_nanos() as u64) ^ self.start.elapsed().as_nanos() as u64 | 1
+        let n = COUNT.fetch_add(1, Ordering::Relaxed) as u64;
+        (t.as_nanos() as u64) ^ n.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1
     }
 }
 
