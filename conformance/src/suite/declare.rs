@@ -224,11 +224,10 @@ mod tests {
         .unwrap();
         let c = d.capabilities().unwrap();
         assert!(c.x410 && !c.normal);
-        let d = Declaration::parse("[capabilities]\nmode='both'\n").unwrap();
-        let c = d.capabilities().unwrap();
-        assert!(c.x410 && c.normal);
         assert!(c.initiator && c.responder && c.twa && !c.monologue);
         assert!(d.expected_for("turn.please.idle-holder").is_some());
+        let both = Declaration::parse("[capabilities]\nmode='both'\n").unwrap().capabilities().unwrap();
+        assert!(both.x410 && both.normal);
         assert!(Declaration::parse("[[expected]]\ncase='a'\nverdict='fail'\nreason=' '\n").is_err());
         assert!(Declaration::parse("[capabilities]\nmode='x400'\n").is_err());
         let d = Declaration::parse("[initiator]\ncommand=\"mta --to {addr}\"\n").unwrap();
