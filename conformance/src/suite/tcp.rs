@@ -255,6 +255,13 @@ impl Iut for TcpIut {
             // Listening too: poll the listener between short reads.
             let until = Instant::now() + within;
             loop {
+                // The current connection first: what the IUT sent (or its
+                // close) before it connected anew comes first, as it did.
+                if self.stream.is_some() {
+                    if let Some(e) = self.read_event(Duration::ZERO)? {
+                        return Ok(Some(e));
+                    }
+                }
                 self.poll_accept()?;
                 if self.pending.is_some() && !self.pending_told {
                     self.pending_told = true;
