@@ -513,6 +513,7 @@ each positive RT-TRANSFER confirmation of its own messages, `received MTS-ID` fo
 indication (a duplicate delivery prints twice), so a test counts exactly-once delivery.\n\n\
 As an IUT for `rtse run`, a tester's CN can also ask for mail: a calling SS-user reference \
 `TESTER;mail=100,8000/0001` makes it send two messages of 100 and 8000 octets (docs/conformance.md).\n\n\
+Without --count or --exit-after-idle it runs until stopped.\n\n\
 Exit codes: 0 --count reached (or, without --count, stopped by --exit-after-idle); 1 --exit-after-idle \
 passed before --count was reached; 2 usage or I/O error.\n\n\
 Examples:\n  rtse serve --listen 127.0.0.1:10200\n  \
