@@ -53,7 +53,9 @@
 //!   [`Config::initial_turn`], requirements `0249`) / AC or RF. The
 //!   responder gives [`Indication::OpenInd`] and waits for
 //!   [`Request::OpenResponse`]. Negotiation: checkpointSize 0 or 1..=proposed
-//!   (proposed 0 leaves it to the acceptor), windowSize 1..=proposed.
+//!   (proposed 0, or absent, means no checkpointing and is answered 0; as
+//!   initiator, a non-zero answer to a proposed 0 is tolerated, as DCE and
+//!   ISODE acceptors give one), windowSize 1..=proposed.
 //! * **RT-TRANSFER**: holder only, one at a time: AS, DTs of
 //!   `checkpointSize * 1024` octets each followed (except the last) by a MIP
 //!   asking for confirmation, at most `windowSize` MIPs unacknowledged, then

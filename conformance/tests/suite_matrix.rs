@@ -21,7 +21,7 @@ fn print_failures(rs: &[suite::CaseResult]) -> String {
 #[test]
 fn reference_passes_everything_and_every_flaw_is_caught() {
     let cases = case::builtin().unwrap();
-    let m = suite::matrix(&cases, Mode::Normal);
+    let m = suite::matrix(&cases, &suite::Capabilities::both());
     let bad = print_failures(&m.reference);
     assert!(bad.is_empty(), "the reference must pass every applicable case:\n{bad}");
     for (f, caught) in &m.flaws {
@@ -31,6 +31,7 @@ fn reference_passes_everything_and_every_flaw_is_caught() {
     assert!((m.score() - 1.0).abs() < f64::EPSILON);
     let fgt = &m.flaws.iter().find(|(f, _)| *f == Flaw::ForgetsGivenTurn).unwrap().1;
     assert!(fgt.iter().any(|c| c == "turn.recovery.field-failure"), "{fgt:?}");
+    assert!(fgt.iter().any(|c| c == "turn.recovery.field-failure@x410"), "caught in X.410 mode too: {fgt:?}");
 }
 
 #[test]

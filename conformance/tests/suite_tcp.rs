@@ -39,8 +39,23 @@ fn run(addr: &str, patterns: &[&str]) -> Vec<suite::CaseResult> {
     let all = case::builtin().unwrap();
     let sel = cmd::select(&all, &patterns.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>());
     assert!(!sel.is_empty());
-    let (mut iut, caps) = cmd::iut_of(&format!("tcp://{addr}"), rtse_codec::presentation::Mode::Normal).unwrap();
-    sel.iter().map(|c| suite::run_case(c, iut.as_mut(), &caps, None)).collect()
+    // Both modes (each case for any mode also runs as ID@x410), the
+    // initiator cases launching `rtse serve --connect`; 4 cases at a time.
+    let caps = suite::Capabilities::both();
+    let make = || cmd::iut_with(&format!("tcp://{addr}"), &caps, Some(launch())).map(|x| x.0);
+    suite::run_parallel(&sel, &make, &caps, None, 4, &|_| {}).unwrap()
+}
+
+/// Cases with the IUT as initiator: the tester listens and launches
+/// `rtse serve --connect` per case (the declaration's [initiator] command).
+fn launch() -> suite::tcp::InitiatorLaunch {
+    suite::tcp::InitiatorLaunch {
+        command: format!(
+            "'{}' serve --connect {{addr}} --mode {{mode}} --send {{count}} --size {{size}} --turn {{turn}}",
+            env!("CARGO_BIN_EXE_rtse")
+        ),
+        listen: "127.0.0.1:0".into(),
+    }
 }
 
 fn failures(rs: &[suite::CaseResult]) -> String {
@@ -59,6 +74,16 @@ fn recovery_abort_and_malformed_cases_pass_against_rtse_serve() {
     let s = serve(&[]);
     let rs = run(&s.addr, &["turn.recovery", "recovery.turn", "abort", "malformed.tpkt", "malformed.order"]);
     assert!(rs.len() >= 30, "{}", rs.len());
+    let bad = failures(&rs);
+    assert!(bad.is_empty(), "{bad}");
+}
+
+#[test]
+fn initiator_cases_run_over_tcp_with_rtse_serve_connect() {
+    let s = serve(&[]);
+    let rs = run(&s.addr, &["establish.initiator", "recovery.initiator"]);
+    assert!(rs.len() >= 9, "{}", rs.len());
+    assert!(rs.iter().all(|r| r.verdict != Verdict::Skipped), "none skipped: the tester listens");
     let bad = failures(&rs);
     assert!(bad.is_empty(), "{bad}");
 }
@@ -101,12 +126,16 @@ fn the_server_survives_garbage_slow_clients_and_many_connections() {
 }
 
 #[test]
-#[ignore = "~20 s: the whole suite over TCP (rtse bench suite measures it)"]
+#[ignore = "~12 s: the whole suite, both modes, over TCP (rtse bench suite measures it)"]
 fn the_whole_suite_passes_against_rtse_serve() {
     let s = serve(&[]);
     let rs = run(&s.addr, &[]);
     let bad = failures(&rs);
     assert!(bad.is_empty(), "{bad}");
+    // Every case runs over TCP: the initiator ones, and both modes.
+    let skipped: Vec<&str> = rs.iter().filter(|r| r.verdict == Verdict::Skipped).map(|r| r.id.as_str()).collect();
+    assert!(rs.len() > 2 * 180, "{}", rs.len());
+    assert!(skipped.is_empty(), "skipped over TCP: {skipped:?}");
 }
 
 #[test]
@@ -135,7 +164,9 @@ fn rtse_run_against_tcp_writes_reports_and_exits_by_contract() {
     let json: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&j).unwrap()).unwrap();
     assert_eq!(json["iut"], "rtse serve");
     assert_eq!(json["summary"]["pass"], 1);
-    assert_eq!(json["summary"]["skipped"], 3);
+    // A normal-mode IUT, no initiator command: the 3 initiator cases and
+    // their 3 X.410 copies are skipped.
+    assert_eq!(json["summary"]["skipped"], 6);
     let xml = std::fs::read_to_string(&x).unwrap();
     assert!(xml.contains("<skipped"), "{xml}");
     assert!(std::fs::read_to_string(&h).unwrap().contains("rtse serve"));

@@ -1327,7 +1327,14 @@ impl Machine {
         }
         let pc = q.checkpoint_size().clamp(0, i64::from(u16::MAX)) as u16;
         let pw = q.window_size().clamp(1, i64::from(u16::MAX)) as u16;
-        self.checkpoint = if pc == 0 { self.cfg.checkpoint_size } else { pc.min(self.cfg.checkpoint_size) };
+        // Decision (X.228 / X.218 intent; spec/rtse.md 2.2): checkpointSize
+        // 0, which is also the RTORQ DEFAULT, says the initiator does not
+        // checkpoint. The acceptor's value may not exceed the proposal, so
+        // 0 is answered 0: an initiator that omitted the field (the common
+        // case) is never made to answer MIPs it did not ask for. (The
+        // digest reads DCE and ISODE as "0 leaves it to the acceptor"; that
+        // reading is tolerated when we are the initiator, below.)
+        self.checkpoint = if pc == 0 { 0 } else { pc.min(self.cfg.checkpoint_size) };
         self.window = pw.min(self.cfg.window_size.max(1));
         self.dialogue =
             if q.dialogue_mode() == rtse_codec::rtse::DialogueMode::Twa { Dialogue::Twa } else { Dialogue::Monologue };
@@ -1419,6 +1426,9 @@ impl Machine {
         };
         let cs = a.checkpoint_size();
         let ws = a.window_size();
+        // We proposed 0 (no checkpointing) and the acceptor chose a size
+        // anyway (the "acceptor's choice" reading of DCE and ISODE): go
+        // along with it rather than fail an association that works.
         let cs_ok = if self.checkpoint == 0 {
             (0..=i64::from(u16::MAX)).contains(&cs)
         } else {

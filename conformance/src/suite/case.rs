@@ -294,6 +294,7 @@ pub fn builtin() -> Result<Vec<Case>, LoadError> {
     for (name, text) in FILES {
         all.extend(load_str(name, text)?);
     }
+    let all = per_mode(all);
     let mut seen = std::collections::BTreeSet::new();
     for c in &all {
         if !seen.insert(c.id.clone()) {
@@ -301,6 +302,27 @@ pub fn builtin() -> Result<Vec<Case>, LoadError> {
         }
     }
     Ok(all)
+}
+
+/// The mode matrix: a case for any mode runs in each, as `ID` (normal
+/// mode) and `ID@x410` (X.410-1984 mode); the IUT's capabilities skip the
+/// modes it does not speak. Mode-specific cases stay as they are.
+#[must_use]
+pub fn per_mode(cases: Vec<Case>) -> Vec<Case> {
+    let mut out = Vec::with_capacity(cases.len() * 2);
+    let mut x410 = Vec::new();
+    for mut c in cases {
+        if c.needs.mode == ModeNeed::Any {
+            let mut x = c.clone();
+            x.id = format!("{}@x410", c.id);
+            x.needs.mode = ModeNeed::X410;
+            x410.push(x);
+            c.needs.mode = ModeNeed::Normal;
+        }
+        out.push(c);
+    }
+    out.extend(x410);
+    out
 }
 
 /// Does `id` match a selection pattern: exact, a prefix ending in `.`, or

@@ -33,6 +33,13 @@ impl ModeOpt {
     }
 }
 
+/// Who gets the Turn when an association opens.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum TurnOpt {
+    Initiator,
+    Responder,
+}
+
 /// When to colour the table.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum ColorOpt {
@@ -50,15 +57,27 @@ pub struct RunArgs {
     /// Without it: the matrix (the reference and every flaw, in process).
     #[arg(long, value_name = "IUT")]
     pub iut: Option<String>,
-    /// The IUT's declaration (TOML): capabilities and expected divergences with reasons.
+    /// The IUT's declaration (TOML): capabilities, expected divergences with reasons, and (over TCP) the
+    /// [initiator] command that makes the IUT connect.
     #[arg(long, value_name = "FILE")]
     pub declare: Option<PathBuf>,
-    /// RTSE mode of an in-process IUT (a declaration's mode wins).
-    #[arg(long, value_enum, default_value_t = ModeOpt::Normal)]
-    pub mode: ModeOpt,
+    /// With tcp://: run cases that need the IUT as initiator by launching this command per case (the tester
+    /// listens). Placeholders {addr} {mail} {count} {size} {turn} {mode} {rtse}; e.g.
+    /// '{rtse} serve --connect {addr} --mode {mode} --send {count} --size {size} --turn {turn}'.
+    /// Overrides the declaration's [initiator] command.
+    #[arg(long, value_name = "TEMPLATE")]
+    pub initiator_cmd: Option<String>,
+    /// Only this RTSE mode (default: both; each case for any mode runs as ID and ID@x410). A declaration's
+    /// mode wins.
+    #[arg(long, value_enum)]
+    pub mode: Option<ModeOpt>,
     /// Report to write, `KIND=PATH` with KIND json, junit or html (PATH `-`: stdout); repeatable.
     #[arg(long, value_name = "KIND=PATH")]
     pub report: Vec<String>,
+    /// Cases run at once, each job with its own connections (useful over TCP, where cases wait in real
+    /// time; more jobs than a few per core turns waits into timeouts).
+    #[arg(long, short, value_name = "N", default_value_t = 1)]
+    pub jobs: usize,
     /// Seed for every case (default: derived from each case id).
     #[arg(long)]
     pub seed: Option<u64>,
@@ -126,18 +145,42 @@ pub fn cases(cmd: &CasesCommand, out: &mut dyn Write, err: &mut dyn Write) -> u8
     }
 }
 
-/// Parse an `--iut` value into an adapter and its default capabilities.
+/// Parse an `--iut` value into an adapter and its default capabilities
+/// (`mode` only).
 pub fn iut_of(spec: &str, mode: Mode) -> Result<(Box<dyn Iut>, Capabilities), String> {
+    iut_with(spec, &Capabilities::all(mode), None)
+}
+
+/// The modes of `--mode` (none: both).
+#[must_use]
+pub fn run_modes(m: Option<ModeOpt>) -> Capabilities {
+    m.map_or_else(Capabilities::both, |m| Capabilities::all(m.mode()))
+}
+
+/// [`iut_of`], with the command that makes a TCP IUT connect (the IUT as
+/// initiator: the tester listens).
+pub fn iut_with(
+    spec: &str,
+    modes: &Capabilities,
+    launch: Option<super::tcp::InitiatorLaunch>,
+) -> Result<(Box<dyn Iut>, Capabilities), String> {
+    let mode = if modes.normal { Mode::Normal } else { Mode::X410 };
+    let all = Capabilities { normal: modes.normal, x410: modes.x410, ..Capabilities::both() };
     if spec == "reference" {
-        return Ok((Box::new(InProcessIut::new(mode, None)), Capabilities::all(mode)));
+        return Ok((Box::new(InProcessIut::new(mode, None)), all));
     }
     if let Some(f) = spec.strip_prefix("flaw:") {
         let f: Flaw = f.parse().map_err(|e| format!("{e}"))?;
-        return Ok((Box::new(InProcessIut::new(mode, Some(f))), Capabilities::all(mode)));
+        return Ok((Box::new(InProcessIut::new(mode, Some(f))), all));
     }
     if let Some(addr) = spec.strip_prefix("tcp://") {
-        let caps = Capabilities { initiator: false, ..Capabilities::all(mode) };
-        return Ok((Box::new(super::tcp::TcpIut::new(addr)?), caps));
+        let caps = Capabilities { initiator: launch.is_some(), ..all };
+        let mut iut = super::tcp::TcpIut::new(addr)?;
+        if let Some(l) = launch {
+            super::tcp::split_command(&l.command).map_err(|e| format!("initiator command: {e}"))?;
+            iut = iut.with_initiator(l);
+        }
+        return Ok((Box::new(iut), caps));
     }
     Err(format!("--iut {spec:?}: reference, flaw:NAME or tcp://HOST:PORT"))
 }
@@ -168,6 +211,25 @@ pub fn run_iut(
     let stale = decl.map(|d| d.stale(all).into_iter().map(|e| e.case.clone()).collect()).unwrap_or_default();
     let name = decl.and_then(|d| d.name.clone()).unwrap_or_else(|| iut.name());
     Report { iut: name, rows, stale }
+}
+
+/// [`run_iut`] on `jobs` threads (no progress line).
+#[allow(clippy::too_many_arguments)]
+pub fn run_iut_jobs(
+    cases: &[Case],
+    make: &(dyn Fn() -> Result<Box<dyn Iut>, String> + Sync),
+    caps: &Capabilities,
+    seed: Option<u64>,
+    decl: Option<&Declaration>,
+    all: &[Case],
+    jobs: usize,
+    name: String,
+) -> Result<Report, String> {
+    let rs = super::run_parallel(cases, make, caps, seed, jobs, &|_| {})?;
+    let rows = rs.into_iter().map(|r| row(r, decl)).collect();
+    let stale = decl.map(|d| d.stale(all).into_iter().map(|e| e.case.clone()).collect()).unwrap_or_default();
+    let name = decl.and_then(|d| d.name.clone()).unwrap_or(name);
+    Ok(Report { iut: name, rows, stale })
 }
 
 fn row(r: CaseResult, decl: Option<&Declaration>) -> Row {
@@ -262,12 +324,12 @@ pub fn run(a: &RunArgs, out: &mut dyn Write, err: &mut dyn Write) -> u8 {
     let tout: &mut dyn Write = if table_out { out } else { &mut sink };
     match &a.iut {
         Some(spec) => {
-            let mut mode = a.mode.mode();
+            let mut modes = run_modes(a.mode);
             let mut caps_decl = None;
             if let Some(d) = &decl {
                 match d.capabilities() {
                     Ok(c) => {
-                        mode = c.mode;
+                        modes = Capabilities { ..c.clone() };
                         caps_decl = Some(c);
                     }
                     Err(e) => {
@@ -276,7 +338,14 @@ pub fn run(a: &RunArgs, out: &mut dyn Write, err: &mut dyn Write) -> u8 {
                     }
                 }
             }
-            let (mut iut, caps) = match iut_of(spec, mode) {
+            let launch = a
+                .initiator_cmd
+                .clone()
+                .map(|c| (c, "127.0.0.1:0".to_owned()))
+                .or_else(|| decl.as_ref().and_then(|d| d.initiator.clone()).map(|i| (i.command, i.listen)))
+                .map(|(command, listen)| super::tcp::InitiatorLaunch { command, listen });
+            let launch_again = launch.clone();
+            let (mut iut, caps) = match iut_with(spec, &modes, launch) {
                 Ok(x) => x,
                 Err(e) => {
                     let _ = writeln!(err, "rtse run: {e}");
@@ -284,7 +353,19 @@ pub fn run(a: &RunArgs, out: &mut dyn Write, err: &mut dyn Write) -> u8 {
                 }
             };
             let caps = caps_decl.unwrap_or(caps);
-            let report = run_iut(&sel, iut.as_mut(), &caps, a.seed, decl.as_ref(), &all, err);
+            let report = if a.jobs > 1 {
+                let launch = launch_again;
+                let make = || iut_with(spec, &modes, launch.clone()).map(|x| x.0);
+                match run_iut_jobs(&sel, &make, &caps, a.seed, decl.as_ref(), &all, a.jobs, iut.name()) {
+                    Ok(r) => r,
+                    Err(e) => {
+                        let _ = writeln!(err, "rtse run: {e}");
+                        return exit::USAGE;
+                    }
+                }
+            } else {
+                run_iut(&sel, iut.as_mut(), &caps, a.seed, decl.as_ref(), &all, err)
+            };
             let _ = report.table(tout, color, a.verbose);
             if let Err(e) = write_reports(&reports, &report, &all, None, out) {
                 let _ = writeln!(err, "rtse run: {e}");
@@ -312,8 +393,8 @@ fn matrix(
     out: &mut dyn Write,
     err: &mut dyn Write,
 ) -> u8 {
-    let mode = a.mode.mode();
-    let caps = Capabilities::all(mode);
+    let caps = run_modes(a.mode);
+    let mode = if caps.normal { Mode::Normal } else { Mode::X410 };
     let reference = run_iut(sel, &mut InProcessIut::new(mode, None), &caps, a.seed, None, all, err);
     let mut ok = reference.ok();
     let mut lines = Vec::new();
@@ -372,23 +453,73 @@ pub fn grades(r: &Report) -> Vec<(String, Grade)> {
 }
 
 #[derive(Debug, Args)]
+#[command(group(clap::ArgGroup::new("end").required(true).args(["listen", "connect"])))]
 pub struct ServeArgs {
-    /// Address to listen on (`127.0.0.1:0` picks a free port; the first line printed names it).
+    /// Listen on this address as association-responder (`127.0.0.1:0` picks a free port; the first line
+    /// printed is `listening on ADDR`).
+    #[arg(long, value_name = "HOST:PORT", conflicts_with = "connect")]
+    pub listen: Option<String>,
+    /// Connect to this address as association-initiator: open the association, send, ask for and give the
+    /// Turn, and recover a lost association by reconnecting here with RTORQ recover.
     #[arg(long, value_name = "HOST:PORT")]
-    pub listen: String,
-    /// Serve this flaw instead of the reference MTA.
+    pub connect: Option<String>,
+    /// Run this flaw instead of the reference MTA (`rtse sim` and docs/machine.md list them).
     #[arg(long, value_name = "NAME")]
     pub flaw: Option<String>,
-    /// RTSE mode the MTA answers in.
+    /// RTSE mode: the initiator opens in it; the responder follows the peer's CN.
     #[arg(long, value_enum, default_value_t = ModeOpt::Normal)]
     pub mode: ModeOpt,
-    /// Concurrent connections beyond which new ones are closed at once.
+    /// MTA name: calling/responding reference prefix and local part of its MTS identifiers
+    /// (`/C=GB/A= /P=ACME/;NAME-000001`). Default: IUT listening, INIT connecting.
+    #[arg(long, value_name = "NAME")]
+    pub name: Option<String>,
+    /// Messages to send (each with a distinct MTS identifier). Listening, they go to the associations the
+    /// peer opens; mail not confirmed on an association that ends unrecovered goes to the next one.
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    pub send: u32,
+    /// Content octets per message.
+    #[arg(long, value_name = "OCTETS", default_value_t = 100)]
+    pub size: u32,
+    /// Submit the --send messages one every DURATION (500ms, 2s, 1m) instead of all at start.
+    #[arg(long, value_name = "DURATION", value_parser = super::peer::parse_duration)]
+    pub send_every: Option<std::time::Duration>,
+    /// Exit (0) once N distinct messages were received and every --send message was confirmed; connecting,
+    /// it first closes the association (RT-CLOSE, asking for the Turn with priority 0 if needed).
+    #[arg(long, value_name = "N")]
+    pub count: Option<u64>,
+    /// Exit when nothing arrived for DURATION: 0 if --count was reached or not given, 1 otherwise.
+    #[arg(long, value_name = "DURATION", value_parser = super::peer::parse_duration)]
+    pub exit_after_idle: Option<std::time::Duration>,
+    /// Connecting: who gets the Turn when it opens the association (CN Token Setting 00 or 15).
+    #[arg(long, value_enum, default_value_t = TurnOpt::Initiator)]
+    pub turn: TurnOpt,
+    /// Listening: concurrent connections beyond which new ones are closed at once.
     #[arg(long, default_value_t = 256)]
     pub max_conns: usize,
-    /// Seconds without input after which a connection is closed.
+    /// Listening: seconds without input after which a connection is closed.
     #[arg(long, default_value_t = 60)]
     pub idle: u64,
 }
+
+pub const SERVE_HELP: &str = "Run the reference MTA (or a flaw) over real RFC 1006 TCP, as responder \
+(--listen) or initiator (--connect), so that the suite, other tools and other MTAs can talk to it.\n\n\
+Its MTA job: it accepts (or opens) the association, sends its queued messages when it holds the Turn, asks \
+for the Turn (RT-TURN-PLEASE) when it has mail and gives it (RT-TURN-GIVE) when asked and idle or after a \
+burst of 8, and keeps a lost association for recovery: the initiator reconnects to the same address with \
+RTORQ recover (every 200 ms, 3 attempts), the responder waits 20 s for it. Connecting, it reopens an \
+association that could not be recovered (after 1 s).\n\n\
+Output (stdout): `listening on ADDR` first when listening; then one line per message: `sent MTS-ID` for \
+each positive RT-TRANSFER confirmation of its own messages, `received MTS-ID` for each RT-TRANSFER \
+indication (a duplicate delivery prints twice), so a test counts exactly-once delivery.\n\n\
+As an IUT for `rtse run`, a tester's CN can also ask for mail: a calling SS-user reference \
+`TESTER;mail=100,8000/0001` makes it send two messages of 100 and 8000 octets (docs/conformance.md).\n\n\
+Without --count or --exit-after-idle it runs until stopped.\n\n\
+Exit codes: 0 --count reached (or, without --count, stopped by --exit-after-idle); 1 --exit-after-idle \
+passed before --count was reached; 2 usage or I/O error.\n\n\
+Examples:\n  rtse serve --listen 127.0.0.1:10200\n  \
+rtse serve --listen 127.0.0.1:10200 --send 20 --count 20\n  \
+rtse serve --connect 127.0.0.1:10200 --send 20 --count 20 --exit-after-idle 10s\n  \
+rtse serve --connect mta.example:102 --mode x410 --send 5 --send-every 2s --count 0";
 
 /// `rtse serve`.
 pub fn serve(a: &ServeArgs, out: &mut dyn Write, err: &mut dyn Write) -> u8 {
@@ -399,14 +530,50 @@ pub fn serve(a: &ServeArgs, out: &mut dyn Write, err: &mut dyn Write) -> u8 {
             return exit::USAGE;
         }
     };
+    let default_name = if a.connect.is_some() { "INIT" } else { "IUT" };
+    let name = a.name.clone().unwrap_or_else(|| default_name.to_owned());
+    if name.is_empty() || name.len() > 24 || !name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-') {
+        let _ = writeln!(err, "rtse serve: --name {name:?}: 1 to 24 letters, digits or '-'");
+        return exit::USAGE;
+    }
+    let traffic = super::peer::Traffic::new(&name, a.send, a.size, a.send_every, a.count);
+    if let Some(addr) = &a.connect {
+        let cfg = super::peer::ConnectConfig {
+            addr: addr.clone(),
+            mode: a.mode.mode(),
+            flaw,
+            name,
+            idle_exit: a.exit_after_idle,
+            reopen: std::time::Duration::from_secs(1),
+            responder_turn: a.turn == TurnOpt::Responder,
+        };
+        return match super::peer::run_connect(&cfg, traffic, out) {
+            Ok(super::peer::ConnectEnd::Done | super::peer::ConnectEnd::Idle { reached: true }) => exit::OK,
+            Ok(super::peer::ConnectEnd::Idle { reached: false }) => {
+                let _ = writeln!(err, "rtse serve: idle for {:?} before --count was reached", a.exit_after_idle);
+                exit::FAIL
+            }
+            Err(e) => {
+                let _ = writeln!(err, "rtse serve: {e}");
+                exit::USAGE
+            }
+        };
+    }
+    let own = a.send > 0 || a.count.is_some() || a.name.is_some();
     let cfg = super::tcp::ServeConfig {
-        mode: a.mode.mode(),
-        flaw,
         max_conns: a.max_conns.max(1),
         idle: std::time::Duration::from_secs(a.idle.max(1)),
+        traffic: own.then(|| std::sync::Arc::new(std::sync::Mutex::new(traffic))),
+        idle_exit: a.exit_after_idle,
+        ..super::tcp::ServeConfig::new(a.mode.mode(), flaw)
     };
-    match super::tcp::run_serve(&a.listen, cfg, out) {
-        Ok(()) => exit::OK,
+    let listen = a.listen.as_deref().unwrap_or("127.0.0.1:0");
+    match super::tcp::run_serve(listen, cfg, out) {
+        Ok(true) => exit::OK,
+        Ok(false) => {
+            let _ = writeln!(err, "rtse serve: idle for {:?} before --count was reached", a.exit_after_idle);
+            exit::FAIL
+        }
         Err(e) => {
             let _ = writeln!(err, "rtse serve: {e}");
             exit::USAGE
@@ -415,10 +582,13 @@ pub fn serve(a: &ServeArgs, out: &mut dyn Write, err: &mut dyn Write) -> u8 {
 }
 
 /// `rtse bench suite`: cases per second in process and over loopback TCP
-/// against the same server `rtse serve` runs (in a thread of this process).
+/// against the same server `rtse serve` runs (in a thread of this process),
+/// every case in both modes, the initiator ones launching `rtse serve
+/// --connect` (this executable) per case.
 pub fn bench(out: &mut dyn Write) -> Result<(), String> {
     let all = case::builtin().map_err(|e| e.to_string())?;
-    let caps = Capabilities::all(Mode::Normal);
+    let caps = Capabilities::both();
+    let w = |out: &mut dyn Write, s: String| writeln!(out, "{s}").map_err(|e| e.to_string());
     let mut best = f64::MAX;
     let mut verdicts = Vec::new();
     for _ in 0..3 {
@@ -429,46 +599,52 @@ pub fn bench(out: &mut dyn Write) -> Result<(), String> {
         verdicts = rs.into_iter().map(|r| r.verdict).collect();
     }
     let pass = verdicts.iter().filter(|v| **v == Verdict::Pass).count();
-    writeln!(
+    w(
         out,
-        "in-process: {} cases ({pass} pass) in {:.3} s = {:.0} cases/s (best of 3; target: whole suite < 1 s)",
-        all.len(),
-        best,
-        all.len() as f64 / best
-    )
-    .map_err(|e| e.to_string())?;
+        format!(
+            "in-process: {} cases, both modes ({pass} pass) in {:.3} s = {:.0} cases/s (best of 3; target: whole suite < 1 s)",
+            all.len(),
+            best,
+            all.len() as f64 / best
+        ),
+    )?;
     let t = std::time::Instant::now();
-    let m = super::matrix(&all, Mode::Normal);
-    writeln!(
+    let m = super::matrix(&all, &caps);
+    w(
         out,
-        "matrix (reference + {} flaws): {} case runs in {:.3} s",
-        m.flaws.len(),
-        all.len() * (1 + m.flaws.len()),
-        t.elapsed().as_secs_f64()
-    )
-    .map_err(|e| e.to_string())?;
+        format!(
+            "matrix (reference + {} flaws): {} case runs in {:.3} s",
+            m.flaws.len(),
+            all.len() * (1 + m.flaws.len()),
+            t.elapsed().as_secs_f64()
+        ),
+    )?;
     let l = std::net::TcpListener::bind("127.0.0.1:0").map_err(|e| e.to_string())?;
-    let addr = l.local_addr().map_err(|e| e.to_string())?;
-    let cfg = super::tcp::ServeConfig {
-        mode: Mode::Normal,
-        flaw: None,
-        max_conns: 256,
-        idle: std::time::Duration::from_secs(60),
-    };
+    let addr = l.local_addr().map_err(|e| e.to_string())?.to_string();
+    let cfg = super::tcp::ServeConfig::new(Mode::Normal, None);
     std::thread::spawn(move || super::tcp::serve(l, cfg, || false));
-    let tcp_caps = Capabilities { initiator: false, ..caps };
-    let mut iut = super::tcp::TcpIut::new(&addr.to_string())?;
-    let t = std::time::Instant::now();
-    let rs: Vec<CaseResult> = all.iter().map(|c| run_case(c, &mut iut, &tcp_caps, None)).collect();
-    let secs = t.elapsed().as_secs_f64();
-    let ran = rs.iter().filter(|r| r.verdict != Verdict::Skipped).count();
-    let pass = rs.iter().filter(|r| r.verdict == Verdict::Pass).count();
-    writeln!(
-        out,
-        "loopback TCP: {ran} cases run ({pass} pass, {} skipped) in {secs:.2} s = {:.1} cases/s (target: < 30 s)",
-        rs.len() - ran,
-        ran as f64 / secs
-    )
-    .map_err(|e| e.to_string())?;
+    let launch = super::tcp::InitiatorLaunch {
+        command: "{rtse} serve --connect {addr} --mode {mode} --send {count} --size {size} --turn {turn}".into(),
+        listen: "127.0.0.1:0".into(),
+    };
+    for jobs in [1, 4] {
+        let make = || {
+            let iut = super::tcp::TcpIut::new(&addr)?.with_initiator(launch.clone());
+            Ok(Box::new(iut) as Box<dyn Iut>)
+        };
+        let t = std::time::Instant::now();
+        let rs = super::run_parallel(&all, &make, &caps, None, jobs, &|_| {})?;
+        let secs = t.elapsed().as_secs_f64();
+        let ran = rs.iter().filter(|r| r.verdict != Verdict::Skipped).count();
+        let pass = rs.iter().filter(|r| r.verdict == Verdict::Pass).count();
+        w(
+            out,
+            format!(
+                "loopback TCP, {jobs} job(s): {ran} cases run ({pass} pass, {} skipped) in {secs:.2} s = {:.1} cases/s (target: < 30 s)",
+                rs.len() - ran,
+                ran as f64 / secs
+            ),
+        )?;
+    }
     Ok(())
 }

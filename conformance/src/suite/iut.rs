@@ -38,6 +38,13 @@ pub enum DropHow {
     Fin,
     /// Reset (RST: SO_LINGER 0, then close).
     Rst,
+    /// Half-close: the tester shuts down its sending side (FIN) and goes on
+    /// reading, so it sees what the IUT does on the end of its input (it
+    /// must take the association as lost and close its side).
+    HalfClose,
+    /// Stall: the tester stops reading and writing without closing (a dead
+    /// peer, a pulled cable); the connection stays open until the case ends.
+    Stall,
 }
 
 /// An adapter fault (not a verdict on the IUT): gives `error`.
@@ -55,8 +62,9 @@ pub trait Iut {
     /// Short description (`reference`, `flaw:ignores-please`, `tcp://...`).
     fn name(&self) -> String;
     /// A fresh instance for one case: the IUT's role and, as initiator, its
-    /// mail (as responder, mail comes with the CN, see [`mail_directive`]).
-    fn start(&mut self, initiator: Option<(&[u32], bool)>, seed: u64) -> Result<(), IutError>;
+    /// mail (as responder, mail comes with the CN, see [`mail_directive`])
+    /// and the mode it opens in (as responder it follows the tester's CN).
+    fn start(&mut self, initiator: Option<(&[u32], bool)>, mode: Mode, seed: u64) -> Result<(), IutError>;
     /// Open a transport connection to the IUT.
     fn connect(&mut self) -> Result<(), IutError>;
     /// Accept the IUT's pending connection (after [`IutEvent::Connect`]).
@@ -264,7 +272,8 @@ impl Iut for InProcessIut {
         }
     }
 
-    fn start(&mut self, initiator: Option<(&[u32], bool)>, seed: u64) -> Result<(), IutError> {
+    fn start(&mut self, initiator: Option<(&[u32], bool)>, mode: Mode, seed: u64) -> Result<(), IutError> {
+        self.mode = mode;
         let opener = initiator.is_some();
         let mut cfg = MtaHost::config("IUT", self.mode, self.flaw, opener);
         if let Some((_, responder_turn)) = initiator {
@@ -378,7 +387,32 @@ impl Iut for InProcessIut {
         }
     }
 
-    fn drop_transport(&mut self, _how: DropHow) -> Result<(), IutError> {
+    fn drop_transport(&mut self, how: DropHow) -> Result<(), IutError> {
+        match how {
+            DropHow::Stall => {
+                // The IUT sees nothing; what it sends is never read.
+                self.up = false;
+                self.events.retain(|e| !matches!(e, IutEvent::Bytes(_) | IutEvent::Closed(_)));
+                return Ok(());
+            }
+            DropHow::HalfClose => {
+                // The end of its input is a loss to the IUT; its driver then
+                // closes its side (as `rtse serve` does), which the tester sees.
+                if self.up {
+                    let now = self.now;
+                    let mut out = std::mem::take(&mut self.out);
+                    self.host()?.transport(now, TransportEvent::Lost, &mut out);
+                    self.out = out;
+                    self.drain();
+                    if self.up {
+                        self.up = false;
+                        self.events.push_back(IutEvent::Closed(CloseHow::Fin));
+                    }
+                }
+                return Ok(());
+            }
+            DropHow::Fin | DropHow::Rst => {}
+        }
         // FIN and RST look the same to the machine: the transport is lost.
         if self.up {
             self.up = false;

@@ -71,7 +71,10 @@ impl std::str::FromStr for Verdict {
 /// What the IUT can do (from a declaration, or built in).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Capabilities {
-    pub mode: Mode,
+    /// Speaks X.228 normal mode.
+    pub normal: bool,
+    /// Speaks X.410-1984 mode.
+    pub x410: bool,
     pub twa: bool,
     pub monologue: bool,
     /// Accepts recovery (else refuses it).
@@ -81,19 +84,44 @@ pub struct Capabilities {
 }
 
 impl Capabilities {
-    /// Everything, in `mode` (the in-process reference MTA).
+    /// Everything, in `mode` only.
     #[must_use]
     pub fn all(mode: Mode) -> Self {
-        Capabilities { mode, twa: true, monologue: true, recovery: true, responder: true, initiator: true }
+        Capabilities {
+            normal: mode == Mode::Normal,
+            x410: mode == Mode::X410,
+            twa: true,
+            monologue: true,
+            recovery: true,
+            responder: true,
+            initiator: true,
+        }
+    }
+
+    /// Everything, in both modes (the in-process reference MTA).
+    #[must_use]
+    pub fn both() -> Self {
+        Capabilities { normal: true, ..Self::all(Mode::X410) }
+    }
+
+    /// The mode `case` runs in: its own, else normal if spoken.
+    #[must_use]
+    pub fn mode_for(&self, case: &Case) -> Mode {
+        match case.needs.mode {
+            ModeNeed::Normal => Mode::Normal,
+            ModeNeed::X410 => Mode::X410,
+            ModeNeed::Any if self.normal => Mode::Normal,
+            ModeNeed::Any => Mode::X410,
+        }
     }
 
     /// Why `case` does not apply, if it does not.
     #[must_use]
     pub fn lacks(&self, case: &Case) -> Option<String> {
         let n = &case.needs;
-        match (n.mode, self.mode) {
-            (ModeNeed::Normal, Mode::X410) => return Some("needs normal mode".into()),
-            (ModeNeed::X410, Mode::Normal) => return Some("needs X.410-1984 mode".into()),
+        match n.mode {
+            ModeNeed::Normal if !self.normal => return Some("needs normal mode".into()),
+            ModeNeed::X410 if !self.x410 => return Some("needs X.410-1984 mode".into()),
             _ => {}
         }
         if n.role == RoleNeed::Initiator && !self.initiator {
@@ -632,13 +660,16 @@ impl<'a> Tester<'a> {
                 }
             }
             if let (TurnEvent::Accept(a), Some((cp, w))) = (e, self.proposed) {
-                if let (Some(got), true) = (a.checkpoint_size, cp > 0) {
-                    if i64::from(got) > cp {
-                        return Err(fail(
-                            FailKind::WrongAnswer,
-                            format!("wrong answer: AC checkpointSize {got} above the {cp} proposed"),
-                        ));
-                    }
+                // A proposed 0 means no checkpointing (X.228 intent;
+                // decision in the README): the acceptor may not raise it.
+                // (`None`: the AC's value is not known.)
+                if let Some(got) = a.checkpoint_size.map(i64::from).filter(|g| *g > cp) {
+                    let why = if cp == 0 {
+                        format!("wrong answer: AC checkpointSize {got} for a proposed 0 (no checkpointing)")
+                    } else {
+                        format!("wrong answer: AC checkpointSize {got} above the {cp} proposed")
+                    };
+                    return Err(fail(FailKind::WrongAnswer, why));
                 }
                 if let Some(got) = a.window_size {
                     if i64::from(got) > w || got == 0 {
@@ -756,7 +787,23 @@ impl<'a> Tester<'a> {
                 self.iut.drop_transport(DropHow::Fin)?;
                 self.close_conn(true, CloseHow::Fin);
             }
-            other => return Err(fail(FailKind::Script, format!("unknown drop {other:?} (fin, rst, abort)"))),
+            "half-close" => {
+                // The tester's side only: the IUT must close its own (the
+                // script expects `close`), which ends the connection.
+                self.iut.drop_transport(DropHow::HalfClose)?;
+                return Ok(());
+            }
+            "stall" => {
+                self.iut.drop_transport(DropHow::Stall)?;
+                // A dead peer: the tester sees nothing more on it.
+                self.close_conn(true, CloseHow::Rst);
+            }
+            other => {
+                return Err(fail(
+                    FailKind::Script,
+                    format!("unknown drop {other:?} (fin, rst, abort, half-close, stall)"),
+                ))
+            }
         }
         // What the IUT had not yet read or sent is gone.
         self.inbox.retain(|g| matches!(g, Got::Connect));
@@ -925,7 +972,8 @@ pub fn run_case(case: &Case, iut: &mut dyn Iut, caps: &Capabilities, seed: Optio
     };
     let initiator = (case.needs.role == RoleNeed::Initiator)
         .then(|| (case.iut.mail.as_slice(), case.iut.turn.as_deref() == Some("responder")));
-    if let Err(e) = iut.start(initiator, seed) {
+    let mode = caps.mode_for(case);
+    if let Err(e) = iut.start(initiator, mode, seed) {
         r.verdict = Verdict::Error;
         r.kind = Some(FailKind::Adapter);
         r.reason = Some(e.0);
@@ -938,7 +986,7 @@ pub fn run_case(case: &Case, iut: &mut dyn Iut, caps: &Capabilities, seed: Optio
     };
     let mut t = Tester {
         iut,
-        pdus: if caps.mode == Mode::X410 { Pdus::x410() } else { Pdus::normal() },
+        pdus: if mode == Mode::X410 { Pdus::x410() } else { Pdus::normal() },
         linker: AssociationLinker::new(TrackerConfig::default()),
         conns: Vec::new(),
         inbox: VecDeque::new(),
