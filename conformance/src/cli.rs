@@ -55,6 +55,9 @@ pub enum Command {
     /// Deterministic simulation of two MTAs with association loss; checks the Turn invariants.
     #[command(long_about = SIM_HELP)]
     Sim(SimArgs),
+    /// A fault-injecting RFC 1006 relay between two real MTAs, with the live Turn timeline.
+    #[command(long_about = crate::proxy::PROXY_HELP)]
+    Proxy(crate::proxy::ProxyArgs),
 }
 
 const SIM_HELP: &str = "Simulate two MTAs (the reference MTA or a named flaw on either side) over a virtual \
@@ -295,6 +298,7 @@ pub fn main_with(args: impl IntoIterator<Item = std::ffi::OsString>, out: &mut d
         Command::Run(a) => crate::suite::cmd::run(&a, out, err),
         Command::Cases(c) => crate::suite::cmd::cases(&c, out, err),
         Command::Serve(a) => crate::suite::cmd::serve(&a, out, err),
+        Command::Proxy(a) => crate::proxy::run(&a, out, err),
         Command::Bench(BenchCommand::Suite) => match crate::suite::cmd::bench(out) {
             Ok(()) => exit::OK,
             Err(e) => {
