@@ -123,6 +123,25 @@ pub enum BenchCommand {
     Timeline(BenchTimelineArgs),
     /// Cases per second for the whole conformance suite, in process and over loopback TCP.
     Suite,
+    /// rtse proxy over loopback against a direct connection, in the same run: throughput, added latency per
+    /// PDU, connections held at once and the proxy's memory.
+    Proxy(BenchProxyArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct BenchProxyArgs {
+    /// Megabytes streamed per throughput run.
+    #[arg(long, default_value_t = 256)]
+    pub mb: u64,
+    /// Round trips per latency run.
+    #[arg(long, default_value_t = 5000)]
+    pub pings: usize,
+    /// Connections held open at once.
+    #[arg(long, default_value_t = 1000)]
+    pub conns: usize,
+    /// The rtse binary run as the proxy (default: this one).
+    #[arg(long, value_name = "PATH")]
+    pub rtse: Option<std::path::PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -299,6 +318,16 @@ pub fn main_with(args: impl IntoIterator<Item = std::ffi::OsString>, out: &mut d
         Command::Cases(c) => crate::suite::cmd::cases(&c, out, err),
         Command::Serve(a) => crate::suite::cmd::serve(&a, out, err),
         Command::Proxy(a) => crate::proxy::run(&a, out, err),
+        Command::Bench(BenchCommand::Proxy(a)) => {
+            let o = crate::proxy::bench::Options { mb: a.mb, pings: a.pings, conns: a.conns, rtse: a.rtse };
+            match crate::proxy::bench::run(&o, out) {
+                Ok(()) => exit::OK,
+                Err(e) => {
+                    let _ = writeln!(err, "rtse bench proxy: {e}");
+                    exit::USAGE
+                }
+            }
+        }
         Command::Bench(BenchCommand::Suite) => match crate::suite::cmd::bench(out) {
             Ok(()) => exit::OK,
             Err(e) => {

@@ -24,6 +24,7 @@
 //! See docs/proxy.md.
 #![forbid(unsafe_code)]
 
+pub mod bench;
 pub mod fault;
 pub mod observe;
 pub mod relay;
