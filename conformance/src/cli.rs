@@ -47,7 +47,8 @@ pub enum Command {
     /// List the conformance cases or show one.
     #[command(subcommand)]
     Cases(crate::suite::cmd::CasesCommand),
-    /// Run the reference MTA (or a flaw) as an RFC 1006 server.
+    /// Run the reference MTA (or a flaw) over RFC 1006 TCP, listening (--listen) or connecting (--connect).
+    #[command(long_about = crate::suite::cmd::SERVE_HELP)]
     Serve(crate::suite::cmd::ServeArgs),
     /// Benchmarks, printing their figures (build with --release).
     #[command(subcommand)]

@@ -39,8 +39,22 @@ fn run(addr: &str, patterns: &[&str]) -> Vec<suite::CaseResult> {
     let all = case::builtin().unwrap();
     let sel = cmd::select(&all, &patterns.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>());
     assert!(!sel.is_empty());
-    let (mut iut, caps) = cmd::iut_of(&format!("tcp://{addr}"), rtse_codec::presentation::Mode::Normal).unwrap();
+    let mode = rtse_codec::presentation::Mode::Normal;
+    let (mut iut, caps) = cmd::iut_with(&format!("tcp://{addr}"), mode, Some(launch(mode))).unwrap();
     sel.iter().map(|c| suite::run_case(c, iut.as_mut(), &caps, None)).collect()
+}
+
+/// Cases with the IUT as initiator: the tester listens and launches
+/// `rtse serve --connect` per case (the declaration's [initiator] command).
+fn launch(mode: rtse_codec::presentation::Mode) -> suite::tcp::InitiatorLaunch {
+    suite::tcp::InitiatorLaunch {
+        command: format!(
+            "'{}' serve --connect {{addr}} --mode {{mode}} --send {{count}} --size {{size}} --turn {{turn}}",
+            env!("CARGO_BIN_EXE_rtse")
+        ),
+        listen: "127.0.0.1:0".into(),
+        mode,
+    }
 }
 
 fn failures(rs: &[suite::CaseResult]) -> String {
@@ -59,6 +73,16 @@ fn recovery_abort_and_malformed_cases_pass_against_rtse_serve() {
     let s = serve(&[]);
     let rs = run(&s.addr, &["turn.recovery", "recovery.turn", "abort", "malformed.tpkt", "malformed.order"]);
     assert!(rs.len() >= 30, "{}", rs.len());
+    let bad = failures(&rs);
+    assert!(bad.is_empty(), "{bad}");
+}
+
+#[test]
+fn initiator_cases_run_over_tcp_with_rtse_serve_connect() {
+    let s = serve(&[]);
+    let rs = run(&s.addr, &["establish.initiator", "recovery.initiator"]);
+    assert!(rs.len() >= 9, "{}", rs.len());
+    assert!(rs.iter().all(|r| r.verdict != Verdict::Skipped), "none skipped: the tester listens");
     let bad = failures(&rs);
     assert!(bad.is_empty(), "{bad}");
 }
@@ -107,6 +131,13 @@ fn the_whole_suite_passes_against_rtse_serve() {
     let rs = run(&s.addr, &[]);
     let bad = failures(&rs);
     assert!(bad.is_empty(), "{bad}");
+    // The initiator cases run over TCP too.
+    let skipped: Vec<&str> = rs
+        .iter()
+        .filter(|r| r.verdict == Verdict::Skipped && r.reason.as_deref().unwrap_or("").contains("initiator"))
+        .map(|r| r.id.as_str())
+        .collect();
+    assert!(skipped.is_empty(), "skipped over TCP: {skipped:?}");
 }
 
 #[test]

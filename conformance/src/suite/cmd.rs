@@ -33,6 +33,13 @@ impl ModeOpt {
     }
 }
 
+/// Who gets the Turn when an association opens.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum TurnOpt {
+    Initiator,
+    Responder,
+}
+
 /// When to colour the table.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum ColorOpt {
@@ -50,9 +57,16 @@ pub struct RunArgs {
     /// Without it: the matrix (the reference and every flaw, in process).
     #[arg(long, value_name = "IUT")]
     pub iut: Option<String>,
-    /// The IUT's declaration (TOML): capabilities and expected divergences with reasons.
+    /// The IUT's declaration (TOML): capabilities, expected divergences with reasons, and (over TCP) the
+    /// [initiator] command that makes the IUT connect.
     #[arg(long, value_name = "FILE")]
     pub declare: Option<PathBuf>,
+    /// With tcp://: run cases that need the IUT as initiator by launching this command per case (the tester
+    /// listens). Placeholders {addr} {mail} {count} {size} {turn} {mode} {rtse}; e.g.
+    /// '{rtse} serve --connect {addr} --mode {mode} --send {count} --size {size} --turn {turn}'.
+    /// Overrides the declaration's [initiator] command.
+    #[arg(long, value_name = "TEMPLATE")]
+    pub initiator_cmd: Option<String>,
     /// RTSE mode of an in-process IUT (a declaration's mode wins).
     #[arg(long, value_enum, default_value_t = ModeOpt::Normal)]
     pub mode: ModeOpt,
@@ -128,6 +142,16 @@ pub fn cases(cmd: &CasesCommand, out: &mut dyn Write, err: &mut dyn Write) -> u8
 
 /// Parse an `--iut` value into an adapter and its default capabilities.
 pub fn iut_of(spec: &str, mode: Mode) -> Result<(Box<dyn Iut>, Capabilities), String> {
+    iut_with(spec, mode, None)
+}
+
+/// [`iut_of`], with the command that makes a TCP IUT connect (the IUT as
+/// initiator: the tester listens).
+pub fn iut_with(
+    spec: &str,
+    mode: Mode,
+    launch: Option<super::tcp::InitiatorLaunch>,
+) -> Result<(Box<dyn Iut>, Capabilities), String> {
     if spec == "reference" {
         return Ok((Box::new(InProcessIut::new(mode, None)), Capabilities::all(mode)));
     }
@@ -136,8 +160,13 @@ pub fn iut_of(spec: &str, mode: Mode) -> Result<(Box<dyn Iut>, Capabilities), St
         return Ok((Box::new(InProcessIut::new(mode, Some(f))), Capabilities::all(mode)));
     }
     if let Some(addr) = spec.strip_prefix("tcp://") {
-        let caps = Capabilities { initiator: false, ..Capabilities::all(mode) };
-        return Ok((Box::new(super::tcp::TcpIut::new(addr)?), caps));
+        let caps = Capabilities { initiator: launch.is_some(), ..Capabilities::all(mode) };
+        let mut iut = super::tcp::TcpIut::new(addr)?;
+        if let Some(l) = launch {
+            super::tcp::split_command(&l.command).map_err(|e| format!("initiator command: {e}"))?;
+            iut = iut.with_initiator(l);
+        }
+        return Ok((Box::new(iut), caps));
     }
     Err(format!("--iut {spec:?}: reference, flaw:NAME or tcp://HOST:PORT"))
 }
@@ -276,7 +305,13 @@ pub fn run(a: &RunArgs, out: &mut dyn Write, err: &mut dyn Write) -> u8 {
                     }
                 }
             }
-            let (mut iut, caps) = match iut_of(spec, mode) {
+            let launch = a
+                .initiator_cmd
+                .clone()
+                .map(|c| (c, "127.0.0.1:0".to_owned()))
+                .or_else(|| decl.as_ref().and_then(|d| d.initiator.clone()).map(|i| (i.command, i.listen)))
+                .map(|(command, listen)| super::tcp::InitiatorLaunch { command, listen, mode });
+            let (mut iut, caps) = match iut_with(spec, mode, launch) {
                 Ok(x) => x,
                 Err(e) => {
                     let _ = writeln!(err, "rtse run: {e}");
@@ -372,23 +407,72 @@ pub fn grades(r: &Report) -> Vec<(String, Grade)> {
 }
 
 #[derive(Debug, Args)]
+#[command(group(clap::ArgGroup::new("end").required(true).args(["listen", "connect"])))]
 pub struct ServeArgs {
-    /// Address to listen on (`127.0.0.1:0` picks a free port; the first line printed names it).
+    /// Listen on this address as association-responder (`127.0.0.1:0` picks a free port; the first line
+    /// printed is `listening on ADDR`).
+    #[arg(long, value_name = "HOST:PORT", conflicts_with = "connect")]
+    pub listen: Option<String>,
+    /// Connect to this address as association-initiator: open the association, send, ask for and give the
+    /// Turn, and recover a lost association by reconnecting here with RTORQ recover.
     #[arg(long, value_name = "HOST:PORT")]
-    pub listen: String,
-    /// Serve this flaw instead of the reference MTA.
+    pub connect: Option<String>,
+    /// Run this flaw instead of the reference MTA (`rtse sim` and docs/machine.md list them).
     #[arg(long, value_name = "NAME")]
     pub flaw: Option<String>,
-    /// RTSE mode the MTA answers in.
+    /// RTSE mode: the initiator opens in it; the responder follows the peer's CN.
     #[arg(long, value_enum, default_value_t = ModeOpt::Normal)]
     pub mode: ModeOpt,
-    /// Concurrent connections beyond which new ones are closed at once.
+    /// MTA name: calling/responding reference prefix and local part of its MTS identifiers
+    /// (`/C=GB/A= /P=ACME/;NAME-000001`). Default: IUT listening, INIT connecting.
+    #[arg(long, value_name = "NAME")]
+    pub name: Option<String>,
+    /// Messages to send (each with a distinct MTS identifier). Listening, they go to the associations the
+    /// peer opens; mail not confirmed on an association that ends unrecovered goes to the next one.
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    pub send: u32,
+    /// Content octets per message.
+    #[arg(long, value_name = "OCTETS", default_value_t = 100)]
+    pub size: u32,
+    /// Submit the --send messages one every DURATION (500ms, 2s, 1m) instead of all at start.
+    #[arg(long, value_name = "DURATION", value_parser = super::peer::parse_duration)]
+    pub send_every: Option<std::time::Duration>,
+    /// Exit (0) once N distinct messages were received and every --send message was confirmed; connecting,
+    /// it first closes the association (RT-CLOSE, asking for the Turn with priority 0 if needed).
+    #[arg(long, value_name = "N")]
+    pub count: Option<u64>,
+    /// Exit when nothing arrived for DURATION: 0 if --count was reached or not given, 1 otherwise.
+    #[arg(long, value_name = "DURATION", value_parser = super::peer::parse_duration)]
+    pub exit_after_idle: Option<std::time::Duration>,
+    /// Connecting: who gets the Turn when it opens the association (CN Token Setting 00 or 15).
+    #[arg(long, value_enum, default_value_t = TurnOpt::Initiator)]
+    pub turn: TurnOpt,
+    /// Listening: concurrent connections beyond which new ones are closed at once.
     #[arg(long, default_value_t = 256)]
     pub max_conns: usize,
-    /// Seconds without input after which a connection is closed.
+    /// Listening: seconds without input after which a connection is closed.
     #[arg(long, default_value_t = 60)]
     pub idle: u64,
 }
+
+pub const SERVE_HELP: &str = "Run the reference MTA (or a flaw) over real RFC 1006 TCP, as responder \
+(--listen) or initiator (--connect), so that the suite, other tools and other MTAs can talk to it.\n\n\
+Its MTA job: it accepts (or opens) the association, sends its queued messages when it holds the Turn, asks \
+for the Turn (RT-TURN-PLEASE) when it has mail and gives it (RT-TURN-GIVE) when asked and idle or after a \
+burst of 8, and keeps a lost association for recovery: the initiator reconnects to the same address with \
+RTORQ recover (every 200 ms, 3 attempts), the responder waits 20 s for it. Connecting, it reopens an \
+association that could not be recovered (after 1 s).\n\n\
+Output (stdout): `listening on ADDR` first when listening; then one line per message: `sent MTS-ID` for \
+each positive RT-TRANSFER confirmation of its own messages, `received MTS-ID` for each RT-TRANSFER \
+indication (a duplicate delivery prints twice), so a test counts exactly-once delivery.\n\n\
+As an IUT for `rtse run`, a tester's CN can also ask for mail: a calling SS-user reference \
+`TESTER;mail=100,8000/0001` makes it send two messages of 100 and 8000 octets (docs/conformance.md).\n\n\
+Exit codes: 0 --count reached (or, without --count, stopped by --exit-after-idle); 1 --exit-after-idle \
+passed before --count was reached; 2 usage or I/O error.\n\n\
+Examples:\n  rtse serve --listen 127.0.0.1:10200\n  \
+rtse serve --listen 127.0.0.1:10200 --send 20 --count 20\n  \
+rtse serve --connect 127.0.0.1:10200 --send 20 --count 20 --exit-after-idle 10s\n  \
+rtse serve --connect mta.example:102 --mode x410 --send 5 --send-every 2s --count 0";
 
 /// `rtse serve`.
 pub fn serve(a: &ServeArgs, out: &mut dyn Write, err: &mut dyn Write) -> u8 {
@@ -399,14 +483,50 @@ pub fn serve(a: &ServeArgs, out: &mut dyn Write, err: &mut dyn Write) -> u8 {
             return exit::USAGE;
         }
     };
+    let default_name = if a.connect.is_some() { "INIT" } else { "IUT" };
+    let name = a.name.clone().unwrap_or_else(|| default_name.to_owned());
+    if name.is_empty() || name.len() > 24 || !name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-') {
+        let _ = writeln!(err, "rtse serve: --name {name:?}: 1 to 24 letters, digits or '-'");
+        return exit::USAGE;
+    }
+    let traffic = super::peer::Traffic::new(&name, a.send, a.size, a.send_every, a.count);
+    if let Some(addr) = &a.connect {
+        let cfg = super::peer::ConnectConfig {
+            addr: addr.clone(),
+            mode: a.mode.mode(),
+            flaw,
+            name,
+            idle_exit: a.exit_after_idle,
+            reopen: std::time::Duration::from_secs(1),
+            responder_turn: a.turn == TurnOpt::Responder,
+        };
+        return match super::peer::run_connect(&cfg, traffic, out) {
+            Ok(super::peer::ConnectEnd::Done | super::peer::ConnectEnd::Idle { reached: true }) => exit::OK,
+            Ok(super::peer::ConnectEnd::Idle { reached: false }) => {
+                let _ = writeln!(err, "rtse serve: idle for {:?} before --count was reached", a.exit_after_idle);
+                exit::FAIL
+            }
+            Err(e) => {
+                let _ = writeln!(err, "rtse serve: {e}");
+                exit::USAGE
+            }
+        };
+    }
+    let own = a.send > 0 || a.count.is_some() || a.name.is_some();
     let cfg = super::tcp::ServeConfig {
-        mode: a.mode.mode(),
-        flaw,
         max_conns: a.max_conns.max(1),
         idle: std::time::Duration::from_secs(a.idle.max(1)),
+        traffic: own.then(|| std::sync::Arc::new(std::sync::Mutex::new(traffic))),
+        idle_exit: a.exit_after_idle,
+        ..super::tcp::ServeConfig::new(a.mode.mode(), flaw)
     };
-    match super::tcp::run_serve(&a.listen, cfg, out) {
-        Ok(()) => exit::OK,
+    let listen = a.listen.as_deref().unwrap_or("127.0.0.1:0");
+    match super::tcp::run_serve(listen, cfg, out) {
+        Ok(true) => exit::OK,
+        Ok(false) => {
+            let _ = writeln!(err, "rtse serve: idle for {:?} before --count was reached", a.exit_after_idle);
+            exit::FAIL
+        }
         Err(e) => {
             let _ = writeln!(err, "rtse serve: {e}");
             exit::USAGE
@@ -449,12 +569,7 @@ pub fn bench(out: &mut dyn Write) -> Result<(), String> {
     .map_err(|e| e.to_string())?;
     let l = std::net::TcpListener::bind("127.0.0.1:0").map_err(|e| e.to_string())?;
     let addr = l.local_addr().map_err(|e| e.to_string())?;
-    let cfg = super::tcp::ServeConfig {
-        mode: Mode::Normal,
-        flaw: None,
-        max_conns: 256,
-        idle: std::time::Duration::from_secs(60),
-    };
+    let cfg = super::tcp::ServeConfig::new(Mode::Normal, None);
     std::thread::spawn(move || super::tcp::serve(l, cfg, || false));
     let tcp_caps = Capabilities { initiator: false, ..caps };
     let mut iut = super::tcp::TcpIut::new(&addr.to_string())?;

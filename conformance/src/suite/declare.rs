@@ -11,6 +11,9 @@
 //! dialogue = ["twa"]         # twa, monologue
 //! recovery = true            # accepts recovery (false: refuses it)
 //! roles = ["responder"]      # responder, initiator
+//! [initiator]                # over TCP, how the tester makes the IUT connect:
+//! command = "acme-mta --peer {addr} --queue {count}x{size} --mode {mode}"
+//! listen = "127.0.0.1:0"     # where the tester listens (default)
 //! [[expected]]
 //! case = "turn.recovery.field-failure*"   # id, area prefix or glob
 //! verdict = "fail"
@@ -33,6 +36,26 @@ pub struct Declaration {
     pub capabilities: CapsSpec,
     #[serde(default)]
     pub expected: Vec<Expected>,
+    /// Over TCP: the command that makes the IUT connect to the tester.
+    #[serde(default)]
+    pub initiator: Option<InitiatorSpec>,
+}
+
+/// How the tester makes the IUT connect (the IUT as association-initiator
+/// over TCP): a command run per case, as Autobahn's fuzzingclient. See
+/// [`super::tcp::InitiatorLaunch`] for the placeholders.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct InitiatorSpec {
+    /// Command template (`{addr}`, `{mail}`, `{count}`, `{size}`, `{turn}`, `{mode}`, `{rtse}`).
+    pub command: String,
+    /// Where the tester listens (`127.0.0.1:0`: a fresh port per case).
+    #[serde(default = "local0")]
+    pub listen: String,
+}
+
+fn local0() -> String {
+    "127.0.0.1:0".into()
 }
 
 /// Capabilities as written.
@@ -84,6 +107,9 @@ impl Declaration {
     pub fn parse(text: &str) -> Result<Self, String> {
         let d: Declaration = toml::from_str(text).map_err(|e| e.to_string())?;
         d.capabilities()?;
+        if let Some(i) = &d.initiator {
+            super::tcp::split_command(&i.command).map_err(|e| format!("initiator.command: {e}"))?;
+        }
         for e in &d.expected {
             if e.reason.trim().is_empty() {
                 return Err(format!("expected entry {:?}: a reason is required", e.case));
@@ -200,6 +226,9 @@ mod tests {
         assert!(d.expected_for("turn.please.idle-holder").is_some());
         assert!(Declaration::parse("[[expected]]\ncase='a'\nverdict='fail'\nreason=' '\n").is_err());
         assert!(Declaration::parse("[capabilities]\nmode='x400'\n").is_err());
+        let d = Declaration::parse("[initiator]\ncommand=\"mta --to {addr}\"\n").unwrap();
+        assert_eq!(d.initiator.unwrap().listen, "127.0.0.1:0");
+        assert!(Declaration::parse("[initiator]\ncommand=\"mta 'x\"\n").is_err());
         assert!(Declaration::parse("[[expected]]\ncase='a'\nverdict='broken'\nreason='r'\n").is_err());
         let all = crate::suite::case::builtin().unwrap();
         let d = Declaration::parse("[[expected]]\ncase='no.such.case'\nverdict='fail'\nreason='r'\n").unwrap();

@@ -38,6 +38,13 @@ pub enum DropHow {
     Fin,
     /// Reset (RST: SO_LINGER 0, then close).
     Rst,
+    /// Half-close: the tester shuts down its sending side (FIN) and goes on
+    /// reading, so it sees what the IUT does on the end of its input (it
+    /// must take the association as lost and close its side).
+    HalfClose,
+    /// Stall: the tester stops reading and writing without closing (a dead
+    /// peer, a pulled cable); the connection stays open until the case ends.
+    Stall,
 }
 
 /// An adapter fault (not a verdict on the IUT): gives `error`.
@@ -378,7 +385,32 @@ impl Iut for InProcessIut {
         }
     }
 
-    fn drop_transport(&mut self, _how: DropHow) -> Result<(), IutError> {
+    fn drop_transport(&mut self, how: DropHow) -> Result<(), IutError> {
+        match how {
+            DropHow::Stall => {
+                // The IUT sees nothing; what it sends is never read.
+                self.up = false;
+                self.events.retain(|e| !matches!(e, IutEvent::Bytes(_) | IutEvent::Closed(_)));
+                return Ok(());
+            }
+            DropHow::HalfClose => {
+                // The end of its input is a loss to the IUT; its driver then
+                // closes its side (as `rtse serve` does), which the tester sees.
+                if self.up {
+                    let now = self.now;
+                    let mut out = std::mem::take(&mut self.out);
+                    self.host()?.transport(now, TransportEvent::Lost, &mut out);
+                    self.out = out;
+                    self.drain();
+                    if self.up {
+                        self.up = false;
+                        self.events.push_back(IutEvent::Closed(CloseHow::Fin));
+                    }
+                }
+                return Ok(());
+            }
+            DropHow::Fin | DropHow::Rst => {}
+        }
         // FIN and RST look the same to the machine: the transport is lost.
         if self.up {
             self.up = false;

@@ -8,6 +8,7 @@ pub mod case;
 pub mod cmd;
 pub mod declare;
 pub mod iut;
+pub mod peer;
 pub mod report;
 pub mod run;
 pub mod tcp;

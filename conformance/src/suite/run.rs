@@ -756,7 +756,23 @@ impl<'a> Tester<'a> {
                 self.iut.drop_transport(DropHow::Fin)?;
                 self.close_conn(true, CloseHow::Fin);
             }
-            other => return Err(fail(FailKind::Script, format!("unknown drop {other:?} (fin, rst, abort)"))),
+            "half-close" => {
+                // The tester's side only: the IUT must close its own (the
+                // script expects `close`), which ends the connection.
+                self.iut.drop_transport(DropHow::HalfClose)?;
+                return Ok(());
+            }
+            "stall" => {
+                self.iut.drop_transport(DropHow::Stall)?;
+                // A dead peer: the tester sees nothing more on it.
+                self.close_conn(true, CloseHow::Rst);
+            }
+            other => {
+                return Err(fail(
+                    FailKind::Script,
+                    format!("unknown drop {other:?} (fin, rst, abort, half-close, stall)"),
+                ))
+            }
         }
         // What the IUT had not yet read or sent is gone.
         self.inbox.retain(|g| matches!(g, Got::Connect));
