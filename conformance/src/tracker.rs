@@ -701,6 +701,13 @@ impl TurnTracker {
             }
         }
         let x = ev.from;
+        if matches!(ev.event, TurnEvent::TransportClosed { .. }) {
+            // A please already past its time bound when the connection
+            // closes was unanswered while it was up: judge it at the close
+            // time, before the loss ends the clock (a live observer sees no
+            // event in between).
+            self.update_please_clock();
+        }
         match &ev.event {
             TurnEvent::TransportOpen => self.on_transport_open(x),
             TurnEvent::TransportClosed { how } => self.on_transport_closed(*how),
