@@ -137,6 +137,9 @@ pub struct BenchProxyArgs {
     /// Round trips per latency run.
     #[arg(long, default_value_t = 5000)]
     pub pings: usize,
+    /// Throughput rounds (direct, bare relay, proxy interleaved; the best of each).
+    #[arg(long, default_value_t = 5)]
+    pub rounds: usize,
     /// Connections held open at once.
     #[arg(long, default_value_t = 1000)]
     pub conns: usize,
@@ -320,7 +323,13 @@ pub fn main_with(args: impl IntoIterator<Item = std::ffi::OsString>, out: &mut d
         Command::Serve(a) => crate::suite::cmd::serve(&a, out, err),
         Command::Proxy(a) => crate::proxy::run(&a, out, err),
         Command::Bench(BenchCommand::Proxy(a)) => {
-            let o = crate::proxy::bench::Options { mb: a.mb, pings: a.pings, conns: a.conns, rtse: a.rtse };
+            let o = crate::proxy::bench::Options {
+                mb: a.mb,
+                pings: a.pings,
+                rounds: a.rounds,
+                conns: a.conns,
+                rtse: a.rtse,
+            };
             match crate::proxy::bench::run(&o, out) {
                 Ok(()) => exit::OK,
                 Err(e) => {

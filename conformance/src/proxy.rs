@@ -40,6 +40,11 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+/// Messages in flight from the pumps to the observer at most: each holds
+/// at most one read (128 KiB), so at most 32 MiB wait; a pump whose
+/// message does not fit waits (and stops reading: TCP flow control).
+const CHANNEL: usize = 256;
+
 /// Set by the binary's SIGINT handler: the proxy stops, closes its
 /// connections (FIN), prints the summary and writes its files.
 pub static INTERRUPTED: AtomicBool = AtomicBool::new(false);
@@ -245,7 +250,7 @@ pub fn run(a: &ProxyArgs, out: &mut dyn Write, err: &mut dyn Write) -> u8 {
 
     let mut settings = crate::timeline::Settings::default();
     settings.tracker.please_max_ns = Some(secs(a.please_timeout).as_nanos() as u64).filter(|&n| n > 0);
-    let (tx, rx) = std::sync::mpsc::sync_channel(4096);
+    let (tx, rx) = std::sync::mpsc::sync_channel(CHANNEL);
     let cfg = RelayConfig {
         upstream,
         idle: secs(a.idle).max(Duration::from_millis(100)),

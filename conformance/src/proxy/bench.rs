@@ -3,7 +3,7 @@
 //!
 //! * **Throughput**: the initiator streams an RTSE transfer (CR, CN, AS,
 //!   then DT/RTTR segments of 16 KiB) into a sink that counts octets; best
-//!   of three runs, direct and through the proxy, without a fault plan
+//!   of `--rounds` rounds (interleaved), direct and through the proxy, without a fault plan
 //!   (pumps only frame) and with one (pumps decode every TPKT for the
 //!   plan; the rule never matches).
 //! * **Latency**: ping-pong of a PT TPKT with an echoing MTA, direct and
@@ -13,6 +13,9 @@
 //!   each exchanging a TPKT both ways first and again once all are open;
 //!   the proxy's resident memory (VmRSS of its process) idle, with N open,
 //!   and its peak (VmHWM).
+//!
+//! A bare relay (two threads copying octets, in this process) is measured
+//! too: the ceiling of any user-space relay on the machine.
 //!
 //! The proxy is this very binary (`rtse proxy -q`) run as a child process,
 //! so its memory is its own; the MTAs are threads of this process.
@@ -32,6 +35,8 @@ pub struct Options {
     pub mb: u64,
     /// Round trips per latency run.
     pub pings: usize,
+    /// Throughput rounds (the best of each is kept).
+    pub rounds: usize,
     /// Connections held at once.
     pub conns: usize,
     /// The `rtse` binary (default: this executable).
@@ -78,6 +83,26 @@ impl ProxyProc {
                 .unwrap_or(0)
         };
         (field("VmRSS:"), field("VmHWM:"))
+    }
+}
+
+impl ProxyProc {
+    /// CPU seconds (user + system) of the observer (the main thread) and
+    /// of everything else (pumps, acceptor), from /proc.
+    fn cpu_split(&self) -> (f64, f64) {
+        let pid = self.child.id();
+        let tick = 100.0; // USER_HZ on Linux
+                          // utime + stime (fields 14 and 15; counted after the ")" that
+                          // ends the command name). The process's include exited threads.
+        let cpu = |path: String| {
+            let stat = std::fs::read_to_string(path).unwrap_or_default();
+            let after = stat.rsplit_once(')').map(|x| x.1).unwrap_or("");
+            let f: Vec<f64> = after.split_whitespace().map(|v| v.parse().unwrap_or(0.0)).collect();
+            (f.get(11).unwrap_or(&0.0) + f.get(12).unwrap_or(&0.0)) / tick
+        };
+        let main = cpu(format!("/proc/{pid}/task/{pid}/stat"));
+        let total = cpu(format!("/proc/{pid}/stat"));
+        (main, (total - main).max(0.0))
     }
 }
 
@@ -135,6 +160,34 @@ fn echo() -> Result<SocketAddr, String> {
                     }
                 }
             });
+        }
+    });
+    Ok(addr)
+}
+
+/// A bare relay (threads copying octets, nothing else): the ceiling of
+/// any user-space relay on this machine, to tell what the proxy's own
+/// work costs from what the extra hop costs.
+fn bare_relay(to: SocketAddr) -> Result<SocketAddr, String> {
+    let l = TcpListener::bind("127.0.0.1:0").map_err(|e| e.to_string())?;
+    let addr = l.local_addr().map_err(|e| e.to_string())?;
+    std::thread::spawn(move || {
+        for c in l.incoming() {
+            let Ok(c) = c else { continue };
+            let Ok(u) = TcpStream::connect(to) else { continue };
+            let _ = (c.set_nodelay(true), u.set_nodelay(true));
+            let (Ok(c2), Ok(u2)) = (c.try_clone(), u.try_clone()) else { continue };
+            for (mut a, mut b) in [(c, u), (u2, c2)] {
+                std::thread::spawn(move || {
+                    let mut buf = vec![0u8; 1 << 17];
+                    while let Ok(n) = a.read(&mut buf) {
+                        if n == 0 || b.write_all(&buf[..n]).is_err() {
+                            break;
+                        }
+                    }
+                    let _ = b.shutdown(Shutdown::Write);
+                });
+            }
         }
     });
     Ok(addr)
@@ -217,33 +270,49 @@ pub fn run(o: &Options, out: &mut dyn Write) -> Result<(), String> {
         let _ = writeln!(out, "{s}");
         let _ = out.flush();
     };
-    w(out, format!("rtse bench proxy: loopback, {} MB per stream, {} pings, {} connections", o.mb, o.pings, o.conns));
+    w(
+        out,
+        format!(
+            "rtse bench proxy: loopback, {} MB per stream, best of {} rounds, {} pings, {} connections",
+            o.mb, o.rounds, o.pings, o.conns
+        ),
+    );
 
-    // Throughput.
+    // Throughput: rounds of direct, bare relay, proxy without and with a
+    // plan, interleaved so that load from elsewhere hits all alike; the
+    // best of each.
     let (sink_addr, sink_rx) = sink()?;
-    let best = |to: SocketAddr| -> Result<f64, String> {
-        let mut b: f64 = 0.0;
-        for _ in 0..3 {
-            b = b.max(stream(to, o.mb, &sink_rx)?);
+    let bare_addr = bare_relay(sink_addr)?;
+    let plain = ProxyProc::start(&rtse, sink_addr, &[])?;
+    let planned = ProxyProc::start(&rtse, sink_addr, &["--drop", "before:ZZZ"])?;
+    let mut best = [0.0f64; 4];
+    for _ in 0..o.rounds.max(1) {
+        for (i, to) in [sink_addr, bare_addr, plain.addr, planned.addr].into_iter().enumerate() {
+            best[i] = best[i].max(stream(to, o.mb, &sink_rx)?);
         }
-        Ok(b)
-    };
-    let direct = best(sink_addr)?;
+    }
+    let [direct, bare, ..] = best;
     w(out, format!("throughput  direct                 {direct:8.0} MB/s"));
-    for (name, extra) in [("proxy, no fault plan", &[][..]), ("proxy, fault plan", &["--drop", "before:ZZZ"][..])] {
-        let p = ProxyProc::start(&rtse, sink_addr, extra)?;
-        let via = best(p.addr)?;
+    w(
+        out,
+        format!(
+            "throughput  bare relay (baseline)  {bare:8.0} MB/s  = {:5.1}% of direct: what any user-space hop costs here",
+            100.0 * bare / direct
+        ),
+    );
+    for (name, p, via) in [("proxy, no fault plan", &plain, best[2]), ("proxy, fault plan", &planned, best[3])] {
         let (rss, hwm) = p.rss_kib();
+        let (obs, pumps) = p.cpu_split();
         w(
             out,
             format!(
-                "throughput  {name:<22} {via:8.0} MB/s  = {:5.1}% of direct (target >= 80%)  proxy RSS {} KiB, peak {} KiB",
+                "throughput  {name:<22} {via:8.0} MB/s  = {:5.1}% of direct (target >= 80%), {:5.1}% of the bare relay; proxy RSS {rss} KiB, peak {hwm} KiB; CPU observer {obs:.2} s, pumps {pumps:.2} s",
                 100.0 * via / direct,
-                rss,
-                hwm
+                100.0 * via / bare,
             ),
         );
     }
+    drop((plain, planned));
 
     // Latency.
     let echo_addr = echo()?;
@@ -254,6 +323,16 @@ pub fn run(o: &Options, out: &mut dyn Write) -> Result<(), String> {
             "latency     direct RTT             median {:7.1} us  p99 {:7.1} us",
             us(pct(&d, 0.5)),
             us(pct(&d, 0.99))
+        ),
+    );
+    let b = pings(bare_relay(echo_addr)?, o.pings)?;
+    w(
+        out,
+        format!(
+            "latency     bare relay (baseline)  median {:7.1} us  p99 {:7.1} us  added per PDU {:6.1} us",
+            us(pct(&b, 0.5)),
+            us(pct(&b, 0.99)),
+            (us(pct(&b, 0.5)) - us(pct(&d, 0.5))) / 2.0
         ),
     );
     for (name, extra) in [("proxy, no fault plan", &[][..]), ("proxy, fault plan", &["--drop", "before:ZZZ"][..])] {
