@@ -515,7 +515,7 @@ mod tests {
         let run = |seed| {
             let random = RandomFaults { rate: 0.1, seed, kinds: DropKind::ALL.to_vec() };
             let mut p = FaultPlan::new(vec![], Some(random), None);
-            (0..2000).map(|i| p.decide(Side::Initiator, &["DT"]).effect.map(|e| (i, e))).flatten().collect::<Vec<_>>()
+            (0..2000).filter_map(|i| p.decide(Side::Initiator, &["DT"]).effect.map(|e| (i, e))).collect::<Vec<_>>()
         };
         let a = run(7);
         assert_eq!(a, run(7), "same seed, same faults");
