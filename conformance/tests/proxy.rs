@@ -333,3 +333,44 @@ fn many_concurrent_connections() {
     assert_eq!(code, 0, "{out}");
     assert!(out.contains(&format!("connections {N} ")), "{out}");
 }
+
+/// Bad arguments: exit 2 with the reason, before anything listens.
+#[test]
+fn bad_arguments_are_usage_errors() {
+    for (args, want) in [
+        (&["--drop", "during:GTC"][..], "neither before nor after"),
+        (&["--drop", "after:GTC:mid-tpkt"], "use before:GTC"),
+        (&["--drop-rate", "1.5"], "between 0 and 1"),
+        (&["--drop-kinds", "boom", "--drop-rate", "0.1"], "unknown drop kind"),
+        (&["--timeline", "xml=out.xml"], "json=PATH or text=PATH"),
+        (&["--rules", "/nonexistent/rules.toml"], "/nonexistent/rules.toml"),
+    ] {
+        let mut argv: Vec<String> =
+            ["rtse", "proxy", "--listen", "127.0.0.1:0", "--to", "127.0.0.1:9"].iter().map(|s| s.to_string()).collect();
+        argv.extend(args.iter().map(|s| s.to_string()));
+        let (mut out, mut err) = (Vec::new(), Vec::new());
+        let code = rtse_conformance::cli::main_with(argv.iter().map(std::ffi::OsString::from), &mut out, &mut err);
+        let err = String::from_utf8_lossy(&err);
+        assert_eq!(code, 2, "{args:?}: {err}");
+        assert!(err.contains(want), "{args:?}: {err}");
+        assert!(out.is_empty(), "nothing printed before the arguments are checked");
+    }
+}
+
+/// An unreachable upstream MTA: the client's connection is closed and
+/// the failure reported; the proxy keeps serving.
+#[test]
+fn unreachable_upstream_is_reported() {
+    // A port with nothing listening: bind, read the port, close.
+    let dead = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
+    let p = Proxy::start(dead, &["--exit-after", "2"]);
+    for _ in 0..2 {
+        let mut c = connect(p.addr);
+        let (got, _) = read_rest(&mut c);
+        assert!(got.is_empty());
+    }
+    let (code, out) = p.finish();
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("upstream MTA unreachable"), "{out}");
+    assert!(out.contains("connections 0 (2 upstream failures)"), "{out}");
+}

@@ -527,6 +527,53 @@ mod tests {
         }
     }
 
+    proptest::proptest! {
+        /// Any text: a rule or an error, never a panic; a parsed rule
+        /// prints back to a spec that parses to the same rule.
+        #[test]
+        fn any_spec_parses_or_errs(s in ".{0,40}") {
+            for r in [Rule::parse_drop(&s), Rule::parse_withhold(&s), Rule::parse_delay(&s)].into_iter().flatten() {
+                let again = match r.effect {
+                    Effect::DropBefore(_) | Effect::DropAfter(_) => Rule::parse_drop(&r.to_string()),
+                    Effect::Withhold => Rule::parse_withhold(r.to_string().trim_start_matches("withhold:")),
+                    Effect::Delay(_) => Rule::parse_delay(r.to_string().trim_start_matches("delay:")),
+                };
+                proptest::prop_assert_eq!(again, Ok(r));
+            }
+        }
+
+        /// Over any PDU sequence: at most `max_faults` faults, a rule
+        /// without `+` fires at most once, on its nth match exactly.
+        #[test]
+        fn plan_bounds_hold(
+            seq in proptest::collection::vec((0..2u8, 0..4usize), 0..200),
+            nth in 1..5u64,
+            rate in 0.0..1.0f64,
+            max in proptest::option::of(0..6u64),
+        ) {
+            const NAMES: [&str; 4] = ["GTC", "PT", "DT", "AEA"];
+            let rule = Rule::parse_drop(&format!("after:GTC#{nth}")).unwrap();
+            let random = RandomFaults { rate, seed: 1, kinds: DropKind::ALL.to_vec() };
+            let mut p = FaultPlan::new(vec![rule.clone()], Some(random), max);
+            let (mut gtcs, mut rule_fired) = (0u64, 0u64);
+            for (side, n) in seq {
+                let side = if side == 0 { Side::Initiator } else { Side::Responder };
+                let d = p.decide(side, &[NAMES[n]]);
+                if NAMES[n] == "GTC" {
+                    gtcs += 1;
+                }
+                if d.why == rule.to_string() {
+                    rule_fired += 1;
+                    proptest::prop_assert_eq!(gtcs, nth);
+                }
+            }
+            proptest::prop_assert!(rule_fired <= 1);
+            if let Some(m) = max {
+                proptest::prop_assert!(p.injected() <= m);
+            }
+        }
+    }
+
     #[test]
     fn rules_file() {
         let f = RulesFile::parse(
