@@ -198,9 +198,12 @@ fn teardown(sh: &Shared, c: &Conn, kind: DropKind, reason: &str) {
             if kind == DropKind::Abort {
                 let ab = forged_abort();
                 sh.send(Msg::Forged { conn: c.id, bytes: ab.clone(), time: now() });
-                // Bounded: a peer that does not read gets its write timeout.
-                let _ = (&c.upstream).write_all(&ab);
-                let _ = (&c.client).write_all(&ab);
+                // A peer that does not read does not hold the teardown up
+                // for long: the socket is going anyway.
+                for s in [&c.upstream, &c.client] {
+                    let _ = s.set_write_timeout(Some(Duration::from_secs(1)));
+                    let _ = (&*s).write_all(&ab);
+                }
             }
             let _ = c.client.shutdown(Shutdown::Both);
             let _ = c.upstream.shutdown(Shutdown::Both);
