@@ -631,6 +631,23 @@ impl<F: FnMut(Association)> Engine<F> {
         (self.emit)(a);
     }
 
+    /// Wall-clock time passed without input (a live observer, `rtse
+    /// proxy`): the trackers of the open associations judge their time
+    /// bounds (an unanswered please) now. Returns the anomalies raised.
+    pub fn tick(&mut self, now: Timestamp) -> Vec<(u32, AnomalyEntry)> {
+        let ns = now.as_nanos();
+        let open: Vec<AssocId> = self.live.iter().filter(|(_, l)| l.closed_at.is_none()).map(|(id, _)| *id).collect();
+        let mut raised = Vec::new();
+        for id in open {
+            let Some(range) = self.linker.advance(id, ns) else { continue };
+            let Some(t) = self.linker.tracker(id) else { continue };
+            for a in t.anomalies().get(range).unwrap_or(&[]) {
+                raised.push((id.0, AnomalyEntry { kind: a.kind, frame: a.seq, detail: a.detail.clone(), by: a.by }));
+            }
+        }
+        raised
+    }
+
     /// End of input: reports every association not yet reported, by id.
     pub fn finish(mut self) -> Summary {
         let ids: Vec<AssocId> = self.live.keys().copied().collect();

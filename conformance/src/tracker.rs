@@ -752,6 +752,19 @@ impl TurnTracker {
         Step { turn: self.holder, anomalies: start..self.anomalies.len() }
     }
 
+    /// Time passed to `time_ns` without an event (the clock of a live
+    /// observer such as `rtse proxy`): a please to an idle holder past
+    /// [`TrackerConfig::please_max_ns`] is judged now rather than at the
+    /// next event. Returns the indices into [`Self::anomalies`] it raised.
+    pub fn advance(&mut self, time_ns: u64) -> std::ops::Range<usize> {
+        let start = self.anomalies.len();
+        if time_ns > self.now_time && self.phase.connected() {
+            self.now_time = time_ns;
+            self.update_please_clock();
+        }
+        start..self.anomalies.len()
+    }
+
     /// End of observation (end of capture or of the run): reports what can
     /// only be judged at the end (please-unanswered, turn-lost,
     /// transfer-lost). Idempotent; events after it are still accepted.
