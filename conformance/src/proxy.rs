@@ -269,7 +269,12 @@ pub fn run(a: &ProxyArgs, out: &mut dyn Write, err: &mut dyn Write) -> u8 {
     };
     let exit_idle = a.exit_idle.map(secs);
     let mut stopping: Option<Instant> = None;
+    let mut ticked = Instant::now();
     loop {
+        if ticked.elapsed() >= Duration::from_millis(250) {
+            ticked = Instant::now();
+            obs.tick();
+        }
         match rx.recv_timeout(Duration::from_millis(50)) {
             Ok(m) => {
                 obs.handle(m);

@@ -457,6 +457,14 @@ impl<'o> Observer<'o> {
         }
     }
 
+    /// Time passed: anomalies that only time reveals (a please left
+    /// unanswered by an idle holder) are shown now, not at the next event.
+    pub fn tick(&mut self) {
+        for (id, a) in self.engine.tick(super::relay::now()) {
+            self.anomaly(id, a.kind, a.frame, a.by, &a.detail);
+        }
+    }
+
     /// End of the run: every association is reported.
     pub fn finish(mut self) -> (Totals, Vec<Association>, usize, Option<std::io::Error>) {
         let Observer { engine, .. } = &mut self;
