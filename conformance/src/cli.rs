@@ -56,6 +56,9 @@ pub enum Command {
     /// Deterministic simulation of two MTAs with association loss; checks the Turn invariants.
     #[command(long_about = SIM_HELP)]
     Sim(SimArgs),
+    /// A fault-injecting RFC 1006 relay between two real MTAs, with the live Turn timeline.
+    #[command(long_about = crate::proxy::PROXY_HELP)]
+    Proxy(crate::proxy::ProxyArgs),
 }
 
 const SIM_HELP: &str = "Simulate two MTAs (the reference MTA or a named flaw on either side) over a virtual \
@@ -121,6 +124,28 @@ pub enum BenchCommand {
     Timeline(BenchTimelineArgs),
     /// Cases per second for the whole conformance suite, in process and over loopback TCP.
     Suite,
+    /// rtse proxy over loopback against a direct connection, in the same run: throughput, added latency per
+    /// PDU, connections held at once and the proxy's memory.
+    Proxy(BenchProxyArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct BenchProxyArgs {
+    /// Megabytes streamed per throughput run.
+    #[arg(long, default_value_t = 256)]
+    pub mb: u64,
+    /// Round trips per latency run.
+    #[arg(long, default_value_t = 5000)]
+    pub pings: usize,
+    /// Throughput rounds (direct, bare relay, proxy interleaved; the best of each).
+    #[arg(long, default_value_t = 5)]
+    pub rounds: usize,
+    /// Connections held open at once.
+    #[arg(long, default_value_t = 1000)]
+    pub conns: usize,
+    /// The rtse binary run as the proxy (default: this one).
+    #[arg(long, value_name = "PATH")]
+    pub rtse: Option<std::path::PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -296,6 +321,23 @@ pub fn main_with(args: impl IntoIterator<Item = std::ffi::OsString>, out: &mut d
         Command::Run(a) => crate::suite::cmd::run(&a, out, err),
         Command::Cases(c) => crate::suite::cmd::cases(&c, out, err),
         Command::Serve(a) => crate::suite::cmd::serve(&a, out, err),
+        Command::Proxy(a) => crate::proxy::run(&a, out, err),
+        Command::Bench(BenchCommand::Proxy(a)) => {
+            let o = crate::proxy::bench::Options {
+                mb: a.mb,
+                pings: a.pings,
+                rounds: a.rounds,
+                conns: a.conns,
+                rtse: a.rtse,
+            };
+            match crate::proxy::bench::run(&o, out) {
+                Ok(()) => exit::OK,
+                Err(e) => {
+                    let _ = writeln!(err, "rtse bench proxy: {e}");
+                    exit::USAGE
+                }
+            }
+        }
         Command::Bench(BenchCommand::Suite) => match crate::suite::cmd::bench(out) {
             Ok(()) => exit::OK,
             Err(e) => {

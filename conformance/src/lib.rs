@@ -13,6 +13,7 @@ pub mod loopback;
 pub mod machine;
 pub mod mta;
 pub mod observe;
+pub mod proxy;
 pub mod render;
 pub mod sim;
 pub mod suite;

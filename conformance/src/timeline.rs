@@ -369,7 +369,12 @@ pub struct Engine<F: FnMut(Association)> {
     summary: Summary,
     /// The events of one stack, reused from stack to stack.
     scratch: Vec<TurnEvent>,
+    row_hook: Option<RowHook>,
 }
+
+/// Called with each row as it is recorded (association id, the row, the
+/// anomalies it raised): live output (`rtse proxy`).
+pub type RowHook = Box<dyn FnMut(u32, &Event, &[AnomalyEntry])>;
 
 impl<F: FnMut(Association)> std::fmt::Debug for Engine<F> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -546,7 +551,14 @@ impl<F: FnMut(Association)> Engine<F> {
             emit,
             summary: Summary::default(),
             scratch: Vec::new(),
+            row_hook: None,
         }
+    }
+
+    /// Call `hook` with every row as it is recorded, before the
+    /// association is reported (live output).
+    pub fn set_row_hook(&mut self, hook: RowHook) {
+        self.row_hook = Some(hook);
     }
 
     fn open_assoc(&mut self, conn: ConnId) -> Option<AssocId> {
@@ -589,6 +601,8 @@ impl<F: FnMut(Association)> Engine<F> {
         let mut pdus = Vec::with_capacity(events.len());
         let mut notes: Vec<String> = Vec::new();
         let mut kinds = Vec::new();
+        let mut raised: Vec<AnomalyEntry> = Vec::new();
+        let live = self.row_hook.is_some();
         let mut turn = TurnHolder::Unknown;
         let mut accepted_recovery = false;
         for event in events.drain(..) {
@@ -608,13 +622,26 @@ impl<F: FnMut(Association)> Engine<F> {
             if let Some(step) = self.linker.observe(id, &ev) {
                 turn = step.turn;
                 if let Some(t) = self.linker.tracker(id) {
-                    kinds.extend(t.anomalies().get(step.anomalies).unwrap_or(&[]).iter().map(|a| a.kind));
+                    let new = t.anomalies().get(step.anomalies).unwrap_or(&[]);
+                    kinds.extend(new.iter().map(|a| a.kind));
+                    if live {
+                        raised.extend(new.iter().map(|a| AnomalyEntry {
+                            kind: a.kind,
+                            frame: a.seq,
+                            detail: a.detail.clone(),
+                            by: a.by,
+                        }));
+                    }
                 }
             }
         }
+        let row = Event { frame, time, from, pdus, turn, anomalies: kinds, note: notes.join("; ") };
+        if let Some(hook) = self.row_hook.as_mut() {
+            hook(id.0, &row, &raised);
+        }
         if let Some(l) = self.live.get_mut(&id) {
             if l.rows.len() < MAX_ROWS {
-                l.rows.push(Event { frame, time, from, pdus, turn, anomalies: kinds, note: notes.join("; ") });
+                l.rows.push(row);
             } else {
                 l.dropped_rows += 1;
             }
@@ -841,6 +868,23 @@ impl<F: FnMut(Association)> Engine<F> {
         // captures of many associations).
         self.linker.retire(id);
         (self.emit)(a);
+    }
+
+    /// Wall-clock time passed without input (a live observer, `rtse
+    /// proxy`): the trackers of the open associations judge their time
+    /// bounds (an unanswered please) now. Returns the anomalies raised.
+    pub fn tick(&mut self, now: Timestamp) -> Vec<(u32, AnomalyEntry)> {
+        let ns = now.as_nanos();
+        let open: Vec<AssocId> = self.live.iter().filter(|(_, l)| l.closed_at.is_none()).map(|(id, _)| *id).collect();
+        let mut raised = Vec::new();
+        for id in open {
+            let Some(range) = self.linker.advance(id, ns) else { continue };
+            let Some(t) = self.linker.tracker(id) else { continue };
+            for a in t.anomalies().get(range).unwrap_or(&[]) {
+                raised.push((id.0, AnomalyEntry { kind: a.kind, frame: a.seq, detail: a.detail.clone(), by: a.by }));
+            }
+        }
+        raised
     }
 
     /// End of input: reports every association not yet reported, by id.

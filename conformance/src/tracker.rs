@@ -701,6 +701,13 @@ impl TurnTracker {
             }
         }
         let x = ev.from;
+        if matches!(ev.event, TurnEvent::TransportClosed { .. }) {
+            // A please already past its time bound when the connection
+            // closes was unanswered while it was up: judge it at the close
+            // time, before the loss ends the clock (a live observer sees no
+            // event in between).
+            self.update_please_clock();
+        }
         match &ev.event {
             TurnEvent::TransportOpen => self.on_transport_open(x),
             TurnEvent::TransportClosed { how } => self.on_transport_closed(*how),
@@ -743,6 +750,19 @@ impl TurnTracker {
             self.last_connected_holder = Some(self.holder);
         }
         Step { turn: self.holder, anomalies: start..self.anomalies.len() }
+    }
+
+    /// Time passed to `time_ns` without an event (the clock of a live
+    /// observer such as `rtse proxy`): a please to an idle holder past
+    /// [`TrackerConfig::please_max_ns`] is judged now rather than at the
+    /// next event. Returns the indices into [`Self::anomalies`] it raised.
+    pub fn advance(&mut self, time_ns: u64) -> std::ops::Range<usize> {
+        let start = self.anomalies.len();
+        if time_ns > self.now_time && self.phase.connected() {
+            self.now_time = time_ns;
+            self.update_please_clock();
+        }
+        start..self.anomalies.len()
     }
 
     /// End of observation (end of capture or of the run): reports what can

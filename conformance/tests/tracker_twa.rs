@@ -363,3 +363,41 @@ fn anomalies_serialize_kebab_case() {
         r#"{"event":"CN","recover":{"calling":"MTA-A/0001","common":"250101115500Z"}}"#
     );
 }
+
+/// A responder holding the Turn, idle, asked by the initiator at 1 s.
+fn asked_idle_holder() -> TurnTracker {
+    let mut t = TurnTracker::default();
+    let s = 1_000_000_000;
+    let connect = Connect { token_setting: Some(0x15), dialogue: Some(Dialogue::Twa), ..Connect::default() };
+    for (seq, from, event) in [
+        (1, Side::Initiator, TurnEvent::Connect(connect)),
+        (2, Side::Responder, TurnEvent::Accept(Accept { token_setting: Some(0x15), ..Accept::default() })),
+        (3, Side::Initiator, TurnEvent::PleaseTokens { tokens: 0x15, priority: Some(0) }),
+    ] {
+        t.observe(&Observed { seq, time_ns: seq * s / 3, from, event });
+    }
+    t
+}
+
+#[test]
+fn advancing_time_judges_an_unanswered_please_without_an_event() {
+    let s = 1_000_000_000u64;
+    let mut t = asked_idle_holder();
+    assert!(t.advance(30 * s).is_empty(), "29 s after the please: within the 30 s bound");
+    let r = t.advance(32 * s);
+    let kinds: Vec<_> = t.anomalies()[r].iter().map(|a| a.kind).collect();
+    assert_eq!(kinds, [AnomalyKind::PleaseUnanswered]);
+    assert!(t.advance(60 * s).is_empty(), "reported once");
+}
+
+#[test]
+fn a_please_past_its_bound_is_judged_at_the_close() {
+    let s = 1_000_000_000u64;
+    for (close_at, reported) in [(20 * s, false), (40 * s, true)] {
+        let mut t = asked_idle_holder();
+        let ev = TurnEvent::TransportClosed { how: CloseHow::Fin };
+        t.observe(&Observed { seq: 4, time_ns: close_at, from: Side::Initiator, event: ev });
+        let kinds: Vec<_> = t.anomalies().iter().map(|a| a.kind).collect();
+        assert_eq!(kinds.contains(&AnomalyKind::PleaseUnanswered), reported, "closed at {close_at}: {kinds:?}");
+    }
+}

@@ -14,23 +14,23 @@ pub struct Style {
 }
 
 impl Style {
-    fn paint(self, code: &str, s: &str) -> String {
+    pub(crate) fn paint(self, code: &str, s: &str) -> String {
         if self.color {
             format!("\x1b[{code}m{s}\x1b[0m")
         } else {
             s.to_string()
         }
     }
-    fn red(self, s: &str) -> String {
+    pub(crate) fn red(self, s: &str) -> String {
         self.paint("1;31", s)
     }
     fn bold(self, s: &str) -> String {
         self.paint("1", s)
     }
-    fn dim(self, s: &str) -> String {
+    pub(crate) fn dim(self, s: &str) -> String {
         self.paint("2", s)
     }
-    fn holder(self, h: TurnHolder, width: usize) -> String {
+    pub(crate) fn holder(self, h: TurnHolder, width: usize) -> String {
         let s = format!("{:<width$}", h.name());
         match h {
             TurnHolder::Initiator => self.paint("34", &s),

@@ -365,6 +365,12 @@ impl AssociationLinker {
         }
     }
 
+    /// Time passed without an event on `id`: see [`TurnTracker::advance`].
+    /// `None` if `id` is unknown or retired.
+    pub fn advance(&mut self, id: AssocId, time_ns: u64) -> Option<std::ops::Range<usize>> {
+        Some(self.get_mut(id)?.tracker.as_mut()?.advance(time_ns))
+    }
+
     /// The tracker of `id` (`None` once retired).
     #[must_use]
     pub fn tracker(&self, id: AssocId) -> Option<&TurnTracker> {

@@ -1,0 +1,504 @@
+//! The I/O shell of `rtse proxy`: std threads and blocking sockets. One
+//! acceptor thread; per connection two pump threads (one per direction).
+//!
+//! A pump reads what its MTA sent, cuts it into TPKTs (with the codec),
+//! and, when a fault plan is set, decodes each TPKT with the connection's
+//! [`AssociationDecoder`] (shared by the two pumps under a lock: the
+//! presentation contexts of the CN/AC serve both directions) and asks the
+//! [`FaultPlan`] what to do. Before it writes anything to the other MTA it
+//! posts a [`Msg`] to the observer: a reply can only come after the write,
+//! so the observer sees every connection's octets in causal order.
+//!
+//! Without a plan nothing is decoded here: octets are forwarded as read.
+//! Octets that do not frame as TPKTs are forwarded as read too (no fault
+//! applies to them); the observer reports them malformed. Nothing is sent
+//! that was not received, except the faults: a forged session AB, or the
+//! half TPKT of a `mid-tpkt` cut.
+//!
+//! Memory per connection: two read buffers of one maximal TPKT, the
+//! decoder's bounded state ([`rtse_codec::limits`]), two small thread
+//! stacks. A slow reader blocks its pump's writes, hence its reads: TCP
+//! flow control reaches the sender; nothing queues in the proxy.
+
+use super::fault::{DropKind, Effect, FaultPlan};
+use crate::tracker::Side;
+use rtse_codec::capture::Timestamp;
+use rtse_codec::stack::{AssociationDecoder, Sender};
+use std::collections::HashMap;
+use std::io::{ErrorKind, Read, Write};
+use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::mpsc::SyncSender;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime};
+
+/// Read buffer: one maximal TPKT (65 535 octets) and then some.
+const BUF: usize = 1 << 17;
+/// Pump thread stack.
+const STACK: usize = 256 << 10;
+
+/// A fault applied to relayed octets, as the observer logs it.
+#[derive(Debug, Clone)]
+pub struct FaultNote {
+    pub effect: Effect,
+    /// The rule (or `random(...)`).
+    pub why: String,
+    /// Turn-relevant PDUs of the TPKT it hit.
+    pub pdus: Vec<&'static str>,
+}
+
+/// What the pumps tell the observer.
+#[derive(Debug)]
+pub enum Msg {
+    /// A connection was accepted and its upstream connection made.
+    Open { conn: u64, client: SocketAddr, listen: SocketAddr, local: SocketAddr, upstream: SocketAddr, time: Timestamp },
+    /// A connection was accepted but the upstream MTA could not be reached.
+    ConnectFailed { conn: u64, client: SocketAddr, error: String },
+    /// `received` came from `from`'s MTA; its first `forwarded` octets were
+    /// written to the other MTA (all of them unless a fault says otherwise).
+    Data { conn: u64, from: Sender, received: Vec<u8>, forwarded: usize, time: Timestamp, fault: Option<FaultNote> },
+    /// The proxy sent `bytes` (a forged session AB) to both MTAs.
+    Forged { conn: u64, bytes: Vec<u8>, time: Timestamp },
+    /// `from`'s MTA half-closed (FIN); the proxy passed the FIN on.
+    Fin { conn: u64, from: Sender, time: Timestamp },
+    /// The connection is over (both FINs, a reset, a fault, idle).
+    Close { conn: u64, rst: bool, time: Timestamp, reason: String },
+    /// The octets of `from` stopped framing as TPKTs at stream offset `at`.
+    Unframed { conn: u64, from: Sender, at: u64, error: String },
+}
+
+pub fn now() -> Timestamp {
+    let d = SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).unwrap_or_default();
+    Timestamp::new(d.as_secs(), d.subsec_nanos())
+}
+
+/// Settings of the relay.
+#[derive(Debug, Clone)]
+pub struct RelayConfig {
+    pub upstream: SocketAddr,
+    /// A connection with no octet either way for this long is closed.
+    pub idle: Duration,
+    /// Connections beyond which new ones are refused (closed at once).
+    pub max_conns: usize,
+    pub connect_timeout: Duration,
+}
+
+/// State shared by the acceptor, the pumps and the observer.
+pub struct Shared {
+    pub cfg: RelayConfig,
+    /// `None`: plain relay, nothing decoded in the pumps.
+    plan: Option<Mutex<FaultPlan>>,
+    tx: SyncSender<Msg>,
+    epoch: Instant,
+    pub stop: AtomicBool,
+    conns: Mutex<HashMap<u64, Arc<Conn>>>,
+    /// Pump threads running.
+    pub pumps: AtomicUsize,
+    /// Connections accepted / ended.
+    pub accepted: AtomicU64,
+    pub ended: AtomicU64,
+    /// Last octet relayed (ms since `epoch`).
+    pub last_activity: AtomicU64,
+}
+
+impl std::fmt::Debug for Shared {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Shared").field("accepted", &self.accepted).field("ended", &self.ended).finish()
+    }
+}
+
+impl Shared {
+    pub fn new(cfg: RelayConfig, plan: FaultPlan, tx: SyncSender<Msg>) -> Arc<Self> {
+        Arc::new(Shared {
+            cfg,
+            plan: (!plan.is_empty()).then(|| Mutex::new(plan)),
+            tx,
+            epoch: Instant::now(),
+            stop: AtomicBool::new(false),
+            conns: Mutex::new(HashMap::new()),
+            pumps: AtomicUsize::new(0),
+            accepted: AtomicU64::new(0),
+            ended: AtomicU64::new(0),
+            last_activity: AtomicU64::new(0),
+        })
+    }
+
+    fn ms(&self) -> u64 {
+        self.epoch.elapsed().as_millis() as u64
+    }
+
+    /// Milliseconds since the last relayed octet (or the start).
+    pub fn idle_ms(&self) -> u64 {
+        self.ms().saturating_sub(self.last_activity.load(Ordering::Relaxed))
+    }
+
+    /// Connections open now.
+    pub fn live(&self) -> usize {
+        lock(&self.conns).len()
+    }
+
+    fn send(&self, m: Msg) {
+        // The observer went away only at shutdown: nothing to tell.
+        let _ = self.tx.send(m);
+    }
+
+    /// Close every open connection (FIN to both MTAs): shutdown.
+    pub fn close_all(&self) {
+        let all: Vec<Arc<Conn>> = lock(&self.conns).values().cloned().collect();
+        for c in all {
+            teardown(self, &c, DropKind::Fin, "proxy stopping");
+        }
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// One relayed connection.
+pub struct Conn {
+    id: u64,
+    client: TcpStream,
+    upstream: TcpStream,
+    /// Torn down: the pumps stop, pass nothing on.
+    dead: AtomicBool,
+    /// The observer was told the connection is over.
+    closed: AtomicBool,
+    /// Directions that ended by FIN.
+    fins: AtomicUsize,
+    /// Last octet either way (ms since the epoch of [`Shared`]).
+    last: AtomicU64,
+    /// The decoder the fault plan reads (both directions).
+    dec: Mutex<AssociationDecoder>,
+}
+
+impl Conn {
+    fn streams(&self, from: Sender) -> (&TcpStream, &TcpStream) {
+        match from {
+            Sender::Initiator => (&self.client, &self.upstream),
+            Sender::Responder => (&self.upstream, &self.client),
+        }
+    }
+}
+
+fn close_msg(sh: &Shared, c: &Conn, rst: bool, reason: &str) {
+    if !c.closed.swap(true, Ordering::SeqCst) {
+        sh.send(Msg::Close { conn: c.id, rst, time: now(), reason: reason.to_string() });
+    }
+}
+
+/// End the connection: FIN or RST to both MTAs (an abort first sends the
+/// forged AB to both). Only the first call acts.
+fn teardown(sh: &Shared, c: &Conn, kind: DropKind, reason: &str) {
+    if c.dead.swap(true, Ordering::SeqCst) {
+        return;
+    }
+    match kind {
+        DropKind::Fin | DropKind::Abort => {
+            if kind == DropKind::Abort {
+                let ab = forged_abort();
+                sh.send(Msg::Forged { conn: c.id, bytes: ab.clone(), time: now() });
+                // A peer that does not read does not hold the teardown up
+                // for long: the socket is going anyway.
+                for s in [&c.upstream, &c.client] {
+                    let _ = s.set_write_timeout(Some(Duration::from_secs(1)));
+                    let _ = (&*s).write_all(&ab);
+                }
+            }
+            let _ = c.client.shutdown(Shutdown::Both);
+            let _ = c.upstream.shutdown(Shutdown::Both);
+            close_msg(sh, c, false, reason);
+        }
+        DropKind::Rst | DropKind::MidTpkt => {
+            // RST when the last descriptor closes (the pumps' exit); no
+            // FIN before it: SHUT_RD only wakes the blocked reads.
+            for s in [&c.client, &c.upstream] {
+                let _ = socket2::SockRef::from(s).set_linger(Some(Duration::ZERO));
+                let _ = s.shutdown(Shutdown::Read);
+            }
+            close_msg(sh, c, true, reason);
+        }
+    }
+}
+
+/// A session AB (Transport Disconnect: release; no user data) in an X.224
+/// DT in a TPKT: what a forged session abort sends to each MTA.
+pub fn forged_abort() -> Vec<u8> {
+    use rtse_codec::session::{self, Spdu, Tsdu};
+    crate::synth::Pdus::tpkt(&Tsdu::one(Spdu::ab(session::TD_RELEASE, None)))
+}
+
+/// Accept connections until `sh.stop`; one pair of pumps each.
+pub fn accept_loop(sh: &Arc<Shared>, listener: &TcpListener) {
+    let _ = listener.set_nonblocking(true);
+    let listen = listener.local_addr().ok();
+    let mut next_id = 0u64;
+    while !sh.stop.load(Ordering::Relaxed) {
+        match listener.accept() {
+            Ok((client, peer)) => {
+                let _ = client.set_nonblocking(false);
+                if sh.live() >= sh.cfg.max_conns {
+                    drop(client);
+                    continue;
+                }
+                let id = next_id;
+                next_id += 1;
+                sh.accepted.fetch_add(1, Ordering::Relaxed);
+                sh.pumps.fetch_add(1, Ordering::SeqCst);
+                let sh2 = Arc::clone(sh);
+                let listen = listen.unwrap_or(peer);
+                let spawned = std::thread::Builder::new()
+                    .name(format!("proxy-c{id}"))
+                    .stack_size(STACK)
+                    .spawn(move || start_conn(&sh2, id, client, peer, listen));
+                if spawned.is_err() {
+                    sh.pumps.fetch_sub(1, Ordering::SeqCst);
+                    sh.ended.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+            Err(e) if e.kind() == ErrorKind::WouldBlock => std::thread::sleep(Duration::from_millis(2)),
+            Err(_) => std::thread::sleep(Duration::from_millis(10)),
+        }
+    }
+}
+
+/// Connect upstream, then run the client-to-upstream pump in this thread
+/// and the other in a new one.
+fn start_conn(sh: &Arc<Shared>, id: u64, client: TcpStream, peer: SocketAddr, listen: SocketAddr) {
+    let upstream = match TcpStream::connect_timeout(&sh.cfg.upstream, sh.cfg.connect_timeout) {
+        Ok(u) => u,
+        Err(e) => {
+            sh.send(Msg::ConnectFailed { conn: id, client: peer, error: e.to_string() });
+            drop(client);
+            sh.pumps.fetch_sub(1, Ordering::SeqCst);
+            sh.ended.fetch_add(1, Ordering::Relaxed);
+            return;
+        }
+    };
+    for s in [&client, &upstream] {
+        let _ = s.set_nodelay(true);
+        let _ = socket2::SockRef::from(s).set_keepalive(true);
+        let _ = s.set_write_timeout(Some(sh.cfg.idle));
+        let _ = s.set_read_timeout(Some(sh.cfg.idle.min(Duration::from_secs(1))));
+    }
+    let local = upstream.local_addr().unwrap_or(sh.cfg.upstream);
+    sh.send(Msg::Open { conn: id, client: peer, listen, local, upstream: sh.cfg.upstream, time: now() });
+    let c = Arc::new(Conn {
+        id,
+        client,
+        upstream,
+        dead: AtomicBool::new(false),
+        closed: AtomicBool::new(false),
+        fins: AtomicUsize::new(0),
+        last: AtomicU64::new(sh.ms()),
+        dec: Mutex::new(AssociationDecoder::new()),
+    });
+    lock(&sh.conns).insert(id, Arc::clone(&c));
+    if sh.stop.load(Ordering::Relaxed) {
+        teardown(sh, &c, DropKind::Fin, "proxy stopping");
+    }
+    sh.pumps.fetch_add(1, Ordering::SeqCst);
+    let (sh2, c2) = (Arc::clone(sh), Arc::clone(&c));
+    let other = std::thread::Builder::new().name(format!("proxy-c{id}r")).stack_size(STACK).spawn(move || {
+        pump(&sh2, &c2, Sender::Responder);
+        sh2.pumps.fetch_sub(1, Ordering::SeqCst);
+    });
+    if other.is_err() {
+        sh.pumps.fetch_sub(1, Ordering::SeqCst);
+        teardown(sh, &c, DropKind::Rst, "cannot start a thread");
+    }
+    pump(sh, &c, Sender::Initiator);
+    if let Ok(h) = other {
+        let _ = h.join();
+    }
+    lock(&sh.conns).remove(&id);
+    close_msg(sh, &c, false, "closed");
+    sh.ended.fetch_add(1, Ordering::Relaxed);
+    sh.pumps.fetch_sub(1, Ordering::SeqCst);
+}
+
+/// The Turn-relevant PDU names of one complete TPKT, through the
+/// connection's decoder.
+fn names_of(c: &Conn, from: Sender, tpkt: &[u8]) -> Vec<&'static str> {
+    let mut names = Vec::new();
+    lock(&c.dec).push(from, tpkt, |d| {
+        if let Ok(stack) = d.result {
+            crate::observe::events(&stack, |e| names.push(e.name()));
+        }
+    });
+    names
+}
+
+/// One direction: read from `from`'s MTA, apply the plan, write to the
+/// other.
+fn pump(sh: &Shared, c: &Conn, from: Sender) {
+    let (src, dst) = c.streams(from);
+    let mut buf = vec![0u8; BUF];
+    let mut filled = 0usize;
+    let mut framed = true;
+    // Stream offset of buf[0].
+    let mut offset = 0u64;
+    let side = crate::observe::side(from);
+    loop {
+        if c.dead.load(Ordering::SeqCst) {
+            return;
+        }
+        let n = match (&*src).read(&mut buf[filled..]) {
+            Ok(0) => {
+                if c.dead.load(Ordering::SeqCst) {
+                    return;
+                }
+                // Unframed leftovers (a TPKT cut by the FIN) go on as read.
+                if filled > 0 {
+                    let data = buf[..filled].to_vec();
+                    sh.send(Msg::Data {
+                        conn: c.id,
+                        from,
+                        forwarded: data.len(),
+                        received: data,
+                        time: now(),
+                        fault: None,
+                    });
+                    let _ = (&*dst).write_all(&buf[..filled]);
+                }
+                sh.send(Msg::Fin { conn: c.id, from, time: now() });
+                let _ = dst.shutdown(Shutdown::Write);
+                if c.fins.fetch_add(1, Ordering::SeqCst) == 1 {
+                    close_msg(sh, c, false, "closed by both MTAs");
+                }
+                return;
+            }
+            Ok(n) => n,
+            Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
+                let quiet = sh.ms().saturating_sub(c.last.load(Ordering::Relaxed));
+                if quiet >= sh.cfg.idle.as_millis() as u64 {
+                    teardown(sh, c, DropKind::Fin, "idle");
+                }
+                continue;
+            }
+            Err(e) if e.kind() == ErrorKind::Interrupted => continue,
+            Err(e) => {
+                teardown(sh, c, DropKind::Rst, &format!("{} MTA: {e}", side.name()));
+                return;
+            }
+        };
+        if c.dead.load(Ordering::SeqCst) {
+            return;
+        }
+        let ms = sh.ms();
+        c.last.store(ms, Ordering::Relaxed);
+        sh.last_activity.store(ms, Ordering::Relaxed);
+        filled += n;
+        let time = now();
+        if sh.plan.is_none() || !framed {
+            let data = buf[..filled].to_vec();
+            sh.send(Msg::Data { conn: c.id, from, forwarded: data.len(), received: data, time, fault: None });
+            if (&*dst).write_all(&buf[..filled]).is_err() {
+                teardown(sh, c, DropKind::Rst, &format!("cannot write to the {} MTA", side.peer().name()));
+                return;
+            }
+            offset += filled as u64;
+            filled = 0;
+            continue;
+        }
+        // [sent, at): complete TPKTs to forward as they are.
+        let (mut sent, mut at) = (0usize, 0usize);
+        let mut stop = false;
+        while at < filled && !stop {
+            let len = match rtse_codec::tpkt::frame_len(&buf[at..filled]) {
+                Ok(Some(len)) if at + len <= filled => len,
+                Ok(_) => break,
+                Err(e) => {
+                    framed = false;
+                    sh.send(Msg::Unframed { conn: c.id, from, at: offset + at as u64, error: e.to_string() });
+                    at = filled;
+                    break;
+                }
+            };
+            let names = names_of(c, from, &buf[at..at + len]);
+            let decision = match &sh.plan {
+                Some(p) if !names.is_empty() => lock(p).decide(side, &names),
+                _ => {
+                    at += len;
+                    continue;
+                }
+            };
+            let Some(effect) = decision.effect else {
+                at += len;
+                continue;
+            };
+            if !forward(sh, c, from, dst, &buf[sent..at], time) {
+                return;
+            }
+            let note = Some(FaultNote { effect, why: decision.why, pdus: names });
+            let frame = &buf[at..at + len];
+            match effect {
+                Effect::DropBefore(kind) => {
+                    let half = if kind == DropKind::MidTpkt { len / 2 } else { 0 };
+                    let received = buf[at..filled].to_vec();
+                    sh.send(Msg::Data { conn: c.id, from, received, forwarded: half, time, fault: note });
+                    let _ = (&*dst).write_all(&frame[..half]);
+                    teardown(sh, c, kind, "fault");
+                    stop = true;
+                }
+                Effect::DropAfter(kind) => {
+                    let received = buf[at..filled].to_vec();
+                    sh.send(Msg::Data { conn: c.id, from, received, forwarded: len, time, fault: note });
+                    let _ = (&*dst).write_all(frame);
+                    teardown(sh, c, kind, "fault");
+                    stop = true;
+                }
+                Effect::Withhold => {
+                    sh.send(Msg::Data { conn: c.id, from, received: frame.to_vec(), forwarded: 0, time, fault: note });
+                    at += len;
+                    sent = at;
+                }
+                Effect::Delay(ms) => {
+                    std::thread::sleep(Duration::from_millis(ms));
+                    if c.dead.load(Ordering::SeqCst) {
+                        return;
+                    }
+                    let t = now();
+                    sh.send(Msg::Data {
+                        conn: c.id,
+                        from,
+                        received: frame.to_vec(),
+                        forwarded: len,
+                        time: t,
+                        fault: note,
+                    });
+                    if (&*dst).write_all(frame).is_err() {
+                        teardown(sh, c, DropKind::Rst, &format!("cannot write to the {} MTA", side.peer().name()));
+                        return;
+                    }
+                    at += len;
+                    sent = at;
+                }
+            }
+        }
+        if stop {
+            return;
+        }
+        if !forward(sh, c, from, dst, &buf[sent..at], time) {
+            return;
+        }
+        buf.copy_within(at..filled, 0);
+        filled -= at;
+        offset += at as u64;
+    }
+}
+
+/// Tell the observer, then write: false when the write failed (the
+/// connection is then torn down).
+fn forward(sh: &Shared, c: &Conn, from: Sender, dst: &TcpStream, bytes: &[u8], time: Timestamp) -> bool {
+    if bytes.is_empty() {
+        return true;
+    }
+    sh.send(Msg::Data { conn: c.id, from, received: bytes.to_vec(), forwarded: bytes.len(), time, fault: None });
+    if (&*dst).write_all(bytes).is_err() {
+        let side: Side = crate::observe::side(from.peer());
+        teardown(sh, c, DropKind::Rst, &format!("cannot write to the {} MTA", side.name()));
+        return false;
+    }
+    true
+}
