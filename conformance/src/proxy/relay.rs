@@ -170,6 +170,11 @@ pub struct Conn {
     last: AtomicU64,
     /// The decoder the fault plan reads (both directions).
     dec: Mutex<AssociationDecoder>,
+    /// Held by a pump from its check of `dead` through posting octets and
+    /// writing them, and by a teardown to post the Close: octets the other
+    /// pump passes on while a fault tears the connection down reach the
+    /// observer before the Close, as they reach the MTA before the reset.
+    order: Mutex<()>,
 }
 
 impl Conn {
@@ -207,6 +212,7 @@ fn teardown(sh: &Shared, c: &Conn, kind: DropKind, reason: &str) {
             }
             let _ = c.client.shutdown(Shutdown::Both);
             let _ = c.upstream.shutdown(Shutdown::Both);
+            let _order = lock(&c.order);
             close_msg(sh, c, false, reason);
         }
         DropKind::Rst | DropKind::MidTpkt => {
@@ -216,6 +222,7 @@ fn teardown(sh: &Shared, c: &Conn, kind: DropKind, reason: &str) {
                 let _ = socket2::SockRef::from(s).set_linger(Some(Duration::ZERO));
                 let _ = s.shutdown(Shutdown::Read);
             }
+            let _order = lock(&c.order);
             close_msg(sh, c, true, reason);
         }
     }
@@ -292,6 +299,7 @@ fn start_conn(sh: &Arc<Shared>, id: u64, client: TcpStream, peer: SocketAddr, li
         fins: AtomicUsize::new(0),
         last: AtomicU64::new(sh.ms()),
         dec: Mutex::new(AssociationDecoder::new()),
+        order: Mutex::new(()),
     });
     lock(&sh.conns).insert(id, Arc::clone(&c));
     if sh.stop.load(Ordering::Relaxed) {
@@ -351,17 +359,15 @@ fn pump(sh: &Shared, c: &Conn, from: Sender) {
                 // Unframed leftovers (a TPKT cut by the FIN) go on as read.
                 if filled > 0 {
                     let data = buf[..filled].to_vec();
-                    sh.send(Msg::Data {
-                        conn: c.id,
-                        from,
-                        forwarded: data.len(),
-                        received: data,
-                        time: now(),
-                        fault: None,
-                    });
-                    let _ = (&*dst).write_all(&buf[..filled]);
+                    let msg =
+                        Msg::Data { conn: c.id, from, forwarded: data.len(), received: data, time: now(), fault: None };
+                    if post_write(sh, c, msg, dst, &buf[..filled]).is_none() {
+                        return;
+                    }
                 }
-                sh.send(Msg::Fin { conn: c.id, from, time: now() });
+                if post_write(sh, c, Msg::Fin { conn: c.id, from, time: now() }, dst, &[]).is_none() {
+                    return;
+                }
                 let _ = dst.shutdown(Shutdown::Write);
                 if c.fins.fetch_add(1, Ordering::SeqCst) == 1 {
                     close_msg(sh, c, false, "closed by both MTAs");
@@ -391,10 +397,7 @@ fn pump(sh: &Shared, c: &Conn, from: Sender) {
         filled += n;
         let time = now();
         if sh.plan.is_none() || !framed {
-            let data = buf[..filled].to_vec();
-            sh.send(Msg::Data { conn: c.id, from, forwarded: data.len(), received: data, time, fault: None });
-            if (&*dst).write_all(&buf[..filled]).is_err() {
-                teardown(sh, c, DropKind::Rst, &format!("cannot write to the {} MTA", side.peer().name()));
+            if !forward(sh, c, from, dst, &buf[..filled], time) {
                 return;
             }
             offset += filled as u64;
@@ -436,20 +439,23 @@ fn pump(sh: &Shared, c: &Conn, from: Sender) {
                 Effect::DropBefore(kind) => {
                     let half = if kind == DropKind::MidTpkt { len / 2 } else { 0 };
                     let received = buf[at..filled].to_vec();
-                    sh.send(Msg::Data { conn: c.id, from, received, forwarded: half, time, fault: note });
-                    let _ = (&*dst).write_all(&frame[..half]);
+                    let msg = Msg::Data { conn: c.id, from, received, forwarded: half, time, fault: note };
+                    let _ = post_write(sh, c, msg, dst, &frame[..half]);
                     teardown(sh, c, kind, "fault");
                     stop = true;
                 }
                 Effect::DropAfter(kind) => {
                     let received = buf[at..filled].to_vec();
-                    sh.send(Msg::Data { conn: c.id, from, received, forwarded: len, time, fault: note });
-                    let _ = (&*dst).write_all(frame);
+                    let msg = Msg::Data { conn: c.id, from, received, forwarded: len, time, fault: note };
+                    let _ = post_write(sh, c, msg, dst, frame);
                     teardown(sh, c, kind, "fault");
                     stop = true;
                 }
                 Effect::Withhold => {
-                    sh.send(Msg::Data { conn: c.id, from, received: frame.to_vec(), forwarded: 0, time, fault: note });
+                    let msg = Msg::Data { conn: c.id, from, received: frame.to_vec(), forwarded: 0, time, fault: note };
+                    if post_write(sh, c, msg, dst, &[]).is_none() {
+                        return;
+                    }
                     at += len;
                     sent = at;
                 }
@@ -459,17 +465,15 @@ fn pump(sh: &Shared, c: &Conn, from: Sender) {
                         return;
                     }
                     let t = now();
-                    sh.send(Msg::Data {
-                        conn: c.id,
-                        from,
-                        received: frame.to_vec(),
-                        forwarded: len,
-                        time: t,
-                        fault: note,
-                    });
-                    if (&*dst).write_all(frame).is_err() {
-                        teardown(sh, c, DropKind::Rst, &format!("cannot write to the {} MTA", side.peer().name()));
-                        return;
+                    let msg =
+                        Msg::Data { conn: c.id, from, received: frame.to_vec(), forwarded: len, time: t, fault: note };
+                    match post_write(sh, c, msg, dst, frame) {
+                        None => return,
+                        Some(true) => {}
+                        Some(false) => {
+                            teardown(sh, c, DropKind::Rst, &format!("cannot write to the {} MTA", side.peer().name()));
+                            return;
+                        }
                     }
                     at += len;
                     sent = at;
@@ -488,17 +492,33 @@ fn pump(sh: &Shared, c: &Conn, from: Sender) {
     }
 }
 
+/// Posts `msg` to the observer and writes `bytes` to `dst`, as one step
+/// with respect to a teardown (see `Conn::order`): `None` when the
+/// connection is already torn down (nothing posted, nothing written), else
+/// whether the write succeeded.
+fn post_write(sh: &Shared, c: &Conn, msg: Msg, dst: &TcpStream, bytes: &[u8]) -> Option<bool> {
+    let _order = lock(&c.order);
+    if c.dead.load(Ordering::SeqCst) {
+        return None;
+    }
+    sh.send(msg);
+    Some(bytes.is_empty() || (&*dst).write_all(bytes).is_ok())
+}
+
 /// Tell the observer, then write: false when the write failed (the
 /// connection is then torn down).
 fn forward(sh: &Shared, c: &Conn, from: Sender, dst: &TcpStream, bytes: &[u8], time: Timestamp) -> bool {
     if bytes.is_empty() {
         return true;
     }
-    sh.send(Msg::Data { conn: c.id, from, received: bytes.to_vec(), forwarded: bytes.len(), time, fault: None });
-    if (&*dst).write_all(bytes).is_err() {
-        let side: Side = crate::observe::side(from.peer());
-        teardown(sh, c, DropKind::Rst, &format!("cannot write to the {} MTA", side.name()));
-        return false;
+    let msg = Msg::Data { conn: c.id, from, received: bytes.to_vec(), forwarded: bytes.len(), time, fault: None };
+    match post_write(sh, c, msg, dst, bytes) {
+        None => false,
+        Some(true) => true,
+        Some(false) => {
+            let side: Side = crate::observe::side(from.peer());
+            teardown(sh, c, DropKind::Rst, &format!("cannot write to the {} MTA", side.name()));
+            false
+        }
     }
-    true
 }
