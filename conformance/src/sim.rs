@@ -221,6 +221,9 @@ struct Conn {
     dead: bool,
     /// This side was told (Lost) or closed it itself.
     told: [bool; 2],
+    /// The connection that opened the association this one carries (itself,
+    /// or, for a recovery, the first connection of the recovered one).
+    serves: usize,
 }
 
 #[derive(Debug)]
@@ -472,7 +475,20 @@ impl Sim {
                         }
                     }
                     let c = self.conns.len();
-                    self.conns.push(Conn { initiator: who, closed_by: [false; 2], dead: false, told: [false; 2] });
+                    // A connection opened to recover serves the association
+                    // of the connection lost before it.
+                    let serves = if self.ends[who].machine().recovering() {
+                        self.announced[who].and_then(|p| self.conns.get(p)).map_or(c, |p| p.serves)
+                    } else {
+                        c
+                    };
+                    self.conns.push(Conn {
+                        initiator: who,
+                        closed_by: [false; 2],
+                        dead: false,
+                        told: [false; 2],
+                        serves,
+                    });
                     self.conn = Some(c);
                     self.note(c, who, TraceKind::Open);
                     self.announced[who] = Some(c);
@@ -687,7 +703,7 @@ impl Sim {
             }
             How::Fin => self.kill(c, sides, CloseHow::Fin),
             How::SessionAbort => {
-                self.aborted.push(c);
+                self.abort_ends(c);
                 for &s in sides {
                     let mut t = Vec::new();
                     rtse_codec::session::emit(
@@ -712,13 +728,34 @@ impl Sim {
                 }
             }
             How::UAbort => {
-                self.aborted.push(c);
+                self.abort_ends(c);
                 for &s in sides {
                     if self.conns.get(c).is_some_and(|i| !i.told[s] && !i.closed_by[s]) {
                         self.pending.push_back((s, Input::Request(crate::machine::Request::UAbort)));
                     }
                 }
             }
+        }
+    }
+
+    /// An abort on connection `c` ends its association; when `c` is a
+    /// recovery attempt, that is the association being recovered, which
+    /// the tracker knows under the connection that opened it. Decision:
+    /// an abort ends the association whether it is open or recovering (the
+    /// reconstructed RTPM state table, spec/rtse.md §4: "any: AB rcvd ->
+    /// RT-U-ABORT ind / RT-P-ABORT ind -> IDLE", RECOVERY included, and no
+    /// recovery follows an abort), so what
+    /// was unconfirmed when the connection was lost is excused exactly as
+    /// for an abort on an open association (docs/simulator.md "Aborts").
+    /// Seeds 28 and 42 of `random` found this: the abort was charged to the
+    /// recovery's connection only, and the tracker then reported the
+    /// recovered association's transfer as lost.
+    fn abort_ends(&mut self, c: usize) {
+        self.aborted.push(c);
+        let mut k = c;
+        while let Some(p) = self.conns.get(k).map(|i| i.serves).filter(|&p| p != k) {
+            self.aborted.push(p);
+            k = p;
         }
     }
 
@@ -747,29 +784,7 @@ impl Sim {
         let mut violations = Vec::new();
         let initiators: Vec<usize> = self.conns.iter().map(|c| c.initiator).collect();
         if self.record {
-            let linker = observe_trace(&self.trace, &initiators);
-            // Associations are opened in connection order: id == connection.
-            let all: Vec<_> = linker.anomalies().collect();
-            for &(id, a) in &all {
-                let inv = Invariant::ALL.into_iter().find(|i| i.kinds().contains(&a.kind));
-                // On an aborted association a please left unanswered when
-                // the abort ended it (found by the tracker's finish, at the
-                // same event as the please-unanswered) is the abort's doing,
-                // not a Turn lost by recovery.
-                let by_abort_end = inv == Some(Invariant::HolderAfterRecovery)
-                    && all.iter().any(|&(i, b)| {
-                        i == id && b.seq == a.seq && Invariant::PleaseAnswered.kinds().contains(&b.kind)
-                    });
-                let excused = self.aborted.contains(&(id.0 as usize))
-                    && (by_abort_end || matches!(inv, Some(Invariant::ExactlyOnce | Invariant::PleaseAnswered)));
-                if !excused {
-                    // Anomalies outside the five invariants are the
-                    // standard's procedure rules (window, GTC during an
-                    // activity, recovery by the responder...): `protocol`.
-                    let name = inv.map_or("protocol", Invariant::name);
-                    violations.push(Violation { invariant: name, detail: format!("association {}: {a}", id.0) });
-                }
-            }
+            violations = tracker_violations(&self.trace, &initiators, &self.aborted);
         }
         // Delivery records: exactly once.
         for side in 0..2 {
@@ -827,6 +842,39 @@ impl Sim {
             end: self.now,
         }
     }
+}
+
+/// The Turn tracker's verdict on a recorded run, as violations: the trace
+/// goes through [`observe_trace`]; each anomaly is named by the
+/// [`Invariant`] that lists its kind (`protocol` for the standard's other
+/// procedure rules). `aborted` lists the connections ended by an injected
+/// abort (association = connection, in order), where some anomalies are
+/// the abort's doing (decision, docs/simulator.md "Aborts"). Used by the
+/// simulator and the model check alike.
+pub(crate) fn tracker_violations(trace: &[TraceItem], initiators: &[usize], aborted: &[usize]) -> Vec<Violation> {
+    let mut violations = Vec::new();
+    let linker = observe_trace(trace, initiators);
+    // Associations are opened in connection order: id == connection.
+    let all: Vec<_> = linker.anomalies().collect();
+    for &(id, a) in &all {
+        let inv = Invariant::ALL.into_iter().find(|i| i.kinds().contains(&a.kind));
+        // On an aborted association a please left unanswered when the
+        // abort ended it (found by the tracker's finish, at the same event
+        // as the please-unanswered) is the abort's doing, not a Turn lost
+        // by recovery.
+        let by_abort_end = inv == Some(Invariant::HolderAfterRecovery)
+            && all.iter().any(|&(i, b)| i == id && b.seq == a.seq && Invariant::PleaseAnswered.kinds().contains(&b.kind));
+        let excused = aborted.contains(&(id.0 as usize))
+            && (by_abort_end || matches!(inv, Some(Invariant::ExactlyOnce | Invariant::PleaseAnswered)));
+        if !excused {
+            // Anomalies outside the five invariants are the standard's
+            // procedure rules (window, GTC during an activity, recovery by
+            // the responder...): `protocol`.
+            let name = inv.map_or("protocol", Invariant::name);
+            violations.push(Violation { invariant: name, detail: format!("association {}: {a}", id.0) });
+        }
+    }
+    violations
 }
 
 fn pdu_matches(pdu: &Option<String>, info: PduInfo, n_kind: u32, idx: u32, n: u32) -> bool {

@@ -256,8 +256,9 @@ fn model_check_reference_passes_and_forgets_given_turn_fails() {
     assert!(!r.truncated && r.states > 1000 && r.finals > 10, "{} states {} finals", r.states, r.finals);
     assert!(r.counterexample.is_none(), "{:?}", r.counterexample);
     let r = check(&ModelConfig::small([Some(Flaw::ForgetsGivenTurn), None]));
-    let (inv, detail, steps) = r.counterexample.expect("a counterexample");
-    println!("{inv}: {detail}\n{}", steps.join("\n"));
+    let c = r.counterexample.expect("a counterexample");
+    let (inv, detail, steps) = (c.invariant.as_str(), &c.detail, &c.steps);
+    println!("{inv}: {detail}\n{}\n{}", steps.join("\n"), c.pdus.join("\n"));
     assert!(inv == "please-answered" || inv == "holder-after-recovery" || inv == "only-holder-sends", "{inv}");
     let drop = steps.iter().position(|s| s.starts_with("drop")).expect("a drop");
     assert!(steps[drop..].iter().any(|s| s == "A timer Recovery"), "a recovery follows: {steps:?}");
