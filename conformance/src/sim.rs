@@ -751,11 +751,13 @@ impl Sim {
     /// recovery's connection only, and the tracker then reported the
     /// recovered association's transfer as lost.
     fn abort_ends(&mut self, c: usize) {
-        self.aborted.push(c);
-        let mut k = c;
-        while let Some(p) = self.conns.get(k).map(|i| i.serves).filter(|&p| p != k) {
-            self.aborted.push(p);
-            k = p;
+        let root = self.conns.get(c).map_or(c, |i| i.serves);
+        // Every connection that carried the association (its first, each
+        // recovery): the tracker may report on any of them.
+        for (k, i) in self.conns.iter().enumerate() {
+            if (k == c || i.serves == root) && !self.aborted.contains(&k) {
+                self.aborted.push(k);
+            }
         }
     }
 
@@ -863,7 +865,9 @@ pub(crate) fn tracker_violations(trace: &[TraceItem], initiators: &[usize], abor
         // as the please-unanswered) is the abort's doing, not a Turn lost
         // by recovery.
         let by_abort_end = inv == Some(Invariant::HolderAfterRecovery)
-            && all.iter().any(|&(i, b)| i == id && b.seq == a.seq && Invariant::PleaseAnswered.kinds().contains(&b.kind));
+            && all
+                .iter()
+                .any(|&(i, b)| i == id && b.seq == a.seq && Invariant::PleaseAnswered.kinds().contains(&b.kind));
         let excused = aborted.contains(&(id.0 as usize))
             && (by_abort_end || matches!(inv, Some(Invariant::ExactlyOnce | Invariant::PleaseAnswered)));
         if !excused {

@@ -281,9 +281,9 @@ struct State {
     closed: [bool; 2],
     /// Connections ended by an abort (bit per connection).
     aborted: u16,
-    /// The connection that opened the association the current one carries
-    /// (itself, or the recovered association's first connection).
-    serves: u8,
+    /// The connections (bit per connection) that carried the current
+    /// association: its first and each recovery.
+    serves: u16,
     wire: [Q; 2],
     pending: Q,
     timers: [[Option<Tick>; 2]; 2],
@@ -492,9 +492,8 @@ pub fn check(cfg: &ModelConfig) -> ModelResult {
     let mut steps = Vec::with_capacity(8);
     while let Some((s, id)) = queue.pop_front() {
         enabled(&s, cfg, &mut steps);
-        let quiet = s.pending.is_empty()
-            && s.wire.iter().all(Q::is_empty)
-            && s.timers.iter().flatten().all(Option::is_none);
+        let quiet =
+            s.pending.is_empty() && s.wire.iter().all(Q::is_empty) && s.timers.iter().flatten().all(Option::is_none);
         if quiet || steps.is_empty() {
             finals += 1;
             if let Some(c) = judge(&s, &start, &nodes, id, cfg, &mut ctx) {
@@ -658,7 +657,7 @@ fn apply(s: &State, st: Step, cfg: &ModelConfig, ctx: &mut Ctx, mut rec: Option<
                 Drop::UAbort(side) => {
                     // It ends the association being recovered too (as in
                     // the simulator: `Sim::abort_ends`).
-                    n.aborted |= 1 << (conn & 15) | 1 << (n.serves & 15);
+                    n.aborted |= 1 << (conn & 15) | n.serves;
                     let i = usize::from(side);
                     if let Some(r) = rec.as_deref_mut() {
                         r.steps.push(format!("{} RT-U-ABORT", HOSTS[i]));
@@ -711,16 +710,20 @@ fn feed(s: &mut State, who: usize, ev: Ev, ctx: &mut Ctx, mut rec: Option<&mut R
                     r.lose(&ctx.pdus, s.now, usize::from(s.conns).saturating_sub(1));
                 }
                 let recovering = ctx.mtas[s.ends[who] as usize].machine().recovering();
-                if !recovering {
-                    s.serves = s.conns;
-                }
+                let bit = 1 << (s.conns & 15);
+                s.serves = if recovering { s.serves | bit } else { bit };
                 s.conns = s.conns.saturating_add(1);
                 s.up = true;
                 s.dead = false;
                 s.closed = [false; 2];
                 s.wire = [Q::EMPTY; 2];
                 if let Some(r) = rec.as_deref_mut() {
-                    r.trace.push(TraceItem { time: s.now, conn: usize::from(s.conns) - 1, from: who, kind: TraceKind::Open });
+                    r.trace.push(TraceItem {
+                        time: s.now,
+                        conn: usize::from(s.conns) - 1,
+                        from: who,
+                        kind: TraceKind::Open,
+                    });
                 }
                 ctx.overflow |= !s.pending.push(pend(who, TransportEvent::Connected));
                 ctx.overflow |= !s.pending.push(pend(1 - who, TransportEvent::Incoming));
