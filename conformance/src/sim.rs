@@ -376,10 +376,12 @@ impl Sim {
     }
 
     fn message(&self, sub: &Submit, n: u32) -> Apdu {
-        let id = Self::label(sub.side, n);
         let len = sub.size.max(1);
-        let content: Vec<u8> = (0..len).map(|k| (k as u32).wrapping_mul(7).wrapping_add(n) as u8).collect();
-        Apdu::message(&id, &content)
+        self.sc.messages.get((sub.side, n, len), || {
+            let id = Self::label(sub.side, n);
+            let content: Vec<u8> = (0..len).map(|k| (k as u32).wrapping_mul(7).wrapping_add(n) as u8).collect();
+            Apdu::message(&id, &content)
+        })
     }
 
     /// Run to the end of the healthy phase (or until nothing is left to
