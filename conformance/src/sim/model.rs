@@ -47,7 +47,7 @@
 
 use super::tracker_violations;
 use crate::flaw::Flaw;
-use crate::loopback::{TraceItem, TraceKind, HOSTS};
+use crate::loopback::{close_name, earliest_timer, TraceItem, TraceKind, HOSTS};
 use crate::machine::{Action, Apdu, Input, Output, PduInfo, Request, Tick, TimerId, TransportEvent};
 use crate::mta::{MtaConfig, MtaInput, ReferenceMta};
 use crate::tracker::CloseHow;
@@ -669,17 +669,7 @@ fn apply(s: &State, st: Step, cfg: &ModelConfig, ctx: &mut Ctx, mut rec: Option<
             }
         }
         Step::Timer => {
-            let mut best: Option<(Tick, usize, usize)> = None;
-            for (who, ts) in n.timers.iter().enumerate() {
-                for (id, t) in ts.iter().enumerate() {
-                    if let Some(t) = *t {
-                        if best.is_none_or(|b| t < b.0) {
-                            best = Some((t, who, id));
-                        }
-                    }
-                }
-            }
-            if let Some((t, who, id)) = best {
+            if let Some((t, who, id)) = earliest_timer(&n.timers) {
                 n.timers[who][id] = None;
                 n.now = n.now.max(t);
                 if let Some(r) = rec.as_deref_mut() {
@@ -810,8 +800,8 @@ fn judge(
                 TraceKind::Pdu { info, delivered, .. } => {
                     format!("#{} {a}>{b} {}{}", t.conn, info.name(), if *delivered { "" } else { " x" })
                 }
-                TraceKind::Closed(CloseHow::Fin) => format!("#{} {a} fin", t.conn),
-                TraceKind::Closed(_) => format!("#{} rst", t.conn),
+                TraceKind::Closed(CloseHow::Rst) => format!("#{} rst", t.conn),
+                TraceKind::Closed(h) => format!("#{} {a} {}", t.conn, close_name(*h)),
             }
         })
         .collect();
