@@ -447,9 +447,9 @@ pub fn check(cfg: &ModelConfig) -> ModelResult {
         out: Output::new(),
         overflow: false,
     };
-    for side in 0..2 {
+    for (side, host) in HOSTS.iter().enumerate() {
         for n in 0..cfg.initial[side] + cfg.late[side] {
-            let label = format!("{}-{:04}", HOSTS[side], n + 1);
+            let label = format!("{host}-{:04}", n + 1);
             ctx.msgs[side].push(Apdu::message(&label, b"model"));
         }
     }
@@ -475,9 +475,9 @@ pub fn check(cfg: &ModelConfig) -> ModelResult {
         late: cfg.late,
     };
     let mut rec0 = Rec::default();
-    for side in 0..2 {
+    for (side, host) in HOSTS.iter().enumerate() {
         for n in 0..cfg.initial[side] {
-            rec0.steps.push(format!("{} submit", HOSTS[side]));
+            rec0.steps.push(format!("{host} submit"));
             feed(&mut s0, side, Ev::Submit(side as u8, n), &mut ctx, Some(&mut rec0));
         }
     }
@@ -763,7 +763,7 @@ fn judge(
         .into_iter()
         .next()
         .map(|v| (v.invariant.to_owned(), v.detail));
-    for side in 0..2 {
+    for (side, host) in HOSTS.iter().enumerate() {
         if found.is_some() {
             break;
         }
@@ -786,7 +786,7 @@ fn judge(
         // an abort only the opener (A) opens a fresh association, so B's
         // mail waits. Not judged here, as in the simulator's tests.
         if found.is_none() && b > 0 && !(side == 1 && s.aborted != 0) {
-            found = Some(("backlog-drains".into(), format!("{} keeps {b} queued", HOSTS[side])));
+            found = Some(("backlog-drains".into(), format!("{host} keeps {b} queued")));
         }
     }
     let (invariant, detail) = found?;

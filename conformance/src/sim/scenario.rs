@@ -174,9 +174,9 @@ pub struct Scenario {
 /// Messages by `(side, number, size)`; bounded by the scenario's
 /// submissions. Not part of a scenario's identity (always equal).
 #[derive(Clone, Default)]
-pub(crate) struct MessageCache(
-    Arc<std::sync::Mutex<std::collections::HashMap<(usize, u32, usize), crate::machine::Apdu>>>,
-);
+pub(crate) struct MessageCache(Arc<std::sync::Mutex<Messages>>);
+
+type Messages = std::collections::HashMap<(usize, u32, usize), crate::machine::Apdu>;
 
 impl MessageCache {
     /// The message, built by `make` the first time.
