@@ -407,6 +407,9 @@ struct Rec {
     trace: Vec<TraceItem>,
     /// PDUs in flight, per direction.
     flight: [VecDeque<u32>; 2],
+    /// Write the step lines (only for a counterexample: judging a path
+    /// needs the trace alone).
+    verbose: bool,
     steps: Vec<String>,
 }
 
@@ -474,7 +477,7 @@ pub fn check(cfg: &ModelConfig) -> ModelResult {
         drops: cfg.drops,
         late: cfg.late,
     };
-    let mut rec0 = Rec::default();
+    let mut rec0 = Rec { verbose: true, ..Rec::default() };
     for (side, host) in HOSTS.iter().enumerate() {
         for n in 0..cfg.initial[side] {
             rec0.steps.push(format!("{host} submit"));
@@ -566,7 +569,9 @@ fn apply(s: &State, st: Step, cfg: &ModelConfig, ctx: &mut Ctx, mut rec: Option<
             let Some(x) = n.pending.pop_front() else { return n };
             let (who, ev) = unpend(x);
             if let Some(r) = rec.as_deref_mut() {
-                r.steps.push(format!("{} {ev:?}", HOSTS[who]));
+                if r.verbose {
+                    r.steps.push(format!("{} {ev:?}", HOSTS[who]));
+                }
             }
             feed(&mut n, who, Ev::Transport(ev), ctx, rec);
         }
@@ -578,7 +583,9 @@ fn apply(s: &State, st: Step, cfg: &ModelConfig, ctx: &mut Ctx, mut rec: Option<
                 FIN | LOST => {
                     let how = if item == FIN { "fin" } else { "told (fin fault)" };
                     if let Some(r) = rec.as_deref_mut() {
-                        r.steps.push(format!("{}>{} {how}", HOSTS[dir], HOSTS[to]));
+                        if r.verbose {
+                            r.steps.push(format!("{}>{} {how}", HOSTS[dir], HOSTS[to]));
+                        }
                         // The close of a FIN fault is recorded once both
                         // directions are drained: the tracker must see it
                         // after the last PDU it let through.
@@ -607,7 +614,9 @@ fn apply(s: &State, st: Step, cfg: &ModelConfig, ctx: &mut Ctx, mut rec: Option<
                         r.flight[dir].pop_front();
                         r.pdu(&ctx.pdus, p, n.now, conn, dir, got);
                         let x = if got { "" } else { " (discarded: closed)" };
-                        r.steps.push(format!("{}>{} {}{x}", HOSTS[dir], HOSTS[to], ctx.pdus[p as usize].1.name()));
+                        if r.verbose {
+                            r.steps.push(format!("{}>{} {}{x}", HOSTS[dir], HOSTS[to], ctx.pdus[p as usize].1.name()));
+                        }
                     }
                     if !n.closed[to] {
                         feed(&mut n, to, Ev::Pdu(p), ctx, rec);
@@ -620,7 +629,9 @@ fn apply(s: &State, st: Step, cfg: &ModelConfig, ctx: &mut Ctx, mut rec: Option<
             n.late[i] -= 1;
             let k = cfg.initial[i] + cfg.late[i] - n.late[i] - 1;
             if let Some(r) = rec.as_deref_mut() {
-                r.steps.push(format!("{} submit", HOSTS[i]));
+                if r.verbose {
+                    r.steps.push(format!("{} submit", HOSTS[i]));
+                }
             }
             feed(&mut n, i, Ev::Submit(side, k), ctx, rec);
         }
@@ -632,7 +643,9 @@ fn apply(s: &State, st: Step, cfg: &ModelConfig, ctx: &mut Ctx, mut rec: Option<
                     n.up = false;
                     if let Some(r) = rec.as_deref_mut() {
                         let lost = r.lose(&ctx.pdus, n.now, conn);
-                        r.steps.push(format!("drop (rst){lost}"));
+                        if r.verbose {
+                            r.steps.push(format!("drop (rst){lost}"));
+                        }
                         r.trace.push(TraceItem { time: n.now, conn, from: 0, kind: TraceKind::Closed(CloseHow::Rst) });
                     }
                     for who in 0..2 {
@@ -648,7 +661,9 @@ fn apply(s: &State, st: Step, cfg: &ModelConfig, ctx: &mut Ctx, mut rec: Option<
                     // FIN fault with `dirs = both`).
                     n.dead = true;
                     if let Some(r) = rec.as_deref_mut() {
-                        r.steps.push("drop (fin)".into());
+                        if r.verbose {
+                            r.steps.push("drop (fin)".into());
+                        }
                     }
                     for d in 0..2 {
                         ctx.overflow |= !n.wire[d].push(LOST);
@@ -660,7 +675,9 @@ fn apply(s: &State, st: Step, cfg: &ModelConfig, ctx: &mut Ctx, mut rec: Option<
                     n.aborted |= 1 << (conn & 15) | n.serves;
                     let i = usize::from(side);
                     if let Some(r) = rec.as_deref_mut() {
-                        r.steps.push(format!("{} RT-U-ABORT", HOSTS[i]));
+                        if r.verbose {
+                            r.steps.push(format!("{} RT-U-ABORT", HOSTS[i]));
+                        }
                     }
                     if !n.closed[i] {
                         feed(&mut n, i, Ev::UAbort, ctx, rec);
@@ -673,7 +690,9 @@ fn apply(s: &State, st: Step, cfg: &ModelConfig, ctx: &mut Ctx, mut rec: Option<
                 n.timers[who][id] = None;
                 n.now = n.now.max(t);
                 if let Some(r) = rec.as_deref_mut() {
-                    r.steps.push(format!("{} timer {:?}", HOSTS[who], TimerId::ALL[id]));
+                    if r.verbose {
+                        r.steps.push(format!("{} timer {:?}", HOSTS[who], TimerId::ALL[id]));
+                    }
                 }
                 feed(&mut n, who, Ev::Timer(id as u8), ctx, rec);
             }
@@ -731,7 +750,14 @@ fn feed(s: &mut State, who: usize, ev: Ev, ctx: &mut Ctx, mut rec: Option<&mut R
 }
 
 /// Replay the path to node `id` with a recorder.
-fn replay(start: &(State, Rec), nodes: &[(u32, Step)], id: u32, cfg: &ModelConfig, ctx: &mut Ctx) -> (State, Rec) {
+fn replay(
+    start: &(State, Rec),
+    nodes: &[(u32, Step)],
+    id: u32,
+    cfg: &ModelConfig,
+    ctx: &mut Ctx,
+    verbose: bool,
+) -> (State, Rec) {
     let mut ids = Vec::new();
     let mut i = id;
     while i != 0 && i != u32::MAX {
@@ -740,6 +766,7 @@ fn replay(start: &(State, Rec), nodes: &[(u32, Step)], id: u32, cfg: &ModelConfi
     }
     ids.reverse();
     let (mut s, mut rec) = start.clone();
+    rec.verbose = verbose;
     for i in ids {
         s = apply(&s, nodes[i as usize].1, cfg, ctx, Some(&mut rec));
     }
@@ -754,7 +781,7 @@ fn judge(
     cfg: &ModelConfig,
     ctx: &mut Ctx,
 ) -> Option<Counterexample> {
-    let (end, rec) = replay(start, nodes, id, cfg, ctx);
+    let (end, rec) = replay(start, nodes, id, cfg, ctx, false);
     debug_assert!(end == *s, "the replay reaches the state judged");
     let initiators: Vec<usize> =
         rec.trace.iter().filter(|t| matches!(t.kind, TraceKind::Open)).map(|t| t.from).collect();
@@ -790,6 +817,7 @@ fn judge(
         }
     }
     let (invariant, detail) = found?;
+    let (_, rec) = replay(start, nodes, id, cfg, ctx, true);
     let pdus = rec
         .trace
         .iter()
