@@ -30,21 +30,29 @@ fn main() {
         "sim: {:.0} seed-scenario runs/s (random, recorded, invariants judged)",
         runs as f64 / t.elapsed().as_secs_f64()
     );
-    for (what, flaws) in [
-        ("reference", [None, None]),
-        ("forgets-given-turn", [Some(rtse_conformance::flaw::Flaw::ForgetsGivenTurn), None]),
-    ] {
-        let cfg = rtse_conformance::sim::model::ModelConfig::small(flaws);
-        let t = Instant::now();
-        let r = rtse_conformance::sim::model::check(&cfg);
-        let s = t.elapsed().as_secs_f64();
-        println!(
-            "model check ({what}): {} states in {:.1} ms, {:.0} states/s{}",
-            r.states,
-            s * 1e3,
-            r.states as f64 / s,
-            if r.counterexample.is_some() { ", time to the counterexample" } else { ", no violation" }
-        );
+    for all in [false, true] {
+        for (what, flaws) in [
+            ("reference", [None, None]),
+            ("forgets-given-turn", [Some(rtse_conformance::flaw::Flaw::ForgetsGivenTurn), None]),
+        ] {
+            let mut cfg = rtse_conformance::sim::model::ModelConfig::small(flaws);
+            if all {
+                cfg = cfg.all_drops();
+            }
+            let t = Instant::now();
+            let r = rtse_conformance::sim::model::check(&cfg);
+            let s = t.elapsed().as_secs_f64();
+            println!(
+                "model check ({what}, {} drops): {} states in {:.1} ms, {:.0} states/s, {} MTA states, {} TPKTs{}",
+                if all { "rst/fin/u-abort" } else { "rst" },
+                r.states,
+                s * 1e3,
+                r.states as f64 / s,
+                r.interned.0,
+                r.interned.1,
+                if r.counterexample.is_some() { ", time to the counterexample" } else { ", no violation" }
+            );
+        }
     }
     for name in BUILTIN {
         if name == "random" {

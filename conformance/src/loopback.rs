@@ -70,16 +70,159 @@ pub enum TraceKind {
 /// Everything recorded, in order.
 pub type Trace = Vec<TraceItem>;
 
-#[derive(Debug, Clone, Copy)]
-struct ConnInfo {
-    initiator: usize,
-    closed_by: [bool; 2],
+/// One transport connection's bookkeeping.
+#[derive(Debug, Clone)]
+pub(crate) struct Conn {
+    /// The endpoint that opened it.
+    pub(crate) initiator: usize,
+    /// Closed by this side (its machine asked to disconnect).
+    pub(crate) closed_by: [bool; 2],
+    /// Killed by a fault (simulator).
+    pub(crate) dead: bool,
+    /// This side was told (Lost) or closed it itself (simulator).
+    pub(crate) told: [bool; 2],
+    /// The connection that opened the association this one carries (itself,
+    /// or, for a recovery, the first connection of the recovered one).
+    pub(crate) serves: usize,
 }
 
+/// Something on the wire.
 #[derive(Debug)]
-enum Flight {
-    Pdu { conn: usize, from: usize, bytes: Vec<u8>, trace: Option<usize> },
-    Fin { conn: usize, from: usize },
+pub(crate) enum Flight {
+    /// A TPKT.
+    Pdu {
+        conn: usize,
+        from: usize,
+        bytes: Vec<u8>,
+        info: PduInfo,
+        /// Its trace item, if recorded.
+        trace: Option<usize>,
+        at: Tick,
+    },
+    /// `from` closed (FIN after its data).
+    Fin { conn: usize, from: usize, at: Tick },
+    /// Tell `to` that `conn` is lost (after in-flight data; simulator).
+    Lost { conn: usize, to: usize, at: Tick },
+}
+
+impl Flight {
+    /// When it arrives.
+    pub(crate) fn at(&self) -> Tick {
+        match self {
+            Flight::Pdu { at, .. } | Flight::Fin { at, .. } | Flight::Lost { at, .. } => *at,
+        }
+    }
+}
+
+/// The network both drivers use (the loopback and the simulator): one
+/// current transport connection, a FIFO wire, the recorded [`Trace`], and a
+/// pool of TPKT buffers. Delivery order, timing and faults are the
+/// driver's; the bookkeeping is here, once.
+#[derive(Debug)]
+pub(crate) struct Network {
+    /// The current connection.
+    pub(crate) conn: Option<usize>,
+    /// Every connection so far.
+    pub(crate) conns: Vec<Conn>,
+    /// In flight, in order.
+    pub(crate) wire: VecDeque<Flight>,
+    /// Whether to record the trace.
+    pub(crate) record: bool,
+    /// The trace.
+    pub(crate) trace: Trace,
+    spare: Vec<Vec<u8>>,
+}
+
+impl Network {
+    pub(crate) fn new() -> Self {
+        Network {
+            conn: None,
+            conns: Vec::new(),
+            wire: VecDeque::new(),
+            record: true,
+            trace: Vec::new(),
+            spare: Vec::new(),
+        }
+    }
+
+    /// Record a transport event (when recording).
+    pub(crate) fn note(&mut self, now: Tick, conn: usize, from: usize, kind: TraceKind) {
+        if self.record {
+            self.trace.push(TraceItem { time: now, conn, from, kind });
+        }
+    }
+
+    /// Forget connection `c`: what is in flight on it is lost.
+    pub(crate) fn reset(&mut self, c: usize) {
+        let spare = &mut self.spare;
+        self.wire.retain_mut(|f| match f {
+            Flight::Pdu { conn, bytes, .. } if *conn == c => {
+                spare.push(std::mem::take(bytes));
+                false
+            }
+            Flight::Fin { conn, .. } => *conn != c,
+            _ => true,
+        });
+        if self.conn == Some(c) {
+            self.conn = None;
+        }
+    }
+
+    /// `who` opens a new connection (the current one, if any, is reset
+    /// first): it becomes the current one; its number.
+    pub(crate) fn open(&mut self, now: Tick, who: usize, serves: Option<usize>) -> usize {
+        if let Some(c) = self.conn {
+            self.reset(c);
+        }
+        let c = self.conns.len();
+        self.conns.push(Conn {
+            initiator: who,
+            closed_by: [false; 2],
+            dead: false,
+            told: [false; 2],
+            serves: serves.unwrap_or(c),
+        });
+        self.conn = Some(c);
+        self.note(now, c, who, TraceKind::Open);
+        c
+    }
+
+    /// Put a copy of a TPKT sent by `from` on connection `c` on the wire,
+    /// arriving `at`; recorded undelivered.
+    pub(crate) fn send(&mut self, now: Tick, c: usize, from: usize, bytes: &[u8], info: PduInfo, at: Tick) {
+        let mut b = self.spare.pop().unwrap_or_default();
+        b.clear();
+        b.extend_from_slice(bytes);
+        let trace = self.record.then(|| {
+            self.trace.push(TraceItem {
+                time: now,
+                conn: c,
+                from,
+                kind: TraceKind::Pdu { bytes: b.clone(), info, delivered: false },
+            });
+            self.trace.len() - 1
+        });
+        self.wire.push_back(Flight::Pdu { conn: c, from, bytes: b, info, trace, at });
+    }
+
+    /// The PDU recorded at `trace` reached its peer.
+    pub(crate) fn delivered(&mut self, trace: Option<usize>) {
+        if let Some(TraceItem { kind: TraceKind::Pdu { delivered, .. }, .. }) =
+            trace.and_then(|i| self.trace.get_mut(i))
+        {
+            *delivered = true;
+        }
+    }
+
+    /// A TPKT buffer back to the pool.
+    pub(crate) fn recycle(&mut self, bytes: Vec<u8>) {
+        self.spare.push(bytes);
+    }
+
+    /// The endpoint that opened each connection.
+    pub(crate) fn initiators(&self) -> Vec<usize> {
+        self.conns.iter().map(|c| c.initiator).collect()
+    }
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -98,14 +241,9 @@ pub struct Loopback<E> {
     /// Added to `now` for each delivery.
     pub latency: Tick,
     timers: [[Option<Tick>; 2]; 2],
-    conn: Option<usize>,
-    conns: Vec<ConnInfo>,
-    wire: VecDeque<Flight>,
+    net: Network,
     pending: VecDeque<(usize, Work)>,
-    record: bool,
-    trace: Trace,
     indications: Vec<(usize, Indication)>,
-    spare: Vec<Vec<u8>>,
     out: Output,
     sent: u64,
     delivered: u64,
@@ -122,14 +260,9 @@ impl<E: Endpoint> Loopback<E> {
             now: 0,
             latency: 1_000_000,
             timers: [[None; 2]; 2],
-            conn: None,
-            conns: Vec::new(),
-            wire: VecDeque::new(),
+            net: Network::new(),
             pending: VecDeque::new(),
-            record: true,
-            trace: Vec::new(),
             indications: Vec::new(),
-            spare: Vec::new(),
             out: Output::new(),
             sent: 0,
             delivered: 0,
@@ -139,7 +272,7 @@ impl<E: Endpoint> Loopback<E> {
     /// Without a trace or indications (for benchmarks).
     #[must_use]
     pub fn unrecorded(mut self) -> Self {
-        self.record = false;
+        self.net.record = false;
         self
     }
 
@@ -151,7 +284,7 @@ impl<E: Endpoint> Loopback<E> {
     /// The trace.
     #[must_use]
     pub fn trace(&self) -> &Trace {
-        &self.trace
+        &self.net.trace
     }
     /// Indications given to each endpoint, in order.
     #[must_use]
@@ -165,7 +298,7 @@ impl<E: Endpoint> Loopback<E> {
     /// The current connection's number, if any.
     #[must_use]
     pub fn connection(&self) -> Option<usize> {
-        self.conn
+        self.net.conn
     }
 
     /// Give endpoint `who` an input directly (a request, typically).
@@ -193,47 +326,29 @@ impl<E: Endpoint> Loopback<E> {
         for a in &out.actions {
             match a {
                 Action::Transmit(t) => {
-                    let Some(c) = self.conn else { continue };
-                    if self.conns.get(c).is_none_or(|i| i.closed_by[who]) {
+                    let Some(c) = self.net.conn else { continue };
+                    if self.net.conns.get(c).is_none_or(|i| i.closed_by[who]) {
                         continue;
                     }
-                    let mut bytes = self.spare.pop().unwrap_or_default();
-                    bytes.clear();
-                    bytes.extend_from_slice(out.bytes(t));
                     self.sent += 1;
-                    let trace = self.record.then(|| {
-                        self.trace.push(TraceItem {
-                            time: self.now,
-                            conn: c,
-                            from: who,
-                            kind: TraceKind::Pdu { bytes: bytes.clone(), info: t.pdu, delivered: false },
-                        });
-                        self.trace.len() - 1
-                    });
-                    self.wire.push_back(Flight::Pdu { conn: c, from: who, bytes, trace });
+                    self.net.send(self.now, c, who, out.bytes(t), t.pdu, self.now);
                 }
                 Action::Indication(i) => {
-                    if self.record {
+                    if self.net.record {
                         self.indications.push((who, i.clone()));
                     }
                 }
                 Action::Connect => {
-                    if let Some(c) = self.conn {
-                        self.reset(c);
-                    }
-                    let c = self.conns.len();
-                    self.conns.push(ConnInfo { initiator: who, closed_by: [false; 2] });
-                    self.conn = Some(c);
-                    self.note(c, who, TraceKind::Open);
+                    self.net.open(self.now, who, None);
                     self.pending.push_back((who, Work::Transport(TransportEvent::Connected)));
                     self.pending.push_back((1 - who, Work::Transport(TransportEvent::Incoming)));
                 }
                 Action::Disconnect => {
-                    if let Some(c) = self.conn {
-                        if let Some(i) = self.conns.get_mut(c) {
+                    if let Some(c) = self.net.conn {
+                        if let Some(i) = self.net.conns.get_mut(c) {
                             i.closed_by[who] = true;
                         }
-                        self.wire.push_back(Flight::Fin { conn: c, from: who });
+                        self.net.wire.push_back(Flight::Fin { conn: c, from: who, at: self.now });
                     }
                 }
                 Action::SetTimer(id, t) => self.timers[who][*id as usize] = Some(*t),
@@ -241,28 +356,6 @@ impl<E: Endpoint> Loopback<E> {
             }
         }
         self.out = out;
-    }
-
-    fn note(&mut self, conn: usize, from: usize, kind: TraceKind) {
-        if self.record {
-            self.trace.push(TraceItem { time: self.now, conn, from, kind });
-        }
-    }
-
-    /// Forget connection `c` (what is in flight on it is lost).
-    fn reset(&mut self, c: usize) {
-        let spare = &mut self.spare;
-        self.wire.retain_mut(|f| match f {
-            Flight::Pdu { conn, bytes, .. } if *conn == c => {
-                spare.push(std::mem::take(bytes));
-                false
-            }
-            Flight::Fin { conn, .. } => *conn != c,
-            _ => true,
-        });
-        if self.conn == Some(c) {
-            self.conn = None;
-        }
     }
 
     /// One step: a pending transport event or timer input, else the next
@@ -275,32 +368,29 @@ impl<E: Endpoint> Loopback<E> {
             }
             return true;
         }
-        let Some(f) = self.wire.pop_front() else { return false };
+        let Some(f) = self.net.wire.pop_front() else { return false };
         self.now = self.now.saturating_add(self.latency);
         match f {
-            Flight::Pdu { conn, from, bytes, trace } => {
+            Flight::Pdu { conn, from, bytes, trace, .. } => {
                 let to = 1 - from;
-                if self.conn == Some(conn) && self.conns.get(conn).is_some_and(|i| !i.closed_by[to]) {
-                    if let Some(TraceItem { kind: TraceKind::Pdu { delivered, .. }, .. }) =
-                        trace.and_then(|i| self.trace.get_mut(i))
-                    {
-                        *delivered = true;
-                    }
+                if self.net.conn == Some(conn) && self.net.conns.get(conn).is_some_and(|i| !i.closed_by[to]) {
+                    self.net.delivered(trace);
                     self.delivered += 1;
                     self.feed(to, Input::Received(&bytes));
                 }
-                self.spare.push(bytes);
+                self.net.recycle(bytes);
             }
-            Flight::Fin { conn, from } => {
-                if self.conn == Some(conn) {
-                    self.note(conn, from, TraceKind::Closed(CloseHow::Fin));
-                    self.conn = None;
+            Flight::Fin { conn, from, .. } => {
+                if self.net.conn == Some(conn) {
+                    self.net.note(self.now, conn, from, TraceKind::Closed(CloseHow::Fin));
+                    self.net.conn = None;
                     let to = 1 - from;
-                    if self.conns.get(conn).is_some_and(|i| !i.closed_by[to]) {
+                    if self.net.conns.get(conn).is_some_and(|i| !i.closed_by[to]) {
                         self.feed(to, Input::Transport(TransportEvent::Lost));
                     }
                 }
             }
+            Flight::Lost { .. } => {}
         }
         true
     }
@@ -320,11 +410,9 @@ impl<E: Endpoint> Loopback<E> {
     pub fn run_until(&mut self, max: usize, mut pred: impl FnMut(&PduInfo, usize) -> bool) -> bool {
         for _ in 0..max {
             if self.pending.is_empty() {
-                if let Some(Flight::Pdu { trace: Some(i), from, .. }) = self.wire.front() {
-                    if let Some(TraceItem { kind: TraceKind::Pdu { info, .. }, .. }) = self.trace.get(*i) {
-                        if pred(info, *from) {
-                            return true;
-                        }
+                if let Some(Flight::Pdu { info, from, .. }) = self.net.wire.front() {
+                    if pred(info, *from) {
+                        return true;
                     }
                 }
             }
@@ -338,17 +426,7 @@ impl<E: Endpoint> Loopback<E> {
     /// The earliest armed timer, if any: advance the clock to it and fire
     /// it. `false` if none is armed.
     pub fn fire_timer(&mut self) -> bool {
-        let mut best: Option<(Tick, usize, usize)> = None;
-        for (who, ts) in self.timers.iter().enumerate() {
-            for (id, t) in ts.iter().enumerate() {
-                if let Some(t) = *t {
-                    if best.is_none_or(|b| t < b.0) {
-                        best = Some((t, who, id));
-                    }
-                }
-            }
-        }
-        let Some((t, who, id)) = best else { return false };
+        let Some((t, who, id)) = earliest_timer(&self.timers) else { return false };
         self.timers[who][id] = None;
         self.now = self.now.max(t);
         self.pending.push_back((who, Work::Timer(TimerId::ALL[id])));
@@ -370,11 +448,11 @@ impl<E: Endpoint> Loopback<E> {
     /// The connection is lost (TCP RST): everything in flight on it is
     /// dropped and both endpoints are told.
     pub fn drop_connection(&mut self) {
-        let Some(c) = self.conn else { return };
-        self.reset(c);
-        self.note(c, 0, TraceKind::Closed(CloseHow::Rst));
+        let Some(c) = self.net.conn else { return };
+        self.net.reset(c);
+        self.net.note(self.now, c, 0, TraceKind::Closed(CloseHow::Rst));
         for who in 0..2 {
-            if self.conns.get(c).is_some_and(|i| !i.closed_by[who]) {
+            if self.net.conns.get(c).is_some_and(|i| !i.closed_by[who]) {
                 self.pending.push_back((who, Work::Transport(TransportEvent::Lost)));
             }
         }
@@ -383,7 +461,7 @@ impl<E: Endpoint> Loopback<E> {
     /// Which side (initiator or responder) of its connection endpoint
     /// `from` is.
     fn side(&self, conn: usize, from: usize) -> Sender {
-        if self.conns.get(conn).is_some_and(|i| i.initiator == from) {
+        if self.net.conns.get(conn).is_some_and(|i| i.initiator == from) {
             Sender::Initiator
         } else {
             Sender::Responder
@@ -394,7 +472,8 @@ impl<E: Endpoint> Loopback<E> {
     /// not delivered), `#conn A open`, `#conn rst` / `#conn A fin`.
     #[must_use]
     pub fn transcript(&self) -> Vec<String> {
-        self.trace
+        self.net
+            .trace
             .iter()
             .filter_map(|t| {
                 let (a, b) = (HOSTS[t.from], HOSTS[1 - t.from]);
@@ -407,15 +486,7 @@ impl<E: Endpoint> Loopback<E> {
                         format!("#{} {a}>{b} {}{}", t.conn, info.name(), if *delivered { "" } else { " x" })
                     }
                     TraceKind::Closed(CloseHow::Rst) => format!("#{} rst", t.conn),
-                    TraceKind::Closed(h) => {
-                        let how = match h {
-                            CloseHow::Fin => "fin",
-                            CloseHow::Rst => "rst",
-                            CloseHow::Eof => "eof",
-                            CloseHow::Gap => "gap",
-                        };
-                        format!("#{} {a} {how}", t.conn)
-                    }
+                    TraceKind::Closed(h) => format!("#{} {a} {}", t.conn, close_name(*h)),
                 })
             })
             .collect()
@@ -425,9 +496,9 @@ impl<E: Endpoint> Loopback<E> {
     /// direction, with the codec's stream decoder; the errors, if any.
     #[must_use]
     pub fn decode_errors(&self) -> Vec<String> {
-        let mut decs: Vec<AssociationDecoder> = self.conns.iter().map(|_| AssociationDecoder::new()).collect();
+        let mut decs: Vec<AssociationDecoder> = self.net.conns.iter().map(|_| AssociationDecoder::new()).collect();
         let mut errors = Vec::new();
-        for (i, t) in self.trace.iter().enumerate() {
+        for (i, t) in self.net.trace.iter().enumerate() {
             if let TraceKind::Pdu { bytes, info, .. } = &t.kind {
                 let side = self.side(t.conn, t.from);
                 if let Some(d) = decs.get_mut(t.conn) {
@@ -447,8 +518,33 @@ impl<E: Endpoint> Loopback<E> {
     /// [`HOSTS`]) and finish it.
     #[must_use]
     pub fn observe(&self) -> AssociationLinker {
-        let initiators: Vec<usize> = self.conns.iter().map(|c| c.initiator).collect();
-        observe_trace(&self.trace, &initiators)
+        observe_trace(&self.net.trace, &self.net.initiators())
+    }
+}
+
+/// The earliest armed timer of `timers[endpoint][TimerId]`: (deadline,
+/// endpoint, timer index); the first in (endpoint, timer) order on a tie.
+pub(crate) fn earliest_timer(timers: &[[Option<Tick>; 2]; 2]) -> Option<(Tick, usize, usize)> {
+    let mut best: Option<(Tick, usize, usize)> = None;
+    for (who, ts) in timers.iter().enumerate() {
+        for (id, t) in ts.iter().enumerate() {
+            if let Some(t) = *t {
+                if best.is_none_or(|b| t < b.0) {
+                    best = Some((t, who, id));
+                }
+            }
+        }
+    }
+    best
+}
+
+/// How a close is written in transcripts.
+pub(crate) const fn close_name(h: CloseHow) -> &'static str {
+    match h {
+        CloseHow::Fin => "fin",
+        CloseHow::Rst => "rst",
+        CloseHow::Eof => "eof",
+        CloseHow::Gap => "gap",
     }
 }
 

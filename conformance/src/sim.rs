@@ -55,7 +55,7 @@ pub mod scenario;
 pub use scenario::{Dirs, Fault, How, Scenario, Submit, When};
 
 use crate::flaw::Flaw;
-use crate::loopback::{observe_trace, Trace, TraceItem, TraceKind, HOSTS};
+use crate::loopback::{close_name, observe_trace, Flight, Network, Trace, TraceItem, TraceKind, HOSTS};
 use crate::machine::{Action, Apdu, Input, Output, PduInfo, Tick, TimerId, TransportEvent};
 use crate::mta::{MtaConfig, MtaInput, ReferenceMta};
 use crate::tracker::{CloseHow, Invariant};
@@ -203,57 +203,6 @@ fn pdu_name(info: &PduInfo) -> String {
     }
 }
 
-const fn close_name(h: CloseHow) -> &'static str {
-    match h {
-        CloseHow::Fin => "fin",
-        CloseHow::Rst => "rst",
-        CloseHow::Eof => "eof",
-        CloseHow::Gap => "gap",
-    }
-}
-
-#[derive(Debug)]
-struct Conn {
-    initiator: usize,
-    /// Closed by this side (its machine asked to disconnect).
-    closed_by: [bool; 2],
-    /// Killed by a fault.
-    dead: bool,
-    /// This side was told (Lost) or closed it itself.
-    told: [bool; 2],
-}
-
-#[derive(Debug)]
-enum Flight {
-    Pdu {
-        conn: usize,
-        from: usize,
-        bytes: Vec<u8>,
-        info: PduInfo,
-        trace: usize,
-        at: Tick,
-    },
-    Fin {
-        conn: usize,
-        from: usize,
-        at: Tick,
-    },
-    /// Tell `to` that `conn` is lost (after in-flight data, for FIN faults).
-    Lost {
-        conn: usize,
-        to: usize,
-        at: Tick,
-    },
-}
-
-impl Flight {
-    fn at(&self) -> Tick {
-        match self {
-            Flight::Pdu { at, .. } | Flight::Fin { at, .. } | Flight::Lost { at, .. } => *at,
-        }
-    }
-}
-
 #[derive(Debug, Clone)]
 enum Agenda {
     Submit(usize, u32),
@@ -275,15 +224,11 @@ pub struct Sim {
     timers: [[Option<Tick>; 2]; 2],
     agenda: BTreeMap<(Tick, u64), Agenda>,
     agenda_seq: u64,
-    conn: Option<usize>,
-    conns: Vec<Conn>,
+    net: Network,
     /// The connection each side was last told of (Connected / Incoming):
     /// the only one its transport events may refer to.
     announced: [Option<usize>; 2],
-    wire: VecDeque<Flight>,
     pending: VecDeque<(usize, Input<'static>)>,
-    trace: Trace,
-    record: bool,
     cuts: Vec<(usize, usize)>,
     /// EOT TPKTs delivered so far, per name, and in total.
     kind_count: BTreeMap<&'static str, u32>,
@@ -298,7 +243,6 @@ pub struct Sim {
     submitted: [Vec<Arc<str>>; 2],
     out: Output,
     pdus: u64,
-    spare: Vec<Vec<u8>>,
 }
 
 impl Sim {
@@ -320,13 +264,9 @@ impl Sim {
             timers: [[None; 2]; 2],
             agenda: BTreeMap::new(),
             agenda_seq: 0,
-            conn: None,
-            conns: Vec::new(),
+            net: Network::new(),
             announced: [None; 2],
-            wire: VecDeque::new(),
             pending: VecDeque::new(),
-            trace: Vec::new(),
-            record: true,
             cuts: Vec::new(),
             kind_count: BTreeMap::new(),
             index: 0,
@@ -337,7 +277,6 @@ impl Sim {
             submitted: [Vec::new(), Vec::new()],
             out: Output::new(),
             pdus: 0,
-            spare: Vec::new(),
             sc: scenario,
         };
         for (i, sub) in s.sc.submit.clone().iter().enumerate() {
@@ -355,7 +294,7 @@ impl Sim {
     /// not checked, only the MTAs' records.
     #[must_use]
     pub fn unrecorded(mut self) -> Self {
-        self.record = false;
+        self.net.record = false;
         self
     }
 
@@ -373,10 +312,12 @@ impl Sim {
     }
 
     fn message(&self, sub: &Submit, n: u32) -> Apdu {
-        let id = Self::label(sub.side, n);
         let len = sub.size.max(1);
-        let content: Vec<u8> = (0..len).map(|k| (k as u32).wrapping_mul(7).wrapping_add(n) as u8).collect();
-        Apdu::message(&id, &content)
+        self.sc.messages.get((sub.side, n, len), || {
+            let id = Self::label(sub.side, n);
+            let content: Vec<u8> = (0..len).map(|k| (k as u32).wrapping_mul(7).wrapping_add(n) as u8).collect();
+            Apdu::message(&id, &content)
+        })
     }
 
     /// Run to the end of the healthy phase (or until nothing is left to
@@ -395,12 +336,12 @@ impl Sim {
     fn step(&mut self, deadline: Tick) -> bool {
         if let Some((who, input)) = self.pending.pop_front() {
             if input == Input::Transport(TransportEvent::Incoming) {
-                self.announced[who] = self.conn;
+                self.announced[who] = self.net.conn;
             }
             self.feed(who, MtaInput::Machine(input));
             return true;
         }
-        let wire_at = self.wire.front().map(Flight::at);
+        let wire_at = self.net.wire.front().map(Flight::at);
         let agenda_at = self.agenda.keys().next().map(|k| k.0);
         let next = match (wire_at, agenda_at) {
             (None, None) => return false,
@@ -415,7 +356,7 @@ impl Sim {
         if agenda_at == Some(next) && wire_at.is_none_or(|w| w > next) {
             let Some((_, a)) = self.agenda.pop_first() else { return false };
             self.agenda_item(a);
-        } else if let Some(f) = self.wire.pop_front() {
+        } else if let Some(f) = self.net.wire.pop_front() {
             self.flight(f);
         }
         true
@@ -465,28 +406,32 @@ impl Sim {
                 Action::Transmit(t) => self.transmit(who, out.bytes(t), t.pdu),
                 Action::Indication(_) => {}
                 Action::Connect => {
-                    if let Some(c) = self.conn {
-                        self.reset(c);
-                        if self.conns.get(c).is_some_and(|i| !i.dead) {
+                    if let Some(c) = self.net.conn {
+                        self.net.reset(c);
+                        if self.net.conns.get(c).is_some_and(|i| !i.dead) {
                             self.note(c, who, TraceKind::Closed(CloseHow::Rst));
                         }
                     }
-                    let c = self.conns.len();
-                    self.conns.push(Conn { initiator: who, closed_by: [false; 2], dead: false, told: [false; 2] });
-                    self.conn = Some(c);
-                    self.note(c, who, TraceKind::Open);
+                    // A connection opened to recover serves the association
+                    // of the connection lost before it.
+                    let serves = if self.ends[who].machine().recovering() {
+                        self.announced[who].and_then(|p| self.net.conns.get(p)).map(|p| p.serves)
+                    } else {
+                        None
+                    };
+                    let c = self.net.open(self.now, who, serves);
                     self.announced[who] = Some(c);
                     self.pending.push_back((who, Input::Transport(TransportEvent::Connected)));
                     self.pending.push_back((1 - who, Input::Transport(TransportEvent::Incoming)));
                 }
                 Action::Disconnect => {
-                    if let Some(c) = self.conn.filter(|c| self.announced[who] == Some(*c)) {
+                    if let Some(c) = self.net.conn.filter(|c| self.announced[who] == Some(*c)) {
                         let at = self.arrival();
-                        if let Some(i) = self.conns.get_mut(c) {
+                        if let Some(i) = self.net.conns.get_mut(c) {
                             i.closed_by[who] = true;
                             i.told[who] = true;
                         }
-                        self.wire.push_back(Flight::Fin { conn: c, from: who, at });
+                        self.net.wire.push_back(Flight::Fin { conn: c, from: who, at });
                     }
                 }
                 Action::SetTimer(id, t) => {
@@ -503,73 +448,43 @@ impl Sim {
     fn arrival(&mut self) -> Tick {
         let j = if self.sc.jitter > 0 { self.rng.below(self.sc.jitter) } else { 0 };
         let at = self.now.saturating_add(self.sc.latency).saturating_add(j);
-        self.wire.back().map_or(at, |f| at.max(f.at()))
+        self.net.wire.back().map_or(at, |f| at.max(f.at()))
     }
 
     fn transmit(&mut self, who: usize, bytes: &[u8], info: PduInfo) {
         // Bytes go on the connection the sender knows of; if that one was
         // replaced (the peer connected again meanwhile), they are lost.
-        let Some(c) = self.conn.filter(|c| self.announced[who] == Some(*c)) else { return };
-        let Some(ci) = self.conns.get(c) else { return };
+        let Some(c) = self.net.conn.filter(|c| self.announced[who] == Some(*c)) else { return };
+        let Some(ci) = self.net.conns.get(c) else { return };
         if ci.closed_by[who] || ci.told[who] {
             return;
         }
         if ci.dead {
             // A write to a dead connection fails: the sender learns now.
             self.pending.push_back((who, Input::Transport(TransportEvent::Lost)));
-            if let Some(ci) = self.conns.get_mut(c) {
+            if let Some(ci) = self.net.conns.get_mut(c) {
                 ci.told[who] = true;
             }
             return;
         }
-        let mut b = self.spare.pop().unwrap_or_default();
-        b.clear();
-        b.extend_from_slice(bytes);
-        let trace = self.trace.len();
-        if self.record {
-            self.trace.push(TraceItem {
-                time: self.now,
-                conn: c,
-                from: who,
-                kind: TraceKind::Pdu { bytes: b.clone(), info, delivered: false },
-            });
-        }
         let at = self.arrival();
-        self.wire.push_back(Flight::Pdu { conn: c, from: who, bytes: b, info, trace, at });
+        self.net.send(self.now, c, who, bytes, info, at);
     }
 
     fn note(&mut self, conn: usize, from: usize, kind: TraceKind) {
-        if self.record {
-            self.trace.push(TraceItem { time: self.now, conn, from, kind });
-        }
-    }
-
-    /// Forget what is in flight on `c`.
-    fn reset(&mut self, c: usize) {
-        let spare = &mut self.spare;
-        self.wire.retain_mut(|f| match f {
-            Flight::Pdu { conn, bytes, .. } if *conn == c => {
-                spare.push(std::mem::take(bytes));
-                false
-            }
-            Flight::Fin { conn, .. } => *conn != c,
-            _ => true,
-        });
-        if self.conn == Some(c) {
-            self.conn = None;
-        }
+        self.net.note(self.now, conn, from, kind);
     }
 
     fn live(&self, conn: usize, to: usize) -> bool {
-        self.conn == Some(conn) && self.conns.get(conn).is_some_and(|i| !i.closed_by[to] && !i.told[to])
+        self.net.conn == Some(conn) && self.net.conns.get(conn).is_some_and(|i| !i.closed_by[to] && !i.told[to])
     }
 
     fn flight(&mut self, f: Flight) {
         match f {
             Flight::Pdu { conn, from, bytes, info, trace, .. } => {
                 let to = 1 - from;
-                if !self.live(conn, to) || self.conns.get(conn).is_some_and(|i| i.dead) {
-                    self.spare.push(bytes);
+                if !self.live(conn, to) || self.net.conns.get(conn).is_some_and(|i| i.dead) {
+                    self.net.recycle(bytes);
                     return;
                 }
                 // Faults on PDU boundaries and cuts.
@@ -598,17 +513,17 @@ impl Sim {
                         let f = if let When::Random { .. } = f.when { self.random_fault() } else { f.clone() };
                         if before {
                             let cut = matches!(f.how, How::Cut).then_some(bytes.len() / 2);
-                            self.apply(&f, cut.map(|n| (trace, n)));
+                            self.apply(&f, cut.zip(trace).map(|(n, t)| (t, n)));
                             if matches!(f.how, How::SessionAbort | How::UAbort) {
                                 // An abort does not take back what TCP
                                 // already carries: the abort is requested
                                 // first, the PDU still arrives (unless its
                                 // receiver has closed meanwhile).
                                 let at = self.now;
-                                self.wire.push_front(Flight::Pdu { conn, from, bytes, info, trace, at });
+                                self.net.wire.push_front(Flight::Pdu { conn, from, bytes, info, trace, at });
                                 self.skip_faults = true;
                             } else {
-                                self.spare.push(bytes);
+                                self.net.recycle(bytes);
                             }
                             return;
                         }
@@ -619,22 +534,20 @@ impl Sim {
                     *self.kind_count.entry(info.name()).or_insert(0) += 1;
                     self.index += 1;
                 }
-                if let Some(TraceItem { kind: TraceKind::Pdu { delivered, .. }, .. }) = self.trace.get_mut(trace) {
-                    *delivered = true;
-                }
+                self.net.delivered(trace);
                 self.pdus += 1;
                 self.feed(to, MtaInput::Machine(Input::Received(&bytes)));
-                self.spare.push(bytes);
+                self.net.recycle(bytes);
                 for f in after {
                     self.apply(&f, None);
                 }
             }
             Flight::Fin { conn, from, .. } => {
-                if self.conn == Some(conn) {
+                if self.net.conn == Some(conn) {
                     self.note(conn, from, TraceKind::Closed(CloseHow::Fin));
-                    self.conn = None;
+                    self.net.conn = None;
                     let to = 1 - from;
-                    if self.conns.get(conn).is_some_and(|i| !i.closed_by[to] && !i.told[to]) {
+                    if self.net.conns.get(conn).is_some_and(|i| !i.closed_by[to] && !i.told[to]) {
                         self.tell(conn, to);
                     }
                 }
@@ -644,13 +557,13 @@ impl Sim {
     }
 
     fn tell(&mut self, conn: usize, to: usize) {
-        let Some(ci) = self.conns.get_mut(conn) else { return };
+        let Some(ci) = self.net.conns.get_mut(conn) else { return };
         if ci.told[to] || ci.closed_by[to] {
             return;
         }
         ci.told[to] = true;
-        if self.conn == Some(conn) && ci.told == [true, true] {
-            self.conn = None;
+        if self.net.conn == Some(conn) && ci.told == [true, true] {
+            self.net.conn = None;
         }
         if self.announced[to] != Some(conn) {
             // A newer connection was announced to it: the old one's end is
@@ -669,7 +582,7 @@ impl Sim {
     /// Carry out a fault now (`cut`: the PDU being cut and the octets that
     /// reach the peer).
     fn apply(&mut self, f: &Fault, cut: Option<(usize, usize)>) {
-        let Some(c) = self.conn else { return };
+        let Some(c) = self.net.conn else { return };
         self.fault_log.push(format!("t={} #{c} {f}", self.now));
         let sides: &[usize] = match f.dirs {
             Dirs::A => &[0],
@@ -681,13 +594,13 @@ impl Sim {
                 if let Some((t, n)) = cut {
                     self.cuts.push((t, n));
                 }
-                self.reset(c);
-                self.conn = Some(c);
+                self.net.reset(c);
+                self.net.conn = Some(c);
                 self.kill(c, sides, CloseHow::Rst);
             }
             How::Fin => self.kill(c, sides, CloseHow::Fin),
             How::SessionAbort => {
-                self.aborted.push(c);
+                self.abort_ends(c);
                 for &s in sides {
                     let mut t = Vec::new();
                     rtse_codec::session::emit(
@@ -704,17 +617,17 @@ impl Sim {
                 // The aborting providers close; their users see the loss.
                 for &s in sides {
                     let at = self.arrival();
-                    if let Some(ci) = self.conns.get_mut(c) {
+                    if let Some(ci) = self.net.conns.get_mut(c) {
                         ci.closed_by[s] = true;
                     }
-                    self.wire.push_back(Flight::Fin { conn: c, from: s, at });
+                    self.net.wire.push_back(Flight::Fin { conn: c, from: s, at });
                     self.pending.push_back((s, Input::Transport(TransportEvent::Lost)));
                 }
             }
             How::UAbort => {
-                self.aborted.push(c);
+                self.abort_ends(c);
                 for &s in sides {
-                    if self.conns.get(c).is_some_and(|i| !i.told[s] && !i.closed_by[s]) {
+                    if self.net.conns.get(c).is_some_and(|i| !i.told[s] && !i.closed_by[s]) {
                         self.pending.push_back((s, Input::Request(crate::machine::Request::UAbort)));
                     }
                 }
@@ -722,8 +635,31 @@ impl Sim {
         }
     }
 
+    /// An abort on connection `c` ends its association; when `c` is a
+    /// recovery attempt, that is the association being recovered, which
+    /// the tracker knows under the connection that opened it. Decision:
+    /// an abort ends the association whether it is open or recovering (the
+    /// reconstructed RTPM state table, spec/rtse.md §4: "any: AB rcvd ->
+    /// RT-U-ABORT ind / RT-P-ABORT ind -> IDLE", RECOVERY included, and no
+    /// recovery follows an abort), so what
+    /// was unconfirmed when the connection was lost is excused exactly as
+    /// for an abort on an open association (docs/simulator.md "Aborts").
+    /// Seeds 28 and 42 of `random` found this: the abort was charged to the
+    /// recovery's connection only, and the tracker then reported the
+    /// recovered association's transfer as lost.
+    fn abort_ends(&mut self, c: usize) {
+        let root = self.net.conns.get(c).map_or(c, |i| i.serves);
+        // Every connection that carried the association (its first, each
+        // recovery): the tracker may report on any of them.
+        for (k, i) in self.net.conns.iter().enumerate() {
+            if (k == c || i.serves == root) && !self.aborted.contains(&k) {
+                self.aborted.push(k);
+            }
+        }
+    }
+
     fn kill(&mut self, c: usize, sides: &[usize], how: CloseHow) {
-        let Some(ci) = self.conns.get_mut(c) else { return };
+        let Some(ci) = self.net.conns.get_mut(c) else { return };
         ci.dead = true;
         let from = if sides.len() == 1 { 1 - sides[0] } else { 0 };
         self.note(c, from, TraceKind::Closed(how));
@@ -731,8 +667,8 @@ impl Sim {
             if sides.contains(&who) {
                 match how {
                     CloseHow::Fin => {
-                        let at = self.wire.back().map_or(self.now, Flight::at).max(self.now);
-                        self.wire.push_back(Flight::Lost { conn: c, to: who, at });
+                        let at = self.net.wire.back().map_or(self.now, Flight::at).max(self.now);
+                        self.net.wire.push_back(Flight::Lost { conn: c, to: who, at });
                     }
                     _ => self.tell(c, who),
                 }
@@ -745,31 +681,9 @@ impl Sim {
 
     fn judge(self) -> Outcome {
         let mut violations = Vec::new();
-        let initiators: Vec<usize> = self.conns.iter().map(|c| c.initiator).collect();
-        if self.record {
-            let linker = observe_trace(&self.trace, &initiators);
-            // Associations are opened in connection order: id == connection.
-            let all: Vec<_> = linker.anomalies().collect();
-            for &(id, a) in &all {
-                let inv = Invariant::ALL.into_iter().find(|i| i.kinds().contains(&a.kind));
-                // On an aborted association a please left unanswered when
-                // the abort ended it (found by the tracker's finish, at the
-                // same event as the please-unanswered) is the abort's doing,
-                // not a Turn lost by recovery.
-                let by_abort_end = inv == Some(Invariant::HolderAfterRecovery)
-                    && all.iter().any(|&(i, b)| {
-                        i == id && b.seq == a.seq && Invariant::PleaseAnswered.kinds().contains(&b.kind)
-                    });
-                let excused = self.aborted.contains(&(id.0 as usize))
-                    && (by_abort_end || matches!(inv, Some(Invariant::ExactlyOnce | Invariant::PleaseAnswered)));
-                if !excused {
-                    // Anomalies outside the five invariants are the
-                    // standard's procedure rules (window, GTC during an
-                    // activity, recovery by the responder...): `protocol`.
-                    let name = inv.map_or("protocol", Invariant::name);
-                    violations.push(Violation { invariant: name, detail: format!("association {}: {a}", id.0) });
-                }
-            }
+        let initiators = self.net.initiators();
+        if self.net.record {
+            violations = tracker_violations(&self.net.trace, &initiators, &self.aborted);
         }
         // Delivery records: exactly once.
         for side in 0..2 {
@@ -805,7 +719,7 @@ impl Sim {
             }
         }
         let [a, b] = [self.ends[0].machine(), self.ends[1].machine()];
-        if a.is_open() && b.is_open() && self.conn.is_some() {
+        if a.is_open() && b.is_open() && self.net.conn.is_some() {
             let holders = [a, b].iter().filter(|m| m.holds_turn() || m.gtc_pending()).count();
             if holders != 1 {
                 violations.push(Violation {
@@ -819,7 +733,7 @@ impl Sim {
             seed: self.seed,
             scenario: self.sc.name.clone(),
             violations,
-            trace: self.trace,
+            trace: self.net.trace,
             initiators,
             cuts: self.cuts,
             pdus: self.pdus,
@@ -827,6 +741,41 @@ impl Sim {
             end: self.now,
         }
     }
+}
+
+/// The Turn tracker's verdict on a recorded run, as violations: the trace
+/// goes through [`observe_trace`]; each anomaly is named by the
+/// [`Invariant`] that lists its kind (`protocol` for the standard's other
+/// procedure rules). `aborted` lists the connections ended by an injected
+/// abort (association = connection, in order), where some anomalies are
+/// the abort's doing (decision, docs/simulator.md "Aborts"). Used by the
+/// simulator and the model check alike.
+pub(crate) fn tracker_violations(trace: &[TraceItem], initiators: &[usize], aborted: &[usize]) -> Vec<Violation> {
+    let mut violations = Vec::new();
+    let linker = observe_trace(trace, initiators);
+    // Associations are opened in connection order: id == connection.
+    let all: Vec<_> = linker.anomalies().collect();
+    for &(id, a) in &all {
+        let inv = Invariant::ALL.into_iter().find(|i| i.kinds().contains(&a.kind));
+        // On an aborted association a please left unanswered when the
+        // abort ended it (found by the tracker's finish, at the same event
+        // as the please-unanswered) is the abort's doing, not a Turn lost
+        // by recovery.
+        let by_abort_end = inv == Some(Invariant::HolderAfterRecovery)
+            && all
+                .iter()
+                .any(|&(i, b)| i == id && b.seq == a.seq && Invariant::PleaseAnswered.kinds().contains(&b.kind));
+        let excused = aborted.contains(&(id.0 as usize))
+            && (by_abort_end || matches!(inv, Some(Invariant::ExactlyOnce | Invariant::PleaseAnswered)));
+        if !excused {
+            // Anomalies outside the five invariants are the standard's
+            // procedure rules (window, GTC during an activity, recovery by
+            // the responder...): `protocol`.
+            let name = inv.map_or("protocol", Invariant::name);
+            violations.push(Violation { invariant: name, detail: format!("association {}: {a}", id.0) });
+        }
+    }
+    violations
 }
 
 fn pdu_matches(pdu: &Option<String>, info: PduInfo, n_kind: u32, idx: u32, n: u32) -> bool {

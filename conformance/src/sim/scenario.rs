@@ -165,6 +165,41 @@ pub struct Scenario {
     pub latency: Tick,
     /// Added latency, uniform in `0..jitter` (never reorders).
     pub jitter: Tick,
+    /// The messages built so far, shared by every run of this scenario
+    /// (and its clones): building a P1 message costs as much as carrying
+    /// it, and a message is the same in every run.
+    pub(crate) messages: MessageCache,
+}
+
+/// Messages by `(side, number, size)`; bounded by the scenario's
+/// submissions. Not part of a scenario's identity (always equal).
+#[derive(Clone, Default)]
+pub(crate) struct MessageCache(Arc<std::sync::Mutex<Messages>>);
+
+type Messages = std::collections::HashMap<(usize, u32, usize), crate::machine::Apdu>;
+
+impl MessageCache {
+    /// The message, built by `make` the first time.
+    pub(crate) fn get(
+        &self,
+        key: (usize, u32, usize),
+        make: impl FnOnce() -> crate::machine::Apdu,
+    ) -> crate::machine::Apdu {
+        let Ok(mut m) = self.0.lock() else { return make() };
+        m.entry(key).or_insert_with(make).clone()
+    }
+}
+
+impl PartialEq for MessageCache {
+    fn eq(&self, _: &MessageCache) -> bool {
+        true
+    }
+}
+
+impl fmt::Debug for MessageCache {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("MessageCache")
+    }
 }
 
 impl Scenario {
@@ -174,6 +209,7 @@ impl Scenario {
     pub fn new(name: &str) -> Self {
         Scenario {
             name: name.to_owned(),
+            messages: MessageCache::default(),
             mode: Mode::Normal,
             dialogue: Dialogue::Twa,
             flaws: [None, None],
