@@ -40,14 +40,20 @@
 //! | [`rtse`] | none | one RTSE APDU |
 //! | [`x410`] | slot | one X.410 RTS PDU |
 //! | [`capture`] | none | a pcap or pcapng file |
+//! | [`turn_scenario`] | none | a [`scenario::Script`] of operations |
+//! | [`flaw_hunt`] | flaw selector | a [`scenario::Script`] |
 //!
 //! The seed corpus ([`seeds`]) writes these layouts from the worked
 //! examples and the captures, so the fuzzer starts from valid PDUs.
 //!
-//! `turn_scenario` and `flaw_hunt` (issue 7) join [`Target`] once the
-//! protocol machine and the simulator exist.
+//! [`turn_scenario`] and [`flaw_hunt`] are structure-aware: the input is a
+//! script of operations run in the simulator between two reference MTAs
+//! (or one with a flaw); see [`scenario`].
 
+pub mod scenario;
 pub mod seeds;
+
+pub use scenario::{flaw_hunt, turn_scenario};
 
 use crate::observe;
 use crate::tracker::{AssocId, AssociationLinker, CloseHow, Observed, Side, TrackerConfig, TurnEvent};
@@ -92,11 +98,13 @@ pub enum Target {
     Rtse,
     X410,
     Capture,
+    TurnScenario,
+    FlawHunt,
 }
 
 impl Target {
     /// Every target, in the order CI runs them.
-    pub const ALL: [Target; 7] = [
+    pub const ALL: [Target; 9] = [
         Target::DecodeStack,
         Target::TpktCotp,
         Target::Session,
@@ -104,6 +112,8 @@ impl Target {
         Target::Rtse,
         Target::X410,
         Target::Capture,
+        Target::TurnScenario,
+        Target::FlawHunt,
     ];
 
     /// The cargo-fuzz target name (`fuzz/fuzz_targets/<name>.rs`), also the
@@ -117,6 +127,8 @@ impl Target {
             Target::Rtse => "rtse",
             Target::X410 => "x410",
             Target::Capture => "capture",
+            Target::TurnScenario => "turn_scenario",
+            Target::FlawHunt => "flaw_hunt",
         }
     }
 
@@ -135,6 +147,8 @@ impl Target {
             Target::Rtse => rtse(data),
             Target::X410 => x410(data),
             Target::Capture => capture(data),
+            Target::TurnScenario => turn_scenario(data),
+            Target::FlawHunt => flaw_hunt(data),
         }
     }
 }

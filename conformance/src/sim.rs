@@ -52,7 +52,7 @@ pub mod model;
 pub mod pcap;
 pub mod scenario;
 
-pub use scenario::{Dirs, Fault, How, Scenario, Submit, When};
+pub use scenario::{Dirs, Fault, How, Scenario, Submit, Tamper, TamperAt, When};
 
 use crate::flaw::Flaw;
 use crate::loopback::{observe_trace, Trace, TraceItem, TraceKind, HOSTS};
@@ -260,6 +260,8 @@ enum Agenda {
     Timer(usize, TimerId),
     Fault(usize),
     Detect(usize, usize),
+    /// End of the fault phase: reset a tampered connection.
+    Heal,
 }
 
 /// A simulation in progress. Build with [`Sim::new`], run with
@@ -295,6 +297,9 @@ pub struct Sim {
     skip_faults: bool,
     /// Connections ended by an abort fault (session AB, RT-U-ABORT).
     aborted: Vec<usize>,
+    /// Connections a [`Tamper`] hit, and which tampers fired.
+    tampered: Vec<usize>,
+    tamper_fired: Vec<bool>,
     submitted: [Vec<Arc<str>>; 2],
     out: Output,
     pdus: u64,
@@ -333,6 +338,8 @@ impl Sim {
             fired: vec![false; scenario.faults.len()],
             fault_log: Vec::new(),
             aborted: Vec::new(),
+            tampered: Vec::new(),
+            tamper_fired: vec![false; scenario.tamper.len()],
             skip_faults: false,
             submitted: [Vec::new(), Vec::new()],
             out: Output::new(),
@@ -347,6 +354,10 @@ impl Sim {
             if let When::At(t) = f.when {
                 s.schedule(t, Agenda::Fault(i));
             }
+        }
+        if !s.sc.tamper.is_empty() {
+            let at = s.sc.fault_phase;
+            s.schedule(at, Agenda::Heal);
         }
         s
     }
@@ -448,6 +459,7 @@ impl Sim {
                 }
             }
             Agenda::Detect(conn, who) => self.tell(conn, who),
+            Agenda::Heal => self.heal(),
         }
     }
 
@@ -614,6 +626,9 @@ impl Sim {
                         }
                         after.push(f);
                     }
+                    if after.is_empty() && self.tampers(conn, from, &bytes, info, trace, n_kind, idx) {
+                        return;
+                    }
                 }
                 if info.eot {
                     *self.kind_count.entry(info.name()).or_insert(0) += 1;
@@ -760,8 +775,11 @@ impl Sim {
                     && all.iter().any(|&(i, b)| {
                         i == id && b.seq == a.seq && Invariant::PleaseAnswered.kinds().contains(&b.kind)
                     });
-                let excused = self.aborted.contains(&(id.0 as usize))
-                    && (by_abort_end || matches!(inv, Some(Invariant::ExactlyOnce | Invariant::PleaseAnswered)));
+                // On a tampered association the network broke the protocol:
+                // nothing the tracker sees there is the MTAs' doing.
+                let excused = self.tampered.contains(&(id.0 as usize))
+                    || self.aborted.contains(&(id.0 as usize))
+                        && (by_abort_end || matches!(inv, Some(Invariant::ExactlyOnce | Invariant::PleaseAnswered)));
                 if !excused {
                     // Anomalies outside the five invariants are the
                     // standard's procedure rules (window, GTC during an
@@ -771,7 +789,12 @@ impl Sim {
                 }
             }
         }
-        // Delivery records: exactly once.
+        // Delivery records: exactly once. A tamper may duplicate a message
+        // (at least once is then all that can hold), or forge its label (a
+        // mutated P1 envelope that still decodes): the original is then
+        // never delivered, through no fault of the MTAs.
+        let forged = !self.tampered.is_empty()
+            && (0..2).any(|side| self.ends[1 - side].delivered().keys().any(|l| !self.submitted[side].contains(l)));
         for side in 0..2 {
             let rx = &self.ends[1 - side];
             for l in &self.submitted[side] {
@@ -779,12 +802,12 @@ impl Sim {
                 let queued = self.ends[side].queue().any(|a| a.label == *l);
                 // After an abort the reference MTA re-sends what was not
                 // confirmed: at least once is all RTSE promises there.
-                if n > 1 && self.aborted.is_empty() {
+                if n > 1 && self.aborted.is_empty() && self.tampered.is_empty() {
                     violations.push(Violation {
                         invariant: "exactly-once",
                         detail: format!("{l} delivered {n} times to {}", HOSTS[1 - side]),
                     });
-                } else if n == 0 && !queued {
+                } else if n == 0 && !queued && !forged {
                     violations.push(Violation {
                         invariant: "exactly-once",
                         detail: format!("{l} confirmed to {} but never delivered", HOSTS[side]),
@@ -826,6 +849,98 @@ impl Sim {
             faults: self.fault_log,
             end: self.now,
         }
+    }
+}
+
+impl Sim {
+    /// Apply the first unfired [`TamperAt`] matching this PDU (the `n_kind`-th
+    /// of its kind, `idx`-th overall); `true` when the PDU was consumed
+    /// (delivered tampered, or put back).
+    #[allow(clippy::too_many_arguments)]
+    fn tampers(
+        &mut self,
+        conn: usize,
+        from: usize,
+        bytes: &[u8],
+        info: PduInfo,
+        trace: usize,
+        n_kind: u32,
+        idx: u32,
+    ) -> bool {
+        let Some(i) = (0..self.sc.tamper.len()).find(|&i| {
+            !self.tamper_fired[i] && pdu_matches(&self.sc.tamper[i].pdu, info, n_kind, idx, self.sc.tamper[i].n)
+        }) else {
+            return false;
+        };
+        self.tamper_fired[i] = true;
+        let what = self.sc.tamper[i].what;
+        if !self.tampered.contains(&conn) {
+            self.tampered.push(conn);
+        }
+        self.fault_log.push(format!("t={} #{conn} {what:?} {}", self.now, info.name()));
+        let bytes = bytes.to_vec();
+        match what {
+            Tamper::Withhold(d) => {
+                let at = self.now.saturating_add(d);
+                self.wire.push_front(Flight::Pdu { conn, from, bytes, info, trace, at });
+                self.skip_faults = true;
+            }
+            Tamper::Reorder => {
+                let next = self.wire.iter().position(|f| matches!(f, Flight::Pdu { conn: c, .. } if *c == conn));
+                let at = self.now;
+                let Some(j) = next else {
+                    // Nothing behind it: deliver it as it is.
+                    self.wire.push_front(Flight::Pdu { conn, from, bytes, info, trace, at });
+                    self.skip_faults = true;
+                    return true;
+                };
+                let other = self.wire.remove(j);
+                self.wire.push_front(Flight::Pdu { conn, from, bytes, info, trace, at });
+                if let Some(Flight::Pdu { conn, from, bytes, info, trace, .. }) = other {
+                    self.wire.push_front(Flight::Pdu { conn, from, bytes, info, trace, at });
+                }
+            }
+            Tamper::Duplicate | Tamper::Mutate { .. } => {
+                let mut got = bytes;
+                if let Tamper::Mutate { offset, xor } = what {
+                    let k = offset % got.len().max(1);
+                    if let Some(b) = got.get_mut(k) {
+                        *b ^= if xor == 0 { 0xff } else { xor };
+                    }
+                }
+                // The tracker (a passive observer) sees what the receiver got.
+                if let Some(TraceItem { kind: TraceKind::Pdu { bytes: b, delivered, .. }, .. }) =
+                    self.trace.get_mut(trace)
+                {
+                    b.clone_from(&got);
+                    *delivered = true;
+                }
+                *self.kind_count.entry(info.name()).or_insert(0) += 1;
+                self.index += 1;
+                self.pdus += 1;
+                let to = 1 - from;
+                self.feed(to, MtaInput::Machine(Input::Received(&got)));
+                if what == Tamper::Duplicate && self.live(conn, to) {
+                    self.note(conn, from, TraceKind::Pdu { bytes: got.clone(), info, delivered: true });
+                    self.pdus += 1;
+                    self.feed(to, MtaInput::Machine(Input::Received(&got)));
+                }
+            }
+        }
+        true
+    }
+
+    /// The network heals: a tampered connection still open is reset (see
+    /// [`Tamper`]).
+    fn heal(&mut self) {
+        let Some(c) = self.conn else { return };
+        if !self.tampered.contains(&c) || self.conns.get(c).is_none_or(|i| i.dead) {
+            return;
+        }
+        self.fault_log.push(format!("t={} #{c} rst both (tampered connection reset as the network heals)", self.now));
+        self.reset(c);
+        self.conn = Some(c);
+        self.kill(c, &[0, 1], CloseHow::Rst);
     }
 }
 
