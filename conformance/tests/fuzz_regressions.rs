@@ -25,8 +25,11 @@ struct Note {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct Expect {
-    /// `decoded` or `rejected`.
+    /// `decoded`, `rejected`, or `detected` (flaw_hunt: the flaw is found,
+    /// that is, the target panics naming the invariant).
     outcome: String,
+    /// `detected` only: the invariant the report must name.
+    invariant: Option<String>,
     layer: Option<String>,
     offset: Option<usize>,
     expected: Option<String>,
@@ -57,11 +60,22 @@ fn check(t: Target, input: &Path) -> Result<(), String> {
         }
     }
     let data = std::fs::read(input).map_err(|e| format!("{name}: {e}"))?;
-    let got = std::panic::catch_unwind(|| t.run(&data)).map_err(|p| {
-        let msg = p.downcast_ref::<String>().cloned().or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string()));
-        format!("{name}: panicked: {}", msg.unwrap_or_default())
-    })?;
     let e = &note.expect;
+    let got = std::panic::catch_unwind(|| t.run(&data));
+    if e.outcome == "detected" {
+        let msg = match got {
+            Ok(o) => return Err(format!("{name}: expected the flaw detected, got {o:?}")),
+            Err(p) => panic_text(&*p),
+        };
+        let inv = e.invariant.as_deref().ok_or_else(|| format!("{name}: a detection names its invariant"))?;
+        let want = format!("VIOLATION {inv}:");
+        return if msg.contains("detected") && msg.contains(&want) {
+            Ok(())
+        } else {
+            Err(format!("{name}: expected a detection naming {inv}, got: {msg}"))
+        };
+    }
+    let got = got.map_err(|p| format!("{name}: panicked: {}", panic_text(&*p)))?;
     match (e.outcome.as_str(), &got) {
         ("decoded", Outcome::Decoded) => Ok(()),
         ("rejected", Outcome::Rejected(err)) => {
@@ -76,6 +90,10 @@ fn check(t: Target, input: &Path) -> Result<(), String> {
         }
         (want, _) => Err(format!("{name}: expected {want}, got {got:?}")),
     }
+}
+
+fn panic_text(p: &(dyn std::any::Any + Send)) -> String {
+    p.downcast_ref::<String>().cloned().or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string())).unwrap_or_default()
 }
 
 #[test]
