@@ -58,7 +58,7 @@ use crate::flaw::Flaw;
 use crate::loopback::{observe_trace, Trace, TraceItem, TraceKind, HOSTS};
 use crate::machine::{Action, Apdu, Input, Output, PduInfo, Tick, TimerId, TransportEvent};
 use crate::mta::{MtaConfig, MtaInput, ReferenceMta};
-use crate::tracker::{CloseHow, Invariant};
+use crate::tracker::{AnomalyKind, CloseHow, Invariant};
 use std::collections::{BTreeMap, VecDeque};
 use std::fmt::Write as _;
 use std::sync::Arc;
@@ -777,7 +777,12 @@ impl Sim {
                     });
                 // On a tampered association the network broke the protocol:
                 // nothing the tracker sees there is the MTAs' doing.
+                // A forged connection reference (a mutated CN or AC that
+                // still decodes) leaves the recovery of that association
+                // quoting a reference the tracker never saw.
+                let forged_ref = !self.tampered.is_empty() && a.kind == AnomalyKind::RecoveryUnlinked;
                 let excused = self.tampered.contains(&(id.0 as usize))
+                    || forged_ref
                     || self.aborted.contains(&(id.0 as usize))
                         && (by_abort_end || matches!(inv, Some(Invariant::ExactlyOnce | Invariant::PleaseAnswered)));
                 if !excused {

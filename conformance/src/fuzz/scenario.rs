@@ -15,7 +15,7 @@
 //!
 //! | octet | meaning |
 //! |---|---|
-//! | 0 | bit 0 X.410-1984 mode, bit 1 monologue, bits 2-3 who opens (0, 1: A; 2: B; 3: both; both whenever the script can abort), bit 4 the flaw is B's ([`flaw_hunt`]) |
+//! | 0 | bit 0 X.410-1984 mode, bit 1 monologue (every message is then the opener's), bits 2-3 who opens (2: B, else A; the opener also sends one message when the network heals), bit 4 the flaw is B's ([`flaw_hunt`]) |
 //! | 1 | backlog threshold: 0 is the default (50), else `2 + n % 8` (the MTA aborts and opens afresh) |
 //! | 5k+2.. | opcode `% 12`, then `a b c d` |
 //!
@@ -205,11 +205,11 @@ impl Script {
         let mut s = Scenario::new(name);
         s.mode = if self.flags & 1 != 0 { Mode::X410 } else { Mode::Normal };
         s.dialogue = if self.flags & 2 != 0 { Dialogue::Monologue } else { Dialogue::Twa };
-        s.opener = match (self.flags >> 2) & 3 {
-            2 => [false, true],
-            3 => [true, true],
-            _ => [true, false],
-        };
+        // One opener (bits 2-3 == 2: B, else A): the simulator carries one
+        // transport connection at a time, so two MTAs opening at once
+        // would collide in a way no real network shows.
+        let opener = usize::from((self.flags >> 2) & 3 == 2);
+        s.opener = [opener == 0, opener == 1];
         if self.backlog != 0 {
             s.backlog_threshold = 2 + usize::from(self.backlog % 8);
         }
@@ -274,16 +274,22 @@ impl Script {
                 Op::Reorder(p) => s.tamper.push(TamperAt { pdu: kind(&p), n: n(&p), what: Tamper::Reorder }),
             }
         }
-        // An abort ends the association for good (no recovery after AB or
-        // RT-U-ABORT, and a tampered PDU is answered by one): a side left
-        // with mail must then open a new one itself, as a real MTA does, or
-        // its messages would wait for ever on a peer that has nothing to
-        // send. The opener bits choose who opens only while every loss is
-        // recoverable.
-        let aborts = !s.tamper.is_empty() || s.faults.iter().any(|f| matches!(f.how, How::SessionAbort | How::UAbort));
-        if aborts {
-            s.opener = [true, true];
+        // Monologue: only the association-initiator sends, and the
+        // reference MTA never releases an association it may still use, so
+        // mail on both sides would need two associations at once, which the
+        // simulator does not model: in monologue every message is the
+        // opener's.
+        if s.dialogue == Dialogue::Monologue {
+            for x in &mut s.submit {
+                x.side = opener;
+            }
         }
+        // When the network heals the opener has one more message: an abort
+        // ends an association for good (no recovery after AB or
+        // RT-U-ABORT, and a tampered PDU is answered by one), and a
+        // non-opener left with mail would otherwise wait for ever for an
+        // association nobody opens. The healthy phase must deliver it too.
+        s.submit.push(Submit { side: opener, count: 1, at: s.fault_phase, every: 0, size: 40 });
         s
     }
 }
