@@ -300,6 +300,8 @@ pub struct Sim {
     /// Connections a [`Tamper`] hit, and which tampers fired.
     tampered: Vec<usize>,
     tamper_fired: Vec<bool>,
+    /// Connections before this one were abandoned by a side's fresh open.
+    fresh_mark: [usize; 2],
     submitted: [Vec<Arc<str>>; 2],
     out: Output,
     pdus: u64,
@@ -339,6 +341,7 @@ impl Sim {
             fault_log: Vec::new(),
             aborted: Vec::new(),
             tampered: Vec::new(),
+            fresh_mark: [0; 2],
             tamper_fired: vec![false; scenario.tamper.len()],
             skip_faults: false,
             submitted: [Vec::new(), Vec::new()],
@@ -466,7 +469,21 @@ impl Sim {
     fn feed(&mut self, who: usize, input: MtaInput<'_>) {
         let mut out = std::mem::take(&mut self.out);
         out.clear();
+        let fresh = self.ends[who].fresh_opens();
         self.ends[who].handle(self.now, input, &mut out);
+        if self.ends[who].fresh_opens() != fresh {
+            // The MTA gave up its association (backlog: abort, open afresh),
+            // open or lost and awaiting recovery: an abort of its own, which
+            // abandons every connection since its previous fresh open (the
+            // association and its recovery attempts), judged as an abort
+            // fault is.
+            for c in self.fresh_mark[who]..self.conns.len() {
+                if !self.aborted.contains(&c) {
+                    self.aborted.push(c);
+                }
+            }
+            self.fresh_mark[who] = self.conns.len();
+        }
         self.actions(who, &out);
         self.out = out;
     }
@@ -483,6 +500,12 @@ impl Sim {
                             self.note(c, who, TraceKind::Closed(CloseHow::Rst));
                         }
                     }
+                    // A loss of the old connection not yet handed over is
+                    // no event for a machine that now opens a new one (as
+                    // in `tell`): delivered after the Connect, it would
+                    // read as the new connection failing.
+                    let lost = Input::Transport(TransportEvent::Lost);
+                    self.pending.retain(|(w, i)| !(*w == who && *i == lost));
                     let c = self.conns.len();
                     self.conns.push(Conn { initiator: who, closed_by: [false; 2], dead: false, told: [false; 2] });
                     self.conn = Some(c);
