@@ -804,9 +804,14 @@ impl Sim {
                 // still decodes) leaves the recovery of that association
                 // quoting a reference the tracker never saw.
                 let forged_ref = !self.tampered.is_empty() && a.kind == AnomalyKind::RecoveryUnlinked;
+                // A tampered PDU answered by an abort can also end the
+                // recovery of an earlier association: its unconfirmed
+                // transfers and unanswered pleases are then the abort's
+                // doing, as for an abort fault.
+                let before_tamper = self.tampered.iter().any(|&c| id.0 as usize <= c);
                 let excused = self.tampered.contains(&(id.0 as usize))
                     || forged_ref
-                    || self.aborted.contains(&(id.0 as usize))
+                    || (self.aborted.contains(&(id.0 as usize)) || before_tamper)
                         && (by_abort_end || matches!(inv, Some(Invariant::ExactlyOnce | Invariant::PleaseAnswered)));
                 if !excused {
                     // Anomalies outside the five invariants are the
