@@ -804,11 +804,14 @@ impl Sim {
                 // still decodes) leaves the recovery of that association
                 // quoting a reference the tracker never saw.
                 let forged_ref = !self.tampered.is_empty() && a.kind == AnomalyKind::RecoveryUnlinked;
-                // A tampered PDU answered by an abort can also end the
-                // recovery of an earlier association: its unconfirmed
-                // transfers and unanswered pleases are then the abort's
-                // doing, as for an abort fault.
-                let before_tamper = self.tampered.iter().any(|&c| id.0 as usize <= c);
+                // A tampered PDU reaches beyond its association: answered by
+                // an abort it can end the recovery of an earlier one, and a
+                // forged confirmation (a duplicated AEA) is trusted by the
+                // recovery of a later one. Unconfirmed transfers and
+                // unanswered pleases are then the tamper's doing, as for an
+                // abort fault; the Turn invariants and the delivery records
+                // are still judged.
+                let before_tamper = !self.tampered.is_empty();
                 let excused = self.tampered.contains(&(id.0 as usize))
                     || forged_ref
                     || (self.aborted.contains(&(id.0 as usize)) || before_tamper)
