@@ -55,9 +55,8 @@ pub mod seeds;
 
 pub use scenario::{flaw_hunt, turn_scenario};
 
-use crate::observe;
-use crate::tracker::{AssocId, AssociationLinker, CloseHow, Observed, Side, TrackerConfig, TurnEvent};
-use rtse_codec::capture::{self, stacks::CaptureItem, ConnId};
+use crate::timeline;
+use rtse_codec::capture::{self, stacks::CaptureItem};
 use rtse_codec::error::{Error, Layer, Result};
 use rtse_codec::presentation::{self, Mode, PdvValue, Ppdu, PpduSlot};
 use rtse_codec::rtse::RtseApdu;
@@ -65,7 +64,6 @@ use rtse_codec::session::{self, Requirements, SpduKind};
 use rtse_codec::stack::{self, AssociationDecoder, Context, Decoded, Sender, Stack};
 use rtse_codec::x410::{self, X410Pdu};
 use rtse_codec::{acse, cotp, hex, p1, rtse as rtse_mod, tpkt};
-use std::collections::HashMap;
 use std::fmt::Debug;
 
 /// What a target made of its input.
@@ -763,60 +761,30 @@ pub fn x410(data: &[u8]) -> Outcome {
 
 /// Bytes as a pcap or pcapng file: capture reading, TCP reassembly, stack
 /// decoding (each stack also rendered as JSON, as `rtse decode --json`
-/// does), and the Turn timeline of every association through
-/// [`observe::events`] and one [`AssociationLinker`] (rows rendered as
-/// JSON too). A gap ends the observation of its association (the tracker
-/// gets `T-CLOSE gap`). The outcome is the first error: a PDU that did not
-/// decode (offset within its TPKT or TSDU) or the file (offset in the
-/// file), whichever came first.
+/// does), and the Turn timeline of every association through the timeline
+/// engine ([`timeline::Engine`], what `rtse timeline` runs: association
+/// grouping, recovery links, gaps, settling; each report rendered as JSON
+/// too). The outcome is the first error: a PDU that did not decode (offset
+/// within its TPKT or TSDU) or the file (offset in the file), whichever
+/// came first.
 pub fn capture(data: &[u8]) -> Outcome {
-    let mut linker = AssociationLinker::new(TrackerConfig::default());
-    let mut assocs: HashMap<ConnId, AssocId> = HashMap::new();
-    let (mut seq, mut last_ns) = (0u64, 0u64);
     let mut first_err: Option<Error> = None;
-    // `time_ns` None: the item has no time of its own (a gap).
-    let mut feed = |linker: &mut AssociationLinker, id: AssocId, time_ns: Option<u64>, from: Side, event: TurnEvent| {
-        seq += 1;
-        last_ns = time_ns.unwrap_or(last_ns);
-        let ev = Observed { seq, time_ns: last_ns, from, event };
-        if let Some(step) = linker.observe(id, &ev) {
-            if let Some(row) = linker.row(id, &ev, &step) {
-                serde_json::to_writer(std::io::sink(), &row).expect("timeline row serialises");
-            }
-        }
-    };
-    let read = capture::stacks::decode_capture(data, |item| match item {
-        CaptureItem::Open { conn, key, time, .. } => {
-            let id = linker.open(Some(&key.client.ip().to_string()));
-            assocs.insert(conn, id);
-            feed(&mut linker, id, Some(time.as_nanos()), Side::Initiator, TurnEvent::TransportOpen);
-        }
-        CaptureItem::Pdu { conn, time, from, result, .. } => match result {
-            Ok(stack) => {
-                serde_json::to_writer(std::io::sink(), &stack).expect("stack serialises");
-                if let Some(&id) = assocs.get(&conn) {
-                    observe::events(&stack, |ev| feed(&mut linker, id, Some(time.as_nanos()), observe::side(from), ev));
+    let mut engine = timeline::Engine::new(timeline::Settings::default(), |a| {
+        serde_json::to_writer(std::io::sink(), &a).expect("timeline report serialises");
+    });
+    let read = capture::stacks::decode_capture(data, |item| {
+        if let CaptureItem::Pdu { result, .. } = &item {
+            match result {
+                Ok(stack) => serde_json::to_writer(std::io::sink(), stack).expect("stack serialises"),
+                Err(e) => {
+                    check_offset("capture", e, data.len());
+                    first_err.get_or_insert_with(|| e.clone());
                 }
             }
-            Err(e) => {
-                check_offset("capture", &e, data.len());
-                first_err.get_or_insert(e);
-            }
-        },
-        CaptureItem::Gap { conn, from, .. } => {
-            if let Some(id) = assocs.remove(&conn) {
-                let how = CloseHow::Gap;
-                feed(&mut linker, id, None, observe::side(from), TurnEvent::TransportClosed { how });
-            }
         }
-        CaptureItem::Close { conn, time, how, .. } => {
-            if let Some(id) = assocs.remove(&conn) {
-                let how = observe::close_how(how);
-                feed(&mut linker, id, Some(time.as_nanos()), Side::Initiator, TurnEvent::TransportClosed { how });
-            }
-        }
+        engine.item(item);
     });
-    linker.finish();
+    engine.finish();
     if let Err(e) = read {
         check_offset("capture", &e, data.len());
         first_err.get_or_insert(e);
