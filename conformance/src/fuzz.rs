@@ -778,7 +778,7 @@ pub fn capture(data: &[u8]) -> Outcome {
                 Ok(stack) => serde_json::to_writer(std::io::sink(), stack).expect("stack serialises"),
                 Err(e) => {
                     check_offset("capture", e, data.len());
-                    first_err.get_or_insert_with(|| e.clone());
+                    first_err.get_or_insert(*e);
                 }
             }
         }
