@@ -14,10 +14,11 @@
 #     finds nothing counts as '>cap').
 #
 #   fuzz/bench.sh [--runs N | --seconds S] [--max-len N] [--no-inprocess]
-#                 [--flaws [--cap S] [--flaw NAME]...] [TARGET...]
+#                 [--flaws [--cap S] [--dict] [--flaw NAME]...] [TARGET...]
 #
 # --seconds runs each target for S seconds instead of N runs (the slow
 # simulator targets). --max-len passes -max_len (default: libFuzzer's).
+# --dict gives flaw_hunt fuzz/dicts/scenario.dict (whole operations).
 #
 # Targets (issue 7): decode_stack >= 500 000 exec/s, turn_scenario >= 50 000
 # exec/s on one core; forgets-given-turn found in under 10 s median from an
@@ -32,6 +33,7 @@ cap=60
 inprocess=1
 flaws=0
 only_flaws=()
+hunt_dict=()
 targets=()
 while [ $# -gt 0 ]; do
   case "$1" in
@@ -39,6 +41,7 @@ while [ $# -gt 0 ]; do
     --seconds) seconds=$2; shift 2 ;;
     --max-len) maxlen=(-max_len="$2"); shift 2 ;;
     --cap) cap=$2; shift 2 ;;
+    --dict) hunt_dict=(-dict="$root/fuzz/dicts/scenario.dict"); shift ;;
     --flaw) only_flaws+=("$2"); flaws=1; shift 2 ;;
     --no-inprocess) inprocess=0; shift ;;
     --flaws) flaws=1; shift ;;
@@ -87,7 +90,7 @@ fi
 
 if [ $flaws = 1 ]; then
   echo
-  echo "== flaw_hunt: seconds to find each flaw, median of 5 runs (-seed=1..5), cap ${cap} s per run"
+  echo "== flaw_hunt: seconds to find each flaw, median of 5 runs (-seed=1..5), cap ${cap} s per run ${hunt_dict[*]}"
   if [ ${#only_flaws[@]} -gt 0 ]; then
     names=("${only_flaws[@]}")
   else
@@ -100,7 +103,7 @@ if [ $flaws = 1 ]; then
     rm -rf "$d"; mkdir -p "$d/corpus" "$d/art"
     local t0 t1
     t0=$(date +%s.%N)
-    if RTSE_FLAW="$f" timeout $((cap + 30)) "${pin[@]}" "$bin/flaw_hunt" "$d/corpus" $c -seed="$s" \
+    if RTSE_FLAW="$f" timeout $((cap + 30)) "${pin[@]}" "$bin/flaw_hunt" "$d/corpus" $c -seed="$s" "${hunt_dict[@]}" \
         -max_total_time="$cap" -timeout=10 -rss_limit_mb=1024 -artifact_prefix="$d/art/" >"$d/log" 2>&1; then
       echo ">$cap"
     elif ls "$d/art"/crash-* >/dev/null 2>&1; then

@@ -20,6 +20,9 @@ for t in $(cargo fuzz list); do
   for f in corpus/regressions/"$t"/*; do
     case "$f" in *.toml|*.md) ;; *) [ -f "$f" ] && zip -q -j "$OUT/${t}_seed_corpus.zip" "$f" ;; esac
   done
+  if [ "$t" = turn_scenario ]; then
+    cp fuzz/dicts/scenario.dict "$OUT/$t.dict"
+  fi
   cat > "$OUT/$t.options" <<OPTS
 [libfuzzer]
 timeout = 10
