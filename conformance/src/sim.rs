@@ -812,9 +812,18 @@ impl Sim {
                 // abort fault; the Turn invariants and the delivery records
                 // are still judged.
                 let before_tamper = !self.tampered.is_empty();
+                // An abort fault that hits a recovery attempt ends the
+                // recovery of the association it was recovering, too. (The
+                // responder has then answered the recovery with an AC the
+                // initiator never got, so it refuses a second attempt quoting
+                // the old connection: a recovery whose AC is lost leaves the
+                // two sides quoting different connections. Left open; the
+                // message is re-sent on a fresh association and delivered
+                // once, which the delivery records check.)
+                let before_abort = self.aborted.iter().any(|&c| (id.0 as usize) < c);
                 let excused = self.tampered.contains(&(id.0 as usize))
                     || forged_ref
-                    || (self.aborted.contains(&(id.0 as usize)) || before_tamper)
+                    || (self.aborted.contains(&(id.0 as usize)) || before_tamper || before_abort)
                         && (by_abort_end || matches!(inv, Some(Invariant::ExactlyOnce | Invariant::PleaseAnswered)));
                 if !excused {
                     // Anomalies outside the five invariants are the
