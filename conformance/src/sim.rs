@@ -835,11 +835,13 @@ impl Sim {
             }
         }
         // Delivery records: exactly once. A tamper may duplicate a message
-        // (at least once is then all that can hold), or forge its label (a
-        // mutated P1 envelope that still decodes): the original is then
-        // never delivered, through no fault of the MTAs.
-        let forged = !self.tampered.is_empty()
-            && (0..2).any(|side| self.ends[1 - side].delivered().keys().any(|l| !self.submitted[side].contains(l)));
+        // (at least once is then all that can hold), forge its label (a
+        // mutated P1 envelope that still decodes) or forge its
+        // confirmation (a duplicated AEA is a valid AEA of the next
+        // activity: serial numbers restart with each one): a message can
+        // then be confirmed and never delivered, through no fault of the
+        // MTAs.
+        let forged = !self.tampered.is_empty();
         for side in 0..2 {
             let rx = &self.ends[1 - side];
             for l in &self.submitted[side] {
