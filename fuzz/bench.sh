@@ -7,27 +7,45 @@
 #     libFuzzer's stat::average_exec_per_sec).
 #  2. In-process: every seed through rtse_conformance::fuzz::<target> in a
 #     loop (cargo bench -p rtse-conformance --bench fuzz_targets).
-#  3. Flaw hunting (--flaws): the time flaw_hunt needs to find each flaw,
-#     median over 5 seeds, from the seed corpus and from an empty one.
-#     Needs the flaw_hunt target (issue 7, after the machine and the
-#     simulator); skipped with a note until it exists.
+#  3. Flaw hunting (--flaws): the time flaw_hunt (one binary, the flaw
+#     chosen by RTSE_FLAW) needs to find each flaw, median over 5 runs
+#     (-seed=1..5), from the seed corpus (corpus/flaw_hunt/) and from an
+#     empty one, each run capped at --cap seconds (default 60; a run that
+#     finds nothing counts as '>cap').
 #
-#   fuzz/bench.sh [--runs N] [--no-inprocess] [--flaws] [TARGET...]
+#   fuzz/bench.sh [--runs N | --seconds S] [--max-len N] [--no-inprocess]
+#                 [--flaws [--cap S] [--dict] [--flaw NAME]...] [TARGET...]
 #
-# Target (issue 7): decode_stack >= 500 000 exec/s on one core.
+# --seconds runs each target for S seconds instead of N runs (the slow
+# simulator targets). --max-len passes -max_len (default: libFuzzer's).
+# --dict gives flaw_hunt fuzz/dicts/scenario.dict (whole operations).
+#
+# Targets (issue 7): decode_stack >= 500 000 exec/s, turn_scenario >= 50 000
+# exec/s on one core; forgets-given-turn found in under 10 s median from an
+# empty corpus.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
 runs=2000000
+seconds=
+maxlen=()
+cap=60
 inprocess=1
 flaws=0
+only_flaws=()
+hunt_dict=()
 targets=()
 while [ $# -gt 0 ]; do
   case "$1" in
     --runs) runs=$2; shift 2 ;;
+    --seconds) seconds=$2; shift 2 ;;
+    --max-len) maxlen=(-max_len="$2"); shift 2 ;;
+    --cap) cap=$2; shift 2 ;;
+    --dict) hunt_dict=(-dict="$root/fuzz/dicts/scenario.dict"); shift ;;
+    --flaw) only_flaws+=("$2"); flaws=1; shift 2 ;;
     --no-inprocess) inprocess=0; shift ;;
     --flaws) flaws=1; shift ;;
-    -h|--help) sed -n '2,19p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,27p' "$0"; exit 0 ;;
     *) targets+=("$1"); shift ;;
   esac
 done
@@ -40,15 +58,23 @@ bin=fuzz/target/x86_64-unknown-linux-gnu/release
 scratch=$(mktemp -d)
 trap 'rm -rf "$scratch"' EXIT
 
-echo "== libFuzzer, one core, $runs runs from the seed corpus (-s none -a)"
+if [ -n "$seconds" ]; then
+  budget=(-max_total_time="$seconds")
+  echo "== libFuzzer, one core, ${seconds} s per target from the seed corpus (-s none -a) ${maxlen[*]}"
+else
+  budget=(-runs="$runs")
+  echo "== libFuzzer, one core, $runs runs from the seed corpus (-s none -a) ${maxlen[*]}"
+fi
 printf '%-18s %12s %9s %12s %14s\n' target executions seconds exec/s libfuzzer-avg
 for t in "${targets[@]}"; do
+  # flaw_hunt stops at its first finding: its figure is the flaw table.
+  [ "$t" = flaw_hunt ] && continue
   [ -x "$bin/$t" ] || { echo "$t: not built"; continue; }
   mkdir -p "$scratch/$t"
   log="$scratch/$t.log"
   t0=$(date +%s.%N)
-  "${pin[@]}" "$bin/$t" "$scratch/$t" "$root/corpus/$t" -runs="$runs" -seed=1 -timeout=10 \
-    -rss_limit_mb=1024 -print_final_stats=1 >"$log" 2>&1 || { echo "$t: FAILED (see below)"; tail -20 "$log"; continue; }
+  "${pin[@]}" "$bin/$t" "$scratch/$t" "$root/corpus/$t" "${budget[@]}" "${maxlen[@]}" -seed=1 -timeout=10 \
+    -rss_limit_mb=1024 -print_final_stats=1 -artifact_prefix="$scratch/" >"$log" 2>&1 || { echo "$t: FAILED (see below)"; tail -20 "$log"; continue; }
   t1=$(date +%s.%N)
   execs=$(awk '/^stat::number_of_executed_units/ {print $2}' "$log")
   avg=$(awk '/^stat::average_exec_per_sec/ {print $2}' "$log")
@@ -64,14 +90,36 @@ fi
 
 if [ $flaws = 1 ]; then
   echo
-  echo "== flaw_hunt: time to find each flaw (median of 5 seeds; seed corpus / empty corpus)"
-  if cargo fuzz list | grep -qx flaw_hunt; then
-    # Slot for issue 7's flaw benchmark: for each flaw F listed by the
-    # flaw_hunt target, run `$bin/flaw_hunt -seed=S` with RTSE_FLAW=F
-    # (corpus/flaw_hunt/ and an empty folder) until the first crash and
-    # take the median wall time over S = 1..5.
-    echo "flaw_hunt exists but its timing is not wired yet"
+  echo "== flaw_hunt: seconds to find each flaw, median of 5 runs (-seed=1..5), cap ${cap} s per run ${hunt_dict[*]}"
+  if [ ${#only_flaws[@]} -gt 0 ]; then
+    names=("${only_flaws[@]}")
   else
-    echo "skipped: no flaw_hunt target yet (needs the protocol machine and the simulator)"
+    # Flaw::name(), in declaration order (the first 11 name arms).
+    mapfile -t names < <(grep -oP 'Flaw::\w+ => "\K[a-z-]+(?=",)' conformance/src/flaw.rs | head -11)
   fi
+  # One run: seconds to the first crash, or ">cap".
+  hunt() { # flaw corpus-dir-or-empty seed
+    local f=$1 c=$2 s=$3 d="$scratch/hunt-$1-$3"
+    rm -rf "$d"; mkdir -p "$d/corpus" "$d/art"
+    local t0 t1
+    t0=$(date +%s.%N)
+    if RTSE_FLAW="$f" timeout $((cap + 30)) "${pin[@]}" "$bin/flaw_hunt" "$d/corpus" $c -seed="$s" "${hunt_dict[@]}" \
+        -max_total_time="$cap" -timeout=10 -rss_limit_mb=1024 -artifact_prefix="$d/art/" >"$d/log" 2>&1; then
+      echo ">$cap"
+    elif ls "$d/art"/crash-* >/dev/null 2>&1; then
+      t1=$(date +%s.%N)
+      awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.2f", b - a }'
+    else
+      echo "error"
+    fi
+  }
+  # Median of 5, '>cap' sorting last.
+  median() { printf '%s\n' "$@" | sed "s/^>.*/999999/" | sort -g | sed -n 3p | sed "s/^999999$/>$cap/"; }
+  printf '%-26s %-34s %-34s\n' flaw "seed corpus: median (runs)" "empty corpus: median (runs)"
+  for f in "${names[@]}"; do
+    a=(); b=()
+    for s in 1 2 3 4 5; do a+=("$(hunt "$f" "$root/corpus/flaw_hunt" "$s")"); done
+    for s in 1 2 3 4 5; do b+=("$(hunt "$f" "" "$s")"); done
+    printf '%-26s %-34s %-34s\n' "$f" "$(median "${a[@]}") (${a[*]})" "$(median "${b[@]}") (${b[*]})"
+  done
 fi

@@ -39,6 +39,24 @@ status=0
 for t in "${targets[@]}"; do
   mkdir -p "$scratch/$t/corpus" "$scratch/$t/artifacts"
   log="$scratch/$t/log"
+  if [ "$t" = flaw_hunt ]; then
+    # flaw_hunt crashes when it finds its flaw: that is a pass. It must
+    # find forgets-given-turn (the field failure) from the seeds in time.
+    echo "fuzz-smoke: flaw_hunt must find forgets-given-turn within ${secs} s"
+    if RTSE_FLAW=forgets-given-turn cargo fuzz run -s none -a flaw_hunt "$scratch/$t/corpus" "$root/corpus/$t" -- \
+        -max_total_time="$secs" -timeout=10 -rss_limit_mb=1024 -malloc_limit_mb=512 \
+        -artifact_prefix="$scratch/$t/artifacts/" >"$log" 2>&1; then
+      status=1
+      echo "fuzz-smoke: flaw_hunt FAILED: forgets-given-turn not found in ${secs} s"
+    elif grep -q "flaw forgets-given-turn detected" "$log"; then
+      echo "fuzz-smoke: flaw_hunt ok: forgets-given-turn found"
+    else
+      status=1
+      echo "fuzz-smoke: flaw_hunt FAILED (not a detection):"
+      grep -E "panicked at|ERROR: libFuzzer|SUMMARY" -A6 "$log" | head -40 || tail -40 "$log"
+    fi
+    continue
+  fi
   echo "fuzz-smoke: $t for ${secs} s"
   if cargo fuzz run -s none -a "$t" "$scratch/$t/corpus" "$root/corpus/$t" -- \
       -max_total_time="$secs" -timeout=10 -rss_limit_mb=1024 -malloc_limit_mb=512 \

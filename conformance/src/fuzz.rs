@@ -40,18 +40,23 @@
 //! | [`rtse`] | none | one RTSE APDU |
 //! | [`x410`] | slot | one X.410 RTS PDU |
 //! | [`capture`] | none | a pcap or pcapng file |
+//! | [`turn_scenario`] | none | a [`scenario::Script`] of operations |
+//! | [`flaw_hunt`] | flaw selector | a [`scenario::Script`] |
 //!
 //! The seed corpus ([`seeds`]) writes these layouts from the worked
 //! examples and the captures, so the fuzzer starts from valid PDUs.
 //!
-//! `turn_scenario` and `flaw_hunt` (issue 7) join [`Target`] once the
-//! protocol machine and the simulator exist.
+//! [`turn_scenario`] and [`flaw_hunt`] are structure-aware: the input is a
+//! script of operations run in the simulator between two reference MTAs
+//! (or one with a flaw); see [`scenario`].
 
+pub mod scenario;
 pub mod seeds;
 
-use crate::observe;
-use crate::tracker::{AssocId, AssociationLinker, CloseHow, Observed, Side, TrackerConfig, TurnEvent};
-use rtse_codec::capture::{self, stacks::CaptureItem, ConnId};
+pub use scenario::{flaw_hunt, turn_scenario};
+
+use crate::timeline;
+use rtse_codec::capture::{self, stacks::CaptureItem};
 use rtse_codec::error::{Error, Layer, Result};
 use rtse_codec::presentation::{self, Mode, PdvValue, Ppdu, PpduSlot};
 use rtse_codec::rtse::RtseApdu;
@@ -59,7 +64,6 @@ use rtse_codec::session::{self, Requirements, SpduKind};
 use rtse_codec::stack::{self, AssociationDecoder, Context, Decoded, Sender, Stack};
 use rtse_codec::x410::{self, X410Pdu};
 use rtse_codec::{acse, cotp, hex, p1, rtse as rtse_mod, tpkt};
-use std::collections::HashMap;
 use std::fmt::Debug;
 
 /// What a target made of its input.
@@ -92,11 +96,13 @@ pub enum Target {
     Rtse,
     X410,
     Capture,
+    TurnScenario,
+    FlawHunt,
 }
 
 impl Target {
     /// Every target, in the order CI runs them.
-    pub const ALL: [Target; 7] = [
+    pub const ALL: [Target; 9] = [
         Target::DecodeStack,
         Target::TpktCotp,
         Target::Session,
@@ -104,6 +110,8 @@ impl Target {
         Target::Rtse,
         Target::X410,
         Target::Capture,
+        Target::TurnScenario,
+        Target::FlawHunt,
     ];
 
     /// The cargo-fuzz target name (`fuzz/fuzz_targets/<name>.rs`), also the
@@ -117,6 +125,8 @@ impl Target {
             Target::Rtse => "rtse",
             Target::X410 => "x410",
             Target::Capture => "capture",
+            Target::TurnScenario => "turn_scenario",
+            Target::FlawHunt => "flaw_hunt",
         }
     }
 
@@ -135,6 +145,8 @@ impl Target {
             Target::Rtse => rtse(data),
             Target::X410 => x410(data),
             Target::Capture => capture(data),
+            Target::TurnScenario => turn_scenario(data),
+            Target::FlawHunt => flaw_hunt(data),
         }
     }
 }
@@ -749,60 +761,30 @@ pub fn x410(data: &[u8]) -> Outcome {
 
 /// Bytes as a pcap or pcapng file: capture reading, TCP reassembly, stack
 /// decoding (each stack also rendered as JSON, as `rtse decode --json`
-/// does), and the Turn timeline of every association through
-/// [`observe::events`] and one [`AssociationLinker`] (rows rendered as
-/// JSON too). A gap ends the observation of its association (the tracker
-/// gets `T-CLOSE gap`). The outcome is the first error: a PDU that did not
-/// decode (offset within its TPKT or TSDU) or the file (offset in the
-/// file), whichever came first.
+/// does), and the Turn timeline of every association through the timeline
+/// engine ([`timeline::Engine`], what `rtse timeline` runs: association
+/// grouping, recovery links, gaps, settling; each report rendered as JSON
+/// too). The outcome is the first error: a PDU that did not decode (offset
+/// within its TPKT or TSDU) or the file (offset in the file), whichever
+/// came first.
 pub fn capture(data: &[u8]) -> Outcome {
-    let mut linker = AssociationLinker::new(TrackerConfig::default());
-    let mut assocs: HashMap<ConnId, AssocId> = HashMap::new();
-    let (mut seq, mut last_ns) = (0u64, 0u64);
     let mut first_err: Option<Error> = None;
-    // `time_ns` None: the item has no time of its own (a gap).
-    let mut feed = |linker: &mut AssociationLinker, id: AssocId, time_ns: Option<u64>, from: Side, event: TurnEvent| {
-        seq += 1;
-        last_ns = time_ns.unwrap_or(last_ns);
-        let ev = Observed { seq, time_ns: last_ns, from, event };
-        if let Some(step) = linker.observe(id, &ev) {
-            if let Some(row) = linker.row(id, &ev, &step) {
-                serde_json::to_writer(std::io::sink(), &row).expect("timeline row serialises");
-            }
-        }
-    };
-    let read = capture::stacks::decode_capture(data, |item| match item {
-        CaptureItem::Open { conn, key, time, .. } => {
-            let id = linker.open(Some(&key.client.ip().to_string()));
-            assocs.insert(conn, id);
-            feed(&mut linker, id, Some(time.as_nanos()), Side::Initiator, TurnEvent::TransportOpen);
-        }
-        CaptureItem::Pdu { conn, time, from, result, .. } => match result {
-            Ok(stack) => {
-                serde_json::to_writer(std::io::sink(), &stack).expect("stack serialises");
-                if let Some(&id) = assocs.get(&conn) {
-                    observe::events(&stack, |ev| feed(&mut linker, id, Some(time.as_nanos()), observe::side(from), ev));
+    let mut engine = timeline::Engine::new(timeline::Settings::default(), |a| {
+        serde_json::to_writer(std::io::sink(), &a).expect("timeline report serialises");
+    });
+    let read = capture::stacks::decode_capture(data, |item| {
+        if let CaptureItem::Pdu { result, .. } = &item {
+            match result {
+                Ok(stack) => serde_json::to_writer(std::io::sink(), stack).expect("stack serialises"),
+                Err(e) => {
+                    check_offset("capture", e, data.len());
+                    first_err.get_or_insert(*e);
                 }
             }
-            Err(e) => {
-                check_offset("capture", &e, data.len());
-                first_err.get_or_insert(e);
-            }
-        },
-        CaptureItem::Gap { conn, from, .. } => {
-            if let Some(id) = assocs.remove(&conn) {
-                let how = CloseHow::Gap;
-                feed(&mut linker, id, None, observe::side(from), TurnEvent::TransportClosed { how });
-            }
         }
-        CaptureItem::Close { conn, time, how, .. } => {
-            if let Some(id) = assocs.remove(&conn) {
-                let how = observe::close_how(how);
-                feed(&mut linker, id, Some(time.as_nanos()), Side::Initiator, TurnEvent::TransportClosed { how });
-            }
-        }
+        engine.item(item);
     });
-    linker.finish();
+    engine.finish();
     if let Err(e) = read {
         check_offset("capture", &e, data.len());
         first_err.get_or_insert(e);

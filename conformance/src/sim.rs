@@ -52,13 +52,13 @@ pub mod model;
 pub mod pcap;
 pub mod scenario;
 
-pub use scenario::{Dirs, Fault, How, Scenario, Submit, When};
+pub use scenario::{Dirs, Fault, How, Scenario, Submit, Tamper, TamperAt, When};
 
 use crate::flaw::Flaw;
 use crate::loopback::{close_name, observe_trace, Flight, Network, Trace, TraceItem, TraceKind, HOSTS};
 use crate::machine::{Action, Apdu, Input, Output, PduInfo, Tick, TimerId, TransportEvent};
 use crate::mta::{MtaConfig, MtaInput, ReferenceMta};
-use crate::tracker::{CloseHow, Invariant};
+use crate::tracker::{AnomalyKind, CloseHow, Invariant};
 use std::collections::{BTreeMap, VecDeque};
 use std::fmt::Write as _;
 use std::sync::Arc;
@@ -209,6 +209,8 @@ enum Agenda {
     Timer(usize, TimerId),
     Fault(usize),
     Detect(usize, usize),
+    /// End of the fault phase: reset a tampered connection.
+    Heal,
 }
 
 /// A simulation in progress. Build with [`Sim::new`], run with
@@ -240,6 +242,11 @@ pub struct Sim {
     skip_faults: bool,
     /// Connections ended by an abort fault (session AB, RT-U-ABORT).
     aborted: Vec<usize>,
+    /// Connections a [`Tamper`] hit, and which tampers fired.
+    tampered: Vec<usize>,
+    tamper_fired: Vec<bool>,
+    /// Connections before this one were abandoned by a side's fresh open.
+    fresh_mark: [usize; 2],
     submitted: [Vec<Arc<str>>; 2],
     out: Output,
     pdus: u64,
@@ -273,6 +280,9 @@ impl Sim {
             fired: vec![false; scenario.faults.len()],
             fault_log: Vec::new(),
             aborted: Vec::new(),
+            tampered: Vec::new(),
+            fresh_mark: [0; 2],
+            tamper_fired: vec![false; scenario.tamper.len()],
             skip_faults: false,
             submitted: [Vec::new(), Vec::new()],
             out: Output::new(),
@@ -286,6 +296,10 @@ impl Sim {
             if let When::At(t) = f.when {
                 s.schedule(t, Agenda::Fault(i));
             }
+        }
+        if !s.sc.tamper.is_empty() {
+            let at = s.sc.fault_phase;
+            s.schedule(at, Agenda::Heal);
         }
         s
     }
@@ -389,13 +403,28 @@ impl Sim {
                 }
             }
             Agenda::Detect(conn, who) => self.tell(conn, who),
+            Agenda::Heal => self.heal(),
         }
     }
 
     fn feed(&mut self, who: usize, input: MtaInput<'_>) {
         let mut out = std::mem::take(&mut self.out);
         out.clear();
+        let fresh = self.ends[who].fresh_opens();
         self.ends[who].handle(self.now, input, &mut out);
+        if self.ends[who].fresh_opens() != fresh {
+            // The MTA gave up its association (backlog: abort, open afresh),
+            // open or lost and awaiting recovery: an abort of its own, which
+            // abandons every connection since its previous fresh open (the
+            // association and its recovery attempts), judged as an abort
+            // fault is.
+            for c in self.fresh_mark[who]..self.net.conns.len() {
+                if !self.aborted.contains(&c) {
+                    self.aborted.push(c);
+                }
+            }
+            self.fresh_mark[who] = self.net.conns.len();
+        }
         self.actions(who, &out);
         self.out = out;
     }
@@ -412,6 +441,12 @@ impl Sim {
                             self.note(c, who, TraceKind::Closed(CloseHow::Rst));
                         }
                     }
+                    // A loss of the old connection not yet handed over is
+                    // no event for a machine that now opens a new one (as
+                    // in `tell`): delivered after the Connect, it would
+                    // read as the new connection failing.
+                    let lost = Input::Transport(TransportEvent::Lost);
+                    self.pending.retain(|(w, i)| !(*w == who && *i == lost));
                     // A connection opened to recover serves the association
                     // of the connection lost before it.
                     let serves = if self.ends[who].machine().recovering() {
@@ -528,6 +563,9 @@ impl Sim {
                             return;
                         }
                         after.push(f);
+                    }
+                    if after.is_empty() && self.tampers(conn, from, &bytes, info, trace, n_kind, idx) {
+                        return;
                     }
                 }
                 if info.eot {
@@ -683,9 +721,16 @@ impl Sim {
         let mut violations = Vec::new();
         let initiators = self.net.initiators();
         if self.net.record {
-            violations = tracker_violations(&self.net.trace, &initiators, &self.aborted);
+            violations = tracker_violations(&self.net.trace, &initiators, &self.aborted, &self.tampered);
         }
-        // Delivery records: exactly once.
+        // Delivery records: exactly once. A tamper may duplicate a message
+        // (at least once is then all that can hold), forge its label (a
+        // mutated P1 envelope that still decodes) or forge its
+        // confirmation (a duplicated AEA is a valid AEA of the next
+        // activity: serial numbers restart with each one): a message can
+        // then be confirmed and never delivered, through no fault of the
+        // MTAs.
+        let forged = !self.tampered.is_empty();
         for side in 0..2 {
             let rx = &self.ends[1 - side];
             for l in &self.submitted[side] {
@@ -693,12 +738,12 @@ impl Sim {
                 let queued = self.ends[side].queue().any(|a| a.label == *l);
                 // After an abort the reference MTA re-sends what was not
                 // confirmed: at least once is all RTSE promises there.
-                if n > 1 && self.aborted.is_empty() {
+                if n > 1 && self.aborted.is_empty() && self.tampered.is_empty() {
                     violations.push(Violation {
                         invariant: "exactly-once",
                         detail: format!("{l} delivered {n} times to {}", HOSTS[1 - side]),
                     });
-                } else if n == 0 && !queued {
+                } else if n == 0 && !queued && !forged {
                     violations.push(Violation {
                         invariant: "exactly-once",
                         detail: format!("{l} confirmed to {} but never delivered", HOSTS[side]),
@@ -750,7 +795,12 @@ impl Sim {
 /// abort (association = connection, in order), where some anomalies are
 /// the abort's doing (decision, docs/simulator.md "Aborts"). Used by the
 /// simulator and the model check alike.
-pub(crate) fn tracker_violations(trace: &[TraceItem], initiators: &[usize], aborted: &[usize]) -> Vec<Violation> {
+pub(crate) fn tracker_violations(
+    trace: &[TraceItem],
+    initiators: &[usize],
+    aborted: &[usize],
+    tampered: &[usize],
+) -> Vec<Violation> {
     let mut violations = Vec::new();
     let linker = observe_trace(trace, initiators);
     // Associations are opened in connection order: id == connection.
@@ -765,8 +815,32 @@ pub(crate) fn tracker_violations(trace: &[TraceItem], initiators: &[usize], abor
             && all
                 .iter()
                 .any(|&(i, b)| i == id && b.seq == a.seq && Invariant::PleaseAnswered.kinds().contains(&b.kind));
-        let excused = aborted.contains(&(id.0 as usize))
-            && (by_abort_end || matches!(inv, Some(Invariant::ExactlyOnce | Invariant::PleaseAnswered)));
+        // On a tampered association the network broke the protocol:
+        // nothing the tracker sees there is the MTAs' doing. A forged
+        // connection reference (a mutated CN or AC that still decodes)
+        // leaves the recovery of that association quoting a reference the
+        // tracker never saw.
+        let forged_ref = !tampered.is_empty() && a.kind == AnomalyKind::RecoveryUnlinked;
+        // A tampered PDU reaches beyond its association: answered by an
+        // abort it can end the recovery of an earlier one, and a forged
+        // confirmation (a duplicated AEA) is trusted by the recovery of a
+        // later one. Unconfirmed transfers and unanswered pleases are then
+        // the tamper's doing, as for an abort fault; the Turn invariants
+        // and the delivery records are still judged.
+        let after_tamper = !tampered.is_empty();
+        // An abort fault that hits a recovery attempt ends the recovery of
+        // the association it was recovering, too. (The responder has then
+        // answered the recovery with an AC the initiator never got, so it
+        // refuses a second attempt quoting the old connection: a recovery
+        // whose AC is lost leaves the two sides quoting different
+        // connections. Left open; the message is re-sent on a fresh
+        // association and delivered once, which the delivery records
+        // check.)
+        let before_abort = aborted.iter().any(|&c| (id.0 as usize) < c);
+        let excused = tampered.contains(&(id.0 as usize))
+            || forged_ref
+            || (aborted.contains(&(id.0 as usize)) || after_tamper || before_abort)
+                && (by_abort_end || matches!(inv, Some(Invariant::ExactlyOnce | Invariant::PleaseAnswered)));
         if !excused {
             // Anomalies outside the five invariants are the standard's
             // procedure rules (window, GTC during an activity, recovery by
@@ -776,6 +850,98 @@ pub(crate) fn tracker_violations(trace: &[TraceItem], initiators: &[usize], abor
         }
     }
     violations
+}
+
+impl Sim {
+    /// Apply the first unfired [`TamperAt`] matching this PDU (the `n_kind`-th
+    /// of its kind, `idx`-th overall); `true` when the PDU was consumed
+    /// (delivered tampered, or put back).
+    #[allow(clippy::too_many_arguments)]
+    fn tampers(
+        &mut self,
+        conn: usize,
+        from: usize,
+        bytes: &[u8],
+        info: PduInfo,
+        trace: Option<usize>,
+        n_kind: u32,
+        idx: u32,
+    ) -> bool {
+        let Some(i) = (0..self.sc.tamper.len()).find(|&i| {
+            !self.tamper_fired[i] && pdu_matches(&self.sc.tamper[i].pdu, info, n_kind, idx, self.sc.tamper[i].n)
+        }) else {
+            return false;
+        };
+        self.tamper_fired[i] = true;
+        let what = self.sc.tamper[i].what;
+        if !self.tampered.contains(&conn) {
+            self.tampered.push(conn);
+        }
+        self.fault_log.push(format!("t={} #{conn} {what:?} {}", self.now, info.name()));
+        let bytes = bytes.to_vec();
+        match what {
+            Tamper::Withhold(d) => {
+                let at = self.now.saturating_add(d);
+                self.net.wire.push_front(Flight::Pdu { conn, from, bytes, info, trace, at });
+                self.skip_faults = true;
+            }
+            Tamper::Reorder => {
+                let next = self.net.wire.iter().position(|f| matches!(f, Flight::Pdu { conn: c, .. } if *c == conn));
+                let at = self.now;
+                let Some(j) = next else {
+                    // Nothing behind it: deliver it as it is.
+                    self.net.wire.push_front(Flight::Pdu { conn, from, bytes, info, trace, at });
+                    self.skip_faults = true;
+                    return true;
+                };
+                let other = self.net.wire.remove(j);
+                self.net.wire.push_front(Flight::Pdu { conn, from, bytes, info, trace, at });
+                if let Some(Flight::Pdu { conn, from, bytes, info, trace, .. }) = other {
+                    self.net.wire.push_front(Flight::Pdu { conn, from, bytes, info, trace, at });
+                }
+            }
+            Tamper::Duplicate | Tamper::Mutate { .. } => {
+                let mut got = bytes;
+                if let Tamper::Mutate { offset, xor } = what {
+                    let k = offset % got.len().max(1);
+                    if let Some(b) = got.get_mut(k) {
+                        *b ^= if xor == 0 { 0xff } else { xor };
+                    }
+                }
+                // The tracker (a passive observer) sees what the receiver got.
+                if let Some(TraceItem { kind: TraceKind::Pdu { bytes: b, delivered, .. }, .. }) =
+                    trace.and_then(|t| self.net.trace.get_mut(t))
+                {
+                    b.clone_from(&got);
+                    *delivered = true;
+                }
+                *self.kind_count.entry(info.name()).or_insert(0) += 1;
+                self.index += 1;
+                self.pdus += 1;
+                let to = 1 - from;
+                self.feed(to, MtaInput::Machine(Input::Received(&got)));
+                if what == Tamper::Duplicate && self.live(conn, to) {
+                    self.note(conn, from, TraceKind::Pdu { bytes: got.clone(), info, delivered: true });
+                    self.pdus += 1;
+                    self.feed(to, MtaInput::Machine(Input::Received(&got)));
+                }
+            }
+        }
+        true
+    }
+
+    /// The network heals: a tampered connection still open is reset (see
+    /// [`Tamper`]).
+    fn heal(&mut self) {
+        let Some(c) = self.net.conn else { return };
+        if !self.tampered.contains(&c) || self.net.conns.get(c).is_none_or(|i| i.dead) {
+            return;
+        }
+        self.fault_log.push(format!("t={} #{c} rst both (tampered connection reset as the network heals)", self.now));
+        self.net.reset(c);
+        self.net.conn = Some(c);
+        self.kill(c, &[0, 1], CloseHow::Rst);
+    }
 }
 
 fn pdu_matches(pdu: &Option<String>, info: PduInfo, n_kind: u32, idx: u32, n: u32) -> bool {

@@ -25,8 +25,12 @@ struct Note {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct Expect {
-    /// `decoded` or `rejected`.
+    /// `decoded`, `rejected`, `detected` (flaw_hunt: the flaw is found,
+    /// that is, the target panics naming the invariant) or `violation` (an
+    /// open turn_scenario finding, panicking naming the invariant).
     outcome: String,
+    /// `detected` / `violation` only: the invariant the report must name.
+    invariant: Option<String>,
     layer: Option<String>,
     offset: Option<usize>,
     expected: Option<String>,
@@ -57,11 +61,26 @@ fn check(t: Target, input: &Path) -> Result<(), String> {
         }
     }
     let data = std::fs::read(input).map_err(|e| format!("{name}: {e}"))?;
-    let got = std::panic::catch_unwind(|| t.run(&data)).map_err(|p| {
-        let msg = p.downcast_ref::<String>().cloned().or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string()));
-        format!("{name}: panicked: {}", msg.unwrap_or_default())
-    })?;
     let e = &note.expect;
+    let got = std::panic::catch_unwind(|| t.run(&data));
+    // `violation`: an open finding (a turn_scenario input the reference
+    // still fails); the note says why it is not fixed yet. Fixing it turns
+    // this into a failure, and the note into `decoded`.
+    if e.outcome == "detected" || e.outcome == "violation" {
+        let msg = match got {
+            Ok(o) => return Err(format!("{name}: expected {} naming an invariant, got {o:?}", e.outcome)),
+            Err(p) => panic_text(&*p),
+        };
+        let inv = e.invariant.as_deref().ok_or_else(|| format!("{name}: a detection names its invariant"))?;
+        let want = format!("VIOLATION {inv}:");
+        let kind = if e.outcome == "detected" { "detected" } else { "invariant violated" };
+        return if msg.contains(kind) && msg.contains(&want) {
+            Ok(())
+        } else {
+            Err(format!("{name}: expected a detection naming {inv}, got: {msg}"))
+        };
+    }
+    let got = got.map_err(|p| format!("{name}: panicked: {}", panic_text(&*p)))?;
     match (e.outcome.as_str(), &got) {
         ("decoded", Outcome::Decoded) => Ok(()),
         ("rejected", Outcome::Rejected(err)) => {
@@ -76,6 +95,10 @@ fn check(t: Target, input: &Path) -> Result<(), String> {
         }
         (want, _) => Err(format!("{name}: expected {want}, got {got:?}")),
     }
+}
+
+fn panic_text(p: &(dyn std::any::Any + Send)) -> String {
+    p.downcast_ref::<String>().cloned().or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string())).unwrap_or_default()
 }
 
 #[test]

@@ -32,6 +32,12 @@ fn every_target_has_seeds_and_they_decode() {
     for t in Target::ALL {
         let files = &corpus[&t];
         assert!(files.len() >= 5, "{}: only {} seeds", t.name(), files.len());
+        if t == Target::FlawHunt {
+            // Its seeds run the reference against a flaw: detecting it
+            // (a panic, for libFuzzer) is the point; the scripts are
+            // turn_scenario's, which must run clean.
+            continue;
+        }
         let rejected: Vec<String> = files
             .iter()
             .filter_map(|(name, bytes)| match t.run(bytes) {

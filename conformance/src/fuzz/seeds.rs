@@ -311,6 +311,56 @@ fn synthetic_pdus(b: &mut Builder) {
     }
 }
 
+/// Scripts for `turn_scenario` (and, behind a flaw selector cycling
+/// through [`crate::flaw::Flaw::ALL`], `flaw_hunt`): the simulator's
+/// built-in scenarios and one of each kind of operation.
+fn scenario_seeds(b: &mut Builder) {
+    use super::scenario::{Op, Point, Script};
+    let kind = |name: &str| Point {
+        kind: super::scenario::PDU_KINDS.iter().position(|k| *k == name).unwrap_or(0) as u8,
+        n: 0,
+    };
+    let sub = |side: u8, count: u8, size: u8, at: u8| Op::Submit { side, count: count - 1, size, at, every: 0 };
+    let exchange = vec![sub(0, 2, 0, 0), sub(1, 1, 0, 0)];
+    let turn_give = vec![Op::Please { side: 1, at: 0 }, sub(0, 1, 0, 0), sub(0, 1, 0, 20)];
+    let large = vec![sub(0, 1, 2, 0), sub(1, 1, 1, 0)];
+    // How: 0 fin, 1 rst, 2 session-abort, 3 u-abort, 4 cut; dirs: 0 A, 1 B, 2 both.
+    let drop = |name: &str, after: bool, how: u8, dirs: u8| Op::Drop { point: kind(name), after, how, dirs };
+    let with = |base: &[Op], op: Op| {
+        let mut v = base.to_vec();
+        v.push(op);
+        v
+    };
+    let scripts: Vec<(&str, u8, u8, Vec<Op>)> = vec![
+        ("exchange", 0, 0, exchange.clone()),
+        ("turn_give", 0, 0, turn_give.clone()),
+        ("large", 0, 0, large.clone()),
+        ("x410", 1, 0, exchange.clone()),
+        ("monologue", 2, 0, vec![sub(0, 3, 0, 0)]),
+        ("b_opens", 2 << 2, 0, exchange.clone()),
+        ("both_open", 3 << 2, 0, vec![sub(0, 1, 0, 0), sub(1, 1, 0, 0), sub(1, 2, 1, 10)]),
+        ("backlog", 0, 1, vec![Op::Submit { side: 0, count: 3, size: 0, at: 0, every: 1 }, sub(1, 2, 0, 1)]),
+        ("field_failure", 0, 0, with(&turn_give, drop("GTC", false, 1, 2))),
+        ("fin_after_aea", 0, 0, with(&exchange, drop("AEA", true, 0, 1))),
+        ("session_abort_pt", 0, 0, with(&turn_give, drop("PT", false, 2, 0))),
+        ("u_abort_dt", 0, 0, with(&exchange, drop("DT", true, 3, 1))),
+        ("cut_mip", 0, 0, with(&large, drop("MIP", false, 4, 2))),
+        ("drop_at", 0, 0, with(&turn_give, Op::DropAt { at: 15, how: 1, dirs: 2 })),
+        ("drop_index", 1, 0, with(&exchange, Op::DropIndex { index: 6, how: 0, dirs: 2 })),
+        ("duplicate_gtc", 0, 0, with(&turn_give, Op::Duplicate(kind("GTC")))),
+        ("mutate_dt", 0, 0, with(&exchange, Op::Mutate { point: kind("DT"), offset: 12, xor: 0x20 })),
+        ("mutate_si", 0, 0, with(&exchange, Op::MutateField { point: kind("AS"), field: 3, xor: 0x01 })),
+        ("withhold_pt", 0, 0, with(&turn_give, Op::Withhold { point: kind("PT"), delay: 25 })),
+        ("reorder_as", 0, 0, with(&exchange, Op::Reorder(kind("AS")))),
+    ];
+    for (i, (name, flags, backlog, ops)) in scripts.into_iter().enumerate() {
+        let bytes = Script { flags, backlog, ops }.encode();
+        b.add(Target::TurnScenario, name, bytes.clone());
+        let selector = (i % crate::flaw::Flaw::ALL.len()) as u8;
+        b.add(Target::FlawHunt, name, prefixed(&[selector], &bytes));
+    }
+}
+
 /// Every target's seeds, from the repository at `root`.
 pub fn generate(root: &Path) -> io::Result<Corpus> {
     let mut b = Builder::default();
@@ -335,6 +385,7 @@ pub fn generate(root: &Path) -> io::Result<Corpus> {
     }
     synthetic_captures(&mut b, &examples)?;
     synthetic_pdus(&mut b);
+    scenario_seeds(&mut b);
     for t in Target::ALL {
         b.corpus.entry(t).or_default();
     }

@@ -786,7 +786,7 @@ fn judge(
     let initiators: Vec<usize> =
         rec.trace.iter().filter(|t| matches!(t.kind, TraceKind::Open)).map(|t| t.from).collect();
     let aborted: Vec<usize> = (0..16).filter(|c| s.aborted & (1 << c) != 0).collect();
-    let mut found = tracker_violations(&rec.trace, &initiators, &aborted)
+    let mut found = tracker_violations(&rec.trace, &initiators, &aborted, &[])
         .into_iter()
         .next()
         .map(|v| (v.invariant.to_owned(), v.detail));

@@ -122,6 +122,47 @@ impl fmt::Display for Fault {
     }
 }
 
+/// What the network does to one PDU (fault phase only): what a broken
+/// middlebox, a buggy TCP stack or a peer's framing bug does. TCP itself
+/// never does any of these; the receiver is expected to see a protocol
+/// violation and abort. The association it happens on is *tampered*: the
+/// tracker's anomalies on it are excused (the network broke the protocol,
+/// not the MTAs), and if it is still open when the fault phase ends the
+/// network resets it, so the healthy phase judges the recovery after it
+/// (a forgery RTSE cannot detect, such as a valid PDU changed into another
+/// valid one, would otherwise leave the peers disagreeing for good: RTSE
+/// has no integrity check).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Tamper {
+    /// Deliver the PDU twice.
+    Duplicate,
+    /// Deliver it with the octet at `offset % len` XORed with `xor`
+    /// (0 counts as 0xff).
+    Mutate {
+        /// Octet (modulo the PDU's length).
+        offset: usize,
+        /// XOR mask.
+        xor: u8,
+    },
+    /// Hold it (and everything behind it on the connection) back for this
+    /// long: head-of-line blocking, timers run meanwhile.
+    Withhold(Tick),
+    /// Deliver the next PDU on the same connection first.
+    Reorder,
+}
+
+/// A [`Tamper`] on the `n`-th (from 1) TPKT named `pdu` (or the `n`-th
+/// TPKT of any kind), counted as [`When::Before`] counts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TamperAt {
+    /// PDU name (`GTC`, `DT`...); `None`: any.
+    pub pdu: Option<String>,
+    /// Which one.
+    pub n: u32,
+    /// What.
+    pub what: Tamper,
+}
+
 /// Messages a side submits: `count` of them, the first at `at`, then one
 /// every `every`, each `size` octets of content.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -157,6 +198,8 @@ pub struct Scenario {
     pub submit: Vec<Submit>,
     /// Faults.
     pub faults: Vec<Fault>,
+    /// PDUs tampered with (fault phase only).
+    pub tamper: Vec<TamperAt>,
     /// Faults fire only before this time.
     pub fault_phase: Tick,
     /// After the fault phase, everything must be delivered within this.
@@ -217,6 +260,7 @@ impl Scenario {
             backlog_threshold: 50,
             submit: Vec::new(),
             faults: Vec::new(),
+            tamper: Vec::new(),
             fault_phase: 10_000 * MS,
             healthy_bound: 120_000 * MS,
             latency: MS,
