@@ -837,8 +837,15 @@ pub(crate) fn tracker_violations(
         // association and delivered once, which the delivery records
         // check.)
         let before_abort = aborted.iter().any(|&c| (id.0 as usize) < c);
+        // A tampered AR or AS (a mutated activity identifier that still
+        // decodes) gives the receiver and the tracker another activity
+        // identity than the sender's: a later recovery's AR of that
+        // activity then names one they never saw (found by turn_scenario;
+        // without the mutation the same script runs clean).
+        let forged_activity = a.kind == AnomalyKind::ActivityViolation && tampered.iter().any(|&t| t < id.0 as usize);
         let excused = tampered.contains(&(id.0 as usize))
             || forged_ref
+            || forged_activity
             || (aborted.contains(&(id.0 as usize)) || after_tamper || before_abort)
                 && (by_abort_end || matches!(inv, Some(Invariant::ExactlyOnce | Invariant::PleaseAnswered)));
         if !excused {
