@@ -6,83 +6,11 @@
 //! proxy is stopped by SIGINT (the ctrl-c path: summary and files still
 //! written), and its pcapng decodes in tshark without a malformed packet.
 
-use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader};
+mod process_support;
+
+use process_support::{count, exactly_once, finish, first_addr, ids, spawn};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
-
-struct Proc {
-    child: Child,
-    lines: std::sync::mpsc::Receiver<String>,
-}
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn spawn(args: &[&str]) -> Proc {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_rtse"))
-        .args(args)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn rtse");
-    let (out, err) = (child.stdout.take().unwrap(), child.stderr.take().unwrap());
-    let (tx, rx) = std::sync::mpsc::channel();
-    let tx2 = tx.clone();
-    std::thread::spawn(move || BufReader::new(out).lines().map_while(Result::ok).try_for_each(|l| tx.send(l)));
-    std::thread::spawn(move || BufReader::new(err).lines().map_while(Result::ok).try_for_each(|l| tx2.send(l)));
-    Proc { child, lines: rx }
-}
-
-/// The address in the first line (`listening on A`, `rtse proxy: listening on A, ...`).
-fn first_addr(p: &Proc) -> String {
-    let l = p.lines.recv_timeout(Duration::from_secs(10)).expect("first line");
-    let a = l.split("listening on ").nth(1).expect(&l);
-    a.split(',').next().unwrap().trim().to_string()
-}
-
-/// Wait for the exit; its code and every line.
-fn finish(mut p: Proc, secs: u64) -> (i32, Vec<String>) {
-    let until = Instant::now() + Duration::from_secs(secs);
-    let code = loop {
-        if let Some(s) = p.child.try_wait().unwrap() {
-            break s.code().unwrap_or(-1);
-        }
-        assert!(Instant::now() < until, "did not exit within {secs} s");
-        std::thread::sleep(Duration::from_millis(10));
-    };
-    let mut lines = Vec::new();
-    while let Ok(l) = p.lines.recv_timeout(Duration::from_millis(300)) {
-        lines.push(l);
-    }
-    (code, lines)
-}
-
-fn count(lines: &[String], prefix: &str) -> BTreeMap<String, u32> {
-    let mut m = BTreeMap::new();
-    for l in lines {
-        if let Some(x) = l.strip_prefix(prefix) {
-            *m.entry(x.to_owned()).or_insert(0) += 1;
-        }
-    }
-    m
-}
-
-fn ids(prefix: &str, n: usize) -> Vec<String> {
-    (1..=n).map(|i| format!("/C=GB/A= /P=ACME/;{prefix}-{i:06}")).collect()
-}
-
-fn exactly_once(got: &BTreeMap<String, u32>, want: &[String], what: &str, ctx: &str) {
-    let dup: Vec<_> = got.iter().filter(|(_, n)| **n != 1).collect();
-    assert!(dup.is_empty(), "{what}: delivered more than once: {dup:?}\n{ctx}");
-    let keys: Vec<&String> = got.keys().collect();
-    assert_eq!(keys, want.iter().collect::<Vec<_>>(), "{what}\n{ctx}");
-}
+use std::process::Command;
 
 struct Run {
     l: (i32, Vec<String>),

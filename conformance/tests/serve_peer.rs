@@ -3,88 +3,41 @@
 //! delivered exactly once, in both modes, and across a real connection
 //! reset (the initiator recovers the association with RTORQ recover).
 
+mod process_support;
+
+use process_support::{count, first_addr, ids, Proc};
 use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::net::{Shutdown, TcpListener, TcpStream};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
+
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
-
-struct Proc {
-    child: Child,
-    lines: std::sync::mpsc::Receiver<String>,
-}
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
+use std::time::Duration;
 
 fn spawn(args: &[&str]) -> Proc {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_rtse"))
-        .arg("serve")
-        .args(args)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("spawn rtse serve");
-    let out = child.stdout.take().unwrap();
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for l in BufReader::new(out).lines() {
-            let Ok(l) = l else { break };
-            if tx.send(l).is_err() {
-                break;
-            }
-        }
-    });
-    Proc { child, lines: rx }
+    let mut a = vec!["serve"];
+    a.extend_from_slice(args);
+    process_support::spawn(&a)
 }
 
 fn listen(args: &[&str]) -> (Proc, String) {
     let mut a = vec!["--listen", "127.0.0.1:0"];
     a.extend_from_slice(args);
     let p = spawn(&a);
-    let first = p.lines.recv_timeout(Duration::from_secs(5)).expect("listening line");
-    let addr = first.strip_prefix("listening on ").expect(&first).to_owned();
+    let addr = first_addr(&p);
     (p, addr)
 }
 
-/// Wait for the exit (within `secs`); its code and its `sent` / `received` lines.
-fn finish(mut p: Proc, secs: u64) -> (i32, BTreeMap<String, u32>, BTreeMap<String, u32>) {
-    let until = Instant::now() + Duration::from_secs(secs);
-    let code = loop {
-        if let Some(s) = p.child.try_wait().unwrap() {
-            break s.code().unwrap_or(-1);
-        }
-        assert!(Instant::now() < until, "rtse serve did not exit within {secs} s");
-        std::thread::sleep(Duration::from_millis(10));
-    };
-    let (mut sent, mut received) = (BTreeMap::new(), BTreeMap::new());
-    while let Ok(l) = p.lines.recv_timeout(Duration::from_millis(500)) {
-        if let Some(x) = l.strip_prefix("sent ") {
-            *sent.entry(x.to_owned()).or_insert(0) += 1;
-        } else if let Some(x) = l.strip_prefix("received ") {
-            *received.entry(x.to_owned()).or_insert(0) += 1;
-        }
-    }
-    (code, sent, received)
+/// Waits for the exit (within `secs`): its code and its `sent` / `received`
+/// lines.
+fn finish(p: Proc, secs: u64) -> (i32, BTreeMap<String, u32>, BTreeMap<String, u32>) {
+    let (code, lines) = process_support::finish(p, secs);
+    (code, count(&lines, "sent "), count(&lines, "received "))
 }
 
-fn ids(prefix: &str, n: usize) -> Vec<String> {
-    (1..=n).map(|i| format!("/C=GB/A= /P=ACME/;{prefix}-{i:06}")).collect()
-}
-
-/// Every id of `want` exactly once in `got`, nothing else.
 fn exactly_once(got: &BTreeMap<String, u32>, want: &[String], what: &str) {
-    let dup: Vec<_> = got.iter().filter(|(_, n)| **n != 1).collect();
-    assert!(dup.is_empty(), "{what}: delivered more than once: {dup:?}");
-    let keys: Vec<&String> = got.keys().collect();
-    let want: Vec<&String> = want.iter().collect();
-    assert_eq!(keys, want, "{what}");
+    process_support::exactly_once(got, want, what, "");
 }
 
 fn exchange(mode: &str, ls: usize, cs: usize) {
