@@ -58,7 +58,7 @@ use crate::flaw::Flaw;
 use crate::loopback::{close_name, observe_trace, Flight, Network, Trace, TraceItem, TraceKind, HOSTS};
 use crate::machine::{Action, Apdu, Input, Output, PduInfo, Tick, TimerId, TransportEvent};
 use crate::mta::{MtaConfig, MtaInput, ReferenceMta};
-use crate::tracker::{AnomalyKind, CloseHow, Invariant};
+use crate::tracker::{AnomalyKind, AssocId, AssociationLinker, CloseHow, Invariant};
 use std::collections::{BTreeMap, VecDeque};
 use std::fmt::Write as _;
 use std::sync::Arc;
@@ -837,8 +837,18 @@ pub(crate) fn tracker_violations(
         // association and delivered once, which the delivery records
         // check.)
         let before_abort = aborted.iter().any(|&c| (id.0 as usize) < c);
+        // The recovery of a tampered association inherits what the tracker
+        // saw of it, and a mutated PDU the MTA still accepted may be one
+        // the tracker rejected (a mutated AC whose P1 bind no longer
+        // decodes: the tracker never saw the association established, so
+        // it knows none of its transfers). A resume (AR) of a transfer
+        // the tracker could not see is then the tamper's doing, not the
+        // MTAs'. Found by turn_scenario (crash-68ebb98a).
+        let blind_resume = matches!(a.kind, AnomalyKind::ActivityViolation | AnomalyKind::ResumeBeyondCheckpoint)
+            && recovers_tampered(&linker, id, tampered);
         let excused = tampered.contains(&(id.0 as usize))
             || forged_ref
+            || blind_resume
             || (aborted.contains(&(id.0 as usize)) || after_tamper || before_abort)
                 && (by_abort_end || matches!(inv, Some(Invariant::ExactlyOnce | Invariant::PleaseAnswered)));
         if !excused {
@@ -850,6 +860,26 @@ pub(crate) fn tracker_violations(
         }
     }
     violations
+}
+
+/// `id` recovers (directly or through a chain of recoveries) an
+/// association that was tampered with.
+fn recovers_tampered(linker: &AssociationLinker, id: AssocId, tampered: &[usize]) -> bool {
+    let mut cur = id;
+    // Bounded by the number of associations (a chain has no cycle, but
+    // never trust that).
+    for _ in 0..=linker.ids().count() {
+        match linker.recovers(cur) {
+            Some(prev) if prev != cur => {
+                if tampered.contains(&(prev.0 as usize)) {
+                    return true;
+                }
+                cur = prev;
+            }
+            _ => return false,
+        }
+    }
+    false
 }
 
 impl Sim {
