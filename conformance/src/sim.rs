@@ -56,7 +56,7 @@ pub use scenario::{Dirs, Fault, How, Scenario, Submit, Tamper, TamperAt, When};
 
 use crate::flaw::Flaw;
 use crate::loopback::{close_name, observe_trace, Flight, Network, Trace, TraceItem, TraceKind, HOSTS};
-use crate::machine::{Action, Apdu, Input, Output, PduInfo, Tick, TimerId, TransportEvent};
+use crate::machine::{Action, Apdu, Indication, Input, Output, PAbortReason, PduInfo, Tick, TimerId, TransportEvent};
 use crate::mta::{MtaConfig, MtaInput, ReferenceMta};
 use crate::tracker::{AnomalyKind, AssocId, AssociationLinker, CloseHow, Invariant};
 use std::collections::{BTreeMap, VecDeque};
@@ -411,8 +411,22 @@ impl Sim {
         let mut out = std::mem::take(&mut self.out);
         out.clear();
         let fresh = self.ends[who].fresh_opens();
+        let timer = matches!(input, MtaInput::Machine(Input::Timer(_)));
         self.ends[who].handle(self.now, input, &mut out);
-        if self.ends[who].fresh_opens() != fresh {
+        // The MTA gave up recovering on a timer (the initiator's attempts
+        // exhausted, each ended by a fault before it was accepted, or the
+        // responder's wait over): an end of its own after the network
+        // defeated every attempt, judged as its fresh open is below. A
+        // machine that never tries (Flaw::NoRecovery) gives up on the loss
+        // itself, not on a timer, and stays judged; so does one whose
+        // recovery was refused (on the RF). Found by turn_scenario
+        // (crash-526d269c).
+        let gave_up = timer
+            && out
+                .actions
+                .iter()
+                .any(|a| matches!(a, Action::Indication(Indication::PAbortInd { reason: PAbortReason::Lost })));
+        if self.ends[who].fresh_opens() != fresh || gave_up {
             // The MTA gave up its association (backlog: abort, open afresh),
             // open or lost and awaiting recovery: an abort of its own, which
             // abandons every connection since its previous fresh open (the
