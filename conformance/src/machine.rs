@@ -89,7 +89,9 @@
 //!   last checkpoint the receiver confirmed); the receiver goes back to that
 //!   checkpoint. A resumed activity the receiver had already completed (its
 //!   AEA was lost) is taken in and acknowledged again but not delivered
-//!   twice ([`Notice::DuplicateSuppressed`]). When recovery fails the user
+//!   twice ([`Notice::DuplicateSuppressed`]), also when that resume is
+//!   itself lost and resumed again (a chain of recoveries: the duplicate
+//!   accepts a resume from any checkpoint). When recovery fails the user
 //!   gets RT-P-ABORT and a negative RT-TRANSFER confirmation.
 //!
 //! # Who holds the Turn after recovery (the decision; docs/machine.md)

@@ -56,9 +56,9 @@ pub use scenario::{Dirs, Fault, How, Scenario, Submit, Tamper, TamperAt, When};
 
 use crate::flaw::Flaw;
 use crate::loopback::{close_name, observe_trace, Flight, Network, Trace, TraceItem, TraceKind, HOSTS};
-use crate::machine::{Action, Apdu, Input, Output, PduInfo, Tick, TimerId, TransportEvent};
+use crate::machine::{Action, Apdu, Indication, Input, Output, PAbortReason, PduInfo, Tick, TimerId, TransportEvent};
 use crate::mta::{MtaConfig, MtaInput, ReferenceMta};
-use crate::tracker::{AnomalyKind, CloseHow, Invariant};
+use crate::tracker::{AnomalyKind, AssocId, AssociationLinker, CloseHow, Invariant};
 use std::collections::{BTreeMap, VecDeque};
 use std::fmt::Write as _;
 use std::sync::Arc;
@@ -411,8 +411,22 @@ impl Sim {
         let mut out = std::mem::take(&mut self.out);
         out.clear();
         let fresh = self.ends[who].fresh_opens();
+        let timer = matches!(input, MtaInput::Machine(Input::Timer(_)));
         self.ends[who].handle(self.now, input, &mut out);
-        if self.ends[who].fresh_opens() != fresh {
+        // The MTA gave up recovering on a timer (the initiator's attempts
+        // exhausted, each ended by a fault before it was accepted, or the
+        // responder's wait over): an end of its own after the network
+        // defeated every attempt, judged as its fresh open is below. A
+        // machine that never tries (Flaw::NoRecovery) gives up on the loss
+        // itself, not on a timer, and stays judged; so does one whose
+        // recovery was refused (on the RF). Found by turn_scenario
+        // (crash-526d269c).
+        let gave_up = timer
+            && out
+                .actions
+                .iter()
+                .any(|a| matches!(a, Action::Indication(Indication::PAbortInd { reason: PAbortReason::Lost })));
+        if self.ends[who].fresh_opens() != fresh || gave_up {
             // The MTA gave up its association (backlog: abort, open afresh),
             // open or lost and awaiting recovery: an abort of its own, which
             // abandons every connection since its previous fresh open (the
@@ -837,15 +851,18 @@ pub(crate) fn tracker_violations(
         // association and delivered once, which the delivery records
         // check.)
         let before_abort = aborted.iter().any(|&c| (id.0 as usize) < c);
-        // A tampered AR or AS (a mutated activity identifier that still
-        // decodes) gives the receiver and the tracker another activity
-        // identity than the sender's: a later recovery's AR of that
-        // activity then names one they never saw (found by turn_scenario;
-        // without the mutation the same script runs clean).
-        let forged_activity = a.kind == AnomalyKind::ActivityViolation && tampered.iter().any(|&t| t < id.0 as usize);
+        // The recovery of a tampered association inherits what the tracker
+        // saw of it, and a mutated PDU the MTA still accepted may be one
+        // the tracker rejected (a mutated AC whose P1 bind no longer
+        // decodes: the tracker never saw the association established, so
+        // it knows none of its transfers). A resume (AR) of a transfer
+        // the tracker could not see is then the tamper's doing, not the
+        // MTAs'. Found by turn_scenario (crash-68ebb98a).
+        let blind_resume = matches!(a.kind, AnomalyKind::ActivityViolation | AnomalyKind::ResumeBeyondCheckpoint)
+            && recovers_tampered(&linker, id, tampered);
         let excused = tampered.contains(&(id.0 as usize))
             || forged_ref
-            || forged_activity
+            || blind_resume
             || (aborted.contains(&(id.0 as usize)) || after_tamper || before_abort)
                 && (by_abort_end || matches!(inv, Some(Invariant::ExactlyOnce | Invariant::PleaseAnswered)));
         if !excused {
@@ -857,6 +874,26 @@ pub(crate) fn tracker_violations(
         }
     }
     violations
+}
+
+/// `id` recovers (directly or through a chain of recoveries) an
+/// association that was tampered with.
+fn recovers_tampered(linker: &AssociationLinker, id: AssocId, tampered: &[usize]) -> bool {
+    let mut cur = id;
+    // Bounded by the number of associations (a chain has no cycle, but
+    // never trust that).
+    for _ in 0..=linker.ids().count() {
+        match linker.recovers(cur) {
+            Some(prev) if prev != cur => {
+                if tampered.contains(&(prev.0 as usize)) {
+                    return true;
+                }
+                cur = prev;
+            }
+            _ => return false,
+        }
+    }
+    false
 }
 
 impl Sim {

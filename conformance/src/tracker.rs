@@ -1990,11 +1990,17 @@ impl TurnTracker {
             Some(l) if l == label => return,
             Some(l) => {
                 let old = l.clone();
-                self.anomaly(
-                    AnomalyKind::UnexpectedEvent,
-                    Some(x),
-                    format!("label {label} for transfer {no}, which is already labelled {old}"),
-                );
+                // On a resumed transfer (AR) the label it carries over is
+                // the transfer it continues: a different one means the
+                // resume re-sends a different APDU, which breaks the
+                // transfer procedure (spec/turn-and-recovery.md 10: a
+                // resumed activity continues the same APDU).
+                let (kind, what) = if t.resumed || t.continues.is_some() {
+                    (AnomalyKind::ActivityViolation, "resumed transfer")
+                } else {
+                    (AnomalyKind::UnexpectedEvent, "transfer")
+                };
+                self.anomaly(kind, Some(x), format!("label {label} for {what} {no}, which is already labelled {old}"));
                 return;
             }
             None => {}

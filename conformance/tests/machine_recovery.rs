@@ -199,6 +199,52 @@ fn drop_after_ae_before_aea_is_acknowledged_but_not_delivered_twice() {
     }
 }
 
+/// The fuzz finding crash-bdd7bd64 (corpus/regressions/turn_scenario): a
+/// resume of a resume. B delivers a checkpointed message and its AEA is
+/// lost; A resumes it (AR) on recovery 1, B takes it in as a duplicate,
+/// and that connection is lost before the AE; A resumes it again on
+/// recovery 2 from the same checkpoint. B must accept the second AR (the
+/// activity it completed keeps its identity across the chain), acknowledge
+/// it and not deliver it again; before the fix it aborted ("AR beyond the
+/// last checkpoint") and A re-sent the message on a fresh association,
+/// delivered twice.
+#[test]
+fn a_resume_of_a_resume_is_suppressed_not_delivered_twice() {
+    for mode in [Mode::Normal, Mode::X410] {
+        let mut p = pair(mode);
+        p.submit(0, big(1, 5_000));
+        until(&mut p, 1, "AEA", 1);
+        p.drop_connection();
+        // Recovery 1: B takes the AR in; the AE is lost with the connection.
+        p.run(MAX);
+        assert!(p.fire_timer(), "A arms its recovery timer");
+        until(&mut p, 0, "AE", 1);
+        p.drop_connection();
+        p.settle(MAX);
+        // Both resumes quote the last checkpoint confirmed on association 0
+        // (every MIP there was confirmed before the AEA), which is not 0:
+        // a resume from the start rewinds any activity.
+        let mips = p
+            .trace()
+            .iter()
+            .filter(|x| x.conn == 0 && matches!(&x.kind, TraceKind::Pdu { info, .. } if info.name() == "MIP"))
+            .count() as u32;
+        assert!(mips > 0, "{mode:?}: the message is checkpointed");
+        assert_eq!(ar_serial(&p, 1), Some(mips), "{mode:?} {:#?}", p.transcript());
+        assert_eq!(ar_serial(&p, 2), Some(mips), "{mode:?} {:#?}", p.transcript());
+        assert_eq!(delivered(&p, 1), [("/C=GB/A= /P=ACME/;BIG-0001".to_owned(), 1)], "{mode:?}");
+        assert_eq!(count_ind(&p, 1, |i| *i == Indication::Notice(Notice::DuplicateSuppressed)), 1);
+        // No abort, no fresh association: recovery 2 finished the job.
+        let aborts = p.trace().iter().filter(|x| matches!(&x.kind, TraceKind::Pdu { info, .. } if info.name() == "AB"));
+        assert_eq!(aborts.count(), 0, "{mode:?} {:#?}", p.transcript());
+        assert_eq!(p.connection(), Some(2), "{mode:?} {:#?}", p.transcript());
+        assert_eq!(count_ind(&p, 0, |i| matches!(i, Indication::PAbortInd { .. })), 0);
+        assert_eq!(p.ends[0].confirmed(), 1);
+        assert_eq!(p.ends[0].backlog(), 0);
+        assert_clean(&p);
+    }
+}
+
 #[test]
 fn drop_while_the_responder_sends_gives_it_the_turn_back() {
     let mut p = pair(Mode::Normal);

@@ -309,3 +309,30 @@ fn event_bound_for_please() {
     );
     assert_eq!(r.kinds(0), vec![AnomalyKind::PleaseUnanswered]);
 }
+
+/// A resume (AR) continues the same APDU (spec/turn-and-recovery.md 10):
+/// a different label on the resumed transfer is an activity-violation (the
+/// simulator's judge excuses it only on the recovery of a tampered
+/// association, where a forged label is the tamper's doing).
+#[test]
+fn a_resume_re_sending_a_different_apdu_is_an_activity_violation() {
+    let r = run("
+        #0 I CN ts=00 ref=MTA-A/0001,250101115500Z twa ckpt=1 win=3
+        #0 R AC ts=00 ckpt=1 win=3
+        #0 I AS id=1
+        #0 I LABEL l=MSG-1
+        #0 I DT
+        #0 I MIP s=1
+        #0 R MIA s=1
+        #0 I DT
+        #0 I T-RST => none
+        #1 I CN ts=00 ref=MTA-A/0002,250101120000Z recover=MTA-A/0001,250101115500Z twa
+        #1 R AC ts=00 recover => initiator
+        #1 I AR old=1 serial=1 new=2 conn=MTA-A/0001,250101115500Z => initiator
+        #1 I LABEL l=MSG-2 ! activity-violation
+        #1 I DT
+        #1 I AE s=2
+        #1 R AEA s=2
+    ");
+    assert_eq!(r.tracker(1).transfers()[1].label.as_deref(), Some("MSG-1"));
+}

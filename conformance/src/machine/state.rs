@@ -166,7 +166,22 @@ impl Receiving {
     }
     /// Back to checkpoint `at` (0 = the start); false if there is no such
     /// checkpoint.
+    ///
+    /// A duplicate (an activity we already delivered, resumed again) has
+    /// every checkpoint: we completed it, so the sender may resume it from
+    /// any checkpoint it believes confirmed. It keeps no octets and no
+    /// marks of its first run (only those since the resume that took it
+    /// in), so a second resume of it, after the connection that took it in
+    /// was lost too (a chain of recoveries) or after an AI, would
+    /// otherwise quote a checkpoint it cannot find and be aborted, and
+    /// the sender would re-send the message on a fresh association:
+    /// delivered twice.
     fn rewind(&mut self, at: u32) -> bool {
+        if self.duplicate {
+            self.marks.retain(|m| m.0 <= at);
+            self.serial = at;
+            return true;
+        }
         let len = if at == 0 {
             0
         } else {

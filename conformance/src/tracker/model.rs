@@ -397,7 +397,8 @@ pub enum AnomalyKind {
     /// PT for unavailable tokens, ED by the data-token owner, ...).
     SessionViolation,
     /// RTSE transfer procedure broken (DT outside an activity, AS inside
-    /// one, MIA/AEA from the sender, AR of an unknown activity, ...).
+    /// one, MIA/AEA from the sender, AR of an unknown activity, a resume
+    /// re-sending a different APDU, ...).
     ActivityViolation,
     /// Serial number out of sequence (MIP, MIA, AE, AEA).
     SerialError,
