@@ -207,16 +207,16 @@ impl Association {
                 None => out.extend_from_slice(b"null"),
             }
             out.extend_from_slice(b",\"from\":");
-            push_str(out, e.from.name());
+            push_name(out, e.from.name());
             out.extend_from_slice(b",\"pdus\":[");
             for (j, p) in e.pdus.iter().enumerate() {
                 if j > 0 {
                     out.push(b',');
                 }
-                push_str(out, p);
+                push_name(out, p);
             }
             out.extend_from_slice(b"],\"turn\":");
-            push_str(out, e.turn.name());
+            push_name(out, e.turn.name());
             out.push(b'}');
         }
         out.extend_from_slice(b"],\"anomalies\":[");
@@ -225,7 +225,7 @@ impl Association {
                 out.push(b',');
             }
             out.extend_from_slice(b"{\"kind\":");
-            push_str(out, a.kind.name());
+            push_name(out, a.kind.name());
             out.extend_from_slice(b",\"frame\":");
             push_u64(out, a.frame);
             out.extend_from_slice(b",\"detail\":");
@@ -249,6 +249,15 @@ fn push_u64(out: &mut Vec<u8>, mut n: u64) {
         }
     }
     out.extend_from_slice(&buf[at..]);
+}
+
+/// Appends one of our own names (a side, a holder, a PDU or anomaly kind:
+/// ASCII letters, digits and `-`, which JSON never escapes) as a string.
+fn push_name(out: &mut Vec<u8>, s: &'static str) {
+    debug_assert!(s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-'), "{s}");
+    out.push(b'"');
+    out.extend_from_slice(s.as_bytes());
+    out.push(b'"');
 }
 
 /// Appends `s` as a JSON string: as it is when it needs no escape (the

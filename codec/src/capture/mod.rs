@@ -93,13 +93,27 @@ impl Timestamp {
     /// formatting machinery (timelines print one per row) and returns it.
     pub fn format_into<'a>(&self, buf: &'a mut [u8; 32]) -> &'a str {
         /// Writes `v` right-aligned to end at `end`, with `min` digits at
-        /// least; returns where it starts.
+        /// least, two at a time; returns where it starts.
         fn put(buf: &mut [u8; 32], end: usize, mut v: u64, min: usize) -> usize {
+            const PAIRS: &[u8; 200] = b"00010203040506070809101112131415161718192021222324252627282930313233343536373839404142434445464748495051525354555657585960616263646566676869707172737475767778798081828384858687888990919293949596979899";
             let mut at = end;
-            while v > 0 || end - at < min {
+            while v >= 100 {
+                let i = (v % 100) as usize * 2;
+                v /= 100;
+                at -= 2;
+                buf[at..at + 2].copy_from_slice(&PAIRS[i..i + 2]);
+            }
+            if v >= 10 {
+                let i = v as usize * 2;
+                at -= 2;
+                buf[at..at + 2].copy_from_slice(&PAIRS[i..i + 2]);
+            } else {
                 at -= 1;
-                buf[at] = b'0' + (v % 10) as u8;
-                v /= 10;
+                buf[at] = b'0' + v as u8;
+            }
+            while end - at < min {
+                at -= 1;
+                buf[at] = b'0';
             }
             at
         }
@@ -634,10 +648,28 @@ mod timestamp_tests {
 
     #[test]
     fn formats_like_the_formatting_machinery() {
-        for (secs, nanos) in [(0, 0), (1, 1), (1_735_732_800, 123_456_789), (u64::MAX, 999_999_999), (7, u32::MAX)] {
+        let cases = [
+            (0, 0),
+            (1, 1),
+            (9, 10),
+            (99, 100),
+            (100, 99),
+            (1_735_732_800, 123_456_789),
+            (u64::MAX, 999_999_999),
+            (7, u32::MAX),
+        ];
+        for (secs, nanos) in cases {
             let t = Timestamp { secs, nanos };
             assert_eq!(t.to_string(), format!("{secs}.{nanos:09}"));
             assert_eq!(serde_json::to_string(&t).unwrap(), format!("\"{secs}.{nanos:09}\""));
+        }
+        let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+        for _ in 0..10_000 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            let (secs, nanos) = (x >> (x % 64), (x as u32) >> (x % 32));
+            assert_eq!(Timestamp { secs, nanos }.to_string(), format!("{secs}.{nanos:09}"));
         }
     }
 }
