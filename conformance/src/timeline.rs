@@ -203,7 +203,12 @@ impl Association {
             push_u64(out, e.frame);
             out.extend_from_slice(b",\"time\":");
             match &e.time {
-                Some(t) => push_str(out, t.format_into(&mut [0; 32])),
+                Some(t) => {
+                    // Digits and a point: nothing to escape.
+                    out.push(b'"');
+                    out.extend_from_slice(t.format_into(&mut [0; 32]).as_bytes());
+                    out.push(b'"');
+                }
                 None => out.extend_from_slice(b"null"),
             }
             out.extend_from_slice(b",\"from\":");
