@@ -363,7 +363,7 @@ fn decode_upper<'a>(
     up: &mut Upper<'a>,
 ) -> Result<()> {
     let kind = spdu.kind();
-    track_transfer(ctx, from, spdu, whole, up)?;
+    track_transfer(ctx, from, spdu, up)?;
     let Some(ud) = spdu.user_data() else {
         return Ok(());
     };
@@ -597,14 +597,7 @@ fn append(t: &mut TransferBuf, octets: &[u8]) {
     t.octets.extend_from_slice(octets);
 }
 
-fn track_transfer<'a>(
-    ctx: &mut Context,
-    from: Sender,
-    spdu: &Spdu<'a>,
-    whole: &'a [u8],
-    up: &mut Upper<'a>,
-) -> Result<()> {
-    let _ = whole;
+fn track_transfer<'a>(ctx: &mut Context, from: Sender, spdu: &Spdu<'a>, up: &mut Upper<'a>) -> Result<()> {
     let i = from.index();
     match spdu.kind() {
         SpduKind::As | SpduKind::Ar => {

@@ -12,18 +12,6 @@ use rtse_conformance::machine::{Indication, Notice};
 use rtse_conformance::mta::{MtaConfig, ReferenceMta};
 use rtse_conformance::tracker::AnomalyKind;
 
-fn until(p: &mut Loopback<ReferenceMta>, from: usize, name: &str, nth: usize) {
-    let mut seen = 0;
-    let found = p.run_until(MAX, |info, f| {
-        if f == from && info.name() == name && info.eot {
-            seen += 1;
-            return seen == nth;
-        }
-        false
-    });
-    assert!(found, "no {name} #{nth} from {from}: {:#?}", p.transcript());
-}
-
 fn pair_cfg(a: MtaConfig, b: MtaConfig) -> Loopback<ReferenceMta> {
     Loopback::new(ReferenceMta::new(a), ReferenceMta::new(b))
 }

@@ -12,20 +12,6 @@ use rtse_conformance::machine::{Indication, Notice, PAbortReason};
 use rtse_conformance::mta::ReferenceMta;
 use rtse_conformance::tracker::AssocId;
 
-/// Run until `from` is about to deliver its next `name` PDU (the `nth`,
-/// from 1); panic if it never comes.
-fn until(p: &mut Loopback<ReferenceMta>, from: usize, name: &str, nth: usize) {
-    let mut seen = 0;
-    let found = p.run_until(MAX, |info, f| {
-        if f == from && info.name() == name && info.eot {
-            seen += 1;
-            return seen == nth;
-        }
-        false
-    });
-    assert!(found, "no {name} #{nth} from {from}: {:#?}", p.transcript());
-}
-
 fn accepted_setting(p: &Loopback<ReferenceMta>, assoc: u32) -> Option<u8> {
     p.observe().tracker(AssocId(assoc)).and_then(|t| t.accepted_token_setting())
 }
@@ -148,14 +134,7 @@ fn drop_between_mip_and_mia_resumes_from_the_last_acknowledged_checkpoint() {
         p.settle(MAX);
         assert_eq!(ar_serial(&p, 1), Some(2), "{mode:?} {:#?}", p.transcript());
         assert_eq!(accepted_setting(&p, 1), Some(0x00));
-        let got: Vec<_> = p
-            .indications()
-            .iter()
-            .filter_map(|(w, i)| match i {
-                Indication::TransferInd { apdu, .. } if *w == 1 => Some(apdu.clone()),
-                _ => None,
-            })
-            .collect();
+        let got = transfers_to(&p, 1);
         assert_eq!(got, [m.octets.to_vec()], "resumed transfer reassembles the APDU exactly");
         assert_eq!(p.ends[0].confirmed(), 1);
         // Octets re-sent: only from checkpoint 2 on.

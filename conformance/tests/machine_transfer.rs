@@ -42,14 +42,7 @@ fn a_small_message_is_one_activity_and_is_delivered_once() {
         assert_eq!(p.ends[0].backlog(), 0);
         assert_eq!(p.ends[0].confirmed(), 1);
         // The delivered octets are the submitted APDU.
-        let got: Vec<_> = p
-            .indications()
-            .iter()
-            .filter_map(|(w, i)| match i {
-                Indication::TransferInd { apdu, .. } if *w == 1 => Some(apdu.clone()),
-                _ => None,
-            })
-            .collect();
+        let got = transfers_to(&p, 1);
         assert_eq!(got, [msg(1).octets.to_vec()]);
         assert_clean(&p);
     }
@@ -75,11 +68,7 @@ fn large_messages_are_segmented_with_checkpoints_within_the_window() {
         assert!(max_outstanding(&p, 0) <= 3, "window 3 exceeded: {}", max_outstanding(&p, 0));
         assert_eq!(max_outstanding(&p, 0), 3, "the window is used");
         assert_eq!(delivered(&p, 1), [("/C=GB/A= /P=ACME/;BIG-0001".to_owned(), 1)]);
-        let got = p.indications().iter().find_map(|(w, i)| match i {
-            Indication::TransferInd { apdu, .. } if *w == 1 => Some(apdu.clone()),
-            _ => None,
-        });
-        assert_eq!(got.as_deref(), Some(&m.octets[..]));
+        assert_eq!(transfers_to(&p, 1).first().map(Vec::as_slice), Some(&m.octets[..]));
         assert_clean(&p);
     }
 }

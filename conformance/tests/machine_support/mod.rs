@@ -79,3 +79,28 @@ pub fn count_ind(p: &Loopback<ReferenceMta>, who: usize, f: impl Fn(&Indication)
 pub fn twa() -> Dialogue {
     Dialogue::Twa
 }
+
+/// Runs until `from` is about to deliver its next `name` PDU (the `nth`,
+/// from 1); panics if it never comes.
+pub fn until(p: &mut Loopback<ReferenceMta>, from: usize, name: &str, nth: usize) {
+    let mut seen = 0;
+    let found = p.run_until(MAX, |info, f| {
+        if f == from && info.name() == name && info.eot {
+            seen += 1;
+            return seen == nth;
+        }
+        false
+    });
+    assert!(found, "no {name} #{nth} from {from}: {:#?}", p.transcript());
+}
+
+/// The APDUs side `who` was handed (T-TRANSFER indications), in order.
+pub fn transfers_to(p: &Loopback<ReferenceMta>, who: usize) -> Vec<Vec<u8>> {
+    p.indications()
+        .iter()
+        .filter_map(|(w, i)| match i {
+            Indication::TransferInd { apdu, .. } if *w == who => Some(apdu.clone()),
+            _ => None,
+        })
+        .collect()
+}
