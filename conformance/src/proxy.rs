@@ -28,6 +28,7 @@ pub mod bench;
 pub mod fault;
 pub mod observe;
 pub mod relay;
+pub mod splice;
 
 use crate::cli::{exit, ColorArg};
 use clap::Args;
@@ -41,7 +42,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// Messages in flight from the pumps to the observer at most: each holds
-/// at most one read (128 KiB), so at most 32 MiB wait; a pump whose
+/// at most one read buffer (256 KiB), so at most 64 MiB wait; a pump whose
 /// message does not fit waits (and stops reading: TCP flow control).
 const CHANNEL: usize = 256;
 
@@ -130,6 +131,10 @@ pub struct ProxyArgs {
     /// Exit 3 when an anomaly was seen.
     #[arg(long)]
     pub fail_on_anomaly: bool,
+    /// How octets cross the proxy: auto (copy, then splice(2) once a connection carries bulk data), copy
+    /// (read/write, portable), splice (Linux zero-copy from the first octet). Same octets, same output.
+    #[arg(long, value_enum, default_value_t = relay::RelayMode::Auto)]
+    pub relay: relay::RelayMode,
     /// A please to an idle holder unanswered this long is `please-unanswered`.
     #[arg(long, value_name = "SECONDS", default_value_t = 30.0)]
     pub please_timeout: f64,
@@ -256,6 +261,7 @@ pub fn run(a: &ProxyArgs, out: &mut dyn Write, err: &mut dyn Write) -> u8 {
         idle: secs(a.idle).max(Duration::from_millis(100)),
         max_conns: a.max_conns.max(1),
         connect_timeout: Duration::from_secs(5),
+        mode: a.relay,
     };
     let shared = Shared::new(cfg, plan, tx);
     let mut obs = match observe::Observer::new(settings, pcap, out, crate::timeline::text::Style { color }) {
