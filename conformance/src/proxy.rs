@@ -131,9 +131,10 @@ pub struct ProxyArgs {
     /// Exit 3 when an anomaly was seen.
     #[arg(long)]
     pub fail_on_anomaly: bool,
-    /// How octets cross the proxy: auto (copy, then splice(2) once a connection carries bulk data), copy
-    /// (read/write, portable), splice (Linux zero-copy from the first octet). Same octets, same output.
-    #[arg(long, value_enum, default_value_t = relay::RelayMode::Auto)]
+    /// How octets cross the proxy: copy (read/write, portable), splice (Linux splice(2)/tee(2), one copy
+    /// fewer, two system calls more), auto (copy, then splice once a connection carries bulk data). Same
+    /// octets, same output; `rtse bench proxy` measures copy against splice.
+    #[arg(long, value_enum, default_value_t = relay::RelayMode::Copy)]
     pub relay: relay::RelayMode,
     /// A please to an idle holder unanswered this long is `please-unanswered`.
     #[arg(long, value_name = "SECONDS", default_value_t = 30.0)]

@@ -40,10 +40,33 @@ const BUF: usize = 1 << 18;
 /// their own (they must not pin a whole buffer); larger ones share the
 /// pump's buffer.
 const SMALL: usize = 16 << 10;
-/// Buffers a pump keeps for reuse besides the one it reads into: enough
-/// that a bulk stream cycles through them while the observer works on the
-/// previous reads (a new buffer costs page faults and zeroing).
-const SPARE: usize = 4;
+/// Read buffers kept for reuse, process-wide, once nobody holds them: a
+/// new one costs zeroing and page faults, and a pump needs one whenever
+/// the observer still holds its last read. At most 8 MiB.
+const POOL: usize = 32;
+
+static FREE: Mutex<Vec<Vec<u8>>> = Mutex::new(Vec::new());
+
+/// A pump's read buffer; back to the pool when its last holder (the pump
+/// or the observer) drops it.
+struct Buf(Vec<u8>);
+
+impl Drop for Buf {
+    fn drop(&mut self) {
+        let v = std::mem::take(&mut self.0);
+        if v.len() == BUF {
+            let mut free = lock(&FREE);
+            if free.len() < POOL {
+                free.push(v);
+            }
+        }
+    }
+}
+
+fn new_buf() -> Arc<Buf> {
+    let reused = lock(&FREE).pop();
+    Arc::new(Buf(reused.unwrap_or_else(|| vec![0u8; BUF])))
+}
 /// With `--relay auto`, a read this large (bulk data) switches the pump to
 /// splice.
 const BULK: usize = 64 << 10;
@@ -85,7 +108,7 @@ pub enum Msg {
 /// observer has dropped every chunk of it.
 #[derive(Clone)]
 pub struct Chunk {
-    buf: Arc<Vec<u8>>,
+    buf: Arc<Buf>,
     start: usize,
     end: usize,
 }
@@ -93,14 +116,14 @@ pub struct Chunk {
 impl From<Vec<u8>> for Chunk {
     fn from(v: Vec<u8>) -> Self {
         let end = v.len();
-        Chunk { buf: Arc::new(v), start: 0, end }
+        Chunk { buf: Arc::new(Buf(v)), start: 0, end }
     }
 }
 
 impl std::ops::Deref for Chunk {
     type Target = [u8];
     fn deref(&self) -> &[u8] {
-        &self.buf[self.start..self.end]
+        &self.buf.0[self.start..self.end]
     }
 }
 
@@ -110,14 +133,22 @@ impl std::fmt::Debug for Chunk {
     }
 }
 
-/// How the pumps move octets from one socket to the other.
+/// How the pumps move octets from one socket to the other. The octets,
+/// the observer's input and every fault are the same in each mode.
+///
+/// `Copy` is the default because it measured best here: over loopback,
+/// splice(2) saves one of the pump's two copies but costs two more system
+/// calls and pipe bookkeeping per read, and `rtse bench proxy` found its
+/// pumps using ~7% *more* CPU per GB than copying (docs/proxy.md,
+/// Performance). With a real NIC the balance may differ: the bench prints
+/// both, so measure before choosing `splice` or `auto`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
 pub enum RelayMode {
-    /// Copy until a connection carries bulk data, then splice (Linux).
-    #[default]
-    Auto,
     /// read(2) and write(2) through the pump's buffer: portable.
+    #[default]
     Copy,
+    /// Copy until a connection carries bulk data, then splice (Linux).
+    Auto,
     /// splice(2) from the first octet (Linux; else as `copy`).
     Splice,
 }
@@ -319,10 +350,27 @@ pub fn accept_loop(sh: &Arc<Shared>, listener: &TcpListener) {
                     sh.ended.fetch_add(1, Ordering::Relaxed);
                 }
             }
-            Err(e) if e.kind() == ErrorKind::WouldBlock => std::thread::sleep(Duration::from_millis(2)),
+            Err(e) if e.kind() == ErrorKind::WouldBlock => wait_for_connection(listener),
             Err(_) => std::thread::sleep(Duration::from_millis(10)),
         }
     }
+}
+
+/// Until a connection waits on `listener` (or 50 ms passed: `stop` is
+/// checked): poll(2) on Linux, rather than waking every few milliseconds.
+#[cfg(target_os = "linux")]
+fn wait_for_connection(listener: &TcpListener) {
+    use rustix::event::{poll, PollFd, PollFlags, Timespec};
+    let mut fds = [PollFd::new(listener, PollFlags::IN)];
+    let timeout = Timespec { tv_sec: 0, tv_nsec: 50_000_000 };
+    if poll(&mut fds, Some(&timeout)).is_err() {
+        std::thread::sleep(Duration::from_millis(2));
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+fn wait_for_connection(_listener: &TcpListener) {
+    std::thread::sleep(Duration::from_millis(2));
 }
 
 /// Connect upstream, then run the client-to-upstream pump in this thread
@@ -404,10 +452,8 @@ struct Pump<'a> {
     dst: &'a TcpStream,
     /// `buf[..filled]`: octets received and not yet passed on or dropped
     /// (an incomplete TPKT, with a plan), then what the last read added.
-    buf: Arc<Vec<u8>>,
+    buf: Arc<Buf>,
     filled: usize,
-    /// Buffers the observer may still hold, reused once it let them go.
-    spare: Vec<Arc<Vec<u8>>>,
     /// Splice mode: the last `in_pipe` octets of `buf[..filled]` are also
     /// in the forwarding pipe, and are sent from there.
     pipes: Option<Pipes>,
@@ -425,9 +471,8 @@ impl<'a> Pump<'a> {
             from,
             src,
             dst,
-            buf: Arc::new(vec![0u8; BUF]),
+            buf: new_buf(),
             filled: 0,
-            spare: Vec::new(),
             pipes: if mode == RelayMode::Splice { Pipes::new(BUF).ok() } else { None },
             in_pipe: 0,
             mode,
@@ -436,28 +481,22 @@ impl<'a> Pump<'a> {
 
     /// Drops `buf[..at]` (passed on or dropped) and moves the rest to the
     /// front of a buffer this pump may write: when the observer still
-    /// holds the current one, a free spare (or a new buffer) takes its
-    /// place.
+    /// holds the current one, a buffer from the pool takes its place.
     fn rebase(&mut self, at: usize) {
         let filled = self.filled;
         match Arc::get_mut(&mut self.buf) {
             Some(buf) => {
                 if at > 0 && at < filled {
-                    buf.copy_within(at..filled, 0);
+                    buf.0.copy_within(at..filled, 0);
                 }
             }
             None => {
-                let free = self.spare.iter_mut().position(|b| Arc::get_mut(b).is_some());
-                let fresh = match free {
-                    Some(i) => self.spare.swap_remove(i),
-                    None => Arc::new(vec![0u8; BUF]),
-                };
-                let old = std::mem::replace(&mut self.buf, fresh);
-                // Unique: no copy of the buffer, only of the kept octets.
-                Arc::make_mut(&mut self.buf)[..filled - at].copy_from_slice(&old[at..filled]);
-                if self.spare.len() < SPARE {
-                    self.spare.push(old);
+                let mut fresh = new_buf();
+                if let Some(f) = Arc::get_mut(&mut fresh) {
+                    f.0[..filled - at].copy_from_slice(&self.buf.0[at..filled]);
                 }
+                // The observer returns the old one to the pool.
+                self.buf = fresh;
             }
         }
         self.filled = filled - at;
@@ -476,8 +515,10 @@ impl<'a> Pump<'a> {
         }
         let at = self.filled;
         self.rebase(0);
-        // Unique after `rebase`: no copy.
-        let buf = Arc::make_mut(&mut self.buf);
+        let Some(Buf(buf)) = Arc::get_mut(&mut self.buf) else {
+            // `rebase` made it this pump's own.
+            return Err(std::io::Error::other("read buffer shared"));
+        };
         match &mut self.pipes {
             Some(p) => {
                 let (n, in_pipe) = p.fill(self.src, &mut buf[at..])?;
@@ -501,7 +542,7 @@ impl<'a> Pump<'a> {
     /// not hold a whole buffer), large ones shared.
     fn chunk(&self, a: usize, b: usize) -> Chunk {
         if b - a <= SMALL {
-            Chunk::from(self.buf[a..b].to_vec())
+            Chunk::from(self.buf.0[a..b].to_vec())
         } else {
             Chunk { buf: Arc::clone(&self.buf), start: a, end: b }
         }
@@ -512,7 +553,7 @@ impl<'a> Pump<'a> {
     fn out(&mut self, a: usize, b: usize, send: bool) -> std::io::Result<()> {
         let piped = self.filled - self.in_pipe;
         if send && a < piped.min(b) {
-            (&*self.dst).write_all(&self.buf[a..piped.min(b)])?;
+            (&*self.dst).write_all(&self.buf.0[a..piped.min(b)])?;
         }
         if b > piped {
             if let Some(p) = &mut self.pipes {
@@ -643,7 +684,7 @@ fn pump(sh: &Shared, c: &Conn, from: Sender) {
         let (mut sent, mut at) = (0usize, 0usize);
         let mut stop = false;
         while at < filled && !stop {
-            let len = match rtse_codec::tpkt::frame_len(&p.buf[at..filled]) {
+            let len = match rtse_codec::tpkt::frame_len(&p.buf.0[at..filled]) {
                 Ok(Some(len)) if at + len <= filled => len,
                 Ok(_) => break,
                 Err(e) => {
@@ -653,7 +694,7 @@ fn pump(sh: &Shared, c: &Conn, from: Sender) {
                     break;
                 }
             };
-            let names = names_of(c, from, &p.buf[at..at + len]);
+            let names = names_of(c, from, &p.buf.0[at..at + len]);
             let decision = match &sh.plan {
                 Some(plan) if !names.is_empty() => lock(plan).decide(side, &names),
                 _ => {
