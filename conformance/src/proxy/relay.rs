@@ -136,12 +136,12 @@ impl std::fmt::Debug for Chunk {
 /// How the pumps move octets from one socket to the other. The octets,
 /// the observer's input and every fault are the same in each mode.
 ///
-/// `Copy` is the default because it measured best here: over loopback,
-/// splice(2) saves one of the pump's two copies but costs two more system
-/// calls and pipe bookkeeping per read, and `rtse bench proxy` found its
-/// pumps using ~7% *more* CPU per GB than copying (docs/proxy.md,
-/// Performance). With a real NIC the balance may differ: the bench prints
-/// both, so measure before choosing `splice` or `auto`.
+/// `Copy` is the default: over loopback, splice(2) saves one of the pump's
+/// two copies but costs two more system calls and pipe bookkeeping per
+/// read, and `rtse bench proxy` measured no consistent difference in the
+/// pumps' CPU per GB (within ±7% either way over five runs; docs/proxy.md,
+/// Performance), so the portable path with no extra descriptors wins.
+/// With a real NIC the balance may differ: the bench prints both.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
 pub enum RelayMode {
     /// read(2) and write(2) through the pump's buffer: portable.
