@@ -63,6 +63,8 @@ session AB), mid-tpkt (before only)\n  --withhold PDU[@SIDE][#N[+]]           sw
 random drops before or after Turn-relevant PDUs\n  --rules FILE                           the same in TOML (docs/proxy.md)\n\
 PDU is a tracker event name: CN AC GTC GTA PT GT AS AR DT MIP MIA AE AEA AI AD FN DN AB LABEL ...; #N the N-th \
 such PDU of the run (default 1), #N+ every one from the N-th.\n\n\
+Relay: --relay copy (default: read/write), splice (Linux splice(2)/tee(2)) or auto (copy, then splice \
+for bulk data); the same octets and output either way.\n\n\
 Outputs: --pcapng FILE (both legs of every connection, frame numbers as in the live lines), --timeline \
 json=PATH or text=PATH (as `rtse timeline --format json|text`), --svg PATH.\n\n\
 Exit codes: 0 normal end; 2 usage or I/O error; 3 with --fail-on-anomaly, an anomaly was seen.\n\n\
