@@ -28,6 +28,7 @@ pub mod bench;
 pub mod fault;
 pub mod observe;
 pub mod relay;
+pub mod splice;
 
 use crate::cli::{exit, ColorArg};
 use clap::Args;
@@ -41,7 +42,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// Messages in flight from the pumps to the observer at most: each holds
-/// at most one read (128 KiB), so at most 32 MiB wait; a pump whose
+/// at most one read buffer (256 KiB), so at most 64 MiB wait; a pump whose
 /// message does not fit waits (and stops reading: TCP flow control).
 const CHANNEL: usize = 256;
 
@@ -62,6 +63,8 @@ session AB), mid-tpkt (before only)\n  --withhold PDU[@SIDE][#N[+]]           sw
 random drops before or after Turn-relevant PDUs\n  --rules FILE                           the same in TOML (docs/proxy.md)\n\
 PDU is a tracker event name: CN AC GTC GTA PT GT AS AR DT MIP MIA AE AEA AI AD FN DN AB LABEL ...; #N the N-th \
 such PDU of the run (default 1), #N+ every one from the N-th.\n\n\
+Relay: --relay copy (default: read/write), splice (Linux splice(2)/tee(2)) or auto (copy, then splice \
+for bulk data); the same octets and output either way.\n\n\
 Outputs: --pcapng FILE (both legs of every connection, frame numbers as in the live lines), --timeline \
 json=PATH or text=PATH (as `rtse timeline --format json|text`), --svg PATH.\n\n\
 Exit codes: 0 normal end; 2 usage or I/O error; 3 with --fail-on-anomaly, an anomaly was seen.\n\n\
@@ -130,6 +133,11 @@ pub struct ProxyArgs {
     /// Exit 3 when an anomaly was seen.
     #[arg(long)]
     pub fail_on_anomaly: bool,
+    /// How octets cross the proxy: copy (read/write, portable), splice (Linux splice(2)/tee(2), one copy
+    /// fewer, two system calls more), auto (copy, then splice once a connection carries bulk data). Same
+    /// octets, same output; `rtse bench proxy` measures copy against splice.
+    #[arg(long, value_enum, default_value_t = relay::RelayMode::Copy)]
+    pub relay: relay::RelayMode,
     /// A please to an idle holder unanswered this long is `please-unanswered`.
     #[arg(long, value_name = "SECONDS", default_value_t = 30.0)]
     pub please_timeout: f64,
@@ -256,6 +264,7 @@ pub fn run(a: &ProxyArgs, out: &mut dyn Write, err: &mut dyn Write) -> u8 {
         idle: secs(a.idle).max(Duration::from_millis(100)),
         max_conns: a.max_conns.max(1),
         connect_timeout: Duration::from_secs(5),
+        mode: a.relay,
     };
     let shared = Shared::new(cfg, plan, tx);
     let mut obs = match observe::Observer::new(settings, pcap, out, crate::timeline::text::Style { color }) {

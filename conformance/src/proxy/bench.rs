@@ -5,7 +5,8 @@
 //!   then DT/RTTR segments of 16 KiB) into a sink that counts octets; best
 //!   of `--rounds` rounds (interleaved), direct and through the proxy, without a fault plan
 //!   (pumps only frame) and with one (pumps decode every TPKT for the
-//!   plan; the rule never matches).
+//!   plan; the rule never matches), both with the default `--relay copy`,
+//!   and without a plan with `--relay splice` (splice/tee, Linux).
 //! * **Latency**: ping-pong of a PT TPKT with an echoing MTA, direct and
 //!   through the proxy; added latency per PDU = (median proxied RTT −
 //!   median direct RTT) / 2 (a round trip crosses the proxy twice).
@@ -285,9 +286,11 @@ pub fn run(o: &Options, out: &mut dyn Write) -> Result<(), String> {
     let bare_addr = bare_relay(sink_addr)?;
     let plain = ProxyProc::start(&rtse, sink_addr, &[])?;
     let planned = ProxyProc::start(&rtse, sink_addr, &["--drop", "before:ZZZ"])?;
-    let mut best = [0.0f64; 4];
+    // Zero-copy (splice/tee), for comparison with the default (copy).
+    let splicing = ProxyProc::start(&rtse, sink_addr, &["--relay", "splice"])?;
+    let mut best = [0.0f64; 5];
     for _ in 0..o.rounds.max(1) {
-        for (i, to) in [sink_addr, bare_addr, plain.addr, planned.addr].into_iter().enumerate() {
+        for (i, to) in [sink_addr, bare_addr, plain.addr, planned.addr, splicing.addr].into_iter().enumerate() {
             best[i] = best[i].max(stream(to, o.mb, &sink_rx)?);
         }
     }
@@ -300,7 +303,11 @@ pub fn run(o: &Options, out: &mut dyn Write) -> Result<(), String> {
             100.0 * bare / direct
         ),
     );
-    for (name, p, via) in [("proxy, no fault plan", &plain, best[2]), ("proxy, fault plan", &planned, best[3])] {
+    for (name, p, via) in [
+        ("proxy, no fault plan", &plain, best[2]),
+        ("proxy, fault plan", &planned, best[3]),
+        ("proxy, --relay splice", &splicing, best[4]),
+    ] {
         let (rss, hwm) = p.rss_kib();
         let (obs, pumps) = p.cpu_split();
         w(
@@ -312,7 +319,7 @@ pub fn run(o: &Options, out: &mut dyn Write) -> Result<(), String> {
             ),
         );
     }
-    drop((plain, planned));
+    drop((plain, planned, splicing));
 
     // Latency.
     let echo_addr = echo()?;

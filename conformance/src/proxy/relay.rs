@@ -21,6 +21,7 @@
 //! flow control reaches the sender; nothing queues in the proxy.
 
 use super::fault::{DropKind, Effect, FaultPlan};
+use super::splice::Pipes;
 use crate::tracker::Side;
 use rtse_codec::capture::Timestamp;
 use rtse_codec::stack::{AssociationDecoder, Sender};
@@ -32,8 +33,43 @@ use std::sync::mpsc::SyncSender;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
-/// Read buffer: one maximal TPKT (65 535 octets) and then some.
-const BUF: usize = 1 << 17;
+/// Read buffer (and pipe size in splice mode): room for a maximal TPKT
+/// (65 535 octets) left over and a large read after it.
+const BUF: usize = 1 << 18;
+/// Reads of at most this many octets reach the observer as a copy of
+/// their own (they must not pin a whole buffer); larger ones share the
+/// pump's buffer.
+const SMALL: usize = 16 << 10;
+/// Read buffers kept for reuse, process-wide, once nobody holds them: a
+/// new one costs zeroing and page faults, and a pump needs one whenever
+/// the observer still holds its last read. At most 8 MiB.
+const POOL: usize = 32;
+
+static FREE: Mutex<Vec<Vec<u8>>> = Mutex::new(Vec::new());
+
+/// A pump's read buffer; back to the pool when its last holder (the pump
+/// or the observer) drops it.
+struct Buf(Vec<u8>);
+
+impl Drop for Buf {
+    fn drop(&mut self) {
+        let v = std::mem::take(&mut self.0);
+        if v.len() == BUF {
+            let mut free = lock(&FREE);
+            if free.len() < POOL {
+                free.push(v);
+            }
+        }
+    }
+}
+
+fn new_buf() -> Arc<Buf> {
+    let reused = lock(&FREE).pop();
+    Arc::new(Buf(reused.unwrap_or_else(|| vec![0u8; BUF])))
+}
+/// With `--relay auto`, a read this large (bulk data) switches the pump to
+/// splice.
+const BULK: usize = 64 << 10;
 /// Pump thread stack.
 const STACK: usize = 256 << 10;
 
@@ -56,7 +92,7 @@ pub enum Msg {
     ConnectFailed { conn: u64, client: SocketAddr, error: String },
     /// `received` came from `from`'s MTA; its first `forwarded` octets were
     /// written to the other MTA (all of them unless a fault says otherwise).
-    Data { conn: u64, from: Sender, received: Vec<u8>, forwarded: usize, time: Timestamp, fault: Option<FaultNote> },
+    Data { conn: u64, from: Sender, received: Chunk, forwarded: usize, time: Timestamp, fault: Option<FaultNote> },
     /// The proxy sent `bytes` (a forged session AB) to both MTAs.
     Forged { conn: u64, bytes: Vec<u8>, time: Timestamp },
     /// `from`'s MTA half-closed (FIN); the proxy passed the FIN on.
@@ -65,6 +101,56 @@ pub enum Msg {
     Close { conn: u64, rst: bool, time: Timestamp, reason: String },
     /// The octets of `from` stopped framing as TPKTs at stream offset `at`.
     Unframed { conn: u64, from: Sender, at: u64, error: String },
+}
+
+/// Received octets as the observer gets them: a range of a pump's read
+/// buffer, shared rather than copied. The pump reuses the buffer once the
+/// observer has dropped every chunk of it.
+#[derive(Clone)]
+pub struct Chunk {
+    buf: Arc<Buf>,
+    start: usize,
+    end: usize,
+}
+
+impl From<Vec<u8>> for Chunk {
+    fn from(v: Vec<u8>) -> Self {
+        let end = v.len();
+        Chunk { buf: Arc::new(Buf(v)), start: 0, end }
+    }
+}
+
+impl std::ops::Deref for Chunk {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        &self.buf.0[self.start..self.end]
+    }
+}
+
+impl std::fmt::Debug for Chunk {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Chunk({} octets)", self.end - self.start)
+    }
+}
+
+/// How the pumps move octets from one socket to the other. The octets,
+/// the observer's input and every fault are the same in each mode.
+///
+/// `Copy` is the default: over loopback, splice(2) saves one of the pump's
+/// two copies but costs two more system calls and pipe bookkeeping per
+/// read, and `rtse bench proxy` measured no consistent difference in the
+/// pumps' CPU per GB (within ±7% either way over five runs; docs/proxy.md,
+/// Performance), so the portable path with no extra descriptors wins.
+/// With a real NIC the balance may differ: the bench prints both.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum RelayMode {
+    /// read(2) and write(2) through the pump's buffer: portable.
+    #[default]
+    Copy,
+    /// Copy until a connection carries bulk data, then splice (Linux).
+    Auto,
+    /// splice(2) from the first octet (Linux; else as `copy`).
+    Splice,
 }
 
 pub fn now() -> Timestamp {
@@ -81,6 +167,7 @@ pub struct RelayConfig {
     /// Connections beyond which new ones are refused (closed at once).
     pub max_conns: usize,
     pub connect_timeout: Duration,
+    pub mode: RelayMode,
 }
 
 /// State shared by the acceptor, the pumps and the observer.
@@ -263,10 +350,27 @@ pub fn accept_loop(sh: &Arc<Shared>, listener: &TcpListener) {
                     sh.ended.fetch_add(1, Ordering::Relaxed);
                 }
             }
-            Err(e) if e.kind() == ErrorKind::WouldBlock => std::thread::sleep(Duration::from_millis(2)),
+            Err(e) if e.kind() == ErrorKind::WouldBlock => wait_for_connection(listener),
             Err(_) => std::thread::sleep(Duration::from_millis(10)),
         }
     }
+}
+
+/// Until a connection waits on `listener` (or 50 ms passed: `stop` is
+/// checked): poll(2) on Linux, rather than waking every few milliseconds.
+#[cfg(target_os = "linux")]
+fn wait_for_connection(listener: &TcpListener) {
+    use rustix::event::{poll, PollFd, PollFlags, Timespec};
+    let mut fds = [PollFd::new(listener, PollFlags::IN)];
+    let timeout = Timespec { tv_sec: 0, tv_nsec: 50_000_000 };
+    if poll(&mut fds, Some(&timeout)).is_err() {
+        std::thread::sleep(Duration::from_millis(2));
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+fn wait_for_connection(_listener: &TcpListener) {
+    std::thread::sleep(Duration::from_millis(2));
 }
 
 /// Connect upstream, then run the client-to-upstream pump in this thread
@@ -337,12 +441,177 @@ fn names_of(c: &Conn, from: Sender, tpkt: &[u8]) -> Vec<&'static str> {
     names
 }
 
+/// One direction's state: the read buffer (shared with the observer, see
+/// [`Chunk`]), and in splice mode the pipes holding the octets not yet
+/// passed on.
+struct Pump<'a> {
+    sh: &'a Shared,
+    c: &'a Conn,
+    from: Sender,
+    src: &'a TcpStream,
+    dst: &'a TcpStream,
+    /// `buf[..filled]`: octets received and not yet passed on or dropped
+    /// (an incomplete TPKT, with a plan), then what the last read added.
+    buf: Arc<Buf>,
+    filled: usize,
+    /// Splice mode: the last `in_pipe` octets of `buf[..filled]` are also
+    /// in the forwarding pipe, and are sent from there.
+    pipes: Option<Pipes>,
+    in_pipe: usize,
+    mode: RelayMode,
+}
+
+impl<'a> Pump<'a> {
+    fn new(sh: &'a Shared, c: &'a Conn, from: Sender) -> Self {
+        let (src, dst) = c.streams(from);
+        let mode = sh.cfg.mode;
+        Pump {
+            sh,
+            c,
+            from,
+            src,
+            dst,
+            buf: new_buf(),
+            filled: 0,
+            pipes: if mode == RelayMode::Splice { Pipes::new(BUF).ok() } else { None },
+            in_pipe: 0,
+            mode,
+        }
+    }
+
+    /// Drops `buf[..at]` (passed on or dropped) and moves the rest to the
+    /// front of a buffer this pump may write: when the observer still
+    /// holds the current one, a buffer from the pool takes its place.
+    fn rebase(&mut self, at: usize) {
+        let filled = self.filled;
+        match Arc::get_mut(&mut self.buf) {
+            Some(buf) => {
+                if at > 0 && at < filled {
+                    buf.0.copy_within(at..filled, 0);
+                }
+            }
+            None => {
+                let mut fresh = new_buf();
+                if let Some(f) = Arc::get_mut(&mut fresh) {
+                    f.0[..filled - at].copy_from_slice(&self.buf.0[at..filled]);
+                }
+                // The observer returns the old one to the pool.
+                self.buf = fresh;
+            }
+        }
+        self.filled = filled - at;
+    }
+
+    /// Read what the MTA sent after `buf[..filled]`.
+    fn read(&mut self) -> std::io::Result<usize> {
+        if self.in_pipe > 0 {
+            // An incomplete TPKT left in the pipe: out of it (it is in the
+            // buffer too, and will be written from there), so that the
+            // splice below finds the pipe empty.
+            if let Some(p) = &mut self.pipes {
+                p.discard(self.in_pipe)?;
+            }
+            self.in_pipe = 0;
+        }
+        let at = self.filled;
+        self.rebase(0);
+        let Some(Buf(buf)) = Arc::get_mut(&mut self.buf) else {
+            // `rebase` made it this pump's own.
+            return Err(std::io::Error::other("read buffer shared"));
+        };
+        match &mut self.pipes {
+            Some(p) => {
+                let (n, in_pipe) = p.fill(self.src, &mut buf[at..])?;
+                self.in_pipe = in_pipe;
+                Ok(n)
+            }
+            None => {
+                let n = (&*self.src).read(&mut buf[at..])?;
+                if n >= BULK && self.mode == RelayMode::Auto {
+                    // Bulk data: splice from the next read on (or keep
+                    // copying when pipes cannot be had).
+                    self.pipes = Pipes::new(BUF).ok();
+                    self.mode = RelayMode::Copy;
+                }
+                Ok(n)
+            }
+        }
+    }
+
+    /// `buf[a..b]` as the observer gets it: small ones copied (they must
+    /// not hold a whole buffer), large ones shared.
+    fn chunk(&self, a: usize, b: usize) -> Chunk {
+        if b - a <= SMALL {
+            Chunk::from(self.buf.0[a..b].to_vec())
+        } else {
+            Chunk { buf: Arc::clone(&self.buf), start: a, end: b }
+        }
+    }
+
+    /// Passes `buf[a..b]` on to the other MTA (`send`) or drops it,
+    /// in stream order: octets before `a` were passed on or dropped.
+    fn out(&mut self, a: usize, b: usize, send: bool) -> std::io::Result<()> {
+        let piped = self.filled - self.in_pipe;
+        if send && a < piped.min(b) {
+            (&*self.dst).write_all(&self.buf.0[a..piped.min(b)])?;
+        }
+        if b > piped {
+            if let Some(p) = &mut self.pipes {
+                if a > piped {
+                    // Never passed on (cannot happen: calls are in order).
+                    p.discard(a - piped)?;
+                    self.in_pipe -= a - piped;
+                }
+                let k = b - a.max(piped);
+                if send {
+                    p.send(self.dst, k)?;
+                } else {
+                    p.discard(k)?;
+                }
+                self.in_pipe -= k;
+            }
+        }
+        Ok(())
+    }
+
+    /// Posts `msg` to the observer and passes `buf[a..b]` on (or drops it),
+    /// as one step with respect to a teardown (see `Conn::order`): `None`
+    /// when the connection is already torn down (nothing posted, nothing
+    /// written), else whether the write succeeded.
+    fn post_out(&mut self, msg: Msg, a: usize, b: usize, send: bool) -> Option<bool> {
+        let c = self.c;
+        let _order = lock(&c.order);
+        if c.dead.load(Ordering::SeqCst) {
+            return None;
+        }
+        self.sh.send(msg);
+        Some(self.out(a, b, send).is_ok())
+    }
+
+    /// Tell the observer about `buf[a..b]`, then pass it on: false when
+    /// that failed (the connection is then torn down).
+    fn forward(&mut self, a: usize, b: usize, time: Timestamp) -> bool {
+        if a == b {
+            return true;
+        }
+        let (sh, c, from) = (self.sh, self.c, self.from);
+        let msg = Msg::Data { conn: c.id, from, received: self.chunk(a, b), forwarded: b - a, time, fault: None };
+        match self.post_out(msg, a, b, true) {
+            None => false,
+            Some(true) => true,
+            Some(false) => {
+                let side: Side = crate::observe::side(from.peer());
+                teardown(sh, c, DropKind::Rst, &format!("cannot write to the {} MTA", side.name()));
+                false
+            }
+        }
+    }
+}
+
 /// One direction: read from `from`'s MTA, apply the plan, write to the
 /// other.
 fn pump(sh: &Shared, c: &Conn, from: Sender) {
-    let (src, dst) = c.streams(from);
-    let mut buf = vec![0u8; BUF];
-    let mut filled = 0usize;
+    let mut p = Pump::new(sh, c, from);
     let mut framed = true;
     // Stream offset of buf[0].
     let mut offset = 0u64;
@@ -351,24 +620,30 @@ fn pump(sh: &Shared, c: &Conn, from: Sender) {
         if c.dead.load(Ordering::SeqCst) {
             return;
         }
-        let n = match (&*src).read(&mut buf[filled..]) {
+        let n = match p.read() {
             Ok(0) => {
                 if c.dead.load(Ordering::SeqCst) {
                     return;
                 }
                 // Unframed leftovers (a TPKT cut by the FIN) go on as read.
-                if filled > 0 {
-                    let data = buf[..filled].to_vec();
-                    let msg =
-                        Msg::Data { conn: c.id, from, forwarded: data.len(), received: data, time: now(), fault: None };
-                    if post_write(sh, c, msg, dst, &buf[..filled]).is_none() {
+                if p.filled > 0 {
+                    let filled = p.filled;
+                    let msg = Msg::Data {
+                        conn: c.id,
+                        from,
+                        forwarded: filled,
+                        received: p.chunk(0, filled),
+                        time: now(),
+                        fault: None,
+                    };
+                    if p.post_out(msg, 0, filled, true).is_none() {
                         return;
                     }
                 }
-                if post_write(sh, c, Msg::Fin { conn: c.id, from, time: now() }, dst, &[]).is_none() {
+                if p.post_out(Msg::Fin { conn: c.id, from, time: now() }, 0, 0, true).is_none() {
                     return;
                 }
-                let _ = dst.shutdown(Shutdown::Write);
+                let _ = p.dst.shutdown(Shutdown::Write);
                 if c.fins.fetch_add(1, Ordering::SeqCst) == 1 {
                     close_msg(sh, c, false, "closed by both MTAs");
                 }
@@ -394,21 +669,22 @@ fn pump(sh: &Shared, c: &Conn, from: Sender) {
         let ms = sh.ms();
         c.last.store(ms, Ordering::Relaxed);
         sh.last_activity.store(ms, Ordering::Relaxed);
-        filled += n;
+        p.filled += n;
+        let filled = p.filled;
         let time = now();
         if sh.plan.is_none() || !framed {
-            if !forward(sh, c, from, dst, &buf[..filled], time) {
+            if !p.forward(0, filled, time) {
                 return;
             }
             offset += filled as u64;
-            filled = 0;
+            p.rebase(filled);
             continue;
         }
         // [sent, at): complete TPKTs to forward as they are.
         let (mut sent, mut at) = (0usize, 0usize);
         let mut stop = false;
         while at < filled && !stop {
-            let len = match rtse_codec::tpkt::frame_len(&buf[at..filled]) {
+            let len = match rtse_codec::tpkt::frame_len(&p.buf.0[at..filled]) {
                 Ok(Some(len)) if at + len <= filled => len,
                 Ok(_) => break,
                 Err(e) => {
@@ -418,9 +694,9 @@ fn pump(sh: &Shared, c: &Conn, from: Sender) {
                     break;
                 }
             };
-            let names = names_of(c, from, &buf[at..at + len]);
+            let names = names_of(c, from, &p.buf.0[at..at + len]);
             let decision = match &sh.plan {
-                Some(p) if !names.is_empty() => lock(p).decide(side, &names),
+                Some(plan) if !names.is_empty() => lock(plan).decide(side, &names),
                 _ => {
                     at += len;
                     continue;
@@ -430,30 +706,36 @@ fn pump(sh: &Shared, c: &Conn, from: Sender) {
                 at += len;
                 continue;
             };
-            if !forward(sh, c, from, dst, &buf[sent..at], time) {
+            if !p.forward(sent, at, time) {
                 return;
             }
             let note = Some(FaultNote { effect, why: decision.why, pdus: names });
-            let frame = &buf[at..at + len];
             match effect {
                 Effect::DropBefore(kind) => {
                     let half = if kind == DropKind::MidTpkt { len / 2 } else { 0 };
-                    let received = buf[at..filled].to_vec();
+                    let received = p.chunk(at, filled);
                     let msg = Msg::Data { conn: c.id, from, received, forwarded: half, time, fault: note };
-                    let _ = post_write(sh, c, msg, dst, &frame[..half]);
+                    let _ = p.post_out(msg, at, at + half, true);
                     teardown(sh, c, kind, "fault");
                     stop = true;
                 }
                 Effect::DropAfter(kind) => {
-                    let received = buf[at..filled].to_vec();
+                    let received = p.chunk(at, filled);
                     let msg = Msg::Data { conn: c.id, from, received, forwarded: len, time, fault: note };
-                    let _ = post_write(sh, c, msg, dst, frame);
+                    let _ = p.post_out(msg, at, at + len, true);
                     teardown(sh, c, kind, "fault");
                     stop = true;
                 }
                 Effect::Withhold => {
-                    let msg = Msg::Data { conn: c.id, from, received: frame.to_vec(), forwarded: 0, time, fault: note };
-                    if post_write(sh, c, msg, dst, &[]).is_none() {
+                    let msg = Msg::Data {
+                        conn: c.id,
+                        from,
+                        received: p.chunk(at, at + len),
+                        forwarded: 0,
+                        time,
+                        fault: note,
+                    };
+                    if p.post_out(msg, at, at + len, false).is_none() {
                         return;
                     }
                     at += len;
@@ -465,9 +747,15 @@ fn pump(sh: &Shared, c: &Conn, from: Sender) {
                         return;
                     }
                     let t = now();
-                    let msg =
-                        Msg::Data { conn: c.id, from, received: frame.to_vec(), forwarded: len, time: t, fault: note };
-                    match post_write(sh, c, msg, dst, frame) {
+                    let msg = Msg::Data {
+                        conn: c.id,
+                        from,
+                        received: p.chunk(at, at + len),
+                        forwarded: len,
+                        time: t,
+                        fault: note,
+                    };
+                    match p.post_out(msg, at, at + len, true) {
                         None => return,
                         Some(true) => {}
                         Some(false) => {
@@ -483,42 +771,10 @@ fn pump(sh: &Shared, c: &Conn, from: Sender) {
         if stop {
             return;
         }
-        if !forward(sh, c, from, dst, &buf[sent..at], time) {
+        if !p.forward(sent, at, time) {
             return;
         }
-        buf.copy_within(at..filled, 0);
-        filled -= at;
+        p.rebase(at);
         offset += at as u64;
-    }
-}
-
-/// Posts `msg` to the observer and writes `bytes` to `dst`, as one step
-/// with respect to a teardown (see `Conn::order`): `None` when the
-/// connection is already torn down (nothing posted, nothing written), else
-/// whether the write succeeded.
-fn post_write(sh: &Shared, c: &Conn, msg: Msg, dst: &TcpStream, bytes: &[u8]) -> Option<bool> {
-    let _order = lock(&c.order);
-    if c.dead.load(Ordering::SeqCst) {
-        return None;
-    }
-    sh.send(msg);
-    Some(bytes.is_empty() || (&*dst).write_all(bytes).is_ok())
-}
-
-/// Tell the observer, then write: false when the write failed (the
-/// connection is then torn down).
-fn forward(sh: &Shared, c: &Conn, from: Sender, dst: &TcpStream, bytes: &[u8], time: Timestamp) -> bool {
-    if bytes.is_empty() {
-        return true;
-    }
-    let msg = Msg::Data { conn: c.id, from, received: bytes.to_vec(), forwarded: bytes.len(), time, fault: None };
-    match post_write(sh, c, msg, dst, bytes) {
-        None => false,
-        Some(true) => true,
-        Some(false) => {
-            let side: Side = crate::observe::side(from.peer());
-            teardown(sh, c, DropKind::Rst, &format!("cannot write to the {} MTA", side.name()));
-            false
-        }
     }
 }
