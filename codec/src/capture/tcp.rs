@@ -86,6 +86,9 @@ impl History {
         // `conflict` looks only at delivered offsets.
         let need = if i + b.len() > W { W } else { i + b.len() };
         if self.ring.len() < need {
+            // Room for the whole window at once: growing step by step cost
+            // a reallocation and copy every few segments.
+            self.ring.reserve_exact(W - self.ring.len());
             self.ring.resize(need, 0);
         }
         let first = (W - i).min(b.len());
