@@ -53,7 +53,8 @@ use crate::observe;
 use crate::tracker::{
     AnomalyKind, AssocId, AssociationLinker, CloseHow, Observed, Phase, Side, TrackerConfig, TurnEvent, TurnHolder,
 };
-use rtse_codec::capture::stacks::CaptureItem;
+use rtse_codec::capture::stacks::{CaptureItem, StackDecoder};
+use rtse_codec::capture::StreamEvent;
 use rtse_codec::capture::{CaptureSummary, ConnId, ConnKey, Timestamp};
 use rtse_codec::stack::{AssociationDecoder, Sender, Stack};
 use serde::Serialize;
@@ -1007,44 +1008,133 @@ pub fn from_capture<R: Read + Send>(
     }
 }
 
-/// Reads, reassembles and decodes the capture on a second thread, which
-/// hands reduced items in batches to `engine` on this one: decoding and
-/// the Turn tracking with its output cost about the same, so two cores
-/// take half the time. At most [`BATCHES_IN_FLIGHT`] batches are in flight
-/// (bounded memory); spent batches go back to the decoder for reuse.
+/// Stream events handed from the reading thread to the decoding one (see
+/// [`pipeline`]): each `Data` event's octets are the next `len` octets of
+/// `bytes` (the event itself holds an empty slice), so a batch owns
+/// everything and can cross threads.
+#[derive(Debug, Default)]
+struct Raw {
+    events: Vec<(StreamEvent<'static>, u32)>,
+    bytes: Vec<u8>,
+}
+
+impl Raw {
+    /// Keeps `ev` (the events the stack decoder ignores are dropped).
+    fn push(&mut self, ev: StreamEvent<'_>) {
+        let kept = match ev {
+            StreamEvent::Data { conn, dir, frame, time, offset, bytes } => {
+                self.bytes.extend_from_slice(bytes);
+                let len = u32::try_from(bytes.len()).unwrap_or(u32::MAX);
+                (StreamEvent::Data { conn, dir, frame, time, offset, bytes: &[] }, len)
+            }
+            StreamEvent::Open { conn, key, frame, time, syn_seen } => {
+                (StreamEvent::Open { conn, key, frame, time, syn_seen }, 0)
+            }
+            StreamEvent::Gap { conn, dir, frame, offset, missing } => {
+                (StreamEvent::Gap { conn, dir, frame, offset, missing }, 0)
+            }
+            StreamEvent::Close { conn, frame, time, how, stats } => {
+                (StreamEvent::Close { conn, frame, time, how, stats }, 0)
+            }
+            StreamEvent::Anomaly { .. } | StreamEvent::Skipped { .. } => return,
+        };
+        self.events.push(kept);
+    }
+
+    fn full(&self) -> bool {
+        self.events.len() >= RAW_EVENTS || self.bytes.len() >= RAW_BYTES
+    }
+
+    /// Hands every event, with its octets, to `on`; leaves the batch empty.
+    fn drain(&mut self, mut on: impl FnMut(StreamEvent<'_>)) {
+        let mut at = 0usize;
+        for (ev, len) in self.events.drain(..) {
+            match ev {
+                StreamEvent::Data { conn, dir, frame, time, offset, .. } => {
+                    let end = at + len as usize;
+                    let bytes = self.bytes.get(at..end).unwrap_or_default();
+                    at = end;
+                    on(StreamEvent::Data { conn, dir, frame, time, offset, bytes });
+                }
+                other => on(other),
+            }
+        }
+        self.bytes.clear();
+    }
+}
+
+/// Stream events per [`Raw`] batch, and its octets beyond which it is
+/// sent early (payload is bounded per segment, so a batch stays below
+/// this plus one segment).
+const RAW_EVENTS: usize = 512;
+const RAW_BYTES: usize = 256 * 1024;
+
+/// Three stages on three threads: one reads the capture and reassembles
+/// TCP, a second decodes the PDU stacks down to their Turn events, and
+/// this one tracks the Turn and reports. Their costs are about 1 : 2 : 2
+/// (callgrind, docs/timeline.md), so on two cores the scheduler keeps
+/// both busy, where the former split (reading and decoding on one thread)
+/// left the tracking thread idle a third of the time. Items cross in
+/// batches, at most [`BATCHES_IN_FLIGHT`] in flight between two stages
+/// (bounded memory); spent batches go back for reuse.
 fn pipeline<R: Read + Send, F: FnMut(Association)>(
     r: R,
     engine: &mut Engine<F>,
 ) -> Result<rtse_codec::capture::CaptureSummary, rtse_codec::Error> {
     use std::sync::mpsc;
+    let (raw_tx, raw_rx) = mpsc::sync_channel::<Raw>(BATCHES_IN_FLIGHT);
+    let (raw_spent_tx, raw_spent_rx) = mpsc::channel::<Raw>();
     let (full_tx, full_rx) = mpsc::sync_channel::<Batch>(BATCHES_IN_FLIGHT);
     let (spent_tx, spent_rx) = mpsc::channel::<Batch>();
     std::thread::scope(|s| {
-        let decoder = s.spawn(move || {
-            let mut batch = Batch::default();
-            let mut engine_gone = false;
-            let res = rtse_codec::capture::stacks::decode_capture_stream(r, |it| {
-                if engine_gone {
+        let reader = s.spawn(move || {
+            let mut raw = Raw::default();
+            let mut gone = false;
+            let res = rtse_codec::capture::read_capture_stream(r, |ev| {
+                if gone {
                     return;
                 }
-                let r = Reduced::of(it, &mut batch.events);
-                batch.items.push(r);
-                if batch.items.len() >= BATCH_ITEMS {
-                    let next = spent_rx.try_recv().unwrap_or_default();
-                    engine_gone = full_tx.send(std::mem::replace(&mut batch, next)).is_err();
+                raw.push(ev);
+                if raw.full() {
+                    let next = raw_spent_rx.try_recv().unwrap_or_default();
+                    gone = raw_tx.send(std::mem::replace(&mut raw, next)).is_err();
                 }
             });
-            if !batch.items.is_empty() {
-                let _ = full_tx.send(batch);
+            if !raw.events.is_empty() {
+                let _ = raw_tx.send(raw);
             }
             res
         });
+        s.spawn(move || {
+            let mut stacks = StackDecoder::new();
+            let mut batch = Batch::default();
+            let mut gone = false;
+            for mut raw in raw_rx {
+                raw.drain(|ev| {
+                    stacks.event(ev, &mut |it| {
+                        if gone {
+                            return;
+                        }
+                        let r = Reduced::of(it, &mut batch.events);
+                        batch.items.push(r);
+                        if batch.items.len() >= BATCH_ITEMS {
+                            let next = spent_rx.try_recv().unwrap_or_default();
+                            gone = full_tx.send(std::mem::replace(&mut batch, next)).is_err();
+                        }
+                    })
+                });
+                // The reader may be done: then the batch is dropped here.
+                let _ = raw_spent_tx.send(raw);
+            }
+            if !batch.items.is_empty() {
+                let _ = full_tx.send(batch);
+            }
+        });
         for mut b in full_rx {
             engine.batch(&mut b);
-            // The decoder may be done: then the batch is dropped here.
             let _ = spent_tx.send(b);
         }
-        decoder.join().unwrap_or_else(|p| std::panic::resume_unwind(p))
+        reader.join().unwrap_or_else(|p| std::panic::resume_unwind(p))
     })
 }
 
