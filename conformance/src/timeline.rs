@@ -631,14 +631,16 @@ enum Reduced {
 
 impl Reduced {
     /// Reduces `it`, appending a PDU's events to `events`.
-    fn of(it: CaptureItem<'_>, events: &mut Vec<TurnEvent>) -> Self {
-        match it {
+    /// By reference: a PDU's stack is a few kilobytes, and moving it
+    /// cost more than reducing it.
+    fn of(it: &CaptureItem<'_>, events: &mut Vec<TurnEvent>) -> Self {
+        match *it {
             CaptureItem::Open { conn, key, frame, time, mid_stream } => {
                 Reduced::Open { conn, key, frame, time, mid_stream }
             }
-            CaptureItem::Pdu { conn, frame, time, from, result, .. } => {
+            CaptureItem::Pdu { conn, frame, time, from, ref result, .. } => {
                 let before = events.len();
-                let shows = reduce(&result, events);
+                let shows = reduce(result, events);
                 let n = u32::try_from(events.len() - before).unwrap_or(u32::MAX);
                 Reduced::Pdu { conn, frame, time, from, events: n, shows }
             }
@@ -880,7 +882,7 @@ impl<F: FnMut(Association)> Engine<F> {
     /// Handles one capture item.
     pub fn item(&mut self, it: CaptureItem<'_>) {
         let mut events = std::mem::take(&mut self.scratch);
-        let r = Reduced::of(it, &mut events);
+        let r = Reduced::of(&it, &mut events);
         self.reduced(r, &mut events);
         self.scratch = events;
     }
@@ -1195,7 +1197,7 @@ fn pipeline<R: Read + Send, F: FnMut(Association)>(
                         if gone {
                             return;
                         }
-                        let r = Reduced::of(it, &mut batch.events);
+                        let r = Reduced::of(&it, &mut batch.events);
                         batch.items.push(r);
                         if batch.items.len() >= BATCH_ITEMS {
                             let next = spent_rx.try_recv().unwrap_or_default();
