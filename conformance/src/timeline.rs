@@ -113,7 +113,7 @@ pub struct Event {
     /// The Turn-relevant SPDUs of the stack (`CN`, `PT`, `GTC`, `DT`, ...)
     /// or the transport event (`T-OPEN`, `T-FIN`, `T-RST`, `T-EOF`,
     /// `T-GAP`), or `MALFORMED`.
-    pub pdus: Vec<&'static str>,
+    pub pdus: PduNames,
     /// Holder after this row.
     pub turn: TurnHolder,
     /// Anomalies this row raised (human and SVG output).
@@ -122,6 +122,88 @@ pub struct Event {
     /// Parameters worth showing (token setting, priority, label, ...).
     #[serde(skip)]
     pub note: String,
+}
+
+/// The names in a row's `pdus`: a slice (through `Deref`) kept inline up
+/// to two names (nearly every row has one), on the heap beyond, so a row
+/// costs no allocation. Serialised as a list.
+#[derive(Clone)]
+pub struct PduNames(Names);
+
+#[derive(Clone)]
+enum Names {
+    Inline([&'static str; 2], u8),
+    Heap(Vec<&'static str>),
+}
+
+impl PduNames {
+    /// No names.
+    pub const fn new() -> Self {
+        PduNames(Names::Inline([""; 2], 0))
+    }
+
+    /// Appends `name`.
+    pub fn push(&mut self, name: &'static str) {
+        match &mut self.0 {
+            Names::Inline(a, n) if usize::from(*n) < a.len() => {
+                a[usize::from(*n)] = name;
+                *n += 1;
+            }
+            Names::Inline(a, n) => {
+                let mut v = Vec::with_capacity(usize::from(*n) * 2);
+                v.extend_from_slice(&a[..usize::from(*n)]);
+                v.push(name);
+                self.0 = Names::Heap(v);
+            }
+            Names::Heap(v) => v.push(name),
+        }
+    }
+}
+
+impl Default for PduNames {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl std::ops::Deref for PduNames {
+    type Target = [&'static str];
+    fn deref(&self) -> &[&'static str] {
+        match &self.0 {
+            Names::Inline(a, n) => &a[..usize::from(*n)],
+            Names::Heap(v) => v,
+        }
+    }
+}
+
+impl From<Vec<&'static str>> for PduNames {
+    fn from(v: Vec<&'static str>) -> Self {
+        let mut p = PduNames::new();
+        for n in v {
+            p.push(n);
+        }
+        p
+    }
+}
+
+impl PartialEq for PduNames {
+    fn eq(&self, other: &Self) -> bool {
+        **self == **other
+    }
+}
+
+impl Eq for PduNames {}
+
+impl std::fmt::Debug for PduNames {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_list().entries(self.iter()).finish()
+    }
+}
+
+impl Serialize for PduNames {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        (**self).serialize(s)
+    }
 }
 
 fn ser_time<S: serde::Serializer>(t: &Option<Timestamp>, s: S) -> Result<S::Ok, S::Error> {
@@ -757,7 +839,7 @@ impl<F: FnMut(Association)> Engine<F> {
     /// Feeds the events of one row to the linker and records the row.
     fn feed(&mut self, id: AssocId, frame: u64, time: Option<Timestamp>, from: Side, events: &mut Vec<TurnEvent>) {
         let time_ns = time.map_or(0, |t| t.as_nanos());
-        let mut pdus = Vec::with_capacity(events.len());
+        let mut pdus = PduNames::new();
         let mut notes: Vec<String> = Vec::new();
         let mut kinds = Vec::new();
         let mut raised: Vec<AnomalyEntry> = Vec::new();
@@ -1519,6 +1601,27 @@ mod tests {
     use super::*;
     use crate::tracker::Mode;
 
+    /// The inline list behaves as the vector it replaced: contents,
+    /// equality, serialisation, past the inline capacity.
+    #[test]
+    fn pdu_names_behave_as_a_vec() {
+        let all = ["CN", "AC", "PT", "GTC", "GTA", "T-FIN"];
+        for n in 0..=all.len() {
+            let v: Vec<&'static str> = all[..n].to_vec();
+            let mut p = PduNames::new();
+            for x in &v {
+                p.push(x);
+            }
+            assert_eq!(&*p, &v[..]);
+            assert_eq!(p, PduNames::from(v.clone()));
+            assert_eq!(serde_json::to_string(&p).unwrap(), serde_json::to_string(&v).unwrap());
+            assert_eq!(format!("{p:?}"), format!("{v:?}"));
+            if n > 0 {
+                assert_ne!(p, PduNames::from(v[..n - 1].to_vec()));
+            }
+        }
+    }
+
     /// The eight-at-a-time check is the octet-by-octet one, for every
     /// octet value at every position and on mixed strings.
     #[test]
@@ -1608,7 +1711,7 @@ mod tests {
             frame,
             time,
             from: Side::Responder,
-            pdus,
+            pdus: pdus.into(),
             turn: TurnHolder::InTransit,
             anomalies: Vec::new(),
             note: String::new(),
