@@ -452,6 +452,16 @@ pub enum TransferKind {
 }
 
 impl TransferKind {
+    /// The name of the [`P1Pdu`] variant of this kind (`"Message"`,
+    /// `"Report"`, `"Probe"`).
+    pub const fn pdu_name(self) -> &'static str {
+        match self {
+            TransferKind::Message => "Message",
+            TransferKind::Report => "Report",
+            TransferKind::Probe => "Probe",
+        }
+    }
+
     pub const fn tag(self) -> Tag {
         Tag::ctx_c(self as u32)
     }
@@ -493,6 +503,17 @@ impl<'a> MtsIdentifier<'a> {
             prmd: self.prmd.map(Octets::into_owned),
             local_id: self.local_id.into_owned(),
         }
+    }
+}
+
+impl MtsIdentifier<'_> {
+    /// The `Display` text, in a string sized for it up front (growing it
+    /// piece by piece reallocated several times per transfer).
+    pub fn render(&self) -> String {
+        let parts = self.country.len() + self.admd.len() + self.prmd.as_ref().map_or(0, |p| p.len());
+        let mut s = String::with_capacity(parts + self.local_id.len() + 12);
+        let _ = fmt::Write::write_fmt(&mut s, format_args!("{self}"));
+        s
     }
 }
 
@@ -834,6 +855,20 @@ mod escape_tests {
             }
         }
         s
+    }
+
+    #[test]
+    fn render_is_display_and_pdu_name_is_the_variant_name() {
+        let m = super::MtsIdentifier::new("GB", " ", Some("ACME\\x"), "MSG-0001");
+        assert_eq!(m.render(), m.to_string());
+        let m = super::MtsIdentifier::new("", "", None, "");
+        assert_eq!(m.render(), m.to_string());
+        use super::TransferKind::{Message, Probe, Report};
+        for k in [Message, Report, Probe] {
+            let t =
+                super::Transfer { kind: k, mts_identifier: m.clone(), content_type: None, priority: None, raw: &[] };
+            assert_eq!(k.pdu_name(), super::P1Pdu::from_transfer(t).name());
+        }
     }
 
     #[test]
