@@ -194,6 +194,25 @@ impl PartialEq for PduNames {
 
 impl Eq for PduNames {}
 
+// Compared with lists as the `Vec` it replaced was (`e.pdus == ["GTA"]`).
+impl<const N: usize> PartialEq<[&str; N]> for PduNames {
+    fn eq(&self, other: &[&str; N]) -> bool {
+        **self == other[..]
+    }
+}
+
+impl PartialEq<[&str]> for PduNames {
+    fn eq(&self, other: &[&str]) -> bool {
+        **self == *other
+    }
+}
+
+impl PartialEq<Vec<&str>> for PduNames {
+    fn eq(&self, other: &Vec<&str>) -> bool {
+        **self == other[..]
+    }
+}
+
 impl std::fmt::Debug for PduNames {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_list().entries(self.iter()).finish()
@@ -1614,6 +1633,10 @@ mod tests {
             }
             assert_eq!(&*p, &v[..]);
             assert_eq!(p, PduNames::from(v.clone()));
+            assert!(p == v && p == v[..]);
+            if n == 1 {
+                assert!(p == ["CN"]);
+            }
             assert_eq!(serde_json::to_string(&p).unwrap(), serde_json::to_string(&v).unwrap());
             assert_eq!(format!("{p:?}"), format!("{v:?}"));
             if n > 0 {
