@@ -446,7 +446,7 @@ fn plain_json(b: &[u8]) -> bool {
         let x = u64::from_le_bytes(w);
         // Octets of 0x80 and above, or (below 0x80) one of the bad ones.
         let bad = x & HIGH != 0
-            || (x.wrapping_add(ONES * 0x01) & HIGH) != 0 // 0x7f
+            || (x.wrapping_add(ONES) & HIGH) != 0 // 0x7f
             || zero_octets(x & (ONES * 0x60)) != 0 // below 0x20
             || zero_octets(x ^ (ONES * u64::from(b'"'))) != 0
             || zero_octets(x ^ (ONES * u64::from(b'\\'))) != 0;
