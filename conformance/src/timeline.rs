@@ -75,9 +75,9 @@ pub struct Settings {
     /// Whether rows carry their [`Event::note`] (what the text and SVG
     /// outputs show; JSON does not). Default true.
     pub notes: bool,
-    /// Decode on a second thread while this one tracks the Turn and
-    /// reports (see [`from_capture`]). Default true; the fuzz target turns
-    /// it off.
+    /// Read and reassemble on one more thread and decode on another while
+    /// this one tracks the Turn and reports (see [`from_capture`]); the
+    /// output is the same. Default true; the fuzz target turns it off.
     pub parallel: bool,
     /// Reported associations (and delivered labels) remembered for later
     /// recoveries (and duplicate deliveries); beyond, the oldest are
