@@ -131,12 +131,23 @@ impl serde::Serialize for P1Pdu<'_> {
 // Text rendering of character strings.
 
 fn write_escaped(f: &mut impl fmt::Write, b: &[u8]) -> fmt::Result {
-    for &c in b {
-        match c {
-            b'\\' => f.write_str("\\\\")?,
-            0x20..=0x7e => f.write_char(c as char)?,
-            _ => write!(f, "\\x{c:02x}")?,
+    // Runs of printable octets are written whole (identifiers are mostly
+    // one run): a write per character cost more than the P1 parse.
+    let plain = |c: u8| c != b'\\' && (0x20..=0x7e).contains(&c);
+    let mut rest = b;
+    while !rest.is_empty() {
+        let run = rest.iter().position(|&c| !plain(c)).unwrap_or(rest.len());
+        if run > 0 {
+            // Printable ASCII is UTF-8.
+            f.write_str(core::str::from_utf8(&rest[..run]).unwrap_or_default())?;
         }
+        let Some((&c, tail)) = rest[run..].split_first() else { break };
+        if c == b'\\' {
+            f.write_str("\\\\")?;
+        } else {
+            write!(f, "\\x{c:02x}")?;
+        }
+        rest = tail;
     }
     Ok(())
 }
@@ -441,6 +452,16 @@ pub enum TransferKind {
 }
 
 impl TransferKind {
+    /// The name of the [`P1Pdu`] variant of this kind (`"Message"`,
+    /// `"Report"`, `"Probe"`).
+    pub const fn pdu_name(self) -> &'static str {
+        match self {
+            TransferKind::Message => "Message",
+            TransferKind::Report => "Report",
+            TransferKind::Probe => "Probe",
+        }
+    }
+
     pub const fn tag(self) -> Tag {
         Tag::ctx_c(self as u32)
     }
@@ -482,6 +503,17 @@ impl<'a> MtsIdentifier<'a> {
             prmd: self.prmd.map(Octets::into_owned),
             local_id: self.local_id.into_owned(),
         }
+    }
+}
+
+impl MtsIdentifier<'_> {
+    /// The `Display` text, in a string sized for it up front (growing it
+    /// piece by piece reallocated several times per transfer).
+    pub fn render(&self) -> String {
+        let parts = self.country.len() + self.admd.len() + self.prmd.as_ref().map_or(0, |p| p.len());
+        let mut s = String::with_capacity(parts + self.local_id.len() + 12);
+        let _ = fmt::Write::write_fmt(&mut s, format_args!("{self}"));
+        s
     }
 }
 
@@ -803,4 +835,64 @@ pub fn emit_message(spec: &TransferSpec<'_>, content: &[u8], out: &mut Vec<u8>) 
 /// Append a probe MTS-APDU: `a2 {envelope members}` (no priority, no content).
 pub fn emit_probe(spec: &TransferSpec<'_>, out: &mut Vec<u8>) {
     write_tlv(out, TransferKind::Probe.tag(), |o| emit_envelope_common(spec, false, o));
+}
+
+#[cfg(test)]
+mod escape_tests {
+    use super::escaped;
+    use core::fmt::Write as _;
+
+    /// The octet-by-octet rendering `write_escaped` replaced.
+    fn reference(b: &[u8]) -> String {
+        let mut s = String::new();
+        for &c in b {
+            match c {
+                b'\\' => s.push_str("\\\\"),
+                0x20..=0x7e => s.push(c as char),
+                _ => {
+                    let _ = write!(s, "\\x{c:02x}");
+                }
+            }
+        }
+        s
+    }
+
+    #[test]
+    fn render_is_display_and_pdu_name_is_the_variant_name() {
+        let m = super::MtsIdentifier::new("GB", " ", Some("ACME\\x"), "MSG-0001");
+        assert_eq!(m.render(), m.to_string());
+        let m = super::MtsIdentifier::new("", "", None, "");
+        assert_eq!(m.render(), m.to_string());
+        use super::TransferKind::{Message, Probe, Report};
+        for k in [Message, Report, Probe] {
+            let t =
+                super::Transfer { kind: k, mts_identifier: m.clone(), content_type: None, priority: None, raw: &[] };
+            assert_eq!(k.pdu_name(), super::P1Pdu::from_transfer(t).name());
+        }
+    }
+
+    #[test]
+    fn runs_render_as_octet_by_octet() {
+        let mut cases: Vec<Vec<u8>> =
+            vec![vec![], b"MSG-0001".to_vec(), b"\\".to_vec(), b"a\\b\x00c\x7f\xff ~".to_vec(), (0..=255).collect()];
+        let mut x: u64 = 0x2545_f491_4f6c_dd1d;
+        for n in 0..500 {
+            let mut v = Vec::new();
+            for _ in 0..n % 40 {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                // Mostly printable, some backslashes and control octets.
+                v.push(match x % 8 {
+                    0 => b'\\',
+                    1 => (x >> 8) as u8,
+                    _ => 0x20 + (x >> 8) as u8 % 0x5f,
+                });
+            }
+            cases.push(v);
+        }
+        for c in cases {
+            assert_eq!(escaped(&c), reference(&c), "{c:02x?}");
+        }
+    }
 }

@@ -647,12 +647,9 @@ fn summarise(ctx: &Context, t: TransferBuf) -> TransferSummary {
         }),
     };
     match apdu.and_then(|(raw, off)| p1::parse_mts_apdu(raw).map_err(|e| e.shift(off))) {
-        Ok((tr, _)) => TransferSummary {
-            kind: P1Pdu::from_transfer(tr.clone()).name(),
-            id: Some(tr.mts_identifier.to_string()),
-            octets,
-            error: None,
-        },
+        Ok((tr, _)) => {
+            TransferSummary { kind: tr.kind.pdu_name(), id: Some(tr.mts_identifier.render()), octets, error: None }
+        }
         Err(e) => TransferSummary { kind: "Transfer", id: None, octets, error: Some(e) },
     }
 }

@@ -6,8 +6,10 @@
 //! size.
 //!
 //! Both tools run as child processes under `/usr/bin/time -v` (peak RSS);
-//! output goes to /dev/null. Our time is the best of three runs (the
-//! machine may be shared), tshark's a single run. tshark runs only on captures up to
+//! output goes to /dev/null. Each side's time is a median, ours of
+//! [`OUR_RUNS`] runs, tshark's of [`TSHARK_RUNS`], the runs interleaved
+//! (the machine may be shared: a burst of load then hits both sides); the
+//! ratio is of the medians. tshark runs only on captures up to
 //! `--tshark-max-mb` (it is slow and its memory grows with the file).
 
 use crate::synth::{scenario, Pdus};
@@ -163,6 +165,30 @@ fn measure(program: &Path, args: &[&str]) -> Result<Measured, String> {
     Ok(Measured { seconds, peak_kib })
 }
 
+/// The first three fields of /proc/loadavg (Linux), if readable.
+fn load_average() -> Option<String> {
+    let s = std::fs::read_to_string("/proc/loadavg").ok()?;
+    let v: Vec<&str> = s.split_whitespace().take(3).collect();
+    (v.len() == 3).then(|| v.join(" "))
+}
+
+/// Runs of `rtse timeline` per capture size (the median is reported).
+pub const OUR_RUNS: usize = 5;
+/// Runs of tshark per capture size (the median is reported; tshark takes
+/// seconds per run at 10 MB).
+pub const TSHARK_RUNS: usize = 3;
+
+/// The median time of `runs` (the upper one of an even count), with the
+/// highest peak memory of them all.
+fn median(runs: &[Measured]) -> Measured {
+    let mut t: Vec<f64> = runs.iter().map(|m| m.seconds).collect();
+    t.sort_by(f64::total_cmp);
+    Measured {
+        seconds: t.get(t.len() / 2).copied().unwrap_or(0.0),
+        peak_kib: runs.iter().filter_map(|m| m.peak_kib).max(),
+    }
+}
+
 /// tshark over the layers the timeline reads.
 pub const TSHARK_FIELDS: &[&str] = &[
     "frame.number",
@@ -220,6 +246,10 @@ pub fn timeline(o: &Options, out: &mut dyn Write) -> Result<(), String> {
     let per_copy = (sources.iter().map(Vec::len).sum::<usize>() + synthetic) as u64;
     let tshark = crate::tshark::available();
     let _ = writeln!(out, "rtse bench timeline: captures in {}", dir.display());
+    if let Some(l) = load_average() {
+        // Wall times on a loaded machine are noisy: say how loaded it was.
+        let _ = writeln!(out, "load average (1, 5, 15 min) at the start: {l}");
+    }
     if !tshark {
         let _ = writeln!(out, "tshark not found: our side only");
     }
@@ -228,6 +258,10 @@ pub fn timeline(o: &Options, out: &mut dyn Write) -> Result<(), String> {
         "{:>8}  {:>6}  {:>9}  {:>10}  {:>9}  {:>10}  {:>8}",
         "size", "assoc.", "rtse", "rtse peak", "tshark", "tshark peak", "ratio"
     );
+    let _ = writeln!(
+        out,
+        "(times: medians of {OUR_RUNS} rtse and {TSHARK_RUNS} tshark runs, interleaved; ratio of the medians)"
+    );
     let mut ours: Vec<(f64, f64)> = Vec::new();
     let mut ok = true;
     for &mb in &o.sizes {
@@ -235,26 +269,27 @@ pub fn timeline(o: &Options, out: &mut dyn Write) -> Result<(), String> {
         let copies = build(&path, (mb * 1e6) as u64, &sources).map_err(|e| format!("{}: {e}", path.display()))?;
         let size = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0) as f64 / 1e6;
         let p = path.to_string_lossy().into_owned();
-        // Best of three (the machine may be shared); tshark runs once.
-        let mut r = measure(&exe, &["timeline", &p, "--format", "json", "--color", "never"])?;
-        for _ in 0..2 {
-            let again = measure(&exe, &["timeline", &p, "--format", "json", "--color", "never"])?;
-            if again.seconds < r.seconds {
-                r = Measured { seconds: again.seconds, peak_kib: r.peak_kib.max(again.peak_kib) };
+        // Medians (the machine may be shared): ours of OUR_RUNS runs,
+        // tshark's of TSHARK_RUNS, interleaved so that a burst of load
+        // from elsewhere hits both sides alike.
+        let run_tshark = tshark && mb <= o.tshark_max_mb;
+        let mut targs: Vec<&str> = vec!["-r", &p, "-n", "-T", "fields"];
+        for f in TSHARK_FIELDS {
+            targs.push("-e");
+            targs.push(f);
+        }
+        let mut mine = Vec::with_capacity(OUR_RUNS);
+        let mut theirs = Vec::with_capacity(TSHARK_RUNS);
+        for i in 0..OUR_RUNS {
+            mine.push(measure(&exe, &["timeline", &p, "--format", "json", "--color", "never"])?);
+            if run_tshark && i < TSHARK_RUNS {
+                theirs.push(measure(Path::new("tshark"), &targs)?);
             }
         }
+        let r = median(&mine);
         ours.push((size, r.seconds));
         let assocs = u64::from(copies) * per_copy;
-        let t = if tshark && mb <= o.tshark_max_mb {
-            let mut args: Vec<&str> = vec!["-r", &p, "-n", "-T", "fields"];
-            for f in TSHARK_FIELDS {
-                args.push("-e");
-                args.push(f);
-            }
-            Some(measure(Path::new("tshark"), &args)?)
-        } else {
-            None
-        };
+        let t = (!theirs.is_empty()).then(|| median(&theirs));
         let _ = writeln!(
             out,
             "{:>6.1}MB  {:>6}  {:>8.3}s  {:>10}  {:>9}  {:>10}  {:>8}",
@@ -299,6 +334,9 @@ pub fn timeline(o: &Options, out: &mut dyn Write) -> Result<(), String> {
     }
     if !o.keep && o.dir.is_none() {
         let _ = std::fs::remove_dir(&dir);
+    }
+    if let Some(l) = load_average() {
+        let _ = writeln!(out, "load average (1, 5, 15 min) at the end: {l}");
     }
     let _ = writeln!(out, "{}", if ok { "all targets met" } else { "some targets missed" });
     Ok(())

@@ -53,7 +53,8 @@ use crate::observe;
 use crate::tracker::{
     AnomalyKind, AssocId, AssociationLinker, CloseHow, Observed, Phase, Side, TrackerConfig, TurnEvent, TurnHolder,
 };
-use rtse_codec::capture::stacks::CaptureItem;
+use rtse_codec::capture::stacks::{CaptureItem, StackDecoder};
+use rtse_codec::capture::StreamEvent;
 use rtse_codec::capture::{CaptureSummary, ConnId, ConnKey, Timestamp};
 use rtse_codec::stack::{AssociationDecoder, Sender, Stack};
 use serde::Serialize;
@@ -74,9 +75,9 @@ pub struct Settings {
     /// Whether rows carry their [`Event::note`] (what the text and SVG
     /// outputs show; JSON does not). Default true.
     pub notes: bool,
-    /// Decode on a second thread while this one tracks the Turn and
-    /// reports (see [`from_capture`]). Default true; the fuzz target turns
-    /// it off.
+    /// Read and reassemble on one more thread and decode on another while
+    /// this one tracks the Turn and reports (see [`from_capture`]); the
+    /// output is the same. Default true; the fuzz target turns it off.
     pub parallel: bool,
     /// Reported associations (and delivered labels) remembered for later
     /// recoveries (and duplicate deliveries); beyond, the oldest are
@@ -112,7 +113,7 @@ pub struct Event {
     /// The Turn-relevant SPDUs of the stack (`CN`, `PT`, `GTC`, `DT`, ...)
     /// or the transport event (`T-OPEN`, `T-FIN`, `T-RST`, `T-EOF`,
     /// `T-GAP`), or `MALFORMED`.
-    pub pdus: Vec<&'static str>,
+    pub pdus: PduNames,
     /// Holder after this row.
     pub turn: TurnHolder,
     /// Anomalies this row raised (human and SVG output).
@@ -121,6 +122,107 @@ pub struct Event {
     /// Parameters worth showing (token setting, priority, label, ...).
     #[serde(skip)]
     pub note: String,
+}
+
+/// The names in a row's `pdus`: a slice (through `Deref`) kept inline up
+/// to two names (nearly every row has one), on the heap beyond, so a row
+/// costs no allocation. Serialised as a list.
+#[derive(Clone)]
+pub struct PduNames(Names);
+
+#[derive(Clone)]
+enum Names {
+    Inline([&'static str; 2], u8),
+    Heap(Vec<&'static str>),
+}
+
+impl PduNames {
+    /// No names.
+    pub const fn new() -> Self {
+        PduNames(Names::Inline([""; 2], 0))
+    }
+
+    /// Appends `name`.
+    pub fn push(&mut self, name: &'static str) {
+        match &mut self.0 {
+            Names::Inline(a, n) if usize::from(*n) < a.len() => {
+                a[usize::from(*n)] = name;
+                *n += 1;
+            }
+            Names::Inline(a, n) => {
+                let mut v = Vec::with_capacity(usize::from(*n) * 2);
+                v.extend_from_slice(&a[..usize::from(*n)]);
+                v.push(name);
+                self.0 = Names::Heap(v);
+            }
+            Names::Heap(v) => v.push(name),
+        }
+    }
+}
+
+impl Default for PduNames {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl std::ops::Deref for PduNames {
+    type Target = [&'static str];
+    fn deref(&self) -> &[&'static str] {
+        match &self.0 {
+            Names::Inline(a, n) => &a[..usize::from(*n)],
+            Names::Heap(v) => v,
+        }
+    }
+}
+
+impl From<Vec<&'static str>> for PduNames {
+    fn from(v: Vec<&'static str>) -> Self {
+        let mut p = PduNames::new();
+        for n in v {
+            p.push(n);
+        }
+        p
+    }
+}
+
+impl PartialEq for PduNames {
+    fn eq(&self, other: &Self) -> bool {
+        **self == **other
+    }
+}
+
+impl Eq for PduNames {}
+
+// Compared with lists as the `Vec` it replaced was (`e.pdus == ["GTA"]`).
+impl<const N: usize> PartialEq<[&str; N]> for PduNames {
+    fn eq(&self, other: &[&str; N]) -> bool {
+        **self == other[..]
+    }
+}
+
+impl PartialEq<[&str]> for PduNames {
+    fn eq(&self, other: &[&str]) -> bool {
+        **self == *other
+    }
+}
+
+impl PartialEq<Vec<&str>> for PduNames {
+    fn eq(&self, other: &Vec<&str>) -> bool {
+        **self == other[..]
+    }
+}
+
+impl std::fmt::Debug for PduNames {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_list().entries(self.iter()).finish()
+    }
+}
+
+impl Serialize for PduNames {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        (**self).serialize(s)
+    }
 }
 
 fn ser_time<S: serde::Serializer>(t: &Option<Timestamp>, s: S) -> Result<S::Ok, S::Error> {
@@ -195,6 +297,7 @@ impl Association {
             None => out.extend_from_slice(b"null"),
         }
         out.extend_from_slice(b",\"events\":[");
+        let mut time_text = TimeText::default();
         for (i, e) in self.events.iter().enumerate() {
             if i > 0 {
                 out.push(b',');
@@ -206,7 +309,7 @@ impl Association {
                 Some(t) => {
                     // Digits and a point: nothing to escape.
                     out.push(b'"');
-                    out.extend_from_slice(t.format_into(&mut [0; 32]).as_bytes());
+                    time_text.push(out, *t);
                     out.push(b'"');
                 }
                 None => out.extend_from_slice(b"null"),
@@ -241,6 +344,51 @@ impl Association {
     }
 }
 
+/// Writes timestamps as [`Timestamp`]'s `Display` does (`secs.nanos`, a
+/// test holds them equal), reusing the seconds' digits of the previous
+/// one: the rows of an association mostly fall in the same second, and
+/// formatting the time was the largest cost of writing a row.
+#[derive(Default)]
+struct TimeText {
+    secs: u64,
+    /// The seconds' digits, `len` of them (0: none formatted yet).
+    digits: [u8; 20],
+    len: usize,
+}
+
+impl TimeText {
+    fn push(&mut self, out: &mut Vec<u8>, t: Timestamp) {
+        if t.nanos >= 1_000_000_000 {
+            // Not normalised (fields set by hand): the general path.
+            out.extend_from_slice(t.format_into(&mut [0; 32]).as_bytes());
+            return;
+        }
+        if self.len == 0 || self.secs != t.secs {
+            let mut n = t.secs;
+            let mut at = self.digits.len();
+            loop {
+                at -= 1;
+                self.digits[at] = b'0' + (n % 10) as u8;
+                n /= 10;
+                if n == 0 {
+                    break;
+                }
+            }
+            self.digits.copy_within(at.., 0);
+            self.len = self.digits.len() - at;
+            self.secs = t.secs;
+        }
+        out.extend_from_slice(&self.digits[..self.len]);
+        let mut frac = *b".000000000";
+        let mut n = t.nanos;
+        for d in frac[1..].iter_mut().rev() {
+            *d = b'0' + (n % 10) as u8;
+            n /= 10;
+        }
+        out.extend_from_slice(&frac);
+    }
+}
+
 /// Appends `n` in decimal.
 fn push_u64(out: &mut Vec<u8>, mut n: u64) {
     let mut buf = [0u8; 20];
@@ -268,13 +416,45 @@ fn push_name(out: &mut Vec<u8>, s: &'static str) {
 /// Appends `s` as a JSON string: as it is when it needs no escape (the
 /// usual case), else through serde_json.
 fn push_str(out: &mut Vec<u8>, s: &str) {
-    if s.bytes().all(|b| b >= 0x20 && b != b'"' && b != b'\\' && b < 0x7f) {
+    if plain_json(s.as_bytes()) {
         out.push(b'"');
         out.extend_from_slice(s.as_bytes());
         out.push(b'"');
     } else {
         push_serde(out, s);
     }
+}
+
+/// Whether `b` is printable ASCII without `"` or `\\` (JSON writes it as
+/// it is): eight octets at a time (anomaly details and addresses are most
+/// of the text a timeline writes).
+fn plain_json(b: &[u8]) -> bool {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    /// High bit set in each octet of `x` that is zero (exact when no octet
+    /// of `x` has its high bit set; see the callers).
+    const fn zero_octets(x: u64) -> u64 {
+        // Adding 0x7f to an octet below 0x80 carries into its high bit
+        // unless the octet is 0, and never into the next octet.
+        let nonzero = (((x & !HIGH) + !HIGH) | x) & HIGH;
+        !nonzero & HIGH
+    }
+    let mut chunks = b.chunks_exact(8);
+    for c in &mut chunks {
+        let mut w = [0u8; 8];
+        w.copy_from_slice(c);
+        let x = u64::from_le_bytes(w);
+        // Octets of 0x80 and above, or (below 0x80) one of the bad ones.
+        let bad = x & HIGH != 0
+            || (x.wrapping_add(ONES) & HIGH) != 0 // 0x7f
+            || zero_octets(x & (ONES * 0x60)) != 0 // below 0x20
+            || zero_octets(x ^ (ONES * u64::from(b'"'))) != 0
+            || zero_octets(x ^ (ONES * u64::from(b'\\'))) != 0;
+        if bad {
+            return false;
+        }
+    }
+    chunks.remainder().iter().all(|&b| (0x20..0x7f).contains(&b) && b != b'"' && b != b'\\')
 }
 
 fn push_opt_str(out: &mut Vec<u8>, s: Option<&str>) {
@@ -287,6 +467,62 @@ fn push_opt_str(out: &mut Vec<u8>, s: Option<&str>) {
 fn push_serde<T: Serialize + ?Sized>(out: &mut Vec<u8>, v: &T) {
     // Writing to a Vec cannot fail, nor can serialising these types.
     let _ = serde_json::to_writer(&mut *out, v);
+}
+
+/// Appends `ip` as its `Display` writes it: IPv4 by hand (the formatting
+/// machinery costs some two thousand instructions per address, and a
+/// timeline of a large capture formats several per association), IPv6
+/// through `Display`.
+fn push_ip(out: &mut String, ip: std::net::IpAddr) {
+    match ip {
+        std::net::IpAddr::V4(v4) => {
+            for (i, o) in v4.octets().into_iter().enumerate() {
+                if i > 0 {
+                    out.push('.');
+                }
+                push_small(out, u32::from(o));
+            }
+        }
+        std::net::IpAddr::V6(_) => {
+            use std::fmt::Write as _;
+            // Writing to a String cannot fail.
+            let _ = write!(out, "{ip}");
+        }
+    }
+}
+
+/// Appends `addr` as its `Display` writes it (`1.2.3.4:102`, IPv6 through
+/// `Display`: `[::1]:102`, with its scope id).
+fn push_socket_addr(out: &mut String, addr: std::net::SocketAddr) {
+    match addr {
+        std::net::SocketAddr::V4(a) => {
+            push_ip(out, std::net::IpAddr::V4(*a.ip()));
+            out.push(':');
+            push_small(out, u32::from(a.port()));
+        }
+        std::net::SocketAddr::V6(_) => {
+            use std::fmt::Write as _;
+            let _ = write!(out, "{addr}");
+        }
+    }
+}
+
+/// Appends `n` in decimal.
+fn push_small(out: &mut String, n: u32) {
+    let mut buf = [0u8; 10];
+    let mut at = buf.len();
+    let mut n = n;
+    loop {
+        at -= 1;
+        buf[at] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    for &d in &buf[at..] {
+        out.push(char::from(d));
+    }
 }
 
 /// Details of an association that only the human outputs show.
@@ -366,6 +602,9 @@ struct Live {
     timed: bool,
     senders_guessed: bool,
     rows: Vec<Event>,
+    /// Whether a kept row has a session PDU (not only `T-` events): what
+    /// decides a swap, without a scan of every row per PDU.
+    session_rows: bool,
     dropped_rows: u64,
     closed_at: Option<u64>,
 }
@@ -493,14 +732,16 @@ enum Reduced {
 
 impl Reduced {
     /// Reduces `it`, appending a PDU's events to `events`.
-    fn of(it: CaptureItem<'_>, events: &mut Vec<TurnEvent>) -> Self {
-        match it {
+    /// By reference: a PDU's stack is a few kilobytes, and moving it
+    /// cost more than reducing it.
+    fn of(it: &CaptureItem<'_>, events: &mut Vec<TurnEvent>) -> Self {
+        match *it {
             CaptureItem::Open { conn, key, frame, time, mid_stream } => {
                 Reduced::Open { conn, key, frame, time, mid_stream }
             }
-            CaptureItem::Pdu { conn, frame, time, from, result, .. } => {
+            CaptureItem::Pdu { conn, frame, time, from, ref result, .. } => {
                 let before = events.len();
-                let shows = reduce(&result, events);
+                let shows = reduce(result, events);
                 let n = u32::try_from(events.len() - before).unwrap_or(u32::MAX);
                 Reduced::Pdu { conn, frame, time, from, events: n, shows }
             }
@@ -580,7 +821,11 @@ impl<F: FnMut(Association)> Engine<F> {
         if let Some(id) = c.assoc {
             return Some(id);
         }
-        let host = c.key.map(|k| k.client.ip().to_string());
+        let host = c.key.map(|k| {
+            let mut h = String::with_capacity(16);
+            push_ip(&mut h, k.client.ip());
+            h
+        });
         let id = self.linker.open(host.as_deref());
         c.assoc = Some(id);
         let (key, mid, open, gap) = (c.key, c.mid_stream, c.open, c.pending_gap.take());
@@ -595,6 +840,7 @@ impl<F: FnMut(Association)> Engine<F> {
                 timed: key.is_some(),
                 senders_guessed: false,
                 rows: Vec::new(),
+                session_rows: false,
                 dropped_rows: 0,
                 closed_at: None,
             },
@@ -612,7 +858,7 @@ impl<F: FnMut(Association)> Engine<F> {
     /// Feeds the events of one row to the linker and records the row.
     fn feed(&mut self, id: AssocId, frame: u64, time: Option<Timestamp>, from: Side, events: &mut Vec<TurnEvent>) {
         let time_ns = time.map_or(0, |t| t.as_nanos());
-        let mut pdus = Vec::with_capacity(events.len());
+        let mut pdus = PduNames::new();
         let mut notes: Vec<String> = Vec::new();
         let mut kinds = Vec::new();
         let mut raised: Vec<AnomalyEntry> = Vec::new();
@@ -655,6 +901,7 @@ impl<F: FnMut(Association)> Engine<F> {
         }
         if let Some(l) = self.live.get_mut(&id) {
             if l.rows.len() < MAX_ROWS {
+                l.session_rows |= row.pdus.iter().any(|p| !p.starts_with("T-"));
                 l.rows.push(row);
             } else {
                 l.dropped_rows += 1;
@@ -726,10 +973,7 @@ impl<F: FnMut(Association)> Engine<F> {
         let Some(live) = self.live.get_mut(&id) else { return };
         // The CN sender is the initiator by definition: if the TCP server
         // sent it (a mid-stream capture guessed the client wrong), swap.
-        if live.rows.iter().all(|r| r.pdus.iter().all(|p| p.starts_with("T-")))
-            && from == Sender::Responder
-            && matches!(events.first(), Some(TurnEvent::Connect(_)))
-        {
+        if !live.session_rows && from == Sender::Responder && matches!(events.first(), Some(TurnEvent::Connect(_))) {
             live.swapped = true;
         }
         let from = side(from, live.swapped);
@@ -739,7 +983,7 @@ impl<F: FnMut(Association)> Engine<F> {
     /// Handles one capture item.
     pub fn item(&mut self, it: CaptureItem<'_>) {
         let mut events = std::mem::take(&mut self.scratch);
-        let r = Reduced::of(it, &mut events);
+        let r = Reduced::of(&it, &mut events);
         self.reduced(r, &mut events);
         self.scratch = events;
     }
@@ -851,14 +1095,25 @@ impl<F: FnMut(Association)> Engine<F> {
             .map(|a| AnomalyEntry { kind: a.kind, frame: a.seq, detail: a.detail.clone(), by: a.by })
             .collect();
         self.summary.anomalies += anomalies.len() as u64;
-        let (initiator, responder) = match (l.key, l.swapped) {
-            (Some(k), false) => (Some(k.client.to_string()), Some(k.server.to_string())),
-            (Some(k), true) => (Some(k.server.to_string()), Some(k.client.to_string())),
-            (None, _) => (None, None),
+        // Each address formatted once (the formatting machinery cost as
+        // much as the rest of the report).
+        let (endpoints, initiator, responder) = match l.key {
+            Some(k) => {
+                let (mut client, mut server) = (String::with_capacity(24), String::with_capacity(24));
+                push_socket_addr(&mut client, k.client);
+                push_socket_addr(&mut server, k.server);
+                let mut endpoints = String::with_capacity(client.len() + 4 + server.len());
+                endpoints.push_str(&client);
+                endpoints.push_str(" -> ");
+                endpoints.push_str(&server);
+                let (i, r) = if l.swapped { (server, client) } else { (client, server) };
+                (Some(endpoints), Some(i), Some(r))
+            }
+            None => (None, None, None),
         };
         let a = Association {
             id: id.0,
-            endpoints: l.key.map(|k| k.to_string()),
+            endpoints,
             mode: t.mode(),
             initiator,
             responder,
@@ -936,44 +1191,133 @@ pub fn from_capture<R: Read + Send>(
     }
 }
 
-/// Reads, reassembles and decodes the capture on a second thread, which
-/// hands reduced items in batches to `engine` on this one: decoding and
-/// the Turn tracking with its output cost about the same, so two cores
-/// take half the time. At most [`BATCHES_IN_FLIGHT`] batches are in flight
-/// (bounded memory); spent batches go back to the decoder for reuse.
+/// Stream events handed from the reading thread to the decoding one (see
+/// [`pipeline`]): each `Data` event's octets are the next `len` octets of
+/// `bytes` (the event itself holds an empty slice), so a batch owns
+/// everything and can cross threads.
+#[derive(Debug, Default)]
+struct Raw {
+    events: Vec<(StreamEvent<'static>, u32)>,
+    bytes: Vec<u8>,
+}
+
+impl Raw {
+    /// Keeps `ev` (the events the stack decoder ignores are dropped).
+    fn push(&mut self, ev: StreamEvent<'_>) {
+        let kept = match ev {
+            StreamEvent::Data { conn, dir, frame, time, offset, bytes } => {
+                self.bytes.extend_from_slice(bytes);
+                let len = u32::try_from(bytes.len()).unwrap_or(u32::MAX);
+                (StreamEvent::Data { conn, dir, frame, time, offset, bytes: &[] }, len)
+            }
+            StreamEvent::Open { conn, key, frame, time, syn_seen } => {
+                (StreamEvent::Open { conn, key, frame, time, syn_seen }, 0)
+            }
+            StreamEvent::Gap { conn, dir, frame, offset, missing } => {
+                (StreamEvent::Gap { conn, dir, frame, offset, missing }, 0)
+            }
+            StreamEvent::Close { conn, frame, time, how, stats } => {
+                (StreamEvent::Close { conn, frame, time, how, stats }, 0)
+            }
+            StreamEvent::Anomaly { .. } | StreamEvent::Skipped { .. } => return,
+        };
+        self.events.push(kept);
+    }
+
+    fn full(&self) -> bool {
+        self.events.len() >= RAW_EVENTS || self.bytes.len() >= RAW_BYTES
+    }
+
+    /// Hands every event, with its octets, to `on`; leaves the batch empty.
+    fn drain(&mut self, mut on: impl FnMut(StreamEvent<'_>)) {
+        let mut at = 0usize;
+        for (ev, len) in self.events.drain(..) {
+            match ev {
+                StreamEvent::Data { conn, dir, frame, time, offset, .. } => {
+                    let end = at + len as usize;
+                    let bytes = self.bytes.get(at..end).unwrap_or_default();
+                    at = end;
+                    on(StreamEvent::Data { conn, dir, frame, time, offset, bytes });
+                }
+                other => on(other),
+            }
+        }
+        self.bytes.clear();
+    }
+}
+
+/// Stream events per [`Raw`] batch, and its octets beyond which it is
+/// sent early (payload is bounded per segment, so a batch stays below
+/// this plus one segment).
+const RAW_EVENTS: usize = 512;
+const RAW_BYTES: usize = 256 * 1024;
+
+/// Three stages on three threads: one reads the capture and reassembles
+/// TCP, a second decodes the PDU stacks down to their Turn events, and
+/// this one tracks the Turn and reports. Their costs are about 1 : 2 : 2
+/// (callgrind, docs/timeline.md), so on two cores the scheduler keeps
+/// both busy, where the former split (reading and decoding on one thread)
+/// left the tracking thread idle a third of the time. Items cross in
+/// batches, at most [`BATCHES_IN_FLIGHT`] in flight between two stages
+/// (bounded memory); spent batches go back for reuse.
 fn pipeline<R: Read + Send, F: FnMut(Association)>(
     r: R,
     engine: &mut Engine<F>,
 ) -> Result<rtse_codec::capture::CaptureSummary, rtse_codec::Error> {
     use std::sync::mpsc;
+    let (raw_tx, raw_rx) = mpsc::sync_channel::<Raw>(BATCHES_IN_FLIGHT);
+    let (raw_spent_tx, raw_spent_rx) = mpsc::channel::<Raw>();
     let (full_tx, full_rx) = mpsc::sync_channel::<Batch>(BATCHES_IN_FLIGHT);
     let (spent_tx, spent_rx) = mpsc::channel::<Batch>();
     std::thread::scope(|s| {
-        let decoder = s.spawn(move || {
-            let mut batch = Batch::default();
-            let mut engine_gone = false;
-            let res = rtse_codec::capture::stacks::decode_capture_stream(r, |it| {
-                if engine_gone {
+        let reader = s.spawn(move || {
+            let mut raw = Raw::default();
+            let mut gone = false;
+            let res = rtse_codec::capture::read_capture_stream(r, |ev| {
+                if gone {
                     return;
                 }
-                let r = Reduced::of(it, &mut batch.events);
-                batch.items.push(r);
-                if batch.items.len() >= BATCH_ITEMS {
-                    let next = spent_rx.try_recv().unwrap_or_default();
-                    engine_gone = full_tx.send(std::mem::replace(&mut batch, next)).is_err();
+                raw.push(ev);
+                if raw.full() {
+                    let next = raw_spent_rx.try_recv().unwrap_or_default();
+                    gone = raw_tx.send(std::mem::replace(&mut raw, next)).is_err();
                 }
             });
-            if !batch.items.is_empty() {
-                let _ = full_tx.send(batch);
+            if !raw.events.is_empty() {
+                let _ = raw_tx.send(raw);
             }
             res
         });
+        s.spawn(move || {
+            let mut stacks = StackDecoder::new();
+            let mut batch = Batch::default();
+            let mut gone = false;
+            for mut raw in raw_rx {
+                raw.drain(|ev| {
+                    stacks.event(ev, &mut |it| {
+                        if gone {
+                            return;
+                        }
+                        let r = Reduced::of(&it, &mut batch.events);
+                        batch.items.push(r);
+                        if batch.items.len() >= BATCH_ITEMS {
+                            let next = spent_rx.try_recv().unwrap_or_default();
+                            gone = full_tx.send(std::mem::replace(&mut batch, next)).is_err();
+                        }
+                    })
+                });
+                // The reader may be done: then the batch is dropped here.
+                let _ = raw_spent_tx.send(raw);
+            }
+            if !batch.items.is_empty() {
+                let _ = full_tx.send(batch);
+            }
+        });
         for mut b in full_rx {
             engine.batch(&mut b);
-            // The decoder may be done: then the batch is dropped here.
             let _ = spent_tx.send(b);
         }
-        decoder.join().unwrap_or_else(|p| std::panic::resume_unwind(p))
+        reader.join().unwrap_or_else(|p| std::panic::resume_unwind(p))
     })
 }
 
@@ -1276,6 +1620,112 @@ mod tests {
     use super::*;
     use crate::tracker::Mode;
 
+    /// The inline list behaves as the vector it replaced: contents,
+    /// equality, serialisation, past the inline capacity.
+    #[test]
+    fn pdu_names_behave_as_a_vec() {
+        let all = ["CN", "AC", "PT", "GTC", "GTA", "T-FIN"];
+        for n in 0..=all.len() {
+            let v: Vec<&'static str> = all[..n].to_vec();
+            let mut p = PduNames::new();
+            for x in &v {
+                p.push(x);
+            }
+            assert_eq!(&*p, &v[..]);
+            assert_eq!(p, PduNames::from(v.clone()));
+            assert!(p == v && p == v[..]);
+            if n == 1 {
+                assert!(p == ["CN"]);
+            }
+            assert_eq!(serde_json::to_string(&p).unwrap(), serde_json::to_string(&v).unwrap());
+            assert_eq!(format!("{p:?}"), format!("{v:?}"));
+            if n > 0 {
+                assert_ne!(p, PduNames::from(v[..n - 1].to_vec()));
+            }
+        }
+    }
+
+    /// The eight-at-a-time check is the octet-by-octet one, for every
+    /// octet value at every position and on mixed strings.
+    #[test]
+    fn plain_json_equals_the_octet_check() {
+        let naive = |b: &[u8]| b.iter().all(|&c| (0x20..0x7f).contains(&c) && c != b'"' && c != b'\\');
+        let base = b"10.128.1.1:40001 -> 10.128.1.2:102 turn".to_vec();
+        for len in [0usize, 1, 7, 8, 9, 15, 16, 17, 24, base.len()] {
+            let clean = &base[..len];
+            assert_eq!(plain_json(clean), naive(clean));
+            for at in 0..len {
+                for v in 0..=255u8 {
+                    let mut b = clean.to_vec();
+                    b[at] = v;
+                    assert_eq!(plain_json(&b), naive(&b), "{b:?}");
+                }
+            }
+        }
+    }
+
+    /// Timestamps written with the seconds' digits reused are `Display`'s,
+    /// in runs of the same second, across seconds, and at the extremes.
+    #[test]
+    fn time_text_equals_display() {
+        let mut ts = vec![
+            Timestamp { secs: 0, nanos: 0 },
+            Timestamp { secs: 0, nanos: 999_999_999 },
+            Timestamp { secs: 9, nanos: 1 },
+            Timestamp { secs: 10, nanos: 1 },
+            Timestamp { secs: 10, nanos: 1_000_000_000 },
+            Timestamp { secs: 10, nanos: u32::MAX },
+            Timestamp { secs: 10, nanos: 5 },
+            Timestamp { secs: u64::MAX, nanos: 123 },
+            Timestamp { secs: 1_735_732_800, nanos: 120_000_000 },
+        ];
+        let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+        for _ in 0..3000 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            let secs = if x % 3 == 0 { ts.last().map_or(0, |t| t.secs) } else { x >> (x % 64) };
+            ts.push(Timestamp { secs, nanos: (x >> 20) as u32 % 1_000_000_000 });
+        }
+        let mut tt = TimeText::default();
+        for t in ts {
+            let mut out = Vec::new();
+            tt.push(&mut out, t);
+            assert_eq!(String::from_utf8(out).unwrap(), t.to_string());
+        }
+    }
+
+    /// The hand-written address formatting is `Display`'s, on the corner
+    /// values and on pseudo-random IPv4 and IPv6 addresses.
+    #[test]
+    fn socket_addrs_format_as_display_does() {
+        use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV6};
+        let mut addrs: Vec<SocketAddr> = vec![
+            SocketAddr::from((Ipv4Addr::new(0, 0, 0, 0), 0)),
+            SocketAddr::from((Ipv4Addr::new(255, 255, 255, 255), 65535)),
+            SocketAddr::from((Ipv4Addr::new(10, 9, 100, 99), 102)),
+            SocketAddr::from((Ipv6Addr::LOCALHOST, 102)),
+            SocketAddr::V6(SocketAddrV6::new(Ipv6Addr::new(0xfe80, 0, 0, 0, 0, 0, 0, 1), 4000, 0, 3)),
+            SocketAddr::from((Ipv6Addr::new(0, 0, 0, 0, 0, 0xffff, 0x0a00, 1), 1)),
+        ];
+        let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+        for _ in 0..2000 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            addrs.push(SocketAddr::from((Ipv4Addr::from((x >> 16) as u32), x as u16)));
+            addrs.push(SocketAddr::from((Ipv6Addr::from(u128::from(x) << (x % 64)), (x >> 48) as u16)));
+        }
+        for a in addrs {
+            let mut s = String::new();
+            push_socket_addr(&mut s, a);
+            assert_eq!(s, a.to_string());
+            let mut s = String::new();
+            push_ip(&mut s, a.ip());
+            assert_eq!(s, a.ip().to_string());
+        }
+    }
+
     /// Strings that need escaping, absent fields, several rows and
     /// anomalies: the hand-written JSON is serde's.
     #[test]
@@ -1284,7 +1734,7 @@ mod tests {
             frame,
             time,
             from: Side::Responder,
-            pdus,
+            pdus: pdus.into(),
             turn: TurnHolder::InTransit,
             anomalies: Vec::new(),
             note: String::new(),

@@ -166,11 +166,16 @@ fn pipeline_reports_what_the_single_thread_does() {
         let r = from_capture(cap, Settings { parallel, settle_ns: 1_000_000_000, ..Settings::default() }, |a| {
             out.push(serde_json::to_string(&a).unwrap());
         });
-        (out, r.map(|s| (s.associations, s.anomalies, s.malformed)).map_err(|e| e.to_string()))
+        (out, r.map(|s| (s.associations, s.anomalies, s.malformed, s.capture)).map_err(|e| e.to_string()))
     };
+    // Damaged mid-way: the error comes after the same associations.
+    let cut = caps[0][..caps[0].len() * 2 / 3].to_vec();
+    caps.push(cut);
     let (many, _) = json(&caps[0], true);
     assert!(many.len() >= 400, "{} associations", many.len());
     for cap in &caps {
         assert_eq!(json(cap, true), json(cap, false));
     }
+    let (before_damage, res) = json(caps.last().unwrap(), true);
+    assert!(res.is_err() && !before_damage.is_empty(), "{res:?}");
 }

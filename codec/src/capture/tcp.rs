@@ -46,10 +46,28 @@ pub const RFC1006_PORT: u16 = 102;
 const MAX_ACK_JUMP: i64 = 1 << 30;
 
 /// Direction-independent 4-tuple: the smaller endpoint first.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct FlowKey {
     a: SocketAddr,
     b: SocketAddr,
+}
+
+impl core::hash::Hash for FlowKey {
+    /// An IPv4 pair as two words (the derived hash fed SipHash field by
+    /// field, a dozen writes per key); IPv6 as derived. Equal keys hash
+    /// equal, as `Eq` compares the same fields.
+    fn hash<H: core::hash::Hasher>(&self, h: &mut H) {
+        match (self.a, self.b) {
+            (SocketAddr::V4(a), SocketAddr::V4(b)) => {
+                h.write_u64(u64::from(a.ip().to_bits()) << 32 | u64::from(b.ip().to_bits()));
+                h.write_u32(u32::from(a.port()) << 16 | u32::from(b.port()));
+            }
+            (a, b) => {
+                core::hash::Hash::hash(&a, h);
+                core::hash::Hash::hash(&b, h);
+            }
+        }
+    }
 }
 
 impl FlowKey {
@@ -86,6 +104,9 @@ impl History {
         // `conflict` looks only at delivered offsets.
         let need = if i + b.len() > W { W } else { i + b.len() };
         if self.ring.len() < need {
+            // Room for the whole window at once: growing step by step cost
+            // a reallocation and copy every few segments.
+            self.ring.reserve_exact(W - self.ring.len());
             self.ring.resize(need, 0);
         }
         let first = (W - i).min(b.len());
