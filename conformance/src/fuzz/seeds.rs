@@ -170,7 +170,7 @@ fn stream_seeds(b: &mut Builder, source: &str, conn: &Conn, split: bool) {
         b.add(Target::DecodeStack, source, prefixed(&[path, p0, p1], &body));
         if split {
             // Pieces of 7 octets: every TPKT header straddles a push.
-            let flags = path | stack_flags::SPLIT | (6 << 3);
+            let flags = path | stack_flags::SPLIT | (6 << 5);
             b.add(Target::DecodeStack, source, prefixed(&[flags, p0, p1], &body));
         }
     }
