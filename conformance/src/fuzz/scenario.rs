@@ -203,6 +203,13 @@ impl Script {
     #[must_use]
     pub fn scenario(&self, name: &str) -> Scenario {
         let mut s = Scenario::new(name);
+        // Every script shares one message cache: a message is a function
+        // of (side, number, size) alone (label and content; not the mode
+        // or the script), so building its P1 octets once serves every
+        // execution. Bounded: at most MAX_OPS * 4 + 1 messages a side, in
+        // three sizes.
+        static MESSAGES: std::sync::OnceLock<crate::sim::scenario::MessageCache> = std::sync::OnceLock::new();
+        s.messages = MESSAGES.get_or_init(Default::default).clone();
         s.mode = if self.flags & 1 != 0 { Mode::X410 } else { Mode::Normal };
         s.dialogue = if self.flags & 2 != 0 { Dialogue::Monologue } else { Dialogue::Twa };
         // One opener (bits 2-3 == 2: B, else A): the simulator carries one
