@@ -301,6 +301,21 @@ impl Script {
     }
 }
 
+/// The Turn given back and lost: B asks for the Turn (a message at 0 s),
+/// A sends two messages 3 s apart from 2 s on, so B gives the Turn back
+/// (GTC #2) and that GTC is lost by RST, both told. A seed
+/// (`give_back`, flaw on B): with `turn-cleared-on-send` B counts the
+/// lost GTC as given, A recovers proposing that B holds the Turn, and
+/// nobody acts as holder (`turn-lost`).
+#[must_use]
+pub fn give_back() -> Vec<Op> {
+    vec![
+        Op::Please { side: 1, at: 0 },
+        Op::Submit { side: 0, count: 1, size: 0, at: 20, every: 60 },
+        Op::Drop { point: Point { kind: 1, n: 1 }, after: false, how: 1, dirs: 2 },
+    ]
+}
+
 /// The seed of every simulated run (the script decides everything else;
 /// jitter is 0, so the PRNG only serves random faults, which scripts do
 /// not use).
@@ -397,6 +412,19 @@ mod tests {
         assert!(!o.faults.is_empty(), "the fault fired");
         let o = run(&s, Some(Flaw::ForgetsGivenTurn));
         assert!(!o.ok(), "forgets-given-turn not detected:\n{}", o.transcript(false));
+    }
+
+    #[test]
+    fn the_give_back_script_finds_turn_cleared_on_send_and_not_the_reference() {
+        let s = Script { flags: 0x10, backlog: 0, ops: give_back() };
+        assert_eq!(s.flaw_side(), 1);
+        assert_eq!(s.scenario("x").faults[0].to_string(), "rst both before GTC #2");
+        let o = run(&s, None);
+        assert!(o.ok(), "{}", o.report());
+        assert!(!o.faults.is_empty(), "the fault fired");
+        let o = run(&s, Some(Flaw::TurnClearedOnSend));
+        assert!(!o.ok(), "turn-cleared-on-send not detected:\n{}", o.transcript(false));
+        assert!(o.violations.iter().any(|v| v.detail.contains("turn-lost")), "{}", o.report());
     }
 
     #[test]
