@@ -13,12 +13,17 @@
 #     empty one, each run capped at --cap seconds (default 60; a run that
 #     finds nothing counts as '>cap').
 #
-#   fuzz/bench.sh [--runs N | --seconds S] [--max-len N] [--no-inprocess]
-#                 [--flaws [--cap S] [--dict] [--flaw NAME]...] [TARGET...]
+#   fuzz/bench.sh [--runs N | --seconds S] [--max-len N] [--no-options]
+#                 [--no-inprocess] [--flaws [--cap S] [--no-dict] [--flaw NAME]...]
+#                 [TARGET...]
 #
-# --seconds runs each target for S seconds instead of N runs (the slow
-# simulator targets). --max-len passes -max_len (default: libFuzzer's).
-# --dict gives flaw_hunt fuzz/dicts/scenario.dict (whole operations).
+# Every libFuzzer run uses the target's default flags (fuzz/<target>.options
+# via fuzz/options.sh: decode_stack -max_len=128; turn_scenario and
+# flaw_hunt the operation dictionary and -max_len=64), as CI and the
+# documented commands do. --no-options runs with libFuzzer's defaults
+# instead (the figures before the options existed); --no-dict drops only
+# the dictionary. --seconds runs each target for S seconds instead of N
+# runs (the slow simulator targets). --max-len N overrides -max_len.
 #
 # Targets (issue 7): decode_stack >= 500 000 exec/s, turn_scenario >= 50 000
 # exec/s on one core; forgets-given-turn found in under 10 s median from an
@@ -33,7 +38,8 @@ cap=60
 inprocess=1
 flaws=0
 only_flaws=()
-hunt_dict=()
+use_options=1
+use_dict=1
 targets=()
 while [ $# -gt 0 ]; do
   case "$1" in
@@ -41,11 +47,13 @@ while [ $# -gt 0 ]; do
     --seconds) seconds=$2; shift 2 ;;
     --max-len) maxlen=(-max_len="$2"); shift 2 ;;
     --cap) cap=$2; shift 2 ;;
-    --dict) hunt_dict=(-dict="$root/fuzz/dicts/scenario.dict"); shift ;;
+    --dict) use_dict=1; shift ;;
+    --no-dict) use_dict=0; shift ;;
+    --no-options) use_options=0; shift ;;
     --flaw) only_flaws+=("$2"); flaws=1; shift 2 ;;
     --no-inprocess) inprocess=0; shift ;;
     --flaws) flaws=1; shift ;;
-    -h|--help) sed -n '2,27p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,32p' "$0"; exit 0 ;;
     *) targets+=("$1"); shift ;;
   esac
 done
@@ -58,28 +66,40 @@ bin=fuzz/target/x86_64-unknown-linux-gnu/release
 scratch=$(mktemp -d)
 trap 'rm -rf "$scratch"' EXIT
 
+# The flags a target runs with: its defaults (unless --no-options), without
+# the dictionary if --no-dict, then --max-len (libFuzzer: the last wins).
+flags_of() {
+  if [ $use_options = 1 ]; then
+    fuzz/options.sh "$1" | { if [ $use_dict = 1 ]; then cat; else grep -v '^-dict=' || true; fi; }
+  fi
+  [ ${#maxlen[@]} -gt 0 ] && printf '%s\n' "${maxlen[@]}"
+  return 0
+}
+
 if [ -n "$seconds" ]; then
   budget=(-max_total_time="$seconds")
-  echo "== libFuzzer, one core, ${seconds} s per target from the seed corpus (-s none -a) ${maxlen[*]}"
+  echo "== libFuzzer, one core, ${seconds} s per target from the seed corpus (-s none -a)"
 else
   budget=(-runs="$runs")
-  echo "== libFuzzer, one core, $runs runs from the seed corpus (-s none -a) ${maxlen[*]}"
+  echo "== libFuzzer, one core, $runs runs from the seed corpus (-s none -a)"
 fi
-printf '%-18s %12s %9s %12s %14s\n' target executions seconds exec/s libfuzzer-avg
+printf '%-18s %12s %9s %12s %14s  %s\n' target executions seconds exec/s libfuzzer-avg flags
 for t in "${targets[@]}"; do
   # flaw_hunt stops at its first finding: its figure is the flaw table.
   [ "$t" = flaw_hunt ] && continue
   [ -x "$bin/$t" ] || { echo "$t: not built"; continue; }
   mkdir -p "$scratch/$t"
   log="$scratch/$t.log"
+  mapfile -t opts < <(flags_of "$t")
   t0=$(date +%s.%N)
-  "${pin[@]}" "$bin/$t" "$scratch/$t" "$root/corpus/$t" "${budget[@]}" "${maxlen[@]}" -seed=1 -timeout=10 \
+  "${pin[@]}" "$bin/$t" "$scratch/$t" "$root/corpus/$t" "${budget[@]}" "${opts[@]}" -seed=1 -timeout=10 \
     -rss_limit_mb=1024 -print_final_stats=1 -artifact_prefix="$scratch/" >"$log" 2>&1 || { echo "$t: FAILED (see below)"; tail -20 "$log"; continue; }
   t1=$(date +%s.%N)
   execs=$(awk '/^stat::number_of_executed_units/ {print $2}' "$log")
   avg=$(awk '/^stat::average_exec_per_sec/ {print $2}' "$log")
-  awk -v t="$t" -v n="$execs" -v a="$t0" -v b="$t1" -v avg="$avg" \
-    'BEGIN { s = b - a; printf "%-18s %12d %9.2f %12.0f %14s\n", t, n, s, n / s, avg }'
+  shown=$(printf '%s ' "${opts[@]}" | sed "s#$root/##g")
+  awk -v t="$t" -v n="$execs" -v a="$t0" -v b="$t1" -v avg="$avg" -v f="$shown" \
+    'BEGIN { s = b - a; printf "%-18s %12d %9.2f %12.0f %14s  %s\n", t, n, s, n / s, avg, f }'
 done
 
 if [ $inprocess = 1 ]; then
@@ -90,7 +110,8 @@ fi
 
 if [ $flaws = 1 ]; then
   echo
-  echo "== flaw_hunt: seconds to find each flaw, median of 5 runs (-seed=1..5), cap ${cap} s per run ${hunt_dict[*]}"
+  mapfile -t hunt_opts < <(flags_of flaw_hunt)
+  echo "== flaw_hunt: seconds to find each flaw, median of 5 runs (-seed=1..5), cap ${cap} s per run, flags: $(printf '%s ' "${hunt_opts[@]}" | sed "s#$root/##g")"
   if [ ${#only_flaws[@]} -gt 0 ]; then
     names=("${only_flaws[@]}")
   else
@@ -103,7 +124,7 @@ if [ $flaws = 1 ]; then
     rm -rf "$d"; mkdir -p "$d/corpus" "$d/art"
     local t0 t1
     t0=$(date +%s.%N)
-    if RTSE_FLAW="$f" timeout $((cap + 30)) "${pin[@]}" "$bin/flaw_hunt" "$d/corpus" $c -seed="$s" "${hunt_dict[@]}" \
+    if RTSE_FLAW="$f" timeout $((cap + 30)) "${pin[@]}" "$bin/flaw_hunt" "$d/corpus" $c -seed="$s" "${hunt_opts[@]}" \
         -max_total_time="$cap" -timeout=10 -rss_limit_mb=1024 -artifact_prefix="$d/art/" >"$d/log" 2>&1; then
       echo ">$cap"
     elif ls "$d/art"/crash-* >/dev/null 2>&1; then

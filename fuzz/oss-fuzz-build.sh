@@ -4,7 +4,7 @@
 # selects ($SANITIZER; its cargo wrapper sets the flags), and puts in $OUT,
 # per target: the binary, <target>_seed_corpus.zip (corpus/<target>/ plus
 # the regression inputs, so every past finding is re-run first) and
-# <target>.options (libFuzzer limits). Run inside the OSS-Fuzz builder:
+# <target>.options (libFuzzer limits, plus fuzz/<target>.options). Run inside the OSS-Fuzz builder:
 #   python infra/helper.py build_fuzzers --external $PWD
 cd "$SRC/rtse-lab"
 cargo fuzz build -O --debug-assertions
@@ -23,10 +23,10 @@ for t in $(cargo fuzz list); do
   if [ "$t" = turn_scenario ]; then
     cp fuzz/dicts/scenario.dict "$OUT/$t.dict"
   fi
-  cat > "$OUT/$t.options" <<OPTS
-[libfuzzer]
-timeout = 10
-rss_limit_mb = 1024
-malloc_limit_mb = 512
-OPTS
+  # The target's own defaults (fuzz/<target>.options: max_len; the
+  # dictionary is $OUT/<target>.dict above) after the common limits.
+  {
+    printf '[libfuzzer]\ntimeout = 10\nrss_limit_mb = 1024\nmalloc_limit_mb = 512\n'
+    [ -f "fuzz/$t.options" ] && grep -E '^[a-z_]+ *=' "fuzz/$t.options" | grep -v '^dict' || true
+  } > "$OUT/$t.options"
 done

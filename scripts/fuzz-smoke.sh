@@ -9,7 +9,8 @@
 #   FUZZ_SECONDS=300 scripts/fuzz-smoke.sh session capture
 #
 # Overflow checks and debug assertions are on (-a): an arithmetic overflow
-# is a finding too. See docs/fuzzing.md.
+# is a finding too. Each target runs with its default flags from
+# fuzz/<target>.options (fuzz/options.sh). See docs/fuzzing.md.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
@@ -39,12 +40,14 @@ status=0
 for t in "${targets[@]}"; do
   mkdir -p "$scratch/$t/corpus" "$scratch/$t/artifacts"
   log="$scratch/$t/log"
+  # The target's default flags (fuzz/<target>.options: -max_len, -dict).
+  mapfile -t opts < <(fuzz/options.sh "$t")
   if [ "$t" = flaw_hunt ]; then
     # flaw_hunt crashes when it finds its flaw: that is a pass. It must
     # find forgets-given-turn (the field failure) from the seeds in time.
     echo "fuzz-smoke: flaw_hunt must find forgets-given-turn within ${secs} s"
     if RTSE_FLAW=forgets-given-turn cargo fuzz run -s none -a flaw_hunt "$scratch/$t/corpus" "$root/corpus/$t" -- \
-        -max_total_time="$secs" -timeout=10 -rss_limit_mb=1024 -malloc_limit_mb=512 \
+        "${opts[@]}" -max_total_time="$secs" -timeout=10 -rss_limit_mb=1024 -malloc_limit_mb=512 \
         -artifact_prefix="$scratch/$t/artifacts/" >"$log" 2>&1; then
       status=1
       echo "fuzz-smoke: flaw_hunt FAILED: forgets-given-turn not found in ${secs} s"
@@ -59,7 +62,7 @@ for t in "${targets[@]}"; do
   fi
   echo "fuzz-smoke: $t for ${secs} s"
   if cargo fuzz run -s none -a "$t" "$scratch/$t/corpus" "$root/corpus/$t" -- \
-      -max_total_time="$secs" -timeout=10 -rss_limit_mb=1024 -malloc_limit_mb=512 \
+      "${opts[@]}" -max_total_time="$secs" -timeout=10 -rss_limit_mb=1024 -malloc_limit_mb=512 \
       -artifact_prefix="$scratch/$t/artifacts/" -print_final_stats=1 >"$log" 2>&1; then
     execs=$(grep -m1 '^stat::number_of_executed_units' "$log" | awk '{print $2}')
     rate=$(grep -m1 '^stat::average_exec_per_sec' "$log" | awk '{print $2}')

@@ -52,3 +52,24 @@ fn every_target_has_seeds_and_they_decode() {
         }
     }
 }
+
+#[test]
+fn the_split_pass_runs_on_one_stream_input_in_eight_and_on_the_split_seeds() {
+    use rtse_conformance::fuzz::{split_piece, stack_flags};
+    // Header octet 0 of decode_stack: the two stream paths are half of the
+    // 256 values; the split pass (a second whole decode) runs on one in
+    // eight of those, still chosen by the input so a finding replays.
+    let stream = (0..=255u8).filter(|f| f & stack_flags::PATH <= stack_flags::STREAM_MID);
+    let split = stream.clone().filter(|&f| split_piece(f).is_some()).count();
+    assert_eq!((split, stream.count()), (16, 128));
+    assert_eq!(split_piece(stack_flags::SPLIT | (6 << 5)), Some(7));
+    assert_eq!(split_piece(stack_flags::SPLIT | (7 << 5)), Some(8));
+    assert_eq!(split_piece(stack_flags::SPLIT | 0x08), None);
+    assert_eq!(split_piece(0), None);
+    // The seed corpus keeps split inputs, so the oracle runs from the
+    // first executions on.
+    let corpus = seeds::generate(&root()).unwrap();
+    let n =
+        corpus[&Target::DecodeStack].values().filter(|b| b.first().is_some_and(|&f| split_piece(f).is_some())).count();
+    assert!(n >= 5, "only {n} decode_stack seeds run the split pass");
+}

@@ -203,6 +203,13 @@ impl Script {
     #[must_use]
     pub fn scenario(&self, name: &str) -> Scenario {
         let mut s = Scenario::new(name);
+        // Every script shares one message cache: a message is a function
+        // of (side, number, size) alone (label and content; not the mode
+        // or the script), so building its P1 octets once serves every
+        // execution. Bounded: at most MAX_OPS * 4 + 1 messages a side, in
+        // three sizes.
+        static MESSAGES: std::sync::OnceLock<crate::sim::scenario::MessageCache> = std::sync::OnceLock::new();
+        s.messages = MESSAGES.get_or_init(Default::default).clone();
         s.mode = if self.flags & 1 != 0 { Mode::X410 } else { Mode::Normal };
         s.dialogue = if self.flags & 2 != 0 { Dialogue::Monologue } else { Dialogue::Twa };
         // One opener (bits 2-3 == 2: B, else A): the simulator carries one
@@ -292,6 +299,21 @@ impl Script {
         s.submit.push(Submit { side: opener, count: 1, at: s.fault_phase, every: 0, size: 40 });
         s
     }
+}
+
+/// The Turn given back and lost: B asks for the Turn (a message at 0 s),
+/// A sends two messages 3 s apart from 2 s on, so B gives the Turn back
+/// (GTC #2) and that GTC is lost by RST, both told. A seed
+/// (`give_back`, flaw on B): with `turn-cleared-on-send` B counts the
+/// lost GTC as given, A recovers proposing that B holds the Turn, and
+/// nobody acts as holder (`turn-lost`).
+#[must_use]
+pub fn give_back() -> Vec<Op> {
+    vec![
+        Op::Please { side: 1, at: 0 },
+        Op::Submit { side: 0, count: 1, size: 0, at: 20, every: 60 },
+        Op::Drop { point: Point { kind: 1, n: 1 }, after: false, how: 1, dirs: 2 },
+    ]
 }
 
 /// The seed of every simulated run (the script decides everything else;
@@ -390,6 +412,19 @@ mod tests {
         assert!(!o.faults.is_empty(), "the fault fired");
         let o = run(&s, Some(Flaw::ForgetsGivenTurn));
         assert!(!o.ok(), "forgets-given-turn not detected:\n{}", o.transcript(false));
+    }
+
+    #[test]
+    fn the_give_back_script_finds_turn_cleared_on_send_and_not_the_reference() {
+        let s = Script { flags: 0x10, backlog: 0, ops: give_back() };
+        assert_eq!(s.flaw_side(), 1);
+        assert_eq!(s.scenario("x").faults[0].to_string(), "rst both before GTC #2");
+        let o = run(&s, None);
+        assert!(o.ok(), "{}", o.report());
+        assert!(!o.faults.is_empty(), "the fault fired");
+        let o = run(&s, Some(Flaw::TurnClearedOnSend));
+        assert!(!o.ok(), "turn-cleared-on-send not detected:\n{}", o.transcript(false));
+        assert!(o.violations.iter().any(|v| v.detail.contains("turn-lost")), "{}", o.report());
     }
 
     #[test]

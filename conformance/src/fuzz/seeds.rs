@@ -170,7 +170,7 @@ fn stream_seeds(b: &mut Builder, source: &str, conn: &Conn, split: bool) {
         b.add(Target::DecodeStack, source, prefixed(&[path, p0, p1], &body));
         if split {
             // Pieces of 7 octets: every TPKT header straddles a push.
-            let flags = path | stack_flags::SPLIT | (6 << 3);
+            let flags = path | stack_flags::SPLIT | (6 << 5);
             b.add(Target::DecodeStack, source, prefixed(&[flags, p0, p1], &body));
         }
     }
@@ -352,6 +352,10 @@ fn scenario_seeds(b: &mut Builder) {
         ("mutate_si", 0, 0, with(&exchange, Op::MutateField { point: kind("AS"), field: 3, xor: 0x01 })),
         ("withhold_pt", 0, 0, with(&turn_give, Op::Withhold { point: kind("PT"), delay: 25 })),
         ("reorder_as", 0, 0, with(&exchange, Op::Reorder(kind("AS")))),
+        // The Turn given back and lost: B holds it, A asks again 3 s
+        // later, B's GTC (GTC #2) is lost by RST; with the flaw on B
+        // (header bit 4) it shows turn-cleared-on-send.
+        ("give_back", 0x10, 0, super::scenario::give_back()),
     ];
     for (i, (name, flags, backlog, ops)) in scripts.into_iter().enumerate() {
         let bytes = Script { flags, backlog, ops }.encode();
