@@ -815,8 +815,12 @@ pub(crate) fn tracker_violations(
     aborted: &[usize],
     tampered: &[usize],
 ) -> Vec<Violation> {
+    linker_violations(&observe_trace(trace, initiators), aborted, tampered)
+}
+
+/// [`tracker_violations`] of a trace already observed.
+pub(crate) fn linker_violations(linker: &AssociationLinker, aborted: &[usize], tampered: &[usize]) -> Vec<Violation> {
     let mut violations = Vec::new();
-    let linker = observe_trace(trace, initiators);
     // Associations are opened in connection order: id == connection.
     let all: Vec<_> = linker.anomalies().collect();
     for &(id, a) in &all {
@@ -859,7 +863,7 @@ pub(crate) fn tracker_violations(
         // the tracker could not see is then the tamper's doing, not the
         // MTAs'. Found by turn_scenario (crash-68ebb98a).
         let blind_resume = matches!(a.kind, AnomalyKind::ActivityViolation | AnomalyKind::ResumeBeyondCheckpoint)
-            && recovers_tampered(&linker, id, tampered);
+            && recovers_tampered(linker, id, tampered);
         let excused = tampered.contains(&(id.0 as usize))
             || forged_ref
             || blind_resume
