@@ -9,7 +9,9 @@ use std::time::Instant;
 
 /// `cargo bench --bench sim -- [sim] [runs] [model] [enum]`: only the
 /// named sections (all without a name; cargo's own `--bench` flag is
-/// ignored). `RTSE_BENCH_SECS` sets the time per timed section (2 s).
+/// ignored). `RTSE_BENCH_SECS` sets the time per timed section (2 s);
+/// `RTSE_BENCH_SEEDS=n` runs seeds `0..n` of `sim` instead (a fixed
+/// workload, for instruction counts: `valgrind --tool=callgrind`).
 fn main() {
     let names: Vec<String> = std::env::args().skip(1).filter(|a| !a.starts_with("--")).collect();
     let on = |what: &str| names.is_empty() || names.iter().any(|n| n == what);
@@ -33,7 +35,8 @@ fn sim(sc: &Arc<Scenario>, secs: f64) {
     let t = Instant::now();
     let mut pdus = 0;
     let mut n = 0u64;
-    while t.elapsed().as_secs_f64() < secs {
+    let seeds: Option<u64> = std::env::var("RTSE_BENCH_SEEDS").ok().and_then(|s| s.parse().ok());
+    while seeds.map_or(t.elapsed().as_secs_f64() < secs, |k| n < k) {
         let o = Sim::new(n, sc.clone()).unrecorded().run();
         pdus += o.pdus;
         n += 1;

@@ -47,6 +47,7 @@
 
 use super::linker_violations;
 use crate::flaw::Flaw;
+use crate::fx::{Fx, FxBuild};
 use crate::loopback::{close_name, decode_events, earliest_timer, observe_trace_with, TraceItem, TraceKind, HOSTS};
 use crate::machine::{Action, Apdu, Input, Output, PduInfo, Request, Tick, TimerId, TransportEvent};
 use crate::mta::{MtaConfig, MtaInput, ReferenceMta};
@@ -54,7 +55,7 @@ use crate::tracker::{CloseHow, TurnEvent};
 use rtse_codec::presentation::Mode;
 use rtse_codec::stack::{AssociationDecoder, Sender};
 use std::collections::{HashMap, HashSet, VecDeque};
-use std::hash::{BuildHasherDefault, Hash, Hasher};
+use std::hash::{Hash, Hasher};
 
 /// How the association may be lost (each costs one unit of the budget).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -150,51 +151,6 @@ pub struct ModelResult {
     /// `max_states` was reached, or a queue outgrew its inline capacity.
     pub truncated: bool,
 }
-
-/// FxHash (rustc's hasher): a multiply-rotate per word. States are
-/// compared in full on a hash match, so its weakness costs only time.
-#[derive(Default, Clone, Copy)]
-struct Fx(u64);
-
-impl Hasher for Fx {
-    fn write(&mut self, bytes: &[u8]) {
-        let mut c = bytes.chunks_exact(8);
-        for w in &mut c {
-            let mut b = [0u8; 8];
-            b.copy_from_slice(w);
-            self.add(u64::from_le_bytes(b));
-        }
-        for &b in c.remainder() {
-            self.add(u64::from(b));
-        }
-    }
-    fn write_u8(&mut self, i: u8) {
-        self.add(u64::from(i));
-    }
-    fn write_u16(&mut self, i: u16) {
-        self.add(u64::from(i));
-    }
-    fn write_u32(&mut self, i: u32) {
-        self.add(u64::from(i));
-    }
-    fn write_u64(&mut self, i: u64) {
-        self.add(i);
-    }
-    fn write_usize(&mut self, i: usize) {
-        self.add(i as u64);
-    }
-    fn finish(&self) -> u64 {
-        self.0
-    }
-}
-
-impl Fx {
-    fn add(&mut self, w: u64) {
-        self.0 = (self.0.rotate_left(5) ^ w).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
-    }
-}
-
-type FxBuild = BuildHasherDefault<Fx>;
 
 /// Inline FIFO capacity of a direction of the wire (and of the pending
 /// events); a path that outgrows it is cut and the result marked
