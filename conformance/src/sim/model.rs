@@ -44,6 +44,12 @@
 //! delivered exactly once, queues empty). Because states are deduplicated,
 //! each final state is judged along its shortest path only; a violation
 //! found is a real, shortest, reproducible PDU sequence.
+//!
+//! The tracker's side of judging is memoised without changing a verdict:
+//! its decoding through a [`Trie`] of decoders (the same TPKTs from a
+//! fresh decoder decode the same way on any path), its verdict per trace
+//! ([`verdict_key`]). `memoised_judgement_equals_the_plain_one` judges
+//! every final state both ways.
 
 use super::linker_violations;
 use crate::flaw::Flaw;
