@@ -324,10 +324,15 @@ struct Effect {
 /// same way whatever path they were met on: judging a path costs a lookup
 /// per PDU instead of a decode (what [`decode_events`] does, once per
 /// edge).
+/// (node, sender is the initiator, interned TPKT).
+type Edge = (u32, bool, u32);
+/// A violation found by the tracker: invariant and detail.
+type Verdict = Option<(&'static str, String)>;
+
 #[derive(Default)]
 struct Trie {
     nodes: Vec<AssociationDecoder>,
-    edges: HashMap<(u32, bool, u32), (u32, Box<[TurnEvent]>), FxBuild>,
+    edges: HashMap<Edge, (u32, Box<[TurnEvent]>), FxBuild>,
 }
 
 impl Trie {
@@ -371,7 +376,7 @@ struct Ctx {
     overflow: bool,
     trie: Trie,
     /// The tracker's first violation per [`verdict_key`].
-    verdicts: HashMap<Box<[u64]>, Option<(&'static str, String)>, FxBuild>,
+    verdicts: HashMap<Box<[u64]>, Verdict, FxBuild>,
     cross_check: bool,
 }
 
