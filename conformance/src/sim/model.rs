@@ -482,12 +482,14 @@ impl Rec {
         self.pidx.push(u32::MAX);
     }
     /// The in-flight PDUs of `conn` are lost: recorded undelivered; their
-    /// names, for the step line.
+    /// names, for the step line (verbose only).
     fn lose(&mut self, pdus: &[(Vec<u8>, PduInfo)], time: Tick, conn: usize) -> String {
         let mut lost = Vec::new();
         for d in 0..2 {
             while let Some(p) = self.flight[d].pop_front() {
-                lost.push(format!("{}>{} {}", HOSTS[d], HOSTS[1 - d], pdus[p as usize].1.name()));
+                if self.verbose {
+                    lost.push(format!("{}>{} {}", HOSTS[d], HOSTS[1 - d], pdus[p as usize].1.name()));
+                }
                 self.pdu(pdus, p, time, conn, d, false);
             }
         }
