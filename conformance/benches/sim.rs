@@ -7,22 +7,49 @@ use rtse_conformance::sim::Sim;
 use std::sync::Arc;
 use std::time::Instant;
 
+/// `cargo bench --bench sim -- [sim] [runs] [model] [enum]`: only the
+/// named sections (all without a name; cargo's own `--bench` flag is
+/// ignored). `RTSE_BENCH_SECS` sets the time per timed section (2 s);
+/// `RTSE_BENCH_SEEDS=n` runs seeds `0..n` of `sim` instead (a fixed
+/// workload, for instruction counts: `valgrind --tool=callgrind`).
 fn main() {
+    let names: Vec<String> = std::env::args().skip(1).filter(|a| !a.starts_with("--")).collect();
+    let on = |what: &str| names.is_empty() || names.iter().any(|n| n == what);
+    let secs: f64 = std::env::var("RTSE_BENCH_SECS").ok().and_then(|s| s.parse().ok()).unwrap_or(2.0);
     let sc = Arc::new(Scenario::builtin("random").unwrap());
+    if on("sim") {
+        sim(&sc, secs);
+    }
+    if on("runs") {
+        runs(&sc, secs);
+    }
+    if on("model") {
+        model();
+    }
+    if on("enum") {
+        enumeration();
+    }
+}
+
+fn sim(sc: &Arc<Scenario>, secs: f64) {
     let t = Instant::now();
     let mut pdus = 0;
     let mut n = 0u64;
-    while t.elapsed().as_secs_f64() < 2.0 {
+    let seeds: Option<u64> = std::env::var("RTSE_BENCH_SEEDS").ok().and_then(|s| s.parse().ok());
+    while seeds.map_or(t.elapsed().as_secs_f64() < secs, |k| n < k) {
         let o = Sim::new(n, sc.clone()).unrecorded().run();
         pdus += o.pdus;
         n += 1;
     }
     let s = t.elapsed().as_secs_f64();
-    println!("sim: {:.0} simulated PDUs/s (unrecorded, scenario random, {n} seeds)", pdus as f64 / s);
+    println!("sim: {:.0} simulated PDUs/s (unrecorded, scenario random, {n} seeds, {pdus} PDUs)", pdus as f64 / s);
+}
+
+fn runs(sc: &Arc<Scenario>, secs: f64) {
     let t = Instant::now();
     let mut runs = 0u64;
-    while t.elapsed().as_secs_f64() < 2.0 {
-        let o = rtse_conformance::sim::run(runs, &sc);
+    while t.elapsed().as_secs_f64() < secs {
+        let o = rtse_conformance::sim::run(runs, sc);
         std::hint::black_box(o.ok());
         runs += 1;
     }
@@ -30,6 +57,9 @@ fn main() {
         "sim: {:.0} seed-scenario runs/s (random, recorded, invariants judged)",
         runs as f64 / t.elapsed().as_secs_f64()
     );
+}
+
+fn model() {
     for all in [false, true] {
         for (what, flaws) in [
             ("reference", [None, None]),
@@ -54,6 +84,9 @@ fn main() {
             );
         }
     }
+}
+
+fn enumeration() {
     for name in BUILTIN {
         if name == "random" {
             continue;

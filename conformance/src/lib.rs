@@ -8,6 +8,7 @@ pub mod cli;
 pub mod decode;
 pub mod flaw;
 pub mod fuzz;
+mod fx;
 pub mod input;
 pub mod loopback;
 pub mod machine;

@@ -555,6 +555,35 @@ pub(crate) const fn close_name(h: CloseHow) -> &'static str {
 /// endpoint (0 or 1) that opened connection `c`.
 #[must_use]
 pub fn observe_trace(trace: &[TraceItem], initiators: &[usize]) -> AssociationLinker {
+    let mut decs: Vec<AssociationDecoder> = Vec::new();
+    observe_trace_with(trace, initiators, |_, conn, sender, bytes, events| {
+        if decs.len() <= conn {
+            decs.resize_with(conn + 1, AssociationDecoder::new);
+        }
+        decode_events(&mut decs[conn], sender, bytes, events);
+    })
+}
+
+/// What one delivered TPKT (or chunk) means to the tracker: `bytes`
+/// pushed through the connection's decoder, each decoded stack mapped by
+/// [`observe::events`], each decode error a [`TurnEvent::Malformed`].
+pub(crate) fn decode_events(d: &mut AssociationDecoder, sender: Sender, bytes: &[u8], events: &mut Vec<TurnEvent>) {
+    d.push(sender, bytes, |r| match r.result {
+        Ok(st) => observe::events(&st, |e| events.push(e)),
+        Err(e) => events.push(TurnEvent::Malformed { detail: e.to_string() }),
+    });
+}
+
+/// [`observe_trace`] with the decoding left to `decode(trace index,
+/// connection, sender, bytes, events)`, which must append exactly what
+/// [`decode_events`] on a decoder per connection (fresh at its `Open`)
+/// would. The model check memoises it (the same TPKTs after the same
+/// prefix decode the same way); everything else is shared.
+pub(crate) fn observe_trace_with(
+    trace: &[TraceItem],
+    initiators: &[usize],
+    mut decode: impl FnMut(usize, usize, Sender, &[u8], &mut Vec<TurnEvent>),
+) -> AssociationLinker {
     let side = |conn: usize, from: usize| {
         if initiators.get(conn) == Some(&from) {
             Sender::Initiator
@@ -563,29 +592,26 @@ pub fn observe_trace(trace: &[TraceItem], initiators: &[usize]) -> AssociationLi
         }
     };
     let mut linker = AssociationLinker::new(TrackerConfig::default());
-    let mut decs = Vec::new();
     let mut ids = Vec::new();
-    for (seq, t) in trace.iter().enumerate() {
-        let seq = seq as u64;
+    let mut events = Vec::new();
+    for (i, t) in trace.iter().enumerate() {
+        let seq = i as u64;
         match &t.kind {
             TraceKind::Open => {
                 let id = linker.open(Some(HOSTS[t.from]));
                 ids.push(id);
-                decs.push(AssociationDecoder::new());
                 linker.observe(
                     id,
                     &Observed { seq, time_ns: t.time, from: Side::Initiator, event: TurnEvent::TransportOpen },
                 );
             }
             TraceKind::Pdu { bytes, delivered: true, .. } => {
-                let (Some(id), Some(d)) = (ids.get(t.conn).copied(), decs.get_mut(t.conn)) else { continue };
+                // Connections are numbered in order of opening: a PDU of a
+                // connection whose Open is not (yet) recorded is skipped.
+                let Some(id) = ids.get(t.conn).copied() else { continue };
                 let sender = side(t.conn, t.from);
-                let mut events = Vec::new();
-                d.push(sender, bytes, |r| match r.result {
-                    Ok(st) => observe::events(&st, |e| events.push(e)),
-                    Err(e) => events.push(TurnEvent::Malformed { detail: e.to_string() }),
-                });
-                for event in events {
+                decode(i, t.conn, sender, bytes, &mut events);
+                for event in events.drain(..) {
                     linker.observe(id, &Observed { seq, time_ns: t.time, from: observe::side(sender), event });
                 }
             }

@@ -460,6 +460,8 @@ pub struct Output {
     pub actions: Vec<Action>,
     wire: Vec<u8>,
     pool: Vec<Vec<u8>>,
+    /// Encodings of the short PDUs already built ([`emit::Short`]).
+    memo: emit::Memo,
 }
 
 impl Output {

@@ -233,7 +233,7 @@ pub struct Sim {
     pending: VecDeque<(usize, Input<'static>)>,
     cuts: Vec<(usize, usize)>,
     /// EOT TPKTs delivered so far, per name, and in total.
-    kind_count: BTreeMap<&'static str, u32>,
+    kind_count: KindCount,
     index: u32,
     fired: Vec<bool>,
     fault_log: Vec<String>,
@@ -275,7 +275,7 @@ impl Sim {
             announced: [None; 2],
             pending: VecDeque::new(),
             cuts: Vec::new(),
-            kind_count: BTreeMap::new(),
+            kind_count: KindCount::default(),
             index: 0,
             fired: vec![false; scenario.faults.len()],
             fault_log: Vec::new(),
@@ -540,7 +540,7 @@ impl Sim {
                 let mut after = Vec::new();
                 let skip = std::mem::take(&mut self.skip_faults);
                 if info.eot && self.in_fault_phase() && !skip {
-                    let n_kind = self.kind_count.get(info.name()).copied().unwrap_or(0) + 1;
+                    let n_kind = self.kind_count.get(info.name()) + 1;
                     let idx = self.index + 1;
                     for i in 0..self.sc.faults.len() {
                         if self.fired[i] {
@@ -583,7 +583,7 @@ impl Sim {
                     }
                 }
                 if info.eot {
-                    *self.kind_count.entry(info.name()).or_insert(0) += 1;
+                    self.kind_count.bump(info.name());
                     self.index += 1;
                 }
                 self.net.delivered(trace);
@@ -815,8 +815,12 @@ pub(crate) fn tracker_violations(
     aborted: &[usize],
     tampered: &[usize],
 ) -> Vec<Violation> {
+    linker_violations(&observe_trace(trace, initiators), aborted, tampered)
+}
+
+/// [`tracker_violations`] of a trace already observed.
+pub(crate) fn linker_violations(linker: &AssociationLinker, aborted: &[usize], tampered: &[usize]) -> Vec<Violation> {
     let mut violations = Vec::new();
-    let linker = observe_trace(trace, initiators);
     // Associations are opened in connection order: id == connection.
     let all: Vec<_> = linker.anomalies().collect();
     for &(id, a) in &all {
@@ -859,7 +863,7 @@ pub(crate) fn tracker_violations(
         // the tracker could not see is then the tamper's doing, not the
         // MTAs'. Found by turn_scenario (crash-68ebb98a).
         let blind_resume = matches!(a.kind, AnomalyKind::ActivityViolation | AnomalyKind::ResumeBeyondCheckpoint)
-            && recovers_tampered(&linker, id, tampered);
+            && recovers_tampered(linker, id, tampered);
         let excused = tampered.contains(&(id.0 as usize))
             || forged_ref
             || blind_resume
@@ -959,7 +963,7 @@ impl Sim {
                     b.clone_from(&got);
                     *delivered = true;
                 }
-                *self.kind_count.entry(info.name()).or_insert(0) += 1;
+                self.kind_count.bump(info.name());
                 self.index += 1;
                 self.pdus += 1;
                 let to = 1 - from;
@@ -985,6 +989,27 @@ impl Sim {
         self.net.reset(c);
         self.net.conn = Some(c);
         self.kill(c, &[0, 1], CloseHow::Rst);
+    }
+}
+
+/// EOT TPKTs delivered per name: a dozen names at most, looked up on
+/// every delivery, so a short list (pointer equality first: the names are
+/// the machine's `&'static str` constants) rather than an ordered map.
+#[derive(Debug, Default)]
+struct KindCount(Vec<(&'static str, u32)>);
+
+impl KindCount {
+    fn slot(&self, name: &str) -> Option<usize> {
+        self.0.iter().position(|(k, _)| std::ptr::eq(*k, name)).or_else(|| self.0.iter().position(|(k, _)| *k == name))
+    }
+    fn get(&self, name: &str) -> u32 {
+        self.slot(name).map_or(0, |i| self.0[i].1)
+    }
+    fn bump(&mut self, name: &'static str) {
+        match self.slot(name) {
+            Some(i) => self.0[i].1 += 1,
+            None => self.0.push((name, 1)),
+        }
     }
 }
 

@@ -101,6 +101,81 @@ impl Output {
     }
 }
 
+/// A PDU fixed by a few numbers (token, checkpoint and activity SPDUs
+/// after the empty GT, GTC/GTA alone, PT), whose TPKT is built once per
+/// [`Wire`] and then copied: the same key gives the same octets, which
+/// `memoised_short_pdus_equal_fresh_ones` holds against a fresh build.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub(crate) enum Short {
+    Gtc,
+    Gta,
+    Pt(i64),
+    As(u32),
+    Mip(u32),
+    Mia(u32),
+    Ae(u32),
+    Aea(u32),
+}
+
+/// The memo of [`Short`] TPKTs: octets in one buffer, a map from key to
+/// their range. Bounded: emptied when it outgrows [`Memo::MAX`] entries
+/// (serial numbers and activity identifiers grow without bound).
+#[derive(Debug, Default)]
+pub(crate) struct Memo {
+    octets: Vec<u8>,
+    at: std::collections::HashMap<(Short, Wire), (u32, u32, PduInfo), crate::fx::FxBuild>,
+}
+
+impl Memo {
+    const MAX: usize = 512;
+}
+
+impl Output {
+    /// Send the TPKT of `key`: from the memo, or built by `build` (which
+    /// must emit exactly what the key names) and remembered when it is one
+    /// TPKT.
+    fn short(&mut self, w: &Wire, key: Short, build: impl FnOnce(&mut Output)) {
+        if let Some(&(a, b, pdu)) = self.memo.at.get(&(key, *w)) {
+            let start = self.wire.len();
+            if let Some(octets) = self.memo.octets.get(a as usize..b as usize) {
+                self.wire.extend_from_slice(octets);
+                return self.push_transmit(start, pdu);
+            }
+        }
+        let (a0, w0) = (self.actions.len(), self.wire.len());
+        build(self);
+        if let [Action::Transmit(t)] = self.actions.get(a0..).unwrap_or(&[]) {
+            if t.start as usize == w0 {
+                let pdu = t.pdu;
+                if self.memo.at.len() >= Memo::MAX {
+                    self.memo.at.clear();
+                    self.memo.octets.clear();
+                }
+                let a = self.memo.octets.len();
+                let octets = self.wire.get(w0..).unwrap_or(&[]);
+                self.memo.octets.extend_from_slice(octets);
+                if let (Ok(a), Ok(b)) = (u32::try_from(a), u32::try_from(self.memo.octets.len())) {
+                    self.memo.at.insert((key, *w), (a, b, pdu));
+                }
+            }
+        }
+    }
+}
+
+/// Send a [`Short`] PDU.
+pub(crate) fn short(out: &mut Output, w: &Wire, key: Short) {
+    out.short(w, key, |out| match key {
+        Short::Gtc => alone(out, w, Spdu::gtc()),
+        Short::Gta => alone(out, w, Spdu::gta()),
+        Short::Pt(priority) => pt(out, w, priority),
+        Short::As(id) => as_(out, w, id),
+        Short::Mip(n) => after_gt(out, w, Spdu::mip(serial(n), true)),
+        Short::Mia(n) => after_gt(out, w, Spdu::mia(serial(n))),
+        Short::Ae(n) => after_gt(out, w, Spdu::ae(serial(n))),
+        Short::Aea(n) => after_gt(out, w, Spdu::aea(serial(n))),
+    });
+}
+
 pub(crate) fn cr(out: &mut Output, src_ref: u16) {
     let c = cotp::Connect {
         src_ref,
@@ -524,6 +599,43 @@ fn civil_from_days(z: u64) -> (u64, u64, u64) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A memoised short PDU is the octets (and the description) a fresh
+    /// build gives, for every kind, both modes, several TPDU sizes.
+    #[test]
+    fn memoised_short_pdus_equal_fresh_ones() {
+        let keys = [
+            Short::Gtc,
+            Short::Gta,
+            Short::Pt(0),
+            Short::Pt(7),
+            Short::As(1),
+            Short::As(300),
+            Short::Mip(1),
+            Short::Mip(70_000),
+            Short::Mia(2),
+            Short::Ae(3),
+            Short::Aea(128),
+        ];
+        for mode in [Mode::Normal, Mode::X410] {
+            for tpdu_max in [128, TPDU_MAX] {
+                let w = Wire { mode, pcid: Pcids::OURS, tpdu_max };
+                let mut memo = Output::new();
+                for key in keys {
+                    let mut fresh = Output::new();
+                    short(&mut fresh, &w, key);
+                    for _ in 0..2 {
+                        memo.clear();
+                        short(&mut memo, &w, key);
+                        assert_eq!(memo.actions, fresh.actions, "{key:?} {mode:?} {tpdu_max}");
+                        let bytes = |o: &Output| o.transmits().map(|(_, b)| b.to_vec()).collect::<Vec<_>>();
+                        assert_eq!(bytes(&memo), bytes(&fresh), "{key:?} {mode:?} {tpdu_max}");
+                    }
+                }
+                assert_eq!(memo.memo.at.len(), keys.len());
+            }
+        }
+    }
 
     #[test]
     fn utc_time_of_the_epoch_and_later() {

@@ -1,6 +1,6 @@
 //! The machine's state and transitions. See the [module docs](super).
 
-use super::emit::{self, AcceptParams, OpenParams, Pcids, Wire, TPDU_MAX, TPDU_SIZE_CODE};
+use super::emit::{self, AcceptParams, OpenParams, Pcids, Short, Wire, TPDU_MAX, TPDU_SIZE_CODE};
 use super::{
     Action, Apdu, Config, Dialogue, Indication, Input, Notice, OpenFailure, Output, PAbortReason, Request, Role, Tick,
     TimerId, TransportEvent, NO_CHECKPOINT_SEGMENT,
@@ -13,7 +13,7 @@ use rtse_codec::limits;
 use rtse_codec::p1;
 use rtse_codec::presentation::{self, Mode, PdvValue, Ppdu};
 use rtse_codec::rtse::{AbortReason, ConnectionData, RefuseReason, RtseApdu};
-use rtse_codec::session::{self, Spdu, Token, TokenPosition, TokenSetting};
+use rtse_codec::session::{self, Spdu, SpduKind, Token, TokenPosition, TokenSetting};
 use rtse_codec::stack::{self, Sender, Upper};
 use rtse_codec::tpkt;
 use rtse_codec::x410::X410Pdu;
@@ -540,7 +540,7 @@ impl Machine {
                 }
                 let payload: Arc<[u8]> = Arc::from(emit::transfer_payload(&self.wire, &apdu.octets));
                 let id = self.new_activity();
-                emit::as_(out, &self.wire, id);
+                emit::short(out, &self.wire, Short::As(id));
                 self.send = Some(Sending { apdu, payload, id, sent: 0, serial: 0, acked: 0, state: SendState::Data });
                 self.pump(out);
             }
@@ -551,7 +551,7 @@ impl Machine {
                 if self.turn {
                     return Err("already holding the Turn");
                 }
-                emit::pt(out, &self.wire, priority);
+                emit::short(out, &self.wire, Short::Pt(priority));
             }
             Request::TurnGive => {
                 if !open || !twa {
@@ -564,7 +564,7 @@ impl Machine {
                 if self.send.is_some() && !self.flawed(Flaw::GtcDuringActivity) {
                     return Err("a transfer is in progress");
                 }
-                emit::alone(out, &self.wire, Spdu::gtc());
+                emit::short(out, &self.wire, Short::Gtc);
                 self.turn = false;
                 self.gtc_pending = true;
             }
@@ -628,10 +628,10 @@ impl Machine {
                 s.sent = (sent + n) as u32;
                 if ckpt && sent + n < len {
                     s.serial += 1;
-                    emit::after_gt(out, &w, Spdu::mip(emit::serial(s.serial), true));
+                    emit::short(out, &w, Short::Mip(s.serial));
                 }
             } else {
-                emit::after_gt(out, &w, Spdu::ae(emit::serial(s.serial + 1)));
+                emit::short(out, &w, Short::Ae(s.serial + 1));
                 s.state = SendState::Ending;
             }
         }
@@ -669,7 +669,7 @@ impl Machine {
                 s.sent = 0;
                 s.serial = 0;
                 s.acked = 0;
-                emit::as_(out, &w, new_id);
+                emit::short(out, &w, Short::As(new_id));
             }
             (_, Some(conn)) => {
                 let at = if self.checkpoint > 0 { acked } else { 0 };
@@ -991,7 +991,17 @@ impl Machine {
             Err(e) => return self.malformed(&e, out),
         };
         for spdu in tsdu.iter() {
-            let up = match stack::decode_upper_of(&mut ctx, from, spdu, bytes) {
+            // An SPDU with no layer above it (the empty GT, GTC, GTA, MIP,
+            // MIA, AS, AE, AEA...) is not handed to the stack decoder: it
+            // would decode nothing (no user data: Ok, an empty `Upper`),
+            // and what it would learn (session requirements, the SI-41
+            // sender, transfer collection) no SPDU of this TSDU and nothing
+            // here reads. CN and AC always go through (they reset or
+            // settle the context the SPDUs after them are decoded with).
+            let bare = !matches!(spdu.kind(), SpduKind::Cn | SpduKind::Ac)
+                && spdu.user_data().is_none_or(|u| u.is_empty() && spdu.kind() != SpduKind::Dt);
+            let decoded = if bare { Ok(Upper::EMPTY) } else { stack::decode_upper_of(&mut ctx, from, spdu, bytes) };
+            let up = match decoded {
                 Ok(u) => u,
                 Err(e) => return self.malformed(&e, out),
             };
@@ -1113,7 +1123,7 @@ impl Machine {
         if self.turn || self.receiving() {
             return self.violation("GTC to the Turn holder or during an activity", out);
         }
-        emit::alone(out, &self.wire, Spdu::gta());
+        emit::short(out, &self.wire, Short::Gta);
         self.turn = true;
         out.indicate(Indication::TurnGiveInd);
         self.resume(out);
@@ -1199,7 +1209,7 @@ impl Machine {
         r.serial = serial;
         r.marks.push((serial, r.buf.len() as u32));
         if confirm {
-            emit::after_gt(out, &self.wire, Spdu::mia(emit::serial(serial)));
+            emit::short(out, &self.wire, Short::Mia(serial));
         }
     }
 
@@ -1224,7 +1234,7 @@ impl Machine {
         if serial != r.serial + 1 {
             return self.violation("AE serial out of sequence", out);
         }
-        emit::after_gt(out, &self.wire, Spdu::aea(emit::serial(serial)));
+        emit::short(out, &self.wire, Short::Aea(serial));
         self.done = Some(r.id);
         if r.duplicate {
             out.notice(Notice::DuplicateSuppressed);
