@@ -389,9 +389,8 @@ impl TimeText {
     }
 }
 
-/// Appends `n` in decimal.
-fn push_u64(out: &mut Vec<u8>, mut n: u64) {
-    let mut buf = [0u8; 20];
+/// `n` in decimal ASCII digits, written at the end of `buf`.
+fn decimal(buf: &mut [u8; 20], mut n: u64) -> &[u8] {
     let mut at = buf.len();
     loop {
         at -= 1;
@@ -401,7 +400,12 @@ fn push_u64(out: &mut Vec<u8>, mut n: u64) {
             break;
         }
     }
-    out.extend_from_slice(&buf[at..]);
+    &buf[at..]
+}
+
+/// Appends `n` in decimal.
+fn push_u64(out: &mut Vec<u8>, n: u64) {
+    out.extend_from_slice(decimal(&mut [0; 20], n));
 }
 
 /// Appends one of our own names (a side, a holder, a PDU or anomaly kind:
@@ -509,18 +513,7 @@ fn push_socket_addr(out: &mut String, addr: std::net::SocketAddr) {
 
 /// Appends `n` in decimal.
 fn push_small(out: &mut String, n: u32) {
-    let mut buf = [0u8; 10];
-    let mut at = buf.len();
-    let mut n = n;
-    loop {
-        at -= 1;
-        buf[at] = b'0' + (n % 10) as u8;
-        n /= 10;
-        if n == 0 {
-            break;
-        }
-    }
-    for &d in &buf[at..] {
+    for &d in decimal(&mut [0; 20], u64::from(n)) {
         out.push(char::from(d));
     }
 }
