@@ -92,6 +92,10 @@ impl SplitMix64 {
         }
         ((u128::from(self.next_u64()) * u128::from(n)) >> 64) as u64
     }
+    /// `n` random octets (test and benchmark noise).
+    pub fn bytes(&mut self, n: usize) -> Vec<u8> {
+        (0..n).map(|_| self.next_u64() as u8).collect()
+    }
     /// `true` with probability `p`.
     pub fn chance(&mut self, p: f64) -> bool {
         (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64 * 1.0 < p

@@ -1672,11 +1672,9 @@ mod tests {
             Timestamp { secs: u64::MAX, nanos: 123 },
             Timestamp { secs: 1_735_732_800, nanos: 120_000_000 },
         ];
-        let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+        let mut rng = crate::sim::SplitMix64::new(1);
         for _ in 0..3000 {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
+            let x = rng.next_u64();
             let secs = if x % 3 == 0 { ts.last().map_or(0, |t| t.secs) } else { x >> (x % 64) };
             ts.push(Timestamp { secs, nanos: (x >> 20) as u32 % 1_000_000_000 });
         }
@@ -1701,11 +1699,9 @@ mod tests {
             SocketAddr::V6(SocketAddrV6::new(Ipv6Addr::new(0xfe80, 0, 0, 0, 0, 0, 0, 1), 4000, 0, 3)),
             SocketAddr::from((Ipv6Addr::new(0, 0, 0, 0, 0, 0xffff, 0x0a00, 1), 1)),
         ];
-        let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+        let mut rng = crate::sim::SplitMix64::new(2);
         for _ in 0..2000 {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
+            let x = rng.next_u64();
             addrs.push(SocketAddr::from((Ipv4Addr::from((x >> 16) as u32), x as u16)));
             addrs.push(SocketAddr::from((Ipv6Addr::from(u128::from(x) << (x % 64)), (x >> 48) as u16)));
         }

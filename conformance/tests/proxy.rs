@@ -3,6 +3,7 @@
 //! in a thread. What each side receives is compared byte for byte with
 //! what the other sent, and each fault's effect on the wire is checked.
 
+use rtse_conformance::sim::SplitMix64;
 use rtse_conformance::synth::{Ac, Cn, ConnId, Pdus};
 use rtse_conformance::tracker::Mode;
 use std::io::{Read, Write};
@@ -121,15 +122,7 @@ fn script() -> Script {
 }
 
 fn noise(n: usize, seed: u64) -> Vec<u8> {
-    let mut x = seed | 1;
-    (0..n)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x as u8
-        })
-        .collect()
+    SplitMix64::new(seed).bytes(n)
 }
 
 /// Both directions arrive exactly as sent, garbage included, with and

@@ -2,6 +2,7 @@
 //! hex input, and bad input (a clear error, never a panic).
 
 use rtse_conformance::cli::{exit, main_with};
+use rtse_conformance::sim::SplitMix64;
 use rtse_conformance::synth::scenario::{self, Place};
 use rtse_conformance::synth::{write_pcapng, Pdus};
 use serde_json::Value;
@@ -156,19 +157,9 @@ fn bad_input_is_a_clear_error_never_a_panic() {
     assert_eq!(code, exit::FAIL, "{err}");
     assert!(err.contains("capture @"), "{err}");
     // Random bytes, after a pcap magic and without.
-    let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
-    let mut random = |n: usize| -> Vec<u8> {
-        (0..n)
-            .map(|_| {
-                x ^= x << 13;
-                x ^= x >> 7;
-                x ^= x << 17;
-                x as u8
-            })
-            .collect()
-    };
+    let mut rng = SplitMix64::new(0x9e37_79b9_7f4a_7c15);
     for i in 0..20 {
-        let mut b = random(2000);
+        let mut b = rng.bytes(2000);
         if i % 2 == 0 {
             b[..24].copy_from_slice(&good[..24]);
         }
