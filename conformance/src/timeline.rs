@@ -350,10 +350,11 @@ impl Association {
 /// formatting the time was the largest cost of writing a row.
 #[derive(Default)]
 struct TimeText {
-    secs: u64,
-    /// The seconds' digits, `len` of them (0: none formatted yet).
+    /// The seconds last formatted (None: none yet), their digits at
+    /// `digits[start..]`.
+    secs: Option<u64>,
     digits: [u8; 20],
-    len: usize,
+    start: usize,
 }
 
 impl TimeText {
@@ -363,22 +364,11 @@ impl TimeText {
             out.extend_from_slice(t.format_into(&mut [0; 32]).as_bytes());
             return;
         }
-        if self.len == 0 || self.secs != t.secs {
-            let mut n = t.secs;
-            let mut at = self.digits.len();
-            loop {
-                at -= 1;
-                self.digits[at] = b'0' + (n % 10) as u8;
-                n /= 10;
-                if n == 0 {
-                    break;
-                }
-            }
-            self.digits.copy_within(at.., 0);
-            self.len = self.digits.len() - at;
-            self.secs = t.secs;
+        if self.secs != Some(t.secs) {
+            self.start = self.digits.len() - decimal(&mut self.digits, t.secs).len();
+            self.secs = Some(t.secs);
         }
-        out.extend_from_slice(&self.digits[..self.len]);
+        out.extend_from_slice(&self.digits[self.start..]);
         let mut frac = *b".000000000";
         let mut n = t.nanos;
         for d in frac[1..].iter_mut().rev() {
