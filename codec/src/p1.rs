@@ -83,9 +83,9 @@ impl<'a> P1Pdu<'a> {
             P1Pdu::BindArgument(_) => "MTABindArgument",
             P1Pdu::BindResult(_) => "MTABindResult",
             P1Pdu::BindError(_) => "MTABindError",
-            P1Pdu::Message(_) => "Message",
-            P1Pdu::Report(_) => "Report",
-            P1Pdu::Probe(_) => "Probe",
+            P1Pdu::Message(_) => TransferKind::Message.pdu_name(),
+            P1Pdu::Report(_) => TransferKind::Report.pdu_name(),
+            P1Pdu::Probe(_) => TransferKind::Probe.pdu_name(),
         }
     }
     /// The PDU variant for a parsed transfer.

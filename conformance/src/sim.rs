@@ -997,14 +997,15 @@ impl Sim {
 }
 
 /// EOT TPKTs delivered per name: a dozen names at most, looked up on
-/// every delivery, so a short list (pointer equality first: the names are
-/// the machine's `&'static str` constants) rather than an ordered map.
+/// every delivery, so a short list (pointer equality short-cuts the
+/// comparison: the names are the machine's `&'static str` constants)
+/// rather than an ordered map.
 #[derive(Debug, Default)]
 struct KindCount(Vec<(&'static str, u32)>);
 
 impl KindCount {
     fn slot(&self, name: &str) -> Option<usize> {
-        self.0.iter().position(|(k, _)| std::ptr::eq(*k, name)).or_else(|| self.0.iter().position(|(k, _)| *k == name))
+        self.0.iter().position(|(k, _)| std::ptr::eq(*k, name) || *k == name)
     }
     fn get(&self, name: &str) -> u32 {
         self.slot(name).map_or(0, |i| self.0[i].1)
