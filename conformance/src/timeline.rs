@@ -370,26 +370,14 @@ impl TimeText {
         }
         out.extend_from_slice(&self.digits[self.start..]);
         let mut frac = *b".000000000";
-        let mut n = t.nanos;
-        for d in frac[1..].iter_mut().rev() {
-            *d = b'0' + (n % 10) as u8;
-            n /= 10;
-        }
+        rtse_codec::capture::put_decimal(&mut frac, 10, u64::from(t.nanos), 9);
         out.extend_from_slice(&frac);
     }
 }
 
 /// `n` in decimal ASCII digits, written at the end of `buf`.
-fn decimal(buf: &mut [u8; 20], mut n: u64) -> &[u8] {
-    let mut at = buf.len();
-    loop {
-        at -= 1;
-        buf[at] = b'0' + (n % 10) as u8;
-        n /= 10;
-        if n == 0 {
-            break;
-        }
-    }
+fn decimal(buf: &mut [u8; 20], n: u64) -> &[u8] {
+    let at = rtse_codec::capture::put_decimal(buf, 20, n, 1);
     &buf[at..]
 }
 
@@ -829,17 +817,25 @@ impl<F: FnMut(Association)> Engine<F> {
             },
         );
         if let (false, Some((frame, time))) = (mid, open) {
-            self.feed(id, frame, Some(time), Side::Initiator, &mut vec![TurnEvent::TransportOpen]);
+            self.feed(id, frame, Some(time), Side::Initiator, [TurnEvent::TransportOpen]);
         }
         if let Some((frame, from)) = gap {
             let time = open.map(|o| o.1);
-            self.feed(id, frame, time, from, &mut vec![TurnEvent::TransportClosed { how: CloseHow::Gap }]);
+            self.feed(id, frame, time, from, [TurnEvent::TransportClosed { how: CloseHow::Gap }]);
         }
         Some(id)
     }
 
-    /// Feeds the events of one row to the linker and records the row.
-    fn feed(&mut self, id: AssocId, frame: u64, time: Option<Timestamp>, from: Side, events: &mut Vec<TurnEvent>) {
+    /// Feeds the events of one row to the linker and records the row
+    /// (events by value: a row of one transport event needs no vector).
+    fn feed(
+        &mut self,
+        id: AssocId,
+        frame: u64,
+        time: Option<Timestamp>,
+        from: Side,
+        events: impl IntoIterator<Item = TurnEvent>,
+    ) {
         let time_ns = time.map_or(0, |t| t.as_nanos());
         let mut pdus = PduNames::new();
         let mut notes: Vec<String> = Vec::new();
@@ -848,7 +844,7 @@ impl<F: FnMut(Association)> Engine<F> {
         let live = self.row_hook.is_some();
         let mut turn = TurnHolder::Unknown;
         let mut accepted_recovery = false;
-        for event in events.drain(..) {
+        for event in events {
             if !matches!(event, TurnEvent::TransferLabel { .. }) {
                 pdus.push(event.name());
             }
@@ -960,7 +956,7 @@ impl<F: FnMut(Association)> Engine<F> {
             live.swapped = true;
         }
         let from = side(from, live.swapped);
-        self.feed(id, frame, time, from, events);
+        self.feed(id, frame, time, from, events.drain(..));
     }
 
     /// Handles one capture item.
@@ -993,7 +989,7 @@ impl<F: FnMut(Association)> Engine<F> {
                         let swapped = self.live.get(&id).is_some_and(|l| l.swapped);
                         let time = Some(Timestamp::from_nanos(self.now_ns));
                         let ev = TurnEvent::TransportClosed { how: CloseHow::Gap };
-                        self.feed(id, frame, time, side(from, swapped), &mut vec![ev]);
+                        self.feed(id, frame, time, side(from, swapped), [ev]);
                     }
                     None => c.pending_gap = Some((frame, observe::side(from))),
                 }
@@ -1006,7 +1002,7 @@ impl<F: FnMut(Association)> Engine<F> {
                 }
                 if let Some(id) = c.assoc {
                     let ev = TurnEvent::TransportClosed { how: observe::close_how(how) };
-                    self.feed(id, frame, Some(time), Side::Initiator, &mut vec![ev]);
+                    self.feed(id, frame, Some(time), Side::Initiator, [ev]);
                     if let Some(l) = self.live.get_mut(&id) {
                         l.closed_at = Some(time.as_nanos());
                         self.closed.push_back(id);
@@ -1071,11 +1067,15 @@ impl<F: FnMut(Association)> Engine<F> {
     fn report(&mut self, id: AssocId) {
         let Some(l) = self.live.remove(&id) else { return };
         self.linker.finish_one(id);
-        let Some(t) = self.linker.tracker(id) else { return };
+        let recovers = self.linker.recovers(id).map(|a| a.0);
+        // Only what a later recovery needs stays (memory stays small on
+        // captures of many associations); the tracker comes back, so its
+        // anomalies move into the report instead of being copied.
+        let Some(mut t) = self.linker.retire(id) else { return };
         let anomalies: Vec<AnomalyEntry> = t
-            .anomalies()
-            .iter()
-            .map(|a| AnomalyEntry { kind: a.kind, frame: a.seq, detail: a.detail.clone(), by: a.by })
+            .take_anomalies()
+            .into_iter()
+            .map(|a| AnomalyEntry { kind: a.kind, frame: a.seq, detail: a.detail, by: a.by })
             .collect();
         self.summary.anomalies += anomalies.len() as u64;
         // Each address formatted once (the formatting machinery cost as
@@ -1100,7 +1100,7 @@ impl<F: FnMut(Association)> Engine<F> {
             mode: t.mode(),
             initiator,
             responder,
-            recovers: self.linker.recovers(id).map(|a| a.0),
+            recovers,
             events: l.rows,
             anomalies,
             info: Info {
@@ -1116,9 +1116,6 @@ impl<F: FnMut(Association)> Engine<F> {
             },
         };
         let _ = l.timed;
-        // Only what a later recovery needs stays (memory stays small on
-        // captures of many associations).
-        self.linker.retire(id);
         (self.emit)(a);
     }
 

@@ -338,10 +338,12 @@ impl AssociationLinker {
     /// later recovery needs is kept: its Connection Identifier, who
     /// recovered it, and, if it was lost and not yet recovered, what a
     /// recovery would inherit. Labels it delivered stay in
-    /// [`Self::delivered`]. Later events of `id` are ignored.
-    pub fn retire(&mut self, id: AssocId) {
-        let Some(a) = self.assocs.get_mut(&id.0) else { return };
-        let Some(t) = a.tracker.take() else { return };
+    /// [`Self::delivered`]. Later events of `id` are ignored. Returns the
+    /// tracker (`None` if `id` is unknown or already retired), for the
+    /// caller's report.
+    pub fn retire(&mut self, id: AssocId) -> Option<Box<TurnTracker>> {
+        let a = self.assocs.get_mut(&id.0)?;
+        let t = a.tracker.take()?;
         let recoverable = t.recovered_by().is_none() && matches!(t.phase(), Phase::Lost | Phase::Unobserved);
         a.retired = Some(Box::new(Retired {
             conn_ref: t.conn_ref().cloned(),
@@ -363,6 +365,7 @@ impl AssociationLinker {
                 }
             }
         }
+        Some(t)
     }
 
     /// Time passed without an event on `id`: see [`TurnTracker::advance`].
