@@ -58,7 +58,7 @@ use rtse_codec::capture::StreamEvent;
 use rtse_codec::capture::{CaptureSummary, ConnId, ConnKey, Timestamp};
 use rtse_codec::stack::{AssociationDecoder, Sender, Stack};
 use serde::Serialize;
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{HashMap, VecDeque};
 use std::io::{Read, Write};
 
 /// How the timeline is built.
@@ -586,7 +586,9 @@ pub struct Engine<F: FnMut(Association)> {
     settings: Settings,
     linker: AssociationLinker,
     conns: rtse_codec::capture::ConnMap<Conn>,
-    live: BTreeMap<AssocId, Live>,
+    /// By association: a hash map, looked up several times per row (a
+    /// B-tree's comparisons cost as much as the rest of recording a row).
+    live: HashMap<AssocId, Live, std::hash::BuildHasherDefault<rtse_codec::capture::ConnIdHasher>>,
     closed: VecDeque<AssocId>,
     now_ns: u64,
     emit: F,
@@ -771,7 +773,7 @@ impl<F: FnMut(Association)> Engine<F> {
             linker: AssociationLinker::new(settings.tracker.clone()).with_retention(settings.retention),
             settings,
             conns: rtse_codec::capture::ConnMap::default(),
-            live: BTreeMap::new(),
+            live: HashMap::default(),
             closed: VecDeque::new(),
             now_ns: 0,
             emit,
@@ -874,7 +876,8 @@ impl<F: FnMut(Association)> Engine<F> {
                 }
             }
         }
-        let row = Event { frame, time, from, pdus, turn, anomalies: kinds, note: notes.join("; ") };
+        let note = if notes.is_empty() { String::new() } else { notes.join("; ") };
+        let row = Event { frame, time, from, pdus, turn, anomalies: kinds, note };
         if let Some(hook) = self.row_hook.as_mut() {
             hook(id.0, &row, &raised);
         }
@@ -1124,7 +1127,9 @@ impl<F: FnMut(Association)> Engine<F> {
     /// bounds (an unanswered please) now. Returns the anomalies raised.
     pub fn tick(&mut self, now: Timestamp) -> Vec<(u32, AnomalyEntry)> {
         let ns = now.as_nanos();
-        let open: Vec<AssocId> = self.live.iter().filter(|(_, l)| l.closed_at.is_none()).map(|(id, _)| *id).collect();
+        let mut open: Vec<AssocId> =
+            self.live.iter().filter(|(_, l)| l.closed_at.is_none()).map(|(id, _)| *id).collect();
+        open.sort_unstable();
         let mut raised = Vec::new();
         for id in open {
             let Some(range) = self.linker.advance(id, ns) else { continue };
@@ -1138,7 +1143,8 @@ impl<F: FnMut(Association)> Engine<F> {
 
     /// End of input: reports every association not yet reported, by id.
     pub fn finish(mut self) -> Summary {
-        let ids: Vec<AssocId> = self.live.keys().copied().collect();
+        let mut ids: Vec<AssocId> = self.live.keys().copied().collect();
+        ids.sort_unstable();
         for id in ids {
             self.report(id);
         }

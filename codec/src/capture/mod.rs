@@ -64,6 +64,11 @@ impl core::hash::Hasher for ConnIdHasher {
     fn write_u64(&mut self, n: u64) {
         self.0 = (self.0 ^ n).wrapping_mul(0x9E37_79B9_7F4A_7C15);
     }
+    /// Association numbers (`u32`) hash as one word too, not octet by
+    /// octet.
+    fn write_u32(&mut self, n: u32) {
+        self.write_u64(u64::from(n));
+    }
 }
 
 /// Capture time, as seconds and nanoseconds since the Unix epoch.
@@ -93,7 +98,8 @@ impl Timestamp {
 /// time cost twice as many instructions, and timelines write several
 /// numbers per row); returns where the digits start. `buf[..end]` must
 /// hold them: 20 octets do for any `u64`.
-pub fn put_decimal(buf: &mut [u8], end: usize, mut v: u64, min: usize) -> usize {
+#[inline]
+pub fn put_decimal<const N: usize>(buf: &mut [u8; N], end: usize, mut v: u64, min: usize) -> usize {
     const PAIRS: &[u8; 200] = b"00010203040506070809101112131415161718192021222324252627282930313233343536373839404142434445464748495051525354555657585960616263646566676869707172737475767778798081828384858687888990919293949596979899";
     let mut at = end;
     while v >= 100 {
@@ -122,7 +128,7 @@ impl Timestamp {
     /// formatting machinery (timelines print one per row) and returns it.
     pub fn format_into<'a>(&self, buf: &'a mut [u8; 32]) -> &'a str {
         // At most 10 digits, then the point, then at most 20: 31 in all.
-        let mut at = put_decimal(buf, 32, u64::from(self.nanos), 9);
+        let mut at = put_decimal(buf, buf.len(), u64::from(self.nanos), 9);
         at -= 1;
         buf[at] = b'.';
         let at = put_decimal(buf, at, self.secs, 1);
