@@ -103,12 +103,16 @@ pub struct AssociationLinker {
     /// common references (what [`super::ConnRef::matches`] always
     /// compares), in id order: finding the association a recovery names is
     /// a look-up, not a scan of every association of the capture.
-    by_ref: HashMap<u64, Vec<u32>>,
+    /// FxHash-ed (the key is already a hash).
+    by_ref: HashMap<u64, Vec<u32>, crate::fx::FxBuild>,
 }
 
-/// The index key of a Connection Identifier (see `by_ref`).
+/// The index key of a Connection Identifier (see `by_ref`): FxHash, as a
+/// match is then checked in full ([`super::ConnRef::matches`]), so
+/// collisions cost only time (SipHash cost more than the rest of indexing
+/// a CN).
 fn ref_key(r: &super::ConnRef) -> u64 {
-    let mut h = std::collections::hash_map::DefaultHasher::new();
+    let mut h = crate::fx::Fx::default();
     r.calling.hash(&mut h);
     r.common.hash(&mut h);
     h.finish()
@@ -126,7 +130,7 @@ impl AssociationLinker {
             delivered_order: VecDeque::new(),
             retention: usize::MAX,
             delivered: BTreeMap::new(),
-            by_ref: HashMap::new(),
+            by_ref: HashMap::default(),
         }
     }
 
