@@ -516,6 +516,11 @@ impl TurnTracker {
     pub fn conn_ref(&self) -> Option<&ConnRef> {
         self.conn_ref.as_ref()
     }
+    /// Takes the Connection Identifier (for a linker retiring the
+    /// tracker: see [`AssociationLinker::retire`]).
+    pub(crate) fn take_conn_ref(&mut self) -> Option<ConnRef> {
+        self.conn_ref.take()
+    }
     /// The lost connection this one's CN asks to recover.
     #[must_use]
     pub fn recover_ref(&self) -> Option<&ConnRef> {
