@@ -940,6 +940,10 @@ impl<F: FnMut(Association)> Engine<F> {
             }
             Some(true) => {}
         }
+        if let (Some(id), true) = (c.assoc, c.undecided.is_empty()) {
+            // The usual case, with no second look-up of the connection.
+            return self.assoc_events(id, frame, time, from, events);
+        }
         let earlier = std::mem::take(&mut c.undecided);
         for (frame, time, from, mut events) in earlier {
             self.stack_events(conn, frame, time, from, &mut events);
@@ -956,6 +960,18 @@ impl<F: FnMut(Association)> Engine<F> {
         events: &mut Vec<TurnEvent>,
     ) {
         let Some(id) = self.open_assoc(conn) else { return };
+        self.assoc_events(id, frame, time, from, events);
+    }
+
+    /// The events of one stack of association `id`.
+    fn assoc_events(
+        &mut self,
+        id: AssocId,
+        frame: u64,
+        time: Option<Timestamp>,
+        from: Sender,
+        events: &mut Vec<TurnEvent>,
+    ) {
         let Some(live) = self.live.get_mut(&id) else { return };
         // The CN sender is the initiator by definition: if the TCP server
         // sent it (a mid-stream capture guessed the client wrong), swap.
@@ -985,8 +1001,8 @@ impl<F: FnMut(Association)> Engine<F> {
             }
             Reduced::Pdu { conn, frame, time, from, shows, .. } => {
                 self.now_ns = self.now_ns.max(time.as_nanos());
-                self.conns.entry(conn).or_insert_with(|| Conn::new(None, None, true, None));
-                let timed = self.conns.get(&conn).is_some_and(|c| c.key.is_some());
+                let c = self.conns.entry(conn).or_insert_with(|| Conn::new(None, None, true, None));
+                let timed = c.key.is_some();
                 self.stack(conn, frame, timed.then_some(time), from, events, shows);
             }
             Reduced::Gap { conn, frame, from } => {
