@@ -1260,10 +1260,11 @@ const RAW_BYTES: usize = 256 * 1024;
 
 /// Three stages on three threads: one reads the capture and reassembles
 /// TCP, a second decodes the PDU stacks down to their Turn events, and
-/// this one tracks the Turn and reports. Their costs are about 1 : 2 : 2
-/// (callgrind, docs/timeline.md), so on two cores the scheduler keeps
-/// both busy, where the former split (reading and decoding on one thread)
-/// left the tracking thread idle a third of the time. Items cross in
+/// this one tracks the Turn and reports. Their costs are about
+/// 1 : 1.6 : 1.2 (callgrind, docs/timeline.md), so on two cores the
+/// scheduler keeps both busy, where the former split (reading and
+/// decoding on one thread) left the tracking thread idle a third of the
+/// time. Items cross in
 /// batches, at most [`BATCHES_IN_FLIGHT`] in flight between two stages
 /// (bounded memory); spent batches go back for reuse.
 fn pipeline<R: Read + Send, F: FnMut(Association)>(
