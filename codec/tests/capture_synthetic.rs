@@ -685,3 +685,29 @@ fn raw_ip_link_type_variants() {
         assert_eq!(r.summary.link_types, vec![lt]);
     }
 }
+
+#[test]
+fn history_rings_reused_after_a_close_judge_overlaps_as_new_ones() {
+    // The first connection fills both history rings and closes; the
+    // reassembler keeps them for the next connection, which must judge a
+    // conflicting retransmission exactly as `conflicting_overlap_first_copy_wins`
+    // does on a fresh reassembler.
+    let mut c = conv();
+    let mut frames = basic(&mut c, &payload(3000, 1), &payload(3000, 2), &[1000]);
+    let before = frames.len() as u64;
+    let data = payload(40, 10);
+    let mut c2 = TcpConversation::new(addr("10.0.0.1:40001"), addr("10.0.0.2:102"));
+    c2.syn();
+    c2.send(C2S, &data[..20]);
+    let (s10, ack) = (c2.seq_at(C2S, 10), c2.next_seq(S2C));
+    let mut bad = data[10..30].to_vec();
+    bad[3] ^= 0xff;
+    c2.raw(C2S, s10, ack, flags::ACK, &bad);
+    let s30 = c2.seq_at(C2S, 30);
+    c2.raw(C2S, s30, ack, flags::PSH | flags::ACK, &data[30..]);
+    frames.extend(c2.take_frames());
+    let r = run(&pcapng(&frames));
+    assert_eq!(r.closes.first(), Some(&(0, CloseHow::Fin)));
+    assert_eq!(bytes(&r.streams[&(1, C2S)]), data);
+    assert_eq!(r.anomalies, vec![(1, before + 5, Anomaly::ConflictingOverlap { dir: C2S, offset: 13, len: 7 })]);
+}

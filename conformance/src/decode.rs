@@ -175,7 +175,7 @@ pub fn decode_capture(data: &[u8], mut on: impl FnMut(Item)) -> Result<CaptureSu
                 }),
             );
             head.insert("offset".into(), json!(format!("{stream_offset:#x}")));
-            on(Item { head, result: result.map(|s| stack_json(&s)) });
+            on(Item { head, result: result.as_ref().map(stack_json).map_err(|e| *e) });
         }
     })
 }

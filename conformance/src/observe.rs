@@ -124,7 +124,7 @@ pub fn events(stack: &Stack<'_>, mut on: impl FnMut(TurnEvent)) {
     let Some(ss) = &stack.session else { return };
     for (spdu, up) in ss.iter() {
         let ev = match spdu {
-            Spdu::Cn(c) => TurnEvent::Connect(connect_event(c, up)),
+            Spdu::Cn(c) => TurnEvent::Connect(Box::new(connect_event(c, up))),
             Spdu::Ac(c) => TurnEvent::Accept(accept_event(c, up)),
             Spdu::Rf(_) => {
                 let reason = match (&up.rtse, &up.x410) {
@@ -160,7 +160,7 @@ pub fn events(stack: &Stack<'_>, mut on: impl FnMut(TurnEvent)) {
             Spdu::Gtc(_) => TurnEvent::GiveControl,
             Spdu::Gta(_) => TurnEvent::GiveControlAck,
             Spdu::As(a) => TurnEvent::ActivityStart { id: activity_id(a.activity_id) },
-            Spdu::Ar(a) => TurnEvent::ActivityResume(Resume {
+            Spdu::Ar(a) => TurnEvent::ActivityResume(Box::new(Resume {
                 old_conn: a.linking.calling_ref.map(|calling| ConnRef {
                     calling: calling.to_vec(),
                     common: a.linking.common_ref.unwrap_or_default().to_vec(),
@@ -169,7 +169,7 @@ pub fn events(stack: &Stack<'_>, mut on: impl FnMut(TurnEvent)) {
                 old_id: activity_id(a.linking.old_activity_id),
                 serial: a.linking.serial.value(),
                 new_id: activity_id(a.activity_id),
-            }),
+            })),
             Spdu::Dt(d) => TurnEvent::Data { octets: d.user_info.len() },
             Spdu::Mip(s) => TurnEvent::MinorSync { serial: s.serial.value(), confirm_required: s.confirm_required() },
             Spdu::Mia(s) => TurnEvent::MinorSyncAck { serial: s.serial.value() },

@@ -58,7 +58,7 @@ use rtse_codec::capture::StreamEvent;
 use rtse_codec::capture::{CaptureSummary, ConnId, ConnKey, Timestamp};
 use rtse_codec::stack::{AssociationDecoder, Sender, Stack};
 use serde::Serialize;
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{HashMap, VecDeque};
 use std::io::{Read, Write};
 
 /// How the timeline is built.
@@ -370,26 +370,14 @@ impl TimeText {
         }
         out.extend_from_slice(&self.digits[self.start..]);
         let mut frac = *b".000000000";
-        let mut n = t.nanos;
-        for d in frac[1..].iter_mut().rev() {
-            *d = b'0' + (n % 10) as u8;
-            n /= 10;
-        }
+        rtse_codec::capture::put_decimal(&mut frac, 10, u64::from(t.nanos), 9);
         out.extend_from_slice(&frac);
     }
 }
 
 /// `n` in decimal ASCII digits, written at the end of `buf`.
-fn decimal(buf: &mut [u8; 20], mut n: u64) -> &[u8] {
-    let mut at = buf.len();
-    loop {
-        at -= 1;
-        buf[at] = b'0' + (n % 10) as u8;
-        n /= 10;
-        if n == 0 {
-            break;
-        }
-    }
+fn decimal(buf: &mut [u8; 20], n: u64) -> &[u8] {
+    let at = rtse_codec::capture::put_decimal(buf, 20, n, 1);
     &buf[at..]
 }
 
@@ -566,6 +554,9 @@ struct Conn {
     undecided: Vec<(u64, Option<Timestamp>, Sender, Vec<TurnEvent>)>,
 }
 
+/// Rows reserved when an association opens (see [`Engine::open_assoc`]).
+const ROWS_RESERVED: usize = 16;
+
 /// Stacks of a connection kept while it is not yet known whether it uses
 /// RTSE; beyond, it is taken for another protocol over the session layer.
 const MAX_UNDECIDED: usize = 256;
@@ -598,7 +589,9 @@ pub struct Engine<F: FnMut(Association)> {
     settings: Settings,
     linker: AssociationLinker,
     conns: rtse_codec::capture::ConnMap<Conn>,
-    live: BTreeMap<AssocId, Live>,
+    /// By association: a hash map, looked up several times per row (a
+    /// B-tree's comparisons cost as much as the rest of recording a row).
+    live: HashMap<AssocId, Live, std::hash::BuildHasherDefault<rtse_codec::capture::ConnIdHasher>>,
     closed: VecDeque<AssocId>,
     now_ns: u64,
     emit: F,
@@ -715,14 +708,12 @@ enum Reduced {
 
 impl Reduced {
     /// Reduces `it`, appending a PDU's events to `events`.
-    /// By reference: a PDU's stack is a few kilobytes, and moving it
-    /// cost more than reducing it.
     fn of(it: &CaptureItem<'_>, events: &mut Vec<TurnEvent>) -> Self {
         match *it {
             CaptureItem::Open { conn, key, frame, time, mid_stream } => {
                 Reduced::Open { conn, key, frame, time, mid_stream }
             }
-            CaptureItem::Pdu { conn, frame, time, from, ref result, .. } => {
+            CaptureItem::Pdu { conn, frame, time, from, result, .. } => {
                 let before = events.len();
                 let shows = reduce(result, events);
                 let n = u32::try_from(events.len() - before).unwrap_or(u32::MAX);
@@ -783,7 +774,7 @@ impl<F: FnMut(Association)> Engine<F> {
             linker: AssociationLinker::new(settings.tracker.clone()).with_retention(settings.retention),
             settings,
             conns: rtse_codec::capture::ConnMap::default(),
-            live: BTreeMap::new(),
+            live: HashMap::default(),
             closed: VecDeque::new(),
             now_ns: 0,
             emit,
@@ -822,24 +813,35 @@ impl<F: FnMut(Association)> Engine<F> {
                 swapped: false,
                 timed: key.is_some(),
                 senders_guessed: false,
-                rows: Vec::new(),
+                // Room for a typical association's rows (11 on average in
+                // the benchmark's captures): growing the vector row by
+                // row reallocated and copied it three times.
+                rows: Vec::with_capacity(ROWS_RESERVED),
                 session_rows: false,
                 dropped_rows: 0,
                 closed_at: None,
             },
         );
         if let (false, Some((frame, time))) = (mid, open) {
-            self.feed(id, frame, Some(time), Side::Initiator, &mut vec![TurnEvent::TransportOpen]);
+            self.feed(id, frame, Some(time), Side::Initiator, [TurnEvent::TransportOpen]);
         }
         if let Some((frame, from)) = gap {
             let time = open.map(|o| o.1);
-            self.feed(id, frame, time, from, &mut vec![TurnEvent::TransportClosed { how: CloseHow::Gap }]);
+            self.feed(id, frame, time, from, [TurnEvent::TransportClosed { how: CloseHow::Gap }]);
         }
         Some(id)
     }
 
-    /// Feeds the events of one row to the linker and records the row.
-    fn feed(&mut self, id: AssocId, frame: u64, time: Option<Timestamp>, from: Side, events: &mut Vec<TurnEvent>) {
+    /// Feeds the events of one row to the linker and records the row
+    /// (events by value: a row of one transport event needs no vector).
+    fn feed(
+        &mut self,
+        id: AssocId,
+        frame: u64,
+        time: Option<Timestamp>,
+        from: Side,
+        events: impl IntoIterator<Item = TurnEvent>,
+    ) {
         let time_ns = time.map_or(0, |t| t.as_nanos());
         let mut pdus = PduNames::new();
         let mut notes: Vec<String> = Vec::new();
@@ -848,7 +850,7 @@ impl<F: FnMut(Association)> Engine<F> {
         let live = self.row_hook.is_some();
         let mut turn = TurnHolder::Unknown;
         let mut accepted_recovery = false;
-        for event in events.drain(..) {
+        for event in events {
             if !matches!(event, TurnEvent::TransferLabel { .. }) {
                 pdus.push(event.name());
             }
@@ -878,7 +880,8 @@ impl<F: FnMut(Association)> Engine<F> {
                 }
             }
         }
-        let row = Event { frame, time, from, pdus, turn, anomalies: kinds, note: notes.join("; ") };
+        let note = if notes.is_empty() { String::new() } else { notes.join("; ") };
+        let row = Event { frame, time, from, pdus, turn, anomalies: kinds, note };
         if let Some(hook) = self.row_hook.as_mut() {
             hook(id.0, &row, &raised);
         }
@@ -937,6 +940,10 @@ impl<F: FnMut(Association)> Engine<F> {
             }
             Some(true) => {}
         }
+        if let (Some(id), true) = (c.assoc, c.undecided.is_empty()) {
+            // The usual case, with no second look-up of the connection.
+            return self.assoc_events(id, frame, time, from, events);
+        }
         let earlier = std::mem::take(&mut c.undecided);
         for (frame, time, from, mut events) in earlier {
             self.stack_events(conn, frame, time, from, &mut events);
@@ -953,6 +960,18 @@ impl<F: FnMut(Association)> Engine<F> {
         events: &mut Vec<TurnEvent>,
     ) {
         let Some(id) = self.open_assoc(conn) else { return };
+        self.assoc_events(id, frame, time, from, events);
+    }
+
+    /// The events of one stack of association `id`.
+    fn assoc_events(
+        &mut self,
+        id: AssocId,
+        frame: u64,
+        time: Option<Timestamp>,
+        from: Sender,
+        events: &mut Vec<TurnEvent>,
+    ) {
         let Some(live) = self.live.get_mut(&id) else { return };
         // The CN sender is the initiator by definition: if the TCP server
         // sent it (a mid-stream capture guessed the client wrong), swap.
@@ -960,7 +979,7 @@ impl<F: FnMut(Association)> Engine<F> {
             live.swapped = true;
         }
         let from = side(from, live.swapped);
-        self.feed(id, frame, time, from, events);
+        self.feed(id, frame, time, from, events.drain(..));
     }
 
     /// Handles one capture item.
@@ -982,8 +1001,8 @@ impl<F: FnMut(Association)> Engine<F> {
             }
             Reduced::Pdu { conn, frame, time, from, shows, .. } => {
                 self.now_ns = self.now_ns.max(time.as_nanos());
-                self.conns.entry(conn).or_insert_with(|| Conn::new(None, None, true, None));
-                let timed = self.conns.get(&conn).is_some_and(|c| c.key.is_some());
+                let c = self.conns.entry(conn).or_insert_with(|| Conn::new(None, None, true, None));
+                let timed = c.key.is_some();
                 self.stack(conn, frame, timed.then_some(time), from, events, shows);
             }
             Reduced::Gap { conn, frame, from } => {
@@ -993,7 +1012,7 @@ impl<F: FnMut(Association)> Engine<F> {
                         let swapped = self.live.get(&id).is_some_and(|l| l.swapped);
                         let time = Some(Timestamp::from_nanos(self.now_ns));
                         let ev = TurnEvent::TransportClosed { how: CloseHow::Gap };
-                        self.feed(id, frame, time, side(from, swapped), &mut vec![ev]);
+                        self.feed(id, frame, time, side(from, swapped), [ev]);
                     }
                     None => c.pending_gap = Some((frame, observe::side(from))),
                 }
@@ -1006,7 +1025,7 @@ impl<F: FnMut(Association)> Engine<F> {
                 }
                 if let Some(id) = c.assoc {
                     let ev = TurnEvent::TransportClosed { how: observe::close_how(how) };
-                    self.feed(id, frame, Some(time), Side::Initiator, &mut vec![ev]);
+                    self.feed(id, frame, Some(time), Side::Initiator, [ev]);
                     if let Some(l) = self.live.get_mut(&id) {
                         l.closed_at = Some(time.as_nanos());
                         self.closed.push_back(id);
@@ -1071,11 +1090,15 @@ impl<F: FnMut(Association)> Engine<F> {
     fn report(&mut self, id: AssocId) {
         let Some(l) = self.live.remove(&id) else { return };
         self.linker.finish_one(id);
-        let Some(t) = self.linker.tracker(id) else { return };
+        let recovers = self.linker.recovers(id).map(|a| a.0);
+        // Only what a later recovery needs stays (memory stays small on
+        // captures of many associations); the tracker comes back, so its
+        // anomalies move into the report instead of being copied.
+        let Some(mut t) = self.linker.retire(id) else { return };
         let anomalies: Vec<AnomalyEntry> = t
-            .anomalies()
-            .iter()
-            .map(|a| AnomalyEntry { kind: a.kind, frame: a.seq, detail: a.detail.clone(), by: a.by })
+            .take_anomalies()
+            .into_iter()
+            .map(|a| AnomalyEntry { kind: a.kind, frame: a.seq, detail: a.detail, by: a.by })
             .collect();
         self.summary.anomalies += anomalies.len() as u64;
         // Each address formatted once (the formatting machinery cost as
@@ -1100,7 +1123,7 @@ impl<F: FnMut(Association)> Engine<F> {
             mode: t.mode(),
             initiator,
             responder,
-            recovers: self.linker.recovers(id).map(|a| a.0),
+            recovers,
             events: l.rows,
             anomalies,
             info: Info {
@@ -1116,9 +1139,6 @@ impl<F: FnMut(Association)> Engine<F> {
             },
         };
         let _ = l.timed;
-        // Only what a later recovery needs stays (memory stays small on
-        // captures of many associations).
-        self.linker.retire(id);
         (self.emit)(a);
     }
 
@@ -1127,7 +1147,9 @@ impl<F: FnMut(Association)> Engine<F> {
     /// bounds (an unanswered please) now. Returns the anomalies raised.
     pub fn tick(&mut self, now: Timestamp) -> Vec<(u32, AnomalyEntry)> {
         let ns = now.as_nanos();
-        let open: Vec<AssocId> = self.live.iter().filter(|(_, l)| l.closed_at.is_none()).map(|(id, _)| *id).collect();
+        let mut open: Vec<AssocId> =
+            self.live.iter().filter(|(_, l)| l.closed_at.is_none()).map(|(id, _)| *id).collect();
+        open.sort_unstable();
         let mut raised = Vec::new();
         for id in open {
             let Some(range) = self.linker.advance(id, ns) else { continue };
@@ -1141,7 +1163,8 @@ impl<F: FnMut(Association)> Engine<F> {
 
     /// End of input: reports every association not yet reported, by id.
     pub fn finish(mut self) -> Summary {
-        let ids: Vec<AssocId> = self.live.keys().copied().collect();
+        let mut ids: Vec<AssocId> = self.live.keys().copied().collect();
+        ids.sort_unstable();
         for id in ids {
             self.report(id);
         }
@@ -1237,10 +1260,11 @@ const RAW_BYTES: usize = 256 * 1024;
 
 /// Three stages on three threads: one reads the capture and reassembles
 /// TCP, a second decodes the PDU stacks down to their Turn events, and
-/// this one tracks the Turn and reports. Their costs are about 1 : 2 : 2
-/// (callgrind, docs/timeline.md), so on two cores the scheduler keeps
-/// both busy, where the former split (reading and decoding on one thread)
-/// left the tracking thread idle a third of the time. Items cross in
+/// this one tracks the Turn and reports. Their costs are about
+/// 1 : 1.6 : 1.2 (callgrind, docs/timeline.md), so on two cores the
+/// scheduler keeps both busy, where the former split (reading and
+/// decoding on one thread) left the tracking thread idle a third of the
+/// time. Items cross in
 /// batches, at most [`BATCHES_IN_FLIGHT`] in flight between two stages
 /// (bounded memory); spent batches go back for reuse.
 fn pipeline<R: Read + Send, F: FnMut(Association)>(

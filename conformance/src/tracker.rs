@@ -108,6 +108,7 @@ pub use model::{
 
 use serde::Serialize;
 use std::collections::BTreeMap;
+use std::fmt::Write as _;
 
 /// Token Item bits (PI 16) and their order in the Token Setting Item.
 const DATA: u8 = 0x01;
@@ -460,6 +461,11 @@ impl TurnTracker {
     pub fn anomalies(&self) -> &[Anomaly] {
         &self.anomalies
     }
+    /// Takes the anomalies so far, leaving none (a report of a tracker
+    /// that is done with).
+    pub fn take_anomalies(&mut self) -> Vec<Anomaly> {
+        std::mem::take(&mut self.anomalies)
+    }
     /// Anomalies not kept because of [`TrackerConfig::max_anomalies`].
     #[must_use]
     pub fn dropped_anomalies(&self) -> u64 {
@@ -509,6 +515,11 @@ impl TurnTracker {
     #[must_use]
     pub fn conn_ref(&self) -> Option<&ConnRef> {
         self.conn_ref.as_ref()
+    }
+    /// Takes the Connection Identifier (for a linker retiring the
+    /// tracker: see [`AssociationLinker::retire`]).
+    pub(crate) fn take_conn_ref(&mut self) -> Option<ConnRef> {
+        self.conn_ref.take()
     }
     /// The lost connection this one's CN asks to recover.
     #[must_use]
@@ -787,35 +798,34 @@ impl TurnTracker {
             if !t.state.unconfirmed() || t.continued_by.is_some() || t.delivered_elsewhere {
                 continue;
             }
-            let what = match &t.label {
-                Some(l) => format!("transfer {} ({l}, activity {})", t.no, t.activity),
-                None => format!("transfer {} (activity {})", t.no, t.activity),
-            };
             // Started before data went missing: its AEA may be in the gap.
             if t.state != TransferState::Pending && self.gap_at.is_some_and(|(g, _)| t.seq <= g) {
                 continue;
             }
+            // Each detail is written into one string, and only when it is
+            // reported (a format! per part cost as much as the judging).
+            let mut d = String::with_capacity(160);
+            let _ = match &t.label {
+                Some(l) => write!(d, "transfer {} ({l}, activity {}) from {}", t.no, t.activity, t.sender),
+                None => write!(d, "transfer {} (activity {}) from {}", t.no, t.activity, t.sender),
+            };
             if t.state == TransferState::Pending {
                 if self.accepted && !self.gap {
-                    let from = t.inherited_from.map_or_else(String::new, |a| format!(" {a}"));
-                    lost.push((
-                        t.sender,
-                        format!(
-                            "{what} from {}, unconfirmed on the lost association{from}, was neither resumed (AR) nor restarted (AS) after recovery",
-                            t.sender
-                        ),
-                    ));
+                    d.push_str(", unconfirmed on the lost association");
+                    if let Some(a) = t.inherited_from {
+                        let _ = write!(d, " {a}");
+                    }
+                    d.push_str(", was neither resumed (AR) nor restarted (AS) after recovery");
+                    lost.push((t.sender, d));
                 }
             } else if ended {
-                lost.push((
-                    t.sender,
-                    format!(
-                        "{what} from {} started at {} was never confirmed (no AEA) and the association ended ({}) without recovery",
-                        t.sender,
-                        t.seq,
-                        phase_name(self.phase)
-                    ),
-                ));
+                let _ = write!(
+                    d,
+                    " started at {} was never confirmed (no AEA) and the association ended ({}) without recovery",
+                    t.seq,
+                    phase_name(self.phase)
+                );
+                lost.push((t.sender, d));
             }
         }
         for (side, d) in lost {
@@ -921,10 +931,9 @@ impl TurnTracker {
     fn holder_only(&mut self, x: Side, need: u8, what: &str) {
         if let Some(g) = self.give {
             if g.from == x {
-                self.data_without_turn(
-                    x,
-                    format!("{what} from {x} after it gave the Turn away (GTC at {}, GTA not seen)", g.seq),
-                );
+                self.data_without_turn(x, || {
+                    format!("{what} from {x} after it gave the Turn away (GTC at {}, GTA not seen)", g.seq)
+                });
                 self.behaves_holder(x);
                 return;
             }
@@ -939,22 +948,24 @@ impl TurnTracker {
         let missing = self.missing(x, need);
         if missing != 0 {
             let note = self.recovery_note();
-            self.data_without_turn(
-                x,
-                format!("{what} from {x}, which does not own the {} token(s){note}", token_list(missing)),
-            );
+            self.data_without_turn(x, || {
+                format!("{what} from {x}, which does not own the {} token(s){note}", token_list(missing))
+            });
         }
         self.behaves_holder(x);
     }
 
-    fn data_without_turn(&mut self, x: Side, detail: String) {
+    /// Flags data without the Turn once per epoch and side; `detail` is
+    /// only built then (most holder-only SPDUs of a flawed association
+    /// repeat an anomaly already flagged, and formatting it was wasted).
+    fn data_without_turn(&mut self, x: Side, detail: impl FnOnce() -> String) {
         let flag = match x {
             Side::Initiator => FLAG_DWT_INITIATOR,
             Side::Responder => FLAG_DWT_RESPONDER,
         };
         if self.epoch_flags & flag == 0 {
             self.epoch_flags |= flag;
-            self.anomaly(AnomalyKind::DataWithoutTurn, Some(x), detail);
+            self.anomaly(AnomalyKind::DataWithoutTurn, Some(x), detail());
         }
     }
 
@@ -995,29 +1006,28 @@ impl TurnTracker {
             return;
         }
         self.turn_lost_reported = true;
-        let setting = match self.accepted_setting.or(self.proposed_setting) {
-            Some(ts) => format!("Token Setting {ts:02x}"),
-            None => "no visible Token Setting".to_owned(),
+        // One string written in place (a format! per part cost four
+        // allocations per anomaly).
+        let mut d = String::with_capacity(160);
+        let _ = match self.accepted_setting.or(self.proposed_setting) {
+            Some(ts) => write!(d, "after recovery (Token Setting {ts:02x}) nobody acts as Turn holder: {what}"),
+            None => write!(d, "after recovery (no visible Token Setting) nobody acts as Turn holder: {what}"),
         };
-        let context = match &self.inherited {
-            Some(inh) => {
-                let from =
-                    inh.from.map_or_else(|| "the lost association".to_owned(), |a| format!("lost association {a}"));
-                if let Some(g) = inh.give_in_flight {
-                    format!("; {from} was lost with a GTC from {} in flight (seq {}, no GTA)", g.from, g.seq)
-                } else if let Some(p) = inh.please {
-                    format!("; {from} was lost with a please from {} outstanding (seq {})", p.from, p.seq)
-                } else {
-                    format!("; recovers {from}")
-                }
-            }
-            None => String::new(),
-        };
-        self.anomaly(
-            AnomalyKind::TurnLost,
-            Some(by),
-            format!("after recovery ({setting}) nobody acts as Turn holder: {what}{context}"),
-        );
+        if let Some(inh) = &self.inherited {
+            d.push_str(if inh.give_in_flight.is_some() || inh.please.is_some() { "; " } else { "; recovers " });
+            let _ = match inh.from {
+                Some(a) => write!(d, "lost association {a}"),
+                None => write!(d, "the lost association"),
+            };
+            let _ = if let Some(g) = inh.give_in_flight {
+                write!(d, " was lost with a GTC from {} in flight (seq {}, no GTA)", g.from, g.seq)
+            } else if let Some(p) = inh.please {
+                write!(d, " was lost with a please from {} outstanding (seq {})", p.from, p.seq)
+            } else {
+                Ok(())
+            };
+        }
+        self.anomaly(AnomalyKind::TurnLost, Some(by), d);
     }
 
     fn please_unanswered(&mut self, p: Please, when: &str) {

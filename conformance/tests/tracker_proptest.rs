@@ -32,7 +32,7 @@ fn event() -> impl Strategy<Value = TurnEvent> {
             .prop_map(|how| TurnEvent::TransportClosed { how }),
         2 => (setting(), proptest::option::of(conn_ref()), proptest::option::of(conn_ref()), any::<bool>(),
               proptest::option::of(0u32..3), proptest::option::of(0u32..4), proptest::option::of(any::<u16>()))
-            .prop_map(|(ts, r, rec, twa, c, w, req)| TurnEvent::Connect(Connect {
+            .prop_map(|(ts, r, rec, twa, c, w, req)| TurnEvent::Connect(Box::new(Connect {
                 token_setting: ts,
                 conn_ref: r,
                 recover: rec,
@@ -41,7 +41,7 @@ fn event() -> impl Strategy<Value = TurnEvent> {
                 checkpoint_size: c,
                 window_size: w,
                 session_requirements: req.filter(|r| r % 3 == 0),
-            })),
+            }))),
         2 => (setting(), any::<bool>(), proptest::option::of(0u32..3), proptest::option::of(0u32..4))
             .prop_map(|(ts, rec, c, w)| TurnEvent::Accept(Accept {
                 token_setting: ts,
@@ -58,12 +58,12 @@ fn event() -> impl Strategy<Value = TurnEvent> {
         4 => Just(TurnEvent::GiveControlAck),
         4 => (0u64..4).prop_map(|n| TurnEvent::ActivityStart { id: ActivityId::number(n) }),
         2 => (proptest::option::of(conn_ref()), 0u64..4, small(), 0u64..4).prop_map(|(c, o, s, n)| {
-            TurnEvent::ActivityResume(Resume {
+            TurnEvent::ActivityResume(Box::new(Resume {
                 old_conn: c,
                 old_id: ActivityId::number(o),
                 serial: s,
                 new_id: ActivityId::number(n),
-            })
+            }))
         }),
         4 => any::<usize>().prop_map(|n| TurnEvent::Data { octets: n }),
         4 => (small(), any::<bool>()).prop_map(|(s, c)| TurnEvent::MinorSync { serial: s, confirm_required: c }),
@@ -143,13 +143,13 @@ proptest! {
         // the random tail exercises the Turn rules rather than the phases.
         let mut all = Vec::new();
         if let Some((cn, ac)) = establish {
-            all.push((Side::Initiator, TurnEvent::Connect(Connect {
+            all.push((Side::Initiator, TurnEvent::Connect(Box::new(Connect {
                 token_setting: cn,
                 dialogue: Some(Dialogue::Twa),
                 window_size: Some(2),
                 checkpoint_size: Some(1),
                 ..Connect::default()
-            }), 0));
+            })), 0));
             all.push((Side::Responder, TurnEvent::Accept(Accept {
                 token_setting: ac,
                 window_size: Some(2),

@@ -254,12 +254,12 @@ fn standalone_trackers_can_hand_over_without_a_linker() {
     old.observe(&ev(
         1,
         Side::Initiator,
-        TurnEvent::Connect(Connect {
+        TurnEvent::Connect(Box::new(Connect {
             token_setting: Some(0),
             conn_ref: Some(ConnRef::new("A/1", "250101000000Z")),
             dialogue: Some(Dialogue::Twa),
             ..Connect::default()
-        }),
+        })),
     ));
     old.observe(&ev(2, Side::Responder, TurnEvent::Accept(Accept { token_setting: Some(0), ..Accept::default() })));
     old.observe(&ev(3, Side::Initiator, TurnEvent::GiveControl));
@@ -270,12 +270,12 @@ fn standalone_trackers_can_hand_over_without_a_linker() {
     new.observe(&ev(
         5,
         Side::Initiator,
-        TurnEvent::Connect(Connect {
+        TurnEvent::Connect(Box::new(Connect {
             token_setting: Some(0x15),
             recover: Some(ConnRef::new("A/1", "250101000000Z")),
             dialogue: Some(Dialogue::Twa),
             ..Connect::default()
-        }),
+        })),
     ));
     let s = new.observe(&ev(
         6,

@@ -27,11 +27,11 @@ fn throughput() {
         seq: 0,
         time_ns: 0,
         from: Side::Initiator,
-        event: TurnEvent::Connect(Connect {
+        event: TurnEvent::Connect(Box::new(Connect {
             token_setting: Some(0),
             dialogue: Some(Dialogue::Twa),
             ..Connect::default()
-        }),
+        })),
     });
     t.observe(&Observed {
         seq: 1,

@@ -297,7 +297,11 @@ fn many_transfers_are_pruned() {
         seq += 1;
         t.observe(&Observed { seq, time_ns: 0, from, event })
     };
-    feed(&mut t, Side::Initiator, TurnEvent::Connect(Connect { token_setting: Some(0), ..Connect::default() }));
+    feed(
+        &mut t,
+        Side::Initiator,
+        TurnEvent::Connect(Box::new(Connect { token_setting: Some(0), ..Connect::default() })),
+    );
     feed(&mut t, Side::Responder, TurnEvent::Accept(Accept { token_setting: Some(0), ..Accept::default() }));
     for i in 0..1000u64 {
         feed(&mut t, Side::Initiator, TurnEvent::ActivityStart { id: ActivityId::number(i) });

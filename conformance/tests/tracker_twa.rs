@@ -65,13 +65,13 @@ fn queries_follow_the_state() {
     feed(
         &mut t,
         Side::Initiator,
-        TurnEvent::Connect(Connect {
+        TurnEvent::Connect(Box::new(Connect {
             token_setting: Some(0x15),
             dialogue: Some(Dialogue::Twa),
             window_size: Some(3),
             checkpoint_size: Some(1),
             ..Connect::default()
-        }),
+        })),
     );
     assert_eq!(t.phase(), Phase::Connecting);
     feed(
@@ -354,10 +354,10 @@ fn anomalies_serialize_kebab_case() {
     }
     let ev = TurnEvent::PleaseTokens { tokens: 1, priority: Some(0) };
     assert_eq!(serde_json::to_string(&ev).unwrap(), r#"{"event":"PT","tokens":1,"priority":0}"#);
-    let cn = TurnEvent::Connect(Connect {
+    let cn = TurnEvent::Connect(Box::new(Connect {
         recover: Some(ConnRef::new("MTA-A/0001", "250101115500Z")),
         ..Connect::default()
-    });
+    }));
     assert_eq!(
         serde_json::to_string(&cn).unwrap(),
         r#"{"event":"CN","recover":{"calling":"MTA-A/0001","common":"250101115500Z"}}"#
@@ -370,7 +370,7 @@ fn asked_idle_holder() -> TurnTracker {
     let s = 1_000_000_000;
     let connect = Connect { token_setting: Some(0x15), dialogue: Some(Dialogue::Twa), ..Connect::default() };
     for (seq, from, event) in [
-        (1, Side::Initiator, TurnEvent::Connect(connect)),
+        (1, Side::Initiator, TurnEvent::Connect(Box::new(connect))),
         (2, Side::Responder, TurnEvent::Accept(Accept { token_setting: Some(0x15), ..Accept::default() })),
         (3, Side::Initiator, TurnEvent::PleaseTokens { tokens: 0x15, priority: Some(0) }),
     ] {

@@ -64,6 +64,11 @@ impl core::hash::Hasher for ConnIdHasher {
     fn write_u64(&mut self, n: u64) {
         self.0 = (self.0 ^ n).wrapping_mul(0x9E37_79B9_7F4A_7C15);
     }
+    /// Association numbers (`u32`) hash as one word too, not octet by
+    /// octet.
+    fn write_u32(&mut self, n: u32) {
+        self.write_u64(u64::from(n));
+    }
 }
 
 /// Capture time, as seconds and nanoseconds since the Unix epoch.
@@ -88,40 +93,45 @@ impl Timestamp {
     }
 }
 
+/// Writes `v` in decimal right-aligned to end at `end` of `buf`, with
+/// `min` digits at least (zero-padded), two digits at a time (a digit at a
+/// time cost twice as many instructions, and timelines write several
+/// numbers per row); returns where the digits start. `buf[..end]` must
+/// hold them: 20 octets do for any `u64`.
+#[inline]
+pub fn put_decimal<const N: usize>(buf: &mut [u8; N], end: usize, mut v: u64, min: usize) -> usize {
+    const PAIRS: &[u8; 200] = b"00010203040506070809101112131415161718192021222324252627282930313233343536373839404142434445464748495051525354555657585960616263646566676869707172737475767778798081828384858687888990919293949596979899";
+    let mut at = end;
+    while v >= 100 {
+        let i = (v % 100) as usize * 2;
+        v /= 100;
+        at -= 2;
+        buf[at..at + 2].copy_from_slice(&PAIRS[i..i + 2]);
+    }
+    if v >= 10 {
+        let i = v as usize * 2;
+        at -= 2;
+        buf[at..at + 2].copy_from_slice(&PAIRS[i..i + 2]);
+    } else {
+        at -= 1;
+        buf[at] = b'0' + v as u8;
+    }
+    while end - at < min {
+        at -= 1;
+        buf[at] = b'0';
+    }
+    at
+}
+
 impl Timestamp {
     /// Writes `secs.nanos` (9 decimals at least) into `buf` without the
     /// formatting machinery (timelines print one per row) and returns it.
     pub fn format_into<'a>(&self, buf: &'a mut [u8; 32]) -> &'a str {
-        /// Writes `v` right-aligned to end at `end`, with `min` digits at
-        /// least, two at a time; returns where it starts.
-        fn put(buf: &mut [u8; 32], end: usize, mut v: u64, min: usize) -> usize {
-            const PAIRS: &[u8; 200] = b"00010203040506070809101112131415161718192021222324252627282930313233343536373839404142434445464748495051525354555657585960616263646566676869707172737475767778798081828384858687888990919293949596979899";
-            let mut at = end;
-            while v >= 100 {
-                let i = (v % 100) as usize * 2;
-                v /= 100;
-                at -= 2;
-                buf[at..at + 2].copy_from_slice(&PAIRS[i..i + 2]);
-            }
-            if v >= 10 {
-                let i = v as usize * 2;
-                at -= 2;
-                buf[at..at + 2].copy_from_slice(&PAIRS[i..i + 2]);
-            } else {
-                at -= 1;
-                buf[at] = b'0' + v as u8;
-            }
-            while end - at < min {
-                at -= 1;
-                buf[at] = b'0';
-            }
-            at
-        }
         // At most 10 digits, then the point, then at most 20: 31 in all.
-        let mut at = put(buf, buf.len(), u64::from(self.nanos), 9);
+        let mut at = put_decimal(buf, buf.len(), u64::from(self.nanos), 9);
         at -= 1;
         buf[at] = b'.';
-        let at = put(buf, at, self.secs, 1);
+        let at = put_decimal(buf, at, self.secs, 1);
         core::str::from_utf8(&buf[at..]).unwrap_or("0.000000000")
     }
 }

@@ -11,17 +11,16 @@ use crate::stack::{AssociationDecoder, Sender, Stack};
 use std::io::Read;
 
 /// What decoding a capture yields, in capture order.
-// `Pdu` is several hundred octets (a `Stack`), the others a few dozen. Each
-// item is built once and handed by value to the caller's callback, so
-// boxing the stack would only add an allocation per PDU.
-#[allow(clippy::large_enum_variant)]
+// `Pdu` lends its stack (several hundred octets) rather than holding it:
+// moving it from the stream decoder's result into the item was a copy of
+// the whole stack per PDU.
 #[derive(Debug)]
 pub enum CaptureItem<'s> {
     /// A TCP connection appeared; `mid_stream` when its start was not
     /// captured (decoding resynchronises on the first plausible TPKT).
     Open { conn: ConnId, key: ConnKey, frame: u64, time: Timestamp, mid_stream: bool },
     /// A TPKT completed in `frame`: its stack, or why it did not decode.
-    Pdu { conn: ConnId, frame: u64, time: Timestamp, from: Sender, stream_offset: u64, result: Result<Stack<'s>> },
+    Pdu { conn: ConnId, frame: u64, time: Timestamp, from: Sender, stream_offset: u64, result: &'s Result<Stack<'s>> },
     /// Octets of one direction were not captured.
     Gap { conn: ConnId, frame: u64, from: Sender, missing: u64 },
     /// The connection ended.
@@ -94,7 +93,7 @@ impl StackDecoder {
                             time,
                             from,
                             stream_offset: x.stream_offset,
-                            result: x.result,
+                            result: &x.result,
                         })
                     });
                 }

@@ -370,7 +370,7 @@ impl<'o> Observer<'o> {
                         time,
                         from: d.from,
                         stream_offset: d.stream_offset,
-                        result: d.result,
+                        result: &d.result,
                     });
                 });
                 // Before the rows this data produced (flushed next).

@@ -382,9 +382,12 @@ pub enum TurnEvent {
         /// How.
         how: CloseHow,
     },
-    /// CN (+ RTORQ / PConnect).
+    /// CN (+ RTORQ / PConnect). Boxed, as is [`Resume`]: the two
+    /// connection references made every event some 190 octets, copied
+    /// several times per event by a timeline; one CN per association
+    /// pays for the allocation.
     #[serde(rename = "CN")]
-    Connect(Connect),
+    Connect(Box<Connect>),
     /// AC (+ RTOAC / PAccept).
     #[serde(rename = "AC")]
     Accept(Accept),
@@ -428,7 +431,7 @@ pub enum TurnEvent {
     },
     /// AR: an interrupted or lost transfer resumes.
     #[serde(rename = "AR")]
-    ActivityResume(Resume),
+    ActivityResume(Box<Resume>),
     /// DT: one segment of the APDU.
     #[serde(rename = "DT")]
     Data {

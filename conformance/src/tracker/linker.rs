@@ -103,12 +103,16 @@ pub struct AssociationLinker {
     /// common references (what [`super::ConnRef::matches`] always
     /// compares), in id order: finding the association a recovery names is
     /// a look-up, not a scan of every association of the capture.
-    by_ref: HashMap<u64, Vec<u32>>,
+    /// FxHash-ed (the key is already a hash).
+    by_ref: HashMap<u64, Vec<u32>, crate::fx::FxBuild>,
 }
 
-/// The index key of a Connection Identifier (see `by_ref`).
+/// The index key of a Connection Identifier (see `by_ref`): FxHash, as a
+/// match is then checked in full ([`super::ConnRef::matches`]), so
+/// collisions cost only time (SipHash cost more than the rest of indexing
+/// a CN).
 fn ref_key(r: &super::ConnRef) -> u64 {
-    let mut h = std::collections::hash_map::DefaultHasher::new();
+    let mut h = crate::fx::Fx::default();
     r.calling.hash(&mut h);
     r.common.hash(&mut h);
     h.finish()
@@ -126,7 +130,7 @@ impl AssociationLinker {
             delivered_order: VecDeque::new(),
             retention: usize::MAX,
             delivered: BTreeMap::new(),
-            by_ref: HashMap::new(),
+            by_ref: HashMap::default(),
         }
     }
 
@@ -229,52 +233,45 @@ impl AssociationLinker {
                 }
             }
         }
-        let me = self.get_mut(id)?;
-        let step = me.tracker.as_mut()?.observe(ev);
-        let mut step = step;
+        // One look-up of `id` for the rest (three cost as much as the
+        // linking itself): the other fields are borrowed apart.
+        let Self { assocs, by_ref, delivered, delivered_order, retention, .. } = self;
+        let me = assocs.get_mut(&id.0)?;
+        let t = me.tracker.as_mut()?;
+        let mut step = t.observe(ev);
         if matches!(ev.event, TurnEvent::Connect(_)) {
             // A CN is taken once per association: index its identifier.
-            if let Some(key) = me.tracker.as_ref().and_then(|t| t.conn_ref()).map(ref_key) {
-                let ids = self.by_ref.entry(key).or_default();
+            if let Some(key) = t.conn_ref().map(ref_key) {
+                let ids = by_ref.entry(key).or_default();
                 if let Err(at) = ids.binary_search(&id.0) {
                     ids.insert(at, id.0);
                 }
             }
         }
-        let me = self.get_mut(id)?;
         if let Some((kind, detail)) = link_note {
-            let t = me.tracker.as_mut()?;
             t.push_anomaly(kind, Some(ev.from), detail);
             step.anomalies.end = t.anomalies().len();
         }
         // Hand-over once the recovery is accepted (or dropped if refused).
+        let mut handed_over = None;
         if me.handover_pending {
-            match me.tracker.as_ref()?.phase() {
+            match t.phase() {
                 Phase::Established | Phase::Releasing => {
                     me.handover_pending = false;
-                    if let Some(old) = me.recovers {
-                        if let Some(o) = self.get_mut(old) {
-                            o.mark_recovered_by(id);
-                        }
-                    }
+                    handed_over = me.recovers;
                 }
                 Phase::Connecting => {}
-                _ => {
-                    let me = self.get_mut(id)?;
-                    me.handover_pending = false;
-                }
+                _ => me.handover_pending = false,
             }
         }
         // Deliveries across unrelated associations.
-        let delivered = &mut self.delivered;
-        let me = self.assocs.get_mut(&id.0)?.tracker.as_mut()?;
-        if let Some((t, reported)) = me.last_delivery() {
-            if let Some(label) = t.label.clone() {
-                let (no, receiver, seq) = (t.no, t.sender.peer(), t.confirmed_seq.unwrap_or(ev.seq));
+        if let Some((tr, reported)) = t.last_delivery() {
+            if let Some(label) = tr.label.clone() {
+                let (no, receiver, seq) = (tr.no, tr.sender.peer(), tr.confirmed_seq.unwrap_or(ev.seq));
                 match delivered.get(&label).copied() {
                     Some(d) if d.assoc != Some(id) && !reported => {
                         let first = d.assoc.map_or_else(String::new, |a| format!(" on association {a}"));
-                        me.push_anomaly(
+                        t.push_anomaly(
                             AnomalyKind::TransferDuplicated,
                             Some(receiver.peer()),
                             format!(
@@ -282,19 +279,24 @@ impl AssociationLinker {
                                 d.seq
                             ),
                         );
-                        step.anomalies.end = me.anomalies().len();
+                        step.anomalies.end = t.anomalies().len();
                     }
                     Some(_) => {}
                     None => {
                         delivered.insert(label.clone(), Delivery { assoc: Some(id), seq, receiver });
-                        self.delivered_order.push_back(label);
-                        while self.delivered_order.len() > self.retention {
-                            if let Some(old) = self.delivered_order.pop_front() {
+                        delivered_order.push_back(label);
+                        while delivered_order.len() > *retention {
+                            if let Some(old) = delivered_order.pop_front() {
                                 delivered.remove(&old);
                             }
                         }
                     }
                 }
+            }
+        }
+        if let Some(old) = handed_over {
+            if let Some(o) = assocs.get_mut(&old.0) {
+                o.mark_recovered_by(id);
             }
         }
         Some(step)
@@ -338,15 +340,19 @@ impl AssociationLinker {
     /// later recovery needs is kept: its Connection Identifier, who
     /// recovered it, and, if it was lost and not yet recovered, what a
     /// recovery would inherit. Labels it delivered stay in
-    /// [`Self::delivered`]. Later events of `id` are ignored.
-    pub fn retire(&mut self, id: AssocId) {
-        let Some(a) = self.assocs.get_mut(&id.0) else { return };
-        let Some(t) = a.tracker.take() else { return };
+    /// [`Self::delivered`]. Later events of `id` are ignored. Returns the
+    /// tracker (`None` if `id` is unknown or already retired), for the
+    /// caller's report, less its Connection Identifier (moved, not copied,
+    /// into what is kept).
+    pub fn retire(&mut self, id: AssocId) -> Option<Box<TurnTracker>> {
+        let a = self.assocs.get_mut(&id.0)?;
+        let mut t = a.tracker.take()?;
         let recoverable = t.recovered_by().is_none() && matches!(t.phase(), Phase::Lost | Phase::Unobserved);
         a.retired = Some(Box::new(Retired {
-            conn_ref: t.conn_ref().cloned(),
-            recovered_by: t.recovered_by(),
+            // Before the reference moves out (an inheritance quotes it).
             inheritance: recoverable.then(|| Box::new(t.inheritance())),
+            conn_ref: t.take_conn_ref(),
+            recovered_by: t.recovered_by(),
         }));
         self.retired_order.push_back(id.0);
         while self.retired_order.len() > self.retention {
@@ -363,6 +369,7 @@ impl AssociationLinker {
                 }
             }
         }
+        Some(t)
     }
 
     /// Time passed without an event on `id`: see [`TurnTracker::advance`].

@@ -128,7 +128,7 @@ pub fn parse_event(side: Side, words: &[&str], t: &mut u64) -> TurnEvent {
         "T-RST" => TurnEvent::TransportClosed { how: CloseHow::Rst },
         "T-EOF" => TurnEvent::TransportClosed { how: CloseHow::Eof },
         "T-GAP" => TurnEvent::TransportClosed { how: CloseHow::Gap },
-        "CN" => TurnEvent::Connect(Connect {
+        "CN" => TurnEvent::Connect(Box::new(Connect {
             token_setting: get("ts").map(hex8),
             conn_ref: get("ref").map(conn),
             recover: get("recover").map(conn),
@@ -149,7 +149,7 @@ pub fn parse_event(side: Side, words: &[&str], t: &mut u64) -> TurnEvent {
             checkpoint_size: get("ckpt").map(num),
             window_size: get("win").map(num),
             session_requirements: get("req").map(|v| u16::from_str_radix(v, 16).expect("hex")),
-        }),
+        })),
         "AC" => TurnEvent::Accept(Accept {
             token_setting: get("ts").map(hex8),
             recover: has("recover"),
@@ -163,12 +163,12 @@ pub fn parse_event(side: Side, words: &[&str], t: &mut u64) -> TurnEvent {
         "GTC" => TurnEvent::GiveControl,
         "GTA" => TurnEvent::GiveControlAck,
         "AS" => TurnEvent::ActivityStart { id: ActivityId::number(get("id").map_or(1, num)) },
-        "AR" => TurnEvent::ActivityResume(Resume {
+        "AR" => TurnEvent::ActivityResume(Box::new(Resume {
             old_conn: get("conn").map(conn),
             old_id: ActivityId::number(get("old").map_or(1, num)),
             serial: get("serial").map_or(0, num),
             new_id: ActivityId::number(get("new").map_or(2, num)),
-        }),
+        })),
         "DT" => TurnEvent::Data { octets: get("n").map_or(100, num) },
         "MIP" => TurnEvent::MinorSync { serial: serial(), confirm_required: !has("noconfirm") },
         "MIA" => TurnEvent::MinorSyncAck { serial: serial() },
