@@ -25,6 +25,7 @@
 
 use super::fault::Effect;
 use super::relay::{FaultNote, Msg};
+use crate::fx::FxBuild;
 use crate::timeline::text::{clock, push_clock, Style, DIM, RED};
 use crate::timeline::{AnomalyEntry, Association, Engine, Event, Settings};
 use crate::tracker::{AnomalyKind, Side};
@@ -157,9 +158,19 @@ struct Printer {
     /// The connection whose item the engine is handling.
     conn: u64,
     totals: Totals,
-    /// (assoc, kind, frame) already printed live.
-    printed: HashSet<(u32, AnomalyKind, u64)>,
+    /// (assoc, kind, frame) already printed live (FxHash: our own numbers,
+    /// looked up once per anomaly a row raises).
+    printed: HashSet<(u32, AnomalyKind, u64), FxBuild>,
+    /// The start of the last row line printed (time to sender) and what it
+    /// shows: the rows of one read share it (the TPKTs of a bulk transfer,
+    /// eight or more per read), and formatting it was most of a line's cost.
+    prefix: String,
+    prefix_of: Option<RowKey>,
 }
+
+/// What the start of a row line shows: time, connection, association,
+/// frame, sender.
+type RowKey = (Option<Timestamp>, u64, u32, u64, Side);
 
 impl Printer {
     fn line(&mut self, s: &str) {
@@ -181,11 +192,18 @@ impl Printer {
         if self.verbose || !anomalies.is_empty() {
             // `{time}  c{conn:<3} #{id:<3} f{frame:<6} {from:<9} {pdus:<14} -> {holder}  {note}`,
             // written in place.
-            let t = &mut self.text;
-            if let Some(time) = ev.time {
-                push_clock(t, time);
+            let key = (ev.time, self.conn, id, ev.frame, ev.from);
+            if self.prefix_of != Some(key) {
+                let p = &mut self.prefix;
+                p.clear();
+                if let Some(time) = ev.time {
+                    push_clock(p, time);
+                }
+                let _ = write!(p, "  c{:<3} #{id:<3} f{:<6} {:<9} ", self.conn, ev.frame, ev.from.name());
+                self.prefix_of = Some(key);
             }
-            let _ = write!(t, "  c{:<3} #{id:<3} f{:<6} {:<9} ", self.conn, ev.frame, ev.from.name());
+            let t = &mut self.text;
+            t.push_str(&self.prefix);
             let start = t.len();
             for (i, p) in ev.pdus.iter().enumerate() {
                 if i > 0 {
@@ -253,7 +271,9 @@ impl<'o> Observer<'o> {
             verbose: true,
             conn: 0,
             totals: Totals::default(),
-            printed: HashSet::new(),
+            printed: HashSet::default(),
+            prefix: String::new(),
+            prefix_of: None,
         }));
         let reports: Rc<RefCell<Vec<Association>>> = Rc::default();
         let r2 = Rc::clone(&reports);
