@@ -271,7 +271,7 @@ pub fn run(a: &ProxyArgs, out: &mut dyn Write, err: &mut dyn Write) -> u8 {
         Ok(o) => o,
         Err(e) => return fail(err, format!("pcapng: {e}")),
     };
-    obs.verbose_rows = !a.quiet;
+    obs.set_verbose_rows(!a.quiet);
     let acceptor = {
         let sh = Arc::clone(&shared);
         std::thread::spawn(move || relay::accept_loop(&sh, &listener))
@@ -283,8 +283,18 @@ pub fn run(a: &ProxyArgs, out: &mut dyn Write, err: &mut dyn Write) -> u8 {
         if ticked.elapsed() >= Duration::from_millis(250) {
             ticked = Instant::now();
             obs.tick();
+            // Live lines wait at most this long while messages keep coming.
+            obs.flush();
         }
-        match rx.recv_timeout(Duration::from_millis(50)) {
+        let next = match rx.try_recv() {
+            Ok(m) => Ok(m),
+            Err(_) => {
+                // Nothing waiting: what was printed goes out before the wait.
+                obs.flush();
+                rx.recv_timeout(Duration::from_millis(50))
+            }
+        };
+        match next {
             Ok(m) => {
                 obs.handle(m);
                 continue;

@@ -194,8 +194,9 @@ fn bare_relay(to: SocketAddr) -> Result<SocketAddr, String> {
     Ok(addr)
 }
 
-/// The octets of a long transfer: CR, CN, AS, then DT segments.
-fn transfer_block() -> (Vec<u8>, Vec<u8>) {
+/// The octets of a long transfer: CR, CN, AS (the head, sent once), then
+/// a block of DT segments of 16 KiB (sent over and over).
+pub fn transfer_block() -> (Vec<u8>, Vec<u8>) {
     let p = Pdus { mode: Mode::Normal };
     let cn = Cn::open(ConnId::new("BENCH", "251125000000Z"));
     let head = [p.cr(), p.cn(&cn), p.as_(1)].concat();

@@ -25,8 +25,9 @@
 
 use super::fault::Effect;
 use super::relay::{FaultNote, Msg};
-use crate::timeline::text::{clock, Style};
-use crate::timeline::{Association, Engine, Event, Settings};
+use crate::fx::FxBuild;
+use crate::timeline::text::{clock, push_clock, Style, DIM, RED};
+use crate::timeline::{AnomalyEntry, Association, Engine, Event, Settings};
 use crate::tracker::{AnomalyKind, Side};
 use rtse_codec::capture::stacks::CaptureItem;
 use rtse_codec::capture::write::{FrameSink, PcapngWriter, TcpConversation};
@@ -34,6 +35,7 @@ use rtse_codec::capture::{CloseHow, ConnKey, Direction, Timestamp};
 use rtse_codec::stack::{AssociationDecoder, Sender};
 use std::cell::RefCell;
 use std::collections::{BTreeMap, HashMap, HashSet};
+use std::fmt::Write as _;
 use std::io::Write;
 use std::rc::Rc;
 
@@ -142,23 +144,111 @@ struct Conn {
     offset: [u64; 2],
 }
 
-/// A live row, as the engine's hook hands it over.
-type Row = (u32, Event, Vec<crate::timeline::AnomalyEntry>);
+/// The live output, shared by the observer and the engine's row hook: the
+/// hook prints each row (and counts it) as the engine records it, so no
+/// row is copied to be printed later, and in quiet mode a row without an
+/// anomaly costs nothing here. Lines collect in `text`; the observer moves
+/// them to its (buffered) output after each message, and flushes that when
+/// it is about to wait (see [`Observer::flush`]).
+struct Printer {
+    text: String,
+    style: Style,
+    /// Print every row (else only faults, anomalies, connections).
+    verbose: bool,
+    /// The connection whose item the engine is handling.
+    conn: u64,
+    totals: Totals,
+    /// (assoc, kind, frame) already printed live (FxHash: our own numbers,
+    /// looked up once per anomaly a row raises).
+    printed: HashSet<(u32, AnomalyKind, u64), FxBuild>,
+    /// The start of the last row line printed (time to sender) and what it
+    /// shows: the rows of one read share it (the TPKTs of a bulk transfer,
+    /// eight or more per read), and formatting it was most of a line's cost.
+    prefix: String,
+    prefix_of: Option<RowKey>,
+}
+
+/// What the start of a row line shows: time, connection, association,
+/// frame, sender.
+type RowKey = (Option<Timestamp>, u64, u32, u64, Side);
+
+impl Printer {
+    fn line(&mut self, s: &str) {
+        self.text.push_str(s);
+        self.text.push('\n');
+    }
+
+    /// `s` in the style `code`, as a line.
+    fn paint_line(&mut self, code: &str, s: &str) {
+        self.style.paint_into(&mut self.text, code, s);
+        self.text.push('\n');
+    }
+
+    fn row(&mut self, id: u32, ev: &Event, anomalies: &[AnomalyEntry]) {
+        self.totals.rows += 1;
+        if ev.pdus.contains(&"MALFORMED") {
+            self.totals.malformed += 1;
+        }
+        if self.verbose || !anomalies.is_empty() {
+            // `{time}  c{conn:<3} #{id:<3} f{frame:<6} {from:<9} {pdus:<14} -> {holder}  {note}`,
+            // written in place.
+            let key = (ev.time, self.conn, id, ev.frame, ev.from);
+            if self.prefix_of != Some(key) {
+                let p = &mut self.prefix;
+                p.clear();
+                if let Some(time) = ev.time {
+                    push_clock(p, time);
+                }
+                let _ = write!(p, "  c{:<3} #{id:<3} f{:<6} {:<9} ", self.conn, ev.frame, ev.from.name());
+                self.prefix_of = Some(key);
+            }
+            let t = &mut self.text;
+            t.push_str(&self.prefix);
+            let start = t.len();
+            for (i, p) in ev.pdus.iter().enumerate() {
+                if i > 0 {
+                    t.push(',');
+                }
+                t.push_str(p);
+            }
+            // PDU names are ASCII: octets are characters.
+            let width = t.len() - start;
+            t.extend(std::iter::repeat_n(' ', 14usize.saturating_sub(width)));
+            t.push_str(" -> ");
+            self.style.paint_into(t, Style::holder_code(ev.turn), ev.turn.name());
+            if !ev.note.is_empty() {
+                t.push_str("  ");
+                self.style.paint_into(t, DIM, &ev.note);
+            }
+            t.push('\n');
+        }
+        for a in anomalies {
+            self.anomaly(id, a.kind, a.frame, a.by, &a.detail);
+        }
+    }
+
+    fn anomaly(&mut self, id: u32, kind: AnomalyKind, frame: u64, by: Option<Side>, detail: &str) {
+        if !self.printed.insert((id, kind, frame)) {
+            return;
+        }
+        *self.totals.anomalies.entry(kind.name()).or_default() += 1;
+        self.totals.anomaly_list.push((id, kind, frame, detail.to_string()));
+        let by = by.map(|s| format!(" (by the {})", s.name())).unwrap_or_default();
+        self.paint_line(RED, &format!("  !! #{id} {}{by} at frame {frame}: {detail}", kind.name()));
+    }
+}
+
+/// The style of fault lines (see [`Style`]).
+const YELLOW: &str = "1;33";
 
 /// The observer (see the [module docs](self)).
 pub struct Observer<'o> {
     engine: Engine<Box<dyn FnMut(Association)>>,
-    rows: Rc<RefCell<Vec<Row>>>,
+    printer: Rc<RefCell<Printer>>,
     reports: Rc<RefCell<Vec<Association>>>,
     conns: HashMap<u64, Conn>,
     rec: Recorder,
     out: &'o mut dyn Write,
-    style: Style,
-    /// Print every row (else only faults, anomalies, connections).
-    pub verbose_rows: bool,
-    pub totals: Totals,
-    /// (assoc, kind, frame) already printed live.
-    printed: HashSet<(u32, AnomalyKind, u64)>,
     /// Associations reported so far (for JSON and SVG).
     pub reported: Vec<Association>,
     /// Keep reported associations at most (beyond, counted).
@@ -175,15 +265,22 @@ impl<'o> Observer<'o> {
         out: &'o mut dyn Write,
         style: Style,
     ) -> std::io::Result<Self> {
-        let rows: Rc<RefCell<Vec<Row>>> = Rc::default();
+        let printer = Rc::new(RefCell::new(Printer {
+            text: String::new(),
+            style,
+            verbose: true,
+            conn: 0,
+            totals: Totals::default(),
+            printed: HashSet::default(),
+            prefix: String::new(),
+            prefix_of: None,
+        }));
         let reports: Rc<RefCell<Vec<Association>>> = Rc::default();
         let r2 = Rc::clone(&reports);
         let emit: Box<dyn FnMut(Association)> = Box::new(move |a| r2.borrow_mut().push(a));
         let mut engine = Engine::new(settings, emit);
-        let rows2 = Rc::clone(&rows);
-        engine.set_row_hook(Box::new(move |id, ev, anomalies| {
-            rows2.borrow_mut().push((id, ev.clone(), anomalies.to_vec()));
-        }));
+        let p2 = Rc::clone(&printer);
+        engine.set_row_hook(Box::new(move |id, ev, anomalies| p2.borrow_mut().row(id, ev, anomalies)));
         let out_w = match pcapng {
             Some(f) => {
                 let mut w = PcapngWriter::new(std::io::BufWriter::with_capacity(1 << 16, f))?;
@@ -194,15 +291,11 @@ impl<'o> Observer<'o> {
         };
         Ok(Observer {
             engine,
-            rows,
+            printer,
             reports,
             conns: HashMap::new(),
             rec: Recorder { out: out_w, frames: 0, error: None },
             out,
-            style,
-            verbose_rows: true,
-            totals: Totals::default(),
-            printed: HashSet::new(),
             reported: Vec::new(),
             keep: crate::timeline::SVG_MAX_ASSOCIATIONS,
             not_kept: 0,
@@ -210,48 +303,27 @@ impl<'o> Observer<'o> {
         })
     }
 
-    fn line(&mut self, s: &str) {
-        let _ = writeln!(self.out, "{s}");
+    /// Print every row (the default), or only faults, anomalies and
+    /// connections (`-q`).
+    pub fn set_verbose_rows(&mut self, verbose: bool) {
+        self.printer.borrow_mut().verbose = verbose;
+    }
+
+    /// Write the lines printed so far to the output: after each message
+    /// they are only buffered, so that a burst of messages costs one write
+    /// to the terminal, not one per line. The caller flushes whenever it is
+    /// about to wait for the pumps (and [`finish`](Self::finish) does).
+    pub fn flush(&mut self) {
         let _ = self.out.flush();
     }
 
-    fn flush_rows(&mut self, conn: u64) {
-        let rows = std::mem::take(&mut *self.rows.borrow_mut());
-        for (id, ev, anomalies) in rows {
-            self.totals.rows += 1;
-            if ev.pdus.contains(&"MALFORMED") {
-                self.totals.malformed += 1;
-            }
-            if self.verbose_rows || !anomalies.is_empty() {
-                let st = self.style;
-                let time = ev.time.map(clock).unwrap_or_default();
-                let pdus = ev.pdus.join(",");
-                let note = if ev.note.is_empty() { String::new() } else { format!("  {}", st.dim(&ev.note)) };
-                let holder = st.holder(ev.turn, 0);
-                let s = format!(
-                    "{time}  c{conn:<3} #{id:<3} f{:<6} {:<9} {:<14} -> {holder}{note}",
-                    ev.frame,
-                    ev.from.name(),
-                    pdus
-                );
-                self.line(&s);
-            }
-            for a in anomalies {
-                self.anomaly(id, a.kind, a.frame, a.by, &a.detail);
-            }
+    /// Move what the printer holds into the (buffered) output.
+    fn drain_text(&mut self) {
+        let mut p = self.printer.borrow_mut();
+        if !p.text.is_empty() {
+            let _ = self.out.write_all(p.text.as_bytes());
+            p.text.clear();
         }
-        self.settled_reports();
-    }
-
-    fn anomaly(&mut self, id: u32, kind: AnomalyKind, frame: u64, by: Option<Side>, detail: &str) {
-        if !self.printed.insert((id, kind, frame)) {
-            return;
-        }
-        *self.totals.anomalies.entry(kind.name()).or_default() += 1;
-        self.totals.anomaly_list.push((id, kind, frame, detail.to_string()));
-        let by = by.map(|s| format!(" (by the {})", s.name())).unwrap_or_default();
-        let s = self.style.red(&format!("  !! #{id} {}{by} at frame {frame}: {detail}", kind.name()));
-        self.line(&s);
     }
 
     /// Print what the reports add (anomalies judged at the end, recovery
@@ -259,16 +331,18 @@ impl<'o> Observer<'o> {
     fn settled_reports(&mut self) {
         let reports = std::mem::take(&mut *self.reports.borrow_mut());
         for a in reports {
-            self.totals.associations += 1;
+            let mut p = self.printer.borrow_mut();
+            p.totals.associations += 1;
             if let Some(r) = a.recovers {
-                self.totals.recoveries += 1;
+                p.totals.recoveries += 1;
                 if self.linked.insert(a.id) {
-                    self.line(&format!("   #{} recovered #{r}", a.id));
+                    p.line(&format!("   #{} recovered #{r}", a.id));
                 }
             }
             for x in &a.anomalies {
-                self.anomaly(a.id, x.kind, x.frame, x.by, &x.detail);
+                p.anomaly(a.id, x.kind, x.frame, x.by, &x.detail);
             }
+            drop(p);
             if self.reported.len() < self.keep {
                 self.reported.push(a);
             } else {
@@ -285,7 +359,8 @@ impl<'o> Observer<'o> {
             Effect::Withhold => format!("withheld {}", note.pdus.join(",")),
             Effect::Delay(ms) => format!("delayed {} by {ms} ms", note.pdus.join(",")),
         };
-        self.totals.faults.push(FaultRecord {
+        let mut p = self.printer.borrow_mut();
+        p.totals.faults.push(FaultRecord {
             conn,
             frame,
             from: side,
@@ -293,8 +368,8 @@ impl<'o> Observer<'o> {
             why: note.why.clone(),
             pdus: note.pdus.clone(),
         });
-        let s = self.style.paint(
-            "1;33",
+        p.paint_line(
+            YELLOW,
             &format!(
                 "{}  c{conn:<3} FAULT f{frame}: {what} from the {} [{}]",
                 clock(super::relay::now()),
@@ -302,14 +377,22 @@ impl<'o> Observer<'o> {
                 note.why
             ),
         );
-        self.line(&s);
+    }
+
+    fn totals(&self) -> std::cell::RefMut<'_, Totals> {
+        std::cell::RefMut::map(self.printer.borrow_mut(), |p| &mut p.totals)
     }
 
     /// Handle one message of the pumps.
     pub fn handle(&mut self, m: Msg) {
+        self.message(m);
+        self.drain_text();
+    }
+
+    fn message(&mut self, m: Msg) {
         match m {
             Msg::Open { conn, client, listen, local, upstream, time } => {
-                self.totals.connections += 1;
+                self.totals().connections += 1;
                 let convs = self
                     .rec
                     .out
@@ -327,6 +410,7 @@ impl<'o> Observer<'o> {
                     t.syn();
                 });
                 self.conns.insert(conn, c);
+                self.printer.borrow_mut().conn = conn;
                 self.engine.item(CaptureItem::Open {
                     conn,
                     key: ConnKey { client, server: upstream },
@@ -334,18 +418,17 @@ impl<'o> Observer<'o> {
                     time,
                     mid_stream: false,
                 });
-                if self.verbose_rows {
-                    self.line(&format!(
-                        "{}  c{conn:<3} open {client} -> {listen} | {local} -> {upstream}",
-                        clock(time)
-                    ));
+                let mut p = self.printer.borrow_mut();
+                if p.verbose {
+                    p.line(&format!("{}  c{conn:<3} open {client} -> {listen} | {local} -> {upstream}", clock(time)));
                 }
-                self.flush_rows(conn);
+                drop(p);
+                self.settled_reports();
             }
             Msg::ConnectFailed { conn, client, error } => {
-                self.totals.connect_failures += 1;
-                let s = self.style.red(&format!("c{conn} from {client}: upstream MTA unreachable: {error}"));
-                self.line(&s);
+                let mut p = self.printer.borrow_mut();
+                p.totals.connect_failures += 1;
+                p.paint_line(RED, &format!("c{conn} from {client}: upstream MTA unreachable: {error}"));
             }
             Msg::Data { conn, from, received, forwarded, time, fault } => {
                 let Some(c) = self.conns.get_mut(&conn) else { return };
@@ -360,8 +443,17 @@ impl<'o> Observer<'o> {
                     });
                 }
                 let frame = self.rec.frames;
-                self.totals.octets[inb] += fwd.len() as u64;
                 c.offset[inb] += fwd.len() as u64;
+                let mut p = self.printer.borrow_mut();
+                p.totals.octets[inb] += fwd.len() as u64;
+                p.conn = conn;
+                drop(p);
+                // Printed before the rows this data produces (as they are
+                // recorded).
+                if let Some(note) = &fault {
+                    self.fault_line(conn, in_frame, from, note);
+                }
+                let Some(c) = self.conns.get_mut(&conn) else { return };
                 let engine = &mut self.engine;
                 c.dec.push(from, fwd, |d| {
                     engine.item(CaptureItem::Pdu {
@@ -373,11 +465,7 @@ impl<'o> Observer<'o> {
                         result: &d.result,
                     });
                 });
-                // Before the rows this data produced (flushed next).
-                if let Some(note) = &fault {
-                    self.fault_line(conn, in_frame, from, note);
-                }
-                self.flush_rows(conn);
+                self.settled_reports();
             }
             Msg::Forged { conn, bytes, time } => {
                 let Some(c) = self.conns.get_mut(&conn) else { return };
@@ -387,11 +475,10 @@ impl<'o> Observer<'o> {
                 let f = self.rec.leg(&mut c.legs, 0, time, 1, |t| {
                     t.send(Direction::ToClient, &bytes);
                 });
-                let s = self.style.paint(
-                    "1;33",
+                self.printer.borrow_mut().paint_line(
+                    YELLOW,
                     &format!("{}  c{conn:<3} FAULT f{f}: forged session AB sent to both MTAs", clock(time)),
                 );
-                self.line(&s);
             }
             Msg::Fin { conn, from, time } => {
                 let Some(c) = self.conns.get_mut(&conn) else { return };
@@ -436,23 +523,23 @@ impl<'o> Observer<'o> {
                 }
                 let frame = self.rec.frames;
                 let how = if rst { CloseHow::Rst } else { CloseHow::Fin };
-                self.engine.item(CaptureItem::Close { conn, frame, time, how });
-                if self.verbose_rows {
-                    self.line(&format!(
-                        "{}  c{conn:<3} closed ({}{reason})",
-                        clock(time),
-                        if rst { "RST: " } else { "" }
-                    ));
+                // Printed before the rows the close produces.
+                let mut p = self.printer.borrow_mut();
+                if p.verbose {
+                    p.line(&format!("{}  c{conn:<3} closed ({}{reason})", clock(time), if rst { "RST: " } else { "" }));
                 }
-                self.flush_rows(conn);
+                p.conn = conn;
+                drop(p);
+                self.engine.item(CaptureItem::Close { conn, frame, time, how });
+                self.settled_reports();
             }
             Msg::Unframed { conn, from, at, error } => {
-                self.totals.unframed += 1;
-                let s = self.style.red(&format!(
+                let mut p = self.printer.borrow_mut();
+                p.totals.unframed += 1;
+                p.paint_line(RED, &format!(
                     "c{conn}: the {} MTA's octets stop framing as TPKTs at offset {at} ({error}); relayed as read from here, no fault applies",
                     crate::observe::side(from).name()
                 ));
-                self.line(&s);
             }
         }
     }
@@ -461,23 +548,27 @@ impl<'o> Observer<'o> {
     /// unanswered by an idle holder) are shown now, not at the next event.
     pub fn tick(&mut self) {
         for (id, a) in self.engine.tick(super::relay::now()) {
-            self.anomaly(id, a.kind, a.frame, a.by, &a.detail);
+            self.printer.borrow_mut().anomaly(id, a.kind, a.frame, a.by, &a.detail);
         }
+        self.drain_text();
     }
 
     /// End of the run: every association is reported.
     pub fn finish(mut self) -> (Totals, Vec<Association>, usize, Option<std::io::Error>) {
-        let Observer { engine, .. } = &mut self;
+        self.printer.borrow_mut().conn = u64::MAX;
         let placeholder = Engine::new(Settings::default(), Box::new(|_| {}) as Box<dyn FnMut(Association)>);
-        let summary = std::mem::replace(engine, placeholder).finish();
-        self.flush_rows(u64::MAX);
-        self.totals.malformed = self.totals.malformed.max(summary.malformed);
+        let summary = std::mem::replace(&mut self.engine, placeholder).finish();
+        self.settled_reports();
+        self.drain_text();
+        self.flush();
+        let mut totals = std::mem::take(&mut *self.totals());
+        totals.malformed = totals.malformed.max(summary.malformed);
         let mut err = self.rec.error.take();
         if let Some(w) = self.rec.out.take() {
             if let Err(e) = w.into_inner().and_then(|mut b| b.flush()) {
                 err.get_or_insert(e);
             }
         }
-        (self.totals, self.reported, self.not_kept, err)
+        (totals, self.reported, self.not_kept, err)
     }
 }

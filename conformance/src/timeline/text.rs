@@ -7,6 +7,10 @@ use crate::tracker::{Phase, Side, TurnHolder};
 use rtse_codec::capture::Timestamp;
 use std::fmt::Write as _;
 
+/// ANSI codes of the styles that live output (`rtse proxy`) also uses.
+pub(crate) const RED: &str = "1;31";
+pub(crate) const DIM: &str = "2";
+
 /// ANSI styles, or nothing.
 #[derive(Debug, Clone, Copy)]
 pub struct Style {
@@ -15,29 +19,43 @@ pub struct Style {
 
 impl Style {
     pub(crate) fn paint(self, code: &str, s: &str) -> String {
+        let mut out = String::with_capacity(s.len() + if self.color { code.len() + 7 } else { 0 });
+        self.paint_into(&mut out, code, s);
+        out
+    }
+    /// [`paint`](Self::paint), appended to `out` (live output builds its
+    /// lines in one buffer).
+    pub(crate) fn paint_into(self, out: &mut String, code: &str, s: &str) {
         if self.color {
-            format!("\x1b[{code}m{s}\x1b[0m")
+            out.push_str("\x1b[");
+            out.push_str(code);
+            out.push('m');
+            out.push_str(s);
+            out.push_str("\x1b[0m");
         } else {
-            s.to_string()
+            out.push_str(s);
         }
     }
     pub(crate) fn red(self, s: &str) -> String {
-        self.paint("1;31", s)
+        self.paint(RED, s)
     }
     fn bold(self, s: &str) -> String {
         self.paint("1", s)
     }
     pub(crate) fn dim(self, s: &str) -> String {
-        self.paint("2", s)
+        self.paint(DIM, s)
     }
     pub(crate) fn holder(self, h: TurnHolder, width: usize) -> String {
-        let s = format!("{:<width$}", h.name());
+        self.paint(Self::holder_code(h), &format!("{:<width$}", h.name()))
+    }
+    /// The colour of a holder's name.
+    pub(crate) const fn holder_code(h: TurnHolder) -> &'static str {
         match h {
-            TurnHolder::Initiator => self.paint("34", &s),
-            TurnHolder::Responder => self.paint("32", &s),
-            TurnHolder::InTransit => self.paint("33", &s),
-            TurnHolder::Unknown => self.paint("35", &s),
-            TurnHolder::None => self.dim(&s),
+            TurnHolder::Initiator => "34",
+            TurnHolder::Responder => "32",
+            TurnHolder::InTransit => "33",
+            TurnHolder::Unknown => "35",
+            TurnHolder::None => DIM,
         }
     }
 }
@@ -63,8 +81,15 @@ pub fn date(t: Timestamp) -> String {
 
 /// `01:46:40.000123` (UTC, microseconds).
 pub fn clock(t: Timestamp) -> String {
+    let mut out = String::with_capacity(15);
+    push_clock(&mut out, t);
+    out
+}
+
+/// [`clock`], appended to `out`.
+pub fn push_clock(out: &mut String, t: Timestamp) {
     let s = t.secs % 86_400;
-    format!("{:02}:{:02}:{:02}.{:06}", s / 3600, s / 60 % 60, s % 60, t.nanos / 1000)
+    let _ = write!(out, "{:02}:{:02}:{:02}.{:06}", s / 3600, s / 60 % 60, s % 60, t.nanos / 1000);
 }
 
 fn phase_text(p: Phase) -> &'static str {
