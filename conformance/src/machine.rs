@@ -460,8 +460,10 @@ pub struct Output {
     pub actions: Vec<Action>,
     wire: Vec<u8>,
     pool: Vec<Vec<u8>>,
-    /// Encodings of the short PDUs already built ([`emit::Short`]).
-    memo: emit::Memo,
+    /// PDUs built and decoded before ([`emit::Memo`]); boxed on first
+    /// use, so that an empty `Output` (which drivers swap in and out on
+    /// every input) costs nothing to make or drop.
+    memo: Option<Box<emit::Memo>>,
 }
 
 impl Output {

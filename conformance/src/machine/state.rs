@@ -1,12 +1,13 @@
 //! The machine's state and transitions. See the [module docs](super).
 
-use super::emit::{self, AcceptParams, OpenParams, Pcids, Short, Wire, TPDU_MAX, TPDU_SIZE_CODE};
+use super::emit::{self, AcceptParams, Memo, OpenParams, Pcids, Short, Wire, TPDU_MAX, TPDU_SIZE_CODE};
 use super::{
     Action, Apdu, Config, Dialogue, Indication, Input, Notice, OpenFailure, Output, PAbortReason, Request, Role, Tick,
     TimerId, TransportEvent, NO_CHECKPOINT_SEGMENT,
 };
 use crate::flaw::Flaw;
 use rtse_codec::acse;
+use rtse_codec::ber::Octets;
 use rtse_codec::cotp::{self, Tpdu};
 use rtse_codec::error::{Error, Layer};
 use rtse_codec::limits;
@@ -235,6 +236,9 @@ pub struct Machine {
     rx_pending: Vec<u8>,
     rx_tsdu: Vec<u8>,
 }
+
+/// The layers above an SPDU that has none.
+static EMPTY: Upper<'static> = Upper::EMPTY;
 
 const TURN_TOKENS: [Token; 3] = [Token::Data, Token::MinorSync, Token::MajorActivity];
 
@@ -990,6 +994,13 @@ impl Machine {
             Ok(t) => t,
             Err(e) => return self.malformed(&e, out),
         };
+        // A normal-mode DT's segment, when the octets before it are those
+        // of a DT decoded before (`Memo::rttr_segment`): the machine reads
+        // nothing else the stack decoder gives for a DT. Only where the
+        // decoding context is the fresh one (a CN or AC earlier in the
+        // TSDU would change it).
+        let normal =
+            ctx.mode == Some(Mode::Normal) && tsdu.iter().all(|s| !matches!(s.kind(), SpduKind::Cn | SpduKind::Ac));
         for spdu in tsdu.iter() {
             // An SPDU with no layer above it (the empty GT, GTC, GTA, MIP,
             // MIA, AS, AE, AEA...) is not handed to the stack decoder: it
@@ -1000,17 +1011,36 @@ impl Machine {
             // settle the context the SPDUs after them are decoded with).
             let bare = !matches!(spdu.kind(), SpduKind::Cn | SpduKind::Ac)
                 && spdu.user_data().is_none_or(|u| u.is_empty() && spdu.kind() != SpduKind::Dt);
-            let decoded = if bare { Ok(Upper::EMPTY) } else { stack::decode_upper_of(&mut ctx, from, spdu, bytes) };
-            let up = match decoded {
-                Ok(u) => u,
-                Err(e) => return self.malformed(&e, out),
+            let dt = match spdu {
+                Spdu::Dt(d) if normal => Some(d.user_info),
+                _ => None,
+            };
+            let decoded = if bare {
+                Ok(None)
+            } else if let Some(seg) = dt.and_then(|ud| out.memo.as_ref()?.rttr_segment(ud)) {
+                Ok(Some(Upper { rtse: Some(RtseApdu::Rttr(Octets::borrowed(seg))), ..Upper::EMPTY }))
+            } else {
+                let up = stack::decode_upper_of(&mut ctx, from, spdu, bytes);
+                if let (Some(ud), Ok(Upper { rtse: Some(RtseApdu::Rttr(seg)), acse: None, x410: None, p1: None, .. })) =
+                    (dt, &up)
+                {
+                    Memo::of(&mut out.memo).learn_rttr(ud, seg);
+                }
+                up.map(Some)
+            };
+            // A bare SPDU borrows the one empty `Upper` rather than moving
+            // and dropping one of its own (a few hundred octets).
+            let up = match &decoded {
+                Ok(Some(u)) => u,
+                Ok(None) => &EMPTY,
+                Err(e) => return self.malformed(e, out),
             };
             if let Spdu::Gt(t) = spdu {
                 if t.tokens().is_empty() {
                     continue;
                 }
             }
-            self.on_spdu(now, spdu, &up, out);
+            self.on_spdu(now, spdu, up, out);
             if !self.connected() {
                 return;
             }
@@ -1240,23 +1270,27 @@ impl Machine {
             out.notice(Notice::DuplicateSuppressed);
             return;
         }
-        let (apdu, label) = self.delivered(r.buf);
+        let (apdu, label) = self.delivered(r.buf, out);
         out.indicate(Indication::TransferInd { apdu, label });
     }
 
-    /// The APDU and its label from the octets of a transfer.
-    fn delivered(&self, buf: Vec<u8>) -> (Vec<u8>, Option<Arc<str>>) {
-        let apdu = match self.wire.mode {
-            Mode::X410 => buf,
-            Mode::Normal => match acse::parse_external_as(Layer::Rtse, &buf) {
-                Ok((ext, _)) => match ext.encoding {
-                    PdvValue::Single(raw) => raw.to_vec(),
-                    _ => buf,
-                },
-                Err(_) => buf,
-            },
+    /// The APDU and its label from the octets of a transfer (remembered
+    /// in the output's memo: they are a function of the octets and the
+    /// mode).
+    fn delivered(&self, buf: Vec<u8>, out: &mut Output) -> (Vec<u8>, Option<Arc<str>>) {
+        let mode = self.wire.mode;
+        let (span, label) = match out.memo.as_ref().and_then(|m| m.delivered(mode, &buf)) {
+            Some(d) => d.clone(),
+            None => {
+                let d = label_of(mode, &buf);
+                Memo::of(&mut out.memo).learn_delivered(mode, &buf, d.clone());
+                d
+            }
         };
-        let label = p1::parse_mts_apdu(&apdu).ok().map(|(t, _)| Arc::from(t.mts_identifier.to_string()));
+        let apdu = match span.and_then(|(a, b)| buf.get(a..b)) {
+            Some(inner) => inner.to_vec(),
+            None => buf,
+        };
         (apdu, label)
     }
 
@@ -1526,6 +1560,30 @@ impl Machine {
         out.notice(Notice::Recovered { turn: self.turn, token_setting: setting.0 });
         self.resume(out);
     }
+}
+
+/// Where the APDU is in the octets of a transfer (`None`: all of them;
+/// normal mode: the value of the EXTERNAL they are, when it decodes as
+/// one), and its label when it decodes as a P1 MTS-APDU.
+fn label_of(mode: Mode, buf: &[u8]) -> emit::Delivered {
+    let inner = match mode {
+        Mode::X410 => None,
+        Mode::Normal => match acse::parse_external_as(Layer::Rtse, buf) {
+            Ok((ext, _)) => match ext.encoding {
+                PdvValue::Single(raw) => Some(raw),
+                _ => None,
+            },
+            Err(_) => None,
+        },
+    };
+    let apdu = inner.unwrap_or(buf);
+    let label = p1::parse_mts_apdu(apdu).ok().map(|(t, _)| Arc::from(t.mts_identifier.to_string()));
+    // `raw` borrows from `buf`: its span there.
+    let span = inner.map(|raw| {
+        let a = (raw.as_ptr() as usize).saturating_sub(buf.as_ptr() as usize);
+        (a, a + raw.len())
+    });
+    (span, label)
 }
 
 fn unexpected() -> rtse_codec::error::Found {
