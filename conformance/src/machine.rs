@@ -109,6 +109,7 @@
 #![forbid(unsafe_code)]
 
 mod emit;
+mod heard;
 mod state;
 
 pub use self::state::{Machine, Phase};

@@ -2,6 +2,7 @@
 //! emitters, into an [`Output`]. Scratch buffers come from the output's
 //! pool, so steady-state PDUs cost no heap allocation.
 
+use super::heard::Heard;
 use super::{Dialogue, Output, PduInfo, Transmit};
 use crate::machine::Action;
 use rtse_codec::acse::{self, Aare, Aarq, Abrt, AcseApdu, External, Rlre, Rlrq, SourceDiagnostic};
@@ -140,6 +141,9 @@ pub(crate) struct Memo {
     /// Per mode (normal, X.410), the transfers delivered: their octets,
     /// the span of the APDU in them (`None`: all of them) and its label.
     delivered: [std::collections::HashMap<Box<[u8]>, Delivered, crate::fx::FxBuild>; 2],
+    /// What the user data of CNs and ACs said ([`Heard`]), per SPDU and
+    /// decoding context (its mode, if it knows one): [`Memo::heard_slot`].
+    heard: [std::collections::HashMap<Box<[u8]>, Heard, crate::fx::FxBuild>; 6],
 }
 
 /// The span of the APDU in a transfer's octets (`None`: all of them) and
@@ -176,8 +180,10 @@ impl Memo {
         Some((a, u32::try_from(self.octets.len()).ok()?))
     }
 
-    /// Transfers remembered at most per mode, and the longest.
-    const DELIVERED: usize = 64;
+    /// Entries of each map of user data (transfers per mode, CN and AC
+    /// user data per slot) kept at most (emptied beyond), and the longest
+    /// transfer remembered.
+    const USER_DATA: usize = 64;
     const DELIVERED_LEN: usize = 64 * 1024;
 
     /// What [`Memo::learn_delivered`] was told of the transfer `octets` in
@@ -194,10 +200,38 @@ impl Memo {
         if octets.len() > Self::DELIVERED_LEN {
             return;
         }
-        if m.len() >= Self::DELIVERED {
+        if m.len() >= Self::USER_DATA {
             m.clear();
         }
         m.insert(octets.into(), d);
+    }
+
+    fn heard_slot(kind: SpduKind, ctx: Option<Mode>) -> usize {
+        let mode = match ctx {
+            None => 0,
+            Some(Mode::X410) => 1,
+            Some(Mode::Normal) => 2,
+        };
+        if kind == SpduKind::Cn {
+            mode
+        } else {
+            3 + mode
+        }
+    }
+
+    /// What the user data `ud` of a CN or AC (`kind`) decoded in a fresh
+    /// context of mode `ctx` said, if it was seen before.
+    pub(crate) fn heard(&self, kind: SpduKind, ctx: Option<Mode>, ud: &[u8]) -> Option<&Heard> {
+        self.heard.get(Self::heard_slot(kind, ctx))?.get(ud)
+    }
+
+    /// Remember what `ud` said (a function of `kind`, `ctx` and `ud`).
+    pub(crate) fn learn_heard(&mut self, kind: SpduKind, ctx: Option<Mode>, ud: &[u8], h: Heard) {
+        let Some(m) = self.heard.get_mut(Self::heard_slot(kind, ctx)) else { return };
+        if m.len() >= Self::USER_DATA {
+            m.clear();
+        }
+        m.insert(ud.into(), h);
     }
 
     /// The RTTR segment of `ud`, the user data of a received normal-mode
