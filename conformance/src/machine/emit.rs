@@ -144,6 +144,9 @@ pub(crate) struct Memo {
     /// What the user data of CNs and ACs said ([`Heard`]), per SPDU and
     /// decoding context (its mode, if it knows one): [`Memo::heard_slot`].
     heard: [std::collections::HashMap<Box<[u8]>, Heard, crate::fx::FxBuild>; 6],
+    /// Normal-mode transfer payloads by (address of the APDU, MTSE
+    /// context), with the APDU they wrap ([`transfer_payload`]).
+    payloads: std::collections::HashMap<(usize, i64), (Arc<[u8]>, Arc<[u8]>), crate::fx::FxBuild>,
 }
 
 /// The span of the APDU in a transfer's octets (`None`: all of them) and
@@ -698,16 +701,29 @@ fn dt_tsdu(out: &mut Output, w: &Wire, segment: &[u8], t: &mut Vec<u8>) {
 }
 
 /// The octets a normal-mode transfer carries: `EXTERNAL { pcid of
-/// id-as-mtse, single-ASN1-type apdu }` (rtse.md §2); X.410: the APDU.
-pub(crate) fn transfer_payload(w: &Wire, apdu: &[u8]) -> Vec<u8> {
-    match w.mode {
-        Mode::Normal => {
-            let mut v = Vec::with_capacity(apdu.len() + 12);
-            acse::emit_external(&External::single(w.pcid.mtse, apdu), &mut v);
-            v
-        }
-        Mode::X410 => apdu.to_vec(),
+/// id-as-mtse, single-ASN1-type apdu }` (rtse.md §2); X.410: the APDU
+/// itself (shared, not copied). A normal-mode payload is remembered per
+/// APDU (by address: the memo holds the APDU, so the address names these
+/// octets for as long as the entry lives) and context: an APDU sent again
+/// (after an abort, or in another run of a simulation) is not wrapped
+/// again.
+pub(crate) fn transfer_payload(out: &mut Output, w: &Wire, apdu: &Arc<[u8]>) -> Arc<[u8]> {
+    if w.mode == Mode::X410 {
+        return Arc::clone(apdu);
     }
+    let memo = Memo::of(&mut out.memo);
+    let key = (Arc::as_ptr(apdu).cast::<u8>() as usize, w.pcid.mtse);
+    if let Some((_, payload)) = memo.payloads.get(&key).filter(|(a, _)| Arc::ptr_eq(a, apdu)) {
+        return Arc::clone(payload);
+    }
+    let mut v = Vec::with_capacity(apdu.len() + 12);
+    acse::emit_external(&External::single(w.pcid.mtse, apdu), &mut v);
+    let payload: Arc<[u8]> = Arc::from(v);
+    if memo.payloads.len() >= Memo::USER_DATA {
+        memo.payloads.clear();
+    }
+    memo.payloads.insert(key, (Arc::clone(apdu), Arc::clone(&payload)));
+    payload
 }
 
 fn acse_user_data(out: &mut Output, w: &Wire, apdu: &AcseApdu<'_>, f: impl FnOnce(&mut Output, Option<&[u8]>)) {
@@ -849,6 +865,132 @@ mod tests {
                 }
                 assert_eq!(memo.memo.as_ref().map_or(0, |m| m.at.len()), keys.len());
             }
+        }
+    }
+
+    fn bytes(o: &Output) -> Vec<Vec<u8>> {
+        o.transmits().map(|(_, b)| b.to_vec()).collect()
+    }
+
+    /// Segment lengths either side of every BER and session length-form
+    /// boundary, and longer than a TPDU.
+    const LENGTHS: [usize; 14] = [0, 1, 100, 127, 128, 200, 254, 255, 256, 1000, 1024, 2040, 4000, 70_000];
+
+    /// A DT built from a remembered header is the octets (and the
+    /// description) a fresh build gives, for other segments of the same
+    /// length, both modes, two TPDU sizes.
+    #[test]
+    fn memoised_dts_equal_fresh_ones() {
+        let mut rng = crate::sim::SplitMix64::new(5);
+        for mode in [Mode::Normal, Mode::X410] {
+            for tpdu_max in [128, TPDU_MAX] {
+                let w = Wire { mode, pcid: Pcids::OURS, tpdu_max };
+                let mut memo = Output::new();
+                for n in LENGTHS {
+                    for _ in 0..3 {
+                        let segment = rng.bytes(n);
+                        let mut fresh = Output::new();
+                        dt(&mut fresh, &w, &segment);
+                        memo.clear();
+                        dt(&mut memo, &w, &segment);
+                        assert_eq!(memo.actions, fresh.actions, "{n} {mode:?} {tpdu_max}");
+                        assert_eq!(bytes(&memo), bytes(&fresh), "{n} {mode:?} {tpdu_max}");
+                    }
+                }
+                assert!(memo.memo.as_ref().is_some_and(|m| m.dt.len() == LENGTHS.len()));
+            }
+        }
+    }
+
+    /// A received DT's segment found through a remembered header is the
+    /// one the stack decoder gives: for other segments of the same
+    /// length, and for every single-octet corruption of them (where the
+    /// memo answers, the decoder must decode the same segment; elsewhere
+    /// the machine decodes it).
+    #[test]
+    fn received_dts_decode_as_the_stack_decoder_does() {
+        use rtse_codec::stack::{self, Context, Sender, Upper};
+        let decode = |ud: &[u8]| {
+            let mut ctx = Context::with_mode(Mode::Normal);
+            ctx.rtse = Some(true);
+            match stack::decode_upper_of(&mut ctx, Sender::Initiator, &Spdu::dt(ud), ud) {
+                Ok(Upper { rtse: Some(RtseApdu::Rttr(o)), .. }) => Some(o.as_bytes().to_vec()),
+                _ => None,
+            }
+        };
+        let user_data_of = |segment: &[u8]| {
+            let (mut a, mut b) = (Vec::new(), Vec::new());
+            rtse::emit(&RtseApdu::Rttr(Octets::borrowed(segment)), &mut a);
+            user_data(&mut b, Pcids::OURS.rtse, &a);
+            b
+        };
+        let mut rng = crate::sim::SplitMix64::new(7);
+        let mut memo = Memo::default();
+        let mut answered = 0;
+        for n in LENGTHS.into_iter().filter(|&n| n > 0 && n < 5000) {
+            let first = user_data_of(&rng.bytes(n));
+            assert_eq!(memo.rttr_segment(&first), None, "{n}: nothing learnt yet");
+            let seg = first.len() - n;
+            let Ok(Upper { rtse: Some(RtseApdu::Rttr(o)), .. }) = stack::decode_upper_of(
+                &mut Context::with_mode(Mode::Normal),
+                Sender::Initiator,
+                &Spdu::dt(&first),
+                &first,
+            ) else {
+                panic!("{n}: our DT decodes")
+            };
+            memo.learn_rttr(&first, &o);
+            let other = user_data_of(&rng.bytes(n));
+            assert_eq!(memo.rttr_segment(&other), Some(&other[seg..]), "{n}");
+            for k in 0..other.len() {
+                let mut bad = other.clone();
+                bad[k] ^= 0x5a;
+                if let Some(s) = memo.rttr_segment(&bad) {
+                    assert_eq!(Some(s.to_vec()), decode(&bad), "{n}: corrupted at {k}");
+                    answered += 1;
+                }
+            }
+        }
+        assert!(answered > 1000, "{answered}");
+    }
+
+    /// A fresh association's CN and AC built from remembered upper layers
+    /// are the octets a fresh build gives, whatever the references and
+    /// the Token Setting (outside the memo key), both modes; a recovery's
+    /// is never remembered.
+    #[test]
+    fn memoised_connects_equal_fresh_ones() {
+        let name: Arc<str> = Arc::from("MTA-A");
+        for mode in [Mode::Normal, Mode::X410] {
+            let w = Wire { mode, pcid: Pcids::OURS, tpdu_max: TPDU_MAX };
+            let mut memo = Output::new();
+            for (i, calling) in [&b"MTA-A/0001"[..], b"MTA-A/0002", b"MTA-A/0003"].into_iter().enumerate() {
+                let setting = if i == 1 { TokenSetting::TURN_RESPONDER } else { TokenSetting::ALL_INITIATOR };
+                let recover = (i == 2).then_some((&b"MTA-A/0001"[..], &b"250101000000Z"[..]));
+                let open = OpenParams {
+                    setting,
+                    calling_ref: calling,
+                    common_ref: b"250101000001Z",
+                    recover,
+                    checkpoint: 1,
+                    window: 3,
+                    dialogue: Dialogue::Twa,
+                    name: &name,
+                };
+                let accept = AcceptParams { setting, checkpoint: 1, window: 3, recover, name: &name };
+                for twice in 0..2 {
+                    let (mut fresh, mut fresh_ac) = (Output::new(), Output::new());
+                    cn(&mut fresh, &w, &open);
+                    ac(&mut fresh_ac, &w, &accept);
+                    memo.clear();
+                    cn(&mut memo, &w, &open);
+                    assert_eq!(bytes(&memo), bytes(&fresh), "CN {i} {mode:?} {twice}");
+                    memo.clear();
+                    ac(&mut memo, &w, &accept);
+                    assert_eq!(bytes(&memo), bytes(&fresh_ac), "AC {i} {mode:?} {twice}");
+                }
+            }
+            assert!(memo.memo.as_ref().is_some_and(|m| m.establish.len() == 2), "one CN, one AC");
         }
     }
 

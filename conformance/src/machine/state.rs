@@ -543,7 +543,7 @@ impl Machine {
                 if !self.turn && !self.flawed(Flaw::SendsWithoutTurn) {
                     return Err("not holding the Turn");
                 }
-                let payload: Arc<[u8]> = Arc::from(emit::transfer_payload(&self.wire, &apdu.octets));
+                let payload = emit::transfer_payload(out, &self.wire, &apdu.octets);
                 let id = self.new_activity();
                 emit::short(out, &self.wire, Short::As(id));
                 self.send = Some(Sending { apdu, payload, id, sent: 0, serial: 0, acked: 0, state: SendState::Data });
