@@ -32,7 +32,10 @@
 //!
 //! `Output` is reusable: [`Output::clear`] it between calls (or let the
 //! actions accumulate); its buffers keep their capacity, so steady-state
-//! token and checkpoint PDUs are encoded without heap allocation.
+//! token and checkpoint PDUs are encoded without heap allocation, and its
+//! memo of PDUs built and decoded (each entry a function of its key, so
+//! which `Output` a machine is given changes nothing but the speed) serves
+//! every machine it is passed to.
 //!
 //! # What it sends
 //!
@@ -43,8 +46,10 @@
 //! 5 id-as-mtse), ACSE AARQ/AARE/RLRQ/RLRE/ABRT and RTSE
 //! RTORQ/RTOAC/RTORJ/RTTP/RTTR/RTAB; in X.410-1984 mode PConnect, PAccept,
 //! PRefuse, Priority and AbortInformation, and raw APDU octets in DT. Every
-//! received TPKT is decoded with [`rtse_codec::stack`]; nothing here looks
-//! at raw bytes.
+//! received TPKT is decoded with [`rtse_codec::stack`], or its meaning is
+//! taken from the output's memo of what the same octets decoded to before
+//! (a DT's header, a fresh CN's or AC's upper layers); nothing here parses
+//! raw bytes itself.
 //!
 //! # The procedures (rtse.md, session.md §4-§6, turn-and-recovery.md)
 //!

@@ -1009,7 +1009,8 @@ impl Machine {
             // and what it would learn (session requirements, the SI-41
             // sender, transfer collection) no SPDU of this TSDU and nothing
             // here reads. CN and AC always go through (they reset or
-            // settle the context the SPDUs after them are decoded with).
+            // settle the context the SPDUs after them are decoded with),
+            // unless alone in their TSDU and remembered (below).
             let kind = spdu.kind();
             let connect = matches!(kind, SpduKind::Cn | SpduKind::Ac);
             let bare = !connect && spdu.user_data().is_none_or(|u| u.is_empty() && kind != SpduKind::Dt);
