@@ -32,7 +32,10 @@
 //!
 //! `Output` is reusable: [`Output::clear`] it between calls (or let the
 //! actions accumulate); its buffers keep their capacity, so steady-state
-//! token and checkpoint PDUs are encoded without heap allocation.
+//! token and checkpoint PDUs are encoded without heap allocation, and its
+//! memo of PDUs built and decoded (each entry a function of its key, so
+//! which `Output` a machine is given changes nothing but the speed) serves
+//! every machine it is passed to.
 //!
 //! # What it sends
 //!
@@ -43,8 +46,10 @@
 //! 5 id-as-mtse), ACSE AARQ/AARE/RLRQ/RLRE/ABRT and RTSE
 //! RTORQ/RTOAC/RTORJ/RTTP/RTTR/RTAB; in X.410-1984 mode PConnect, PAccept,
 //! PRefuse, Priority and AbortInformation, and raw APDU octets in DT. Every
-//! received TPKT is decoded with [`rtse_codec::stack`]; nothing here looks
-//! at raw bytes.
+//! received TPKT is decoded with [`rtse_codec::stack`], or its meaning is
+//! taken from the output's memo of what the same octets decoded to before
+//! (a DT's header, a fresh CN's or AC's upper layers); nothing here parses
+//! raw bytes itself.
 //!
 //! # The procedures (rtse.md, session.md §4-§6, turn-and-recovery.md)
 //!
@@ -109,6 +114,7 @@
 #![forbid(unsafe_code)]
 
 mod emit;
+mod heard;
 mod state;
 
 pub use self::state::{Machine, Phase};
@@ -460,8 +466,10 @@ pub struct Output {
     pub actions: Vec<Action>,
     wire: Vec<u8>,
     pool: Vec<Vec<u8>>,
-    /// Encodings of the short PDUs already built ([`emit::Short`]).
-    memo: emit::Memo,
+    /// PDUs built and decoded before ([`emit::Memo`]); boxed on first
+    /// use, so that an empty `Output` (which drivers swap in and out on
+    /// every input) costs nothing to make or drop.
+    memo: Option<Box<emit::Memo>>,
 }
 
 impl Output {

@@ -289,7 +289,7 @@ impl Sim {
             tamper_fired: vec![false; scenario.tamper.len()],
             skip_faults: false,
             submitted: [Vec::new(), Vec::new()],
-            out: Output::new(),
+            out: scenario.outputs.take(),
             pdus: 0,
             sc: scenario,
         };
@@ -735,7 +735,8 @@ impl Sim {
         }
     }
 
-    fn judge(self) -> Outcome {
+    fn judge(mut self) -> Outcome {
+        self.sc.outputs.put(std::mem::take(&mut self.out));
         let mut violations = Vec::new();
         let initiators = self.net.initiators();
         if self.net.record {
@@ -997,15 +998,19 @@ impl Sim {
 }
 
 /// EOT TPKTs delivered per name: a dozen names at most, looked up on
-/// every delivery, so a short list (pointer equality short-cuts the
-/// comparison: the names are the machine's `&'static str` constants)
-/// rather than an ordered map.
+/// every delivery, so a short list rather than an ordered map.
 #[derive(Debug, Default)]
 struct KindCount(Vec<(&'static str, u32)>);
 
 impl KindCount {
+    /// The entry of `name` (one per text). The names are the machine's
+    /// `&'static str` constants, so a scan by address nearly always finds
+    /// it without comparing text (most names are two letters: comparing
+    /// text is a call per entry); by text when it does not (the same name
+    /// may be two constants).
     fn slot(&self, name: &str) -> Option<usize> {
-        self.0.iter().position(|(k, _)| std::ptr::eq(*k, name) || *k == name)
+        let by_address = self.0.iter().position(|(k, _)| std::ptr::eq(*k, name));
+        by_address.or_else(|| self.0.iter().position(|(k, _)| *k == name))
     }
     fn get(&self, name: &str) -> u32 {
         self.slot(name).map_or(0, |i| self.0[i].1)

@@ -353,3 +353,41 @@ fn runs_are_byte_identical_to_the_recorded_ones() {
         assert_eq!((b.len(), fnv(&b)), (len, digest), "{name} seed {seed} {flaw}");
     }
 }
+
+/// Runs on a scenario whose machine outputs are warm (their memo of PDUs
+/// built and decoded filled by earlier runs of it: `OutputPool`) give
+/// the octets and the verdicts of runs on a fresh scenario: the memo
+/// changes nothing but the speed.
+#[test]
+fn warm_runs_equal_cold_ones() {
+    for name in ["random", "x410", "large", "field-failure"] {
+        let warm = builtin(name);
+        for seed in 0..30 {
+            let _ = run(seed, &warm);
+        }
+        for seed in 0..30 {
+            let (w, c) = (run(seed, &warm), run(seed, &builtin(name)));
+            assert_eq!(pcap::export(&w), pcap::export(&c), "{name} seed {seed}");
+            assert_eq!(w.violations, c.violations, "{name} seed {seed}");
+        }
+    }
+}
+
+/// The model check explores exactly the states it did before the speed
+/// work on the machine and the model check (the four configurations of
+/// `cargo bench --bench sim -- model`).
+#[test]
+fn model_check_state_counts_are_the_recorded_ones() {
+    use rtse_conformance::sim::model::{check, ModelConfig};
+    let ff = Some(Flaw::ForgetsGivenTurn);
+    for (flaws, all, states) in [
+        ([None, None], false, 6046),
+        ([ff, None], false, 1367),
+        ([None, None], true, 28_957),
+        ([ff, None], true, 10_329),
+    ] {
+        let cfg = ModelConfig::small(flaws);
+        let r = check(&if all { cfg.all_drops() } else { cfg });
+        assert_eq!(r.states, states, "{flaws:?} all drops: {all}");
+    }
+}

@@ -210,6 +210,10 @@ impl Script {
         // three sizes.
         static MESSAGES: std::sync::OnceLock<crate::sim::scenario::MessageCache> = std::sync::OnceLock::new();
         s.messages = MESSAGES.get_or_init(Default::default).clone();
+        // The same for the machines' outputs (their memo of PDUs built and
+        // decoded: functions of their keys, whatever the script).
+        static OUTPUTS: std::sync::OnceLock<crate::sim::scenario::OutputPool> = std::sync::OnceLock::new();
+        s.outputs = OUTPUTS.get_or_init(Default::default).clone();
         s.mode = if self.flags & 1 != 0 { Mode::X410 } else { Mode::Normal };
         s.dialogue = if self.flags & 2 != 0 { Dialogue::Monologue } else { Dialogue::Twa };
         // One opener (bits 2-3 == 2: B, else A): the simulator carries one

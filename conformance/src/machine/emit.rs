@@ -2,6 +2,7 @@
 //! emitters, into an [`Output`]. Scratch buffers come from the output's
 //! pool, so steady-state PDUs cost no heap allocation.
 
+use super::heard::Heard;
 use super::{Dialogue, Output, PduInfo, Transmit};
 use crate::machine::Action;
 use rtse_codec::acse::{self, Aare, Aarq, Abrt, AcseApdu, External, Rlre, Rlrq, SourceDiagnostic};
@@ -16,10 +17,11 @@ use rtse_codec::rtse::{
     SessionConnectionIdentifier, SsUserRef,
 };
 use rtse_codec::session::{
-    self, Connect, ConnectionId, Linking, SerialNumber, Spdu, TokenSetting, Tokens, Tsdu, RTSE_REQUIREMENTS,
+    self, Connect, ConnectionId, Linking, SerialNumber, Spdu, SpduKind, TokenSetting, Tokens, Tsdu, RTSE_REQUIREMENTS,
 };
 use rtse_codec::tpkt;
 use rtse_codec::x410::{self, AbortInformation, PAccept, PConnect, PRefuse};
+use std::sync::Arc;
 
 /// Presentation context identifiers of one association (normal mode).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -81,9 +83,15 @@ impl Output {
     pub(crate) fn send_tsdu(&mut self, tsdu: &Tsdu<'_>, tpdu_max: u16) {
         let mut t = self.take_buf();
         session::emit_tsdu(tsdu, &mut t);
-        let spdu = tsdu.last().map(Spdu::kind);
+        self.send_tsdu_octets(&t, tsdu.last().map(Spdu::kind), tpdu_max);
+        self.give_buf(t);
+    }
+
+    /// The octets of one TSDU (whose last SPDU is `spdu`) in as many DT
+    /// TPDUs as the TPDU size needs.
+    fn send_tsdu_octets(&mut self, t: &[u8], spdu: Option<SpduKind>, tpdu_max: u16) {
         let chunk = usize::from(tpdu_max).saturating_sub(3).max(1);
-        let mut rest = &t[..];
+        let mut rest = t;
         loop {
             let (c, r) = rest.split_at(rest.len().min(chunk));
             let eot = r.is_empty();
@@ -97,7 +105,6 @@ impl Output {
                 break;
             }
         }
-        self.give_buf(t);
     }
 }
 
@@ -117,17 +124,147 @@ pub(crate) enum Short {
     Aea(u32),
 }
 
-/// The memo of [`Short`] TPKTs: octets in one buffer, a map from key to
-/// their range. Bounded: emptied when it outgrows [`Memo::MAX`] entries
-/// (serial numbers and activity identifiers grow without bound).
+/// Octets built (or decoded) once and reused: the TPKTs of [`Short`]
+/// PDUs, the TSDU octets before a DT's segment ([`dt`]), what a fresh
+/// association's CN or AC carries above the session layer ([`Establish`]), and the octets
+/// before the RTTR segment of a received DT ([`Memo::rttr_segment`]). All
+/// in one buffer, the maps giving ranges of it. Bounded: emptied when it
+/// outgrows [`Memo::MAX`] entries (serial numbers, activity identifiers
+/// and segment lengths grow without bound).
 #[derive(Debug, Default)]
 pub(crate) struct Memo {
     octets: Vec<u8>,
-    at: std::collections::HashMap<(Short, Wire), (u32, u32, PduInfo), crate::fx::FxBuild>,
+    at: std::collections::HashMap<(Short, Wire), (Span, PduInfo), crate::fx::FxBuild>,
+    dt: std::collections::HashMap<(Wire, usize), Span, crate::fx::FxBuild>,
+    rttr: std::collections::HashMap<usize, Span, crate::fx::FxBuild>,
+    establish: std::collections::HashMap<Establish, Span, crate::fx::FxBuild>,
+    /// Per mode (normal, X.410), the transfers delivered: their octets,
+    /// the span of the APDU in them (`None`: all of them) and its label.
+    delivered: [std::collections::HashMap<Box<[u8]>, Delivered, crate::fx::FxBuild>; 2],
+    /// What the user data of CNs and ACs said ([`Heard`]), per SPDU and
+    /// decoding context (its mode, if it knows one): [`Memo::heard_slot`].
+    heard: [std::collections::HashMap<Box<[u8]>, Heard, crate::fx::FxBuild>; 6],
+    /// Normal-mode transfer payloads by (address of the APDU, MTSE
+    /// context), with the APDU they wrap ([`transfer_payload`]).
+    payloads: std::collections::HashMap<(usize, i64), (Arc<[u8]>, Arc<[u8]>), crate::fx::FxBuild>,
 }
+
+/// The span of the APDU in a transfer's octets (`None`: all of them) and
+/// its label.
+pub(crate) type Delivered = (Option<(usize, usize)>, Option<Arc<str>>);
+
+/// A range of [`Memo::octets`].
+type Span = (u32, u32);
 
 impl Memo {
     const MAX: usize = 512;
+
+    /// The memo of an output, made on first use.
+    pub(crate) fn of(memo: &mut Option<Box<Memo>>) -> &mut Memo {
+        memo.get_or_insert_with(Box::default)
+    }
+
+    fn get(&self, s: Span) -> Option<&[u8]> {
+        self.octets.get(s.0 as usize..s.1 as usize)
+    }
+
+    /// Keep `bytes`: their span, valid until the memo is next emptied
+    /// (which this does first when it is full).
+    fn keep(&mut self, bytes: &[u8]) -> Option<Span> {
+        if self.at.len() + self.dt.len() + self.rttr.len() + self.establish.len() >= Self::MAX {
+            self.at.clear();
+            self.dt.clear();
+            self.rttr.clear();
+            self.establish.clear();
+            self.octets.clear();
+        }
+        let a = u32::try_from(self.octets.len()).ok()?;
+        self.octets.extend_from_slice(bytes);
+        Some((a, u32::try_from(self.octets.len()).ok()?))
+    }
+
+    /// Entries of each map of user data (transfers per mode, CN and AC
+    /// user data per slot) kept at most (emptied beyond), and the longest
+    /// transfer remembered.
+    const USER_DATA: usize = 64;
+    const DELIVERED_LEN: usize = 64 * 1024;
+
+    /// What [`Memo::learn_delivered`] was told of the transfer `octets` in
+    /// `mode`: a message delivered again (resent after an abort, or in
+    /// another run of a simulation) is not decoded again.
+    pub(crate) fn delivered(&self, mode: Mode, octets: &[u8]) -> Option<&Delivered> {
+        self.delivered[mode as usize].get(octets)
+    }
+
+    /// Remember what the transfer `octets` in `mode` delivers (a function
+    /// of the two).
+    pub(crate) fn learn_delivered(&mut self, mode: Mode, octets: &[u8], d: Delivered) {
+        let m = &mut self.delivered[mode as usize];
+        if octets.len() > Self::DELIVERED_LEN {
+            return;
+        }
+        if m.len() >= Self::USER_DATA {
+            m.clear();
+        }
+        m.insert(octets.into(), d);
+    }
+
+    fn heard_slot(kind: SpduKind, ctx: Option<Mode>) -> usize {
+        let mode = match ctx {
+            None => 0,
+            Some(Mode::X410) => 1,
+            Some(Mode::Normal) => 2,
+        };
+        if kind == SpduKind::Cn {
+            mode
+        } else {
+            3 + mode
+        }
+    }
+
+    /// What the user data `ud` of a CN or AC (`kind`) decoded in a fresh
+    /// context of mode `ctx` said, if it was seen before.
+    pub(crate) fn heard(&self, kind: SpduKind, ctx: Option<Mode>, ud: &[u8]) -> Option<&Heard> {
+        self.heard.get(Self::heard_slot(kind, ctx))?.get(ud)
+    }
+
+    /// Remember what `ud` said (a function of `kind`, `ctx` and `ud`).
+    pub(crate) fn learn_heard(&mut self, kind: SpduKind, ctx: Option<Mode>, ud: &[u8], h: Heard) {
+        let Some(m) = self.heard.get_mut(Self::heard_slot(kind, ctx)) else { return };
+        if m.len() >= Self::USER_DATA {
+            m.clear();
+        }
+        m.insert(ud.into(), h);
+    }
+
+    /// The RTTR segment of `ud`, the user data of a received normal-mode
+    /// DT, without decoding it: when the octets before its last `n`
+    /// octets are those before the segment of a DT with `ud.len()` octets
+    /// of user data that [`Memo::learn_rttr`] saw decode, the last `n`
+    /// octets are the segment. The decoders read a primitive OCTET
+    /// STRING's content as opaque octets, so the same header decodes the
+    /// same way whatever the segment holds (`received_dts_decode_as_the_stack_decoder_does`
+    /// holds this to the stack decoder). `None`: decode it.
+    pub(crate) fn rttr_segment<'a>(&self, ud: &'a [u8]) -> Option<&'a [u8]> {
+        let head = self.rttr.get(&ud.len()).and_then(|&s| self.get(s))?;
+        ud.strip_prefix(head)
+    }
+
+    /// Remember how the stack decoder split `ud` (a normal-mode DT's user
+    /// data) when it gave the RTTR `segment`: only a segment borrowed from
+    /// the last octets of `ud` (a primitive OCTET STRING closing every
+    /// enclosing value) is remembered.
+    pub(crate) fn learn_rttr(&mut self, ud: &[u8], segment: &rtse_codec::ber::Octets<'_>) {
+        let std::borrow::Cow::Borrowed(seg) = &segment.0 else { return };
+        let Some(cut) = ud.len().checked_sub(seg.len()) else { return };
+        let tail = ud.get(cut..).unwrap_or(&[]);
+        if seg.is_empty() || !std::ptr::eq(tail.as_ptr(), seg.as_ptr()) || self.rttr.contains_key(&ud.len()) {
+            return;
+        }
+        if let Some(s) = self.keep(ud.get(..cut).unwrap_or(&[])) {
+            self.rttr.insert(ud.len(), s);
+        }
+    }
 }
 
 impl Output {
@@ -135,9 +272,10 @@ impl Output {
     /// must emit exactly what the key names) and remembered when it is one
     /// TPKT.
     fn short(&mut self, w: &Wire, key: Short, build: impl FnOnce(&mut Output)) {
-        if let Some(&(a, b, pdu)) = self.memo.at.get(&(key, *w)) {
+        let memo = Memo::of(&mut self.memo);
+        if let Some(&(s, pdu)) = memo.at.get(&(key, *w)) {
             let start = self.wire.len();
-            if let Some(octets) = self.memo.octets.get(a as usize..b as usize) {
+            if let Some(octets) = memo.get(s) {
                 self.wire.extend_from_slice(octets);
                 return self.push_transmit(start, pdu);
             }
@@ -147,15 +285,9 @@ impl Output {
         if let [Action::Transmit(t)] = self.actions.get(a0..).unwrap_or(&[]) {
             if t.start as usize == w0 {
                 let pdu = t.pdu;
-                if self.memo.at.len() >= Memo::MAX {
-                    self.memo.at.clear();
-                    self.memo.octets.clear();
-                }
-                let a = self.memo.octets.len();
-                let octets = self.wire.get(w0..).unwrap_or(&[]);
-                self.memo.octets.extend_from_slice(octets);
-                if let (Ok(a), Ok(b)) = (u32::try_from(a), u32::try_from(self.memo.octets.len())) {
-                    self.memo.at.insert((key, *w), (a, b, pdu));
+                let memo = Memo::of(&mut self.memo);
+                if let Some(s) = memo.keep(self.wire.get(w0..).unwrap_or(&[])) {
+                    memo.at.insert((key, *w), (s, pdu));
                 }
             }
         }
@@ -236,7 +368,7 @@ pub(crate) struct OpenParams<'a> {
     pub checkpoint: u16,
     pub window: u16,
     pub dialogue: Dialogue,
-    pub name: &'a str,
+    pub name: &'a Arc<str>,
 }
 
 fn dialogue(d: Dialogue) -> DialogueMode {
@@ -246,8 +378,60 @@ fn dialogue(d: Dialogue) -> DialogueMode {
     }
 }
 
+/// What a fresh association's CN or AC carries above the session layer
+/// (CP/CPA with AARQ/AARE, RTORQ/RTOAC and the P1 bind; X.410-1984:
+/// PConnect/PAccept) is a function of these alone: the connection
+/// references are in the session layer, the Token Setting too. Those
+/// octets are built once per key and reused (`memoised_connects_equal_fresh_ones`
+/// holds them to a fresh build); a recovery's, which quote the lost
+/// connection, are built every time.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub(crate) enum Establish {
+    Cn { wire: Wire, checkpoint: u16, window: u16, dialogue: Dialogue, name: Arc<str> },
+    Ac { wire: Wire, checkpoint: u16, window: u16, name: Arc<str> },
+}
+
+impl Output {
+    /// Append to `d` the octets `key` names: from the memo, or built by
+    /// `build` (and remembered when there is a key).
+    fn establish(&mut self, key: Option<Establish>, d: &mut Vec<u8>, build: impl FnOnce(&mut Output, &mut Vec<u8>)) {
+        let memo = Memo::of(&mut self.memo);
+        if let Some(octets) = key.as_ref().and_then(|k| memo.establish.get(k)).and_then(|&s| memo.get(s)) {
+            d.extend_from_slice(octets);
+            return;
+        }
+        let at = d.len();
+        build(self, d);
+        if let Some(k) = key {
+            let memo = Memo::of(&mut self.memo);
+            if let Some(s) = memo.keep(d.get(at..).unwrap_or(&[])) {
+                memo.establish.insert(k, s);
+            }
+        }
+    }
+}
+
 pub(crate) fn cn(out: &mut Output, w: &Wire, p: &OpenParams<'_>) {
-    let (mut a, mut b, mut c, mut d) = (out.take_buf(), out.take_buf(), out.take_buf(), out.take_buf());
+    let key = p.recover.is_none().then(|| Establish::Cn {
+        wire: *w,
+        checkpoint: p.checkpoint,
+        window: p.window,
+        dialogue: p.dialogue,
+        name: Arc::clone(p.name),
+    });
+    let mut d = out.take_buf();
+    out.establish(key, &mut d, |out, d| cn_upper(out, w, p, d));
+    let version = if w.mode == Mode::Normal { session::VERSION_2 } else { session::VERSION_1 };
+    let connect = Connect::new(version, p.setting, RTSE_REQUIREMENTS, &d)
+        .with_ssels(Some(SEL), Some(SEL))
+        .with_connection_id(ConnectionId::calling(p.calling_ref, p.common_ref));
+    out.send_tsdu(&Tsdu::one(Spdu::cn(connect)), w.tpdu_max);
+    out.give_buf(d);
+}
+
+/// The CN's octets above the session layer, into `d`.
+fn cn_upper(out: &mut Output, w: &Wire, p: &OpenParams<'_>, d: &mut Vec<u8>) {
+    let (mut a, mut b, mut c) = (out.take_buf(), out.take_buf(), out.take_buf());
     let normal = w.mode == Mode::Normal;
     if p.recover.is_none() {
         p1::emit_bind_argument(&bind(p.name), normal, &mut a);
@@ -262,7 +446,7 @@ pub(crate) fn cn(out: &mut Output, w: &Wire, p: &OpenParams<'_>) {
         },
         application_protocol: (!normal).then_some(x410::APPLICATION_PROTOCOL_P1),
     };
-    let version = if normal {
+    if normal {
         rtse::emit(&RtseApdu::Rtorq(Box::new(rtorq)), &mut b);
         let aarq = Aarq {
             protocol_version: Some(version1()),
@@ -289,17 +473,11 @@ pub(crate) fn cn(out: &mut Output, w: &Wire, p: &OpenParams<'_>) {
                 ..CpNormal::default()
             }),
         };
-        presentation::emit_cp(&cp, &mut d);
-        session::VERSION_2
+        presentation::emit_cp(&cp, d);
     } else {
-        x410::emit_connect(&PConnect { data_transfer_syntax: x410::X409, user_data: rtorq }, &mut d);
-        session::VERSION_1
-    };
-    let connect = Connect::new(version, p.setting, RTSE_REQUIREMENTS, &d)
-        .with_ssels(Some(SEL), Some(SEL))
-        .with_connection_id(ConnectionId::calling(p.calling_ref, p.common_ref));
-    out.send_tsdu(&Tsdu::one(Spdu::cn(connect)), w.tpdu_max);
-    for x in [a, b, c, d] {
+        x410::emit_connect(&PConnect { data_transfer_syntax: x410::X409, user_data: rtorq }, d);
+    }
+    for x in [a, b, c] {
         out.give_buf(x);
     }
 }
@@ -312,11 +490,27 @@ pub(crate) struct AcceptParams<'a> {
     pub window: u16,
     /// Echo of the recovery CN's `recover` (calling, common).
     pub recover: Option<(&'a [u8], &'a [u8])>,
-    pub name: &'a str,
+    pub name: &'a Arc<str>,
 }
 
 pub(crate) fn ac(out: &mut Output, w: &Wire, p: &AcceptParams<'_>) {
-    let (mut a, mut b, mut c, mut d) = (out.take_buf(), out.take_buf(), out.take_buf(), out.take_buf());
+    let key = p.recover.is_none().then(|| Establish::Ac {
+        wire: *w,
+        checkpoint: p.checkpoint,
+        window: p.window,
+        name: Arc::clone(p.name),
+    });
+    let mut d = out.take_buf();
+    out.establish(key, &mut d, |out, d| ac_upper(out, w, p, d));
+    let version = if w.mode == Mode::Normal { session::VERSION_2 } else { session::VERSION_1 };
+    let accept = Connect::new(version, p.setting, RTSE_REQUIREMENTS, &d).with_ssels(None, Some(SEL));
+    out.send_tsdu(&Tsdu::one(Spdu::ac(accept)), w.tpdu_max);
+    out.give_buf(d);
+}
+
+/// The AC's octets above the session layer, into `d`.
+fn ac_upper(out: &mut Output, w: &Wire, p: &AcceptParams<'_>, d: &mut Vec<u8>) {
+    let (mut a, mut b, mut c) = (out.take_buf(), out.take_buf(), out.take_buf());
     let normal = w.mode == Mode::Normal;
     if p.recover.is_none() {
         p1::emit_bind_result(&bind(p.name), normal, &mut a);
@@ -329,7 +523,7 @@ pub(crate) fn ac(out: &mut Output, w: &Wire, p: &AcceptParams<'_>) {
             None => ConnectionData::Open(Some(&a)),
         },
     };
-    let version = if normal {
+    if normal {
         rtse::emit(&RtseApdu::Rtoac(Box::new(rtoac)), &mut b);
         let aare = Aare {
             protocol_version: Some(version1()),
@@ -349,15 +543,11 @@ pub(crate) fn ac(out: &mut Output, w: &Wire, p: &AcceptParams<'_>) {
                 ..CpaNormal::default()
             }),
         };
-        presentation::emit_cpa(&cpa, &mut d);
-        session::VERSION_2
+        presentation::emit_cpa(&cpa, d);
     } else {
-        x410::emit_accept(&PAccept { data_transfer_syntax: x410::X409, user_data: rtoac }, &mut d);
-        session::VERSION_1
-    };
-    let accept = Connect::new(version, p.setting, RTSE_REQUIREMENTS, &d).with_ssels(None, Some(SEL));
-    out.send_tsdu(&Tsdu::one(Spdu::ac(accept)), w.tpdu_max);
-    for x in [a, b, c, d] {
+        x410::emit_accept(&PAccept { data_transfer_syntax: x410::X409, user_data: rtoac }, d);
+    }
+    for x in [a, b, c] {
         out.give_buf(x);
     }
 }
@@ -468,31 +658,72 @@ pub(crate) fn ar(out: &mut Output, w: &Wire, old: (&[u8], &[u8]), old_id: &[u8],
     after_gt(out, w, Spdu::ar(linking, &a[..n]));
 }
 
+/// A DT with one segment of a transfer: GT, DT SPDU, and in normal mode
+/// User-data { PDV { RTTR } }. The segment is the last octets of the
+/// TSDU and what comes before it depends only on the wire and the
+/// segment's length (BER and session lengths), so that part is built once
+/// per (wire, length) and the segment appended to it
+/// (`memoised_dts_equal_fresh_ones` holds it to a fresh build).
 pub(crate) fn dt(out: &mut Output, w: &Wire, segment: &[u8]) {
+    let key = (*w, segment.len());
+    let mut t = out.take_buf();
+    let memo = Memo::of(&mut out.memo);
+    if let Some(head) = memo.dt.get(&key).and_then(|&s| memo.get(s)) {
+        t.extend_from_slice(head);
+        t.extend_from_slice(segment);
+    } else {
+        dt_tsdu(out, w, segment, &mut t);
+        let cut = t.len().saturating_sub(segment.len());
+        if t.ends_with(segment) {
+            let memo = Memo::of(&mut out.memo);
+            if let Some(s) = memo.keep(t.get(..cut).unwrap_or(&[])) {
+                memo.dt.insert(key, s);
+            }
+        }
+    }
+    out.send_tsdu_octets(&t, Some(SpduKind::Dt), w.tpdu_max);
+    out.give_buf(t);
+}
+
+/// The TSDU of a DT, built layer by layer.
+fn dt_tsdu(out: &mut Output, w: &Wire, segment: &[u8], t: &mut Vec<u8>) {
     match w.mode {
         Mode::Normal => {
             let (mut a, mut b) = (out.take_buf(), out.take_buf());
             rtse::emit(&RtseApdu::Rttr(Octets::borrowed(segment)), &mut a);
             user_data(&mut b, w.pcid.rtse, &a);
-            after_gt(out, w, Spdu::dt(&b));
+            session::emit_tsdu(&Tsdu::after_gt(Spdu::dt(&b)), t);
             out.give_buf(a);
             out.give_buf(b);
         }
-        Mode::X410 => after_gt(out, w, Spdu::dt(segment)),
+        Mode::X410 => session::emit_tsdu(&Tsdu::after_gt(Spdu::dt(segment)), t),
     }
 }
 
 /// The octets a normal-mode transfer carries: `EXTERNAL { pcid of
-/// id-as-mtse, single-ASN1-type apdu }` (rtse.md §2); X.410: the APDU.
-pub(crate) fn transfer_payload(w: &Wire, apdu: &[u8]) -> Vec<u8> {
-    match w.mode {
-        Mode::Normal => {
-            let mut v = Vec::with_capacity(apdu.len() + 12);
-            acse::emit_external(&External::single(w.pcid.mtse, apdu), &mut v);
-            v
-        }
-        Mode::X410 => apdu.to_vec(),
+/// id-as-mtse, single-ASN1-type apdu }` (rtse.md §2); X.410: the APDU
+/// itself (shared, not copied). A normal-mode payload is remembered per
+/// APDU (by address: the memo holds the APDU, so the address names these
+/// octets for as long as the entry lives) and context: an APDU sent again
+/// (after an abort, or in another run of a simulation) is not wrapped
+/// again.
+pub(crate) fn transfer_payload(out: &mut Output, w: &Wire, apdu: &Arc<[u8]>) -> Arc<[u8]> {
+    if w.mode == Mode::X410 {
+        return Arc::clone(apdu);
     }
+    let memo = Memo::of(&mut out.memo);
+    let key = (Arc::as_ptr(apdu).cast::<u8>() as usize, w.pcid.mtse);
+    if let Some((_, payload)) = memo.payloads.get(&key).filter(|(a, _)| Arc::ptr_eq(a, apdu)) {
+        return Arc::clone(payload);
+    }
+    let mut v = Vec::with_capacity(apdu.len() + 12);
+    acse::emit_external(&External::single(w.pcid.mtse, apdu), &mut v);
+    let payload: Arc<[u8]> = Arc::from(v);
+    if memo.payloads.len() >= Memo::USER_DATA {
+        memo.payloads.clear();
+    }
+    memo.payloads.insert(key, (Arc::clone(apdu), Arc::clone(&payload)));
+    payload
 }
 
 fn acse_user_data(out: &mut Output, w: &Wire, apdu: &AcseApdu<'_>, f: impl FnOnce(&mut Output, Option<&[u8]>)) {
@@ -632,8 +863,134 @@ mod tests {
                         assert_eq!(bytes(&memo), bytes(&fresh), "{key:?} {mode:?} {tpdu_max}");
                     }
                 }
-                assert_eq!(memo.memo.at.len(), keys.len());
+                assert_eq!(memo.memo.as_ref().map_or(0, |m| m.at.len()), keys.len());
             }
+        }
+    }
+
+    fn bytes(o: &Output) -> Vec<Vec<u8>> {
+        o.transmits().map(|(_, b)| b.to_vec()).collect()
+    }
+
+    /// Segment lengths either side of every BER and session length-form
+    /// boundary, and longer than a TPDU.
+    const LENGTHS: [usize; 14] = [0, 1, 100, 127, 128, 200, 254, 255, 256, 1000, 1024, 2040, 4000, 70_000];
+
+    /// A DT built from a remembered header is the octets (and the
+    /// description) a fresh build gives, for other segments of the same
+    /// length, both modes, two TPDU sizes.
+    #[test]
+    fn memoised_dts_equal_fresh_ones() {
+        let mut rng = crate::sim::SplitMix64::new(5);
+        for mode in [Mode::Normal, Mode::X410] {
+            for tpdu_max in [128, TPDU_MAX] {
+                let w = Wire { mode, pcid: Pcids::OURS, tpdu_max };
+                let mut memo = Output::new();
+                for n in LENGTHS {
+                    for _ in 0..3 {
+                        let segment = rng.bytes(n);
+                        let mut fresh = Output::new();
+                        dt(&mut fresh, &w, &segment);
+                        memo.clear();
+                        dt(&mut memo, &w, &segment);
+                        assert_eq!(memo.actions, fresh.actions, "{n} {mode:?} {tpdu_max}");
+                        assert_eq!(bytes(&memo), bytes(&fresh), "{n} {mode:?} {tpdu_max}");
+                    }
+                }
+                assert!(memo.memo.as_ref().is_some_and(|m| m.dt.len() == LENGTHS.len()));
+            }
+        }
+    }
+
+    /// A received DT's segment found through a remembered header is the
+    /// one the stack decoder gives: for other segments of the same
+    /// length, and for every single-octet corruption of them (where the
+    /// memo answers, the decoder must decode the same segment; elsewhere
+    /// the machine decodes it).
+    #[test]
+    fn received_dts_decode_as_the_stack_decoder_does() {
+        use rtse_codec::stack::{self, Context, Sender, Upper};
+        let decode = |ud: &[u8]| {
+            let mut ctx = Context::with_mode(Mode::Normal);
+            ctx.rtse = Some(true);
+            match stack::decode_upper_of(&mut ctx, Sender::Initiator, &Spdu::dt(ud), ud) {
+                Ok(Upper { rtse: Some(RtseApdu::Rttr(o)), .. }) => Some(o.as_bytes().to_vec()),
+                _ => None,
+            }
+        };
+        let user_data_of = |segment: &[u8]| {
+            let (mut a, mut b) = (Vec::new(), Vec::new());
+            rtse::emit(&RtseApdu::Rttr(Octets::borrowed(segment)), &mut a);
+            user_data(&mut b, Pcids::OURS.rtse, &a);
+            b
+        };
+        let mut rng = crate::sim::SplitMix64::new(7);
+        let mut memo = Memo::default();
+        let mut answered = 0;
+        for n in LENGTHS.into_iter().filter(|&n| n > 0 && n < 5000) {
+            let first = user_data_of(&rng.bytes(n));
+            assert_eq!(memo.rttr_segment(&first), None, "{n}: nothing learnt yet");
+            let seg = first.len() - n;
+            let Ok(Upper { rtse: Some(RtseApdu::Rttr(o)), .. }) = stack::decode_upper_of(
+                &mut Context::with_mode(Mode::Normal),
+                Sender::Initiator,
+                &Spdu::dt(&first),
+                &first,
+            ) else {
+                panic!("{n}: our DT decodes")
+            };
+            memo.learn_rttr(&first, &o);
+            let other = user_data_of(&rng.bytes(n));
+            assert_eq!(memo.rttr_segment(&other), Some(&other[seg..]), "{n}");
+            for k in 0..other.len() {
+                let mut bad = other.clone();
+                bad[k] ^= 0x5a;
+                if let Some(s) = memo.rttr_segment(&bad) {
+                    assert_eq!(Some(s.to_vec()), decode(&bad), "{n}: corrupted at {k}");
+                    answered += 1;
+                }
+            }
+        }
+        assert!(answered > 1000, "{answered}");
+    }
+
+    /// A fresh association's CN and AC built from remembered upper layers
+    /// are the octets a fresh build gives, whatever the references and
+    /// the Token Setting (outside the memo key), both modes; a recovery's
+    /// is never remembered.
+    #[test]
+    fn memoised_connects_equal_fresh_ones() {
+        let name: Arc<str> = Arc::from("MTA-A");
+        for mode in [Mode::Normal, Mode::X410] {
+            let w = Wire { mode, pcid: Pcids::OURS, tpdu_max: TPDU_MAX };
+            let mut memo = Output::new();
+            for (i, calling) in [&b"MTA-A/0001"[..], b"MTA-A/0002", b"MTA-A/0003"].into_iter().enumerate() {
+                let setting = if i == 1 { TokenSetting::TURN_RESPONDER } else { TokenSetting::ALL_INITIATOR };
+                let recover = (i == 2).then_some((&b"MTA-A/0001"[..], &b"250101000000Z"[..]));
+                let open = OpenParams {
+                    setting,
+                    calling_ref: calling,
+                    common_ref: b"250101000001Z",
+                    recover,
+                    checkpoint: 1,
+                    window: 3,
+                    dialogue: Dialogue::Twa,
+                    name: &name,
+                };
+                let accept = AcceptParams { setting, checkpoint: 1, window: 3, recover, name: &name };
+                for twice in 0..2 {
+                    let (mut fresh, mut fresh_ac) = (Output::new(), Output::new());
+                    cn(&mut fresh, &w, &open);
+                    ac(&mut fresh_ac, &w, &accept);
+                    memo.clear();
+                    cn(&mut memo, &w, &open);
+                    assert_eq!(bytes(&memo), bytes(&fresh), "CN {i} {mode:?} {twice}");
+                    memo.clear();
+                    ac(&mut memo, &w, &accept);
+                    assert_eq!(bytes(&memo), bytes(&fresh_ac), "AC {i} {mode:?} {twice}");
+                }
+            }
+            assert!(memo.memo.as_ref().is_some_and(|m| m.establish.len() == 2), "one CN, one AC");
         }
     }
 

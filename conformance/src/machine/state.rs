@@ -1,18 +1,20 @@
 //! The machine's state and transitions. See the [module docs](super).
 
-use super::emit::{self, AcceptParams, OpenParams, Pcids, Short, Wire, TPDU_MAX, TPDU_SIZE_CODE};
+use super::emit::{self, AcceptParams, Memo, OpenParams, Pcids, Short, Wire, TPDU_MAX, TPDU_SIZE_CODE};
+use super::heard::{Contexts, Heard};
 use super::{
     Action, Apdu, Config, Dialogue, Indication, Input, Notice, OpenFailure, Output, PAbortReason, Request, Role, Tick,
     TimerId, TransportEvent, NO_CHECKPOINT_SEGMENT,
 };
 use crate::flaw::Flaw;
 use rtse_codec::acse;
+use rtse_codec::ber::Octets;
 use rtse_codec::cotp::{self, Tpdu};
 use rtse_codec::error::{Error, Layer};
 use rtse_codec::limits;
 use rtse_codec::p1;
-use rtse_codec::presentation::{self, Mode, PdvValue, Ppdu};
-use rtse_codec::rtse::{AbortReason, ConnectionData, RefuseReason, RtseApdu};
+use rtse_codec::presentation::{Mode, PdvValue, Ppdu};
+use rtse_codec::rtse::{AbortReason, RefuseReason, RtseApdu};
 use rtse_codec::session::{self, Spdu, SpduKind, Token, TokenPosition, TokenSetting};
 use rtse_codec::stack::{self, Sender, Upper};
 use rtse_codec::tpkt;
@@ -235,6 +237,9 @@ pub struct Machine {
     rx_pending: Vec<u8>,
     rx_tsdu: Vec<u8>,
 }
+
+/// The layers above an SPDU that has none.
+static EMPTY: Upper<'static> = Upper::EMPTY;
 
 const TURN_TOKENS: [Token; 3] = [Token::Data, Token::MinorSync, Token::MajorActivity];
 
@@ -538,7 +543,7 @@ impl Machine {
                 if !self.turn && !self.flawed(Flaw::SendsWithoutTurn) {
                     return Err("not holding the Turn");
                 }
-                let payload: Arc<[u8]> = Arc::from(emit::transfer_payload(&self.wire, &apdu.octets));
+                let payload = emit::transfer_payload(out, &self.wire, &apdu.octets);
                 let id = self.new_activity();
                 emit::short(out, &self.wire, Short::As(id));
                 self.send = Some(Sending { apdu, payload, id, sent: 0, serial: 0, acked: 0, state: SendState::Data });
@@ -990,6 +995,13 @@ impl Machine {
             Ok(t) => t,
             Err(e) => return self.malformed(&e, out),
         };
+        // A normal-mode DT's segment, when the octets before it are those
+        // of a DT decoded before (`Memo::rttr_segment`): the machine reads
+        // nothing else the stack decoder gives for a DT. Only where the
+        // decoding context is the fresh one (a CN or AC earlier in the
+        // TSDU would change it).
+        let normal =
+            ctx.mode == Some(Mode::Normal) && tsdu.iter().all(|s| !matches!(s.kind(), SpduKind::Cn | SpduKind::Ac));
         for spdu in tsdu.iter() {
             // An SPDU with no layer above it (the empty GT, GTC, GTA, MIP,
             // MIA, AS, AE, AEA...) is not handed to the stack decoder: it
@@ -997,34 +1009,68 @@ impl Machine {
             // and what it would learn (session requirements, the SI-41
             // sender, transfer collection) no SPDU of this TSDU and nothing
             // here reads. CN and AC always go through (they reset or
-            // settle the context the SPDUs after them are decoded with).
-            let bare = !matches!(spdu.kind(), SpduKind::Cn | SpduKind::Ac)
-                && spdu.user_data().is_none_or(|u| u.is_empty() && spdu.kind() != SpduKind::Dt);
-            let decoded = if bare { Ok(Upper::EMPTY) } else { stack::decode_upper_of(&mut ctx, from, spdu, bytes) };
-            let up = match decoded {
-                Ok(u) => u,
-                Err(e) => return self.malformed(&e, out),
+            // settle the context the SPDUs after them are decoded with),
+            // unless alone in their TSDU and remembered (below).
+            let kind = spdu.kind();
+            let connect = matches!(kind, SpduKind::Cn | SpduKind::Ac);
+            let bare = !connect && spdu.user_data().is_none_or(|u| u.is_empty() && kind != SpduKind::Dt);
+            let dt = match spdu {
+                Spdu::Dt(d) if normal => Some(d.user_info),
+                _ => None,
             };
+            // What a CN or AC alone in its TSDU (so decoded in the fresh
+            // context) says, when its user data was decoded before
+            // (`heard.rs`).
+            let ctx_mode = ctx.mode;
+            let remembered = if connect && tsdu.len() == 1 { spdu.user_data() } else { None };
+            let known = remembered.and_then(|ud| out.memo.as_ref()?.heard(kind, ctx_mode, ud).cloned());
+            let decoded = if bare || known.is_some() {
+                Ok(None)
+            } else if let Some(seg) = dt.and_then(|ud| out.memo.as_ref()?.rttr_segment(ud)) {
+                Ok(Some(Upper { rtse: Some(RtseApdu::Rttr(Octets::borrowed(seg))), ..Upper::EMPTY }))
+            } else {
+                let up = stack::decode_upper_of(&mut ctx, from, spdu, bytes);
+                if let (Some(ud), Ok(Upper { rtse: Some(RtseApdu::Rttr(seg)), acse: None, x410: None, p1: None, .. })) =
+                    (dt, &up)
+                {
+                    Memo::of(&mut out.memo).learn_rttr(ud, seg);
+                }
+                up.map(Some)
+            };
+            // A bare SPDU borrows the one empty `Upper` rather than moving
+            // and dropping one of its own (a few hundred octets).
+            let up = match &decoded {
+                Ok(Some(u)) => u,
+                Ok(None) => &EMPTY,
+                Err(e) => return self.malformed(e, out),
+            };
+            let heard = known.or_else(|| Heard::of(kind, up));
+            if let (Some(ud), Some(h), Ok(Some(_))) = (remembered, &heard, &decoded) {
+                if h.repeats() {
+                    Memo::of(&mut out.memo).learn_heard(kind, ctx_mode, ud, h.clone());
+                }
+            }
             if let Spdu::Gt(t) = spdu {
                 if t.tokens().is_empty() {
                     continue;
                 }
             }
-            self.on_spdu(now, spdu, &up, out);
+            self.on_spdu(now, spdu, up, heard.as_ref(), out);
             if !self.connected() {
                 return;
             }
         }
     }
 
-    fn on_spdu(&mut self, now: Tick, spdu: &Spdu<'_>, up: &Upper<'_>, out: &mut Output) {
+    /// `heard`: what a CN's or an AC's upper layers say.
+    fn on_spdu(&mut self, now: Tick, spdu: &Spdu<'_>, up: &Upper<'_>, heard: Option<&Heard>, out: &mut Output) {
         if self.phase == Phase::Open {
             // The initiator speaks on this connection: it has our AC.
             self.tentative = None;
         }
         match spdu {
-            Spdu::Cn(c) => return self.on_cn(now, c, up, out),
-            Spdu::Ac(c) => return self.on_ac(now, c, up, out),
+            Spdu::Cn(c) => return self.on_cn(now, c, heard, out),
+            Spdu::Ac(c) => return self.on_ac(now, c, heard, out),
             Spdu::Rf(_) => return self.on_rf(now, up, out),
             Spdu::Ab(a) => return self.on_ab(a.transport_disconnect, up, out),
             Spdu::Aa(_) => return,
@@ -1240,23 +1286,27 @@ impl Machine {
             out.notice(Notice::DuplicateSuppressed);
             return;
         }
-        let (apdu, label) = self.delivered(r.buf);
+        let (apdu, label) = self.delivered(r.buf, out);
         out.indicate(Indication::TransferInd { apdu, label });
     }
 
-    /// The APDU and its label from the octets of a transfer.
-    fn delivered(&self, buf: Vec<u8>) -> (Vec<u8>, Option<Arc<str>>) {
-        let apdu = match self.wire.mode {
-            Mode::X410 => buf,
-            Mode::Normal => match acse::parse_external_as(Layer::Rtse, &buf) {
-                Ok((ext, _)) => match ext.encoding {
-                    PdvValue::Single(raw) => raw.to_vec(),
-                    _ => buf,
-                },
-                Err(_) => buf,
-            },
+    /// The APDU and its label from the octets of a transfer (remembered
+    /// in the output's memo: they are a function of the octets and the
+    /// mode).
+    fn delivered(&self, buf: Vec<u8>, out: &mut Output) -> (Vec<u8>, Option<Arc<str>>) {
+        let mode = self.wire.mode;
+        let (span, label) = match out.memo.as_ref().and_then(|m| m.delivered(mode, &buf)) {
+            Some(d) => d.clone(),
+            None => {
+                let d = label_of(mode, &buf);
+                Memo::of(&mut out.memo).learn_delivered(mode, &buf, d.clone());
+                d
+            }
         };
-        let label = p1::parse_mts_apdu(&apdu).ok().map(|(t, _)| Arc::from(t.mts_identifier.to_string()));
+        let apdu = match span.and_then(|(a, b)| buf.get(a..b)) {
+            Some(inner) => inner.to_vec(),
+            None => buf,
+        };
         (apdu, label)
     }
 
@@ -1321,37 +1371,28 @@ impl Machine {
         self.phase = Phase::AwaitAc;
     }
 
-    fn on_cn(&mut self, now: Tick, c: &session::Connect<'_>, up: &Upper<'_>, out: &mut Output) {
+    fn on_cn(&mut self, now: Tick, c: &session::Connect<'_>, heard: Option<&Heard>, out: &mut Output) {
         if self.phase != Phase::AwaitCn {
             return self.violation("CN on an established connection", out);
         }
-        let (mode, q) = match (&up.rtse, &up.x410) {
-            (Some(RtseApdu::Rtorq(q)), _) => (Mode::Normal, &**q),
-            (_, Some(X410Pdu::PConnect(p))) => (Mode::X410, &p.user_data),
-            _ => {
+        let Some(Heard::Connect(Some(q))) = heard else {
+            emit::rf_session(out, &self.wire);
+            self.disconnect(out);
+            return self.back_to_waiting(now, out);
+        };
+        self.wire.mode = q.mode;
+        match q.contexts {
+            Contexts::X410 => {}
+            Contexts::NoCp => return self.violation("CN without a CP", out),
+            Contexts::Missing => {
                 emit::rf_session(out, &self.wire);
                 self.disconnect(out);
                 return self.back_to_waiting(now, out);
             }
-        };
-        self.wire.mode = mode;
-        if mode == Mode::Normal {
-            let Some(Ppdu::Cp(cp)) = &up.presentation else {
-                return self.violation("CN without a CP", out);
-            };
-            let list = cp.context_list();
-            let find = |s: &rtse_codec::ber::Oid<'_>| list.iter().find(|d| d.abstract_syntax == *s).map(|d| d.pcid);
-            let (Some(acse), Some(rtse)) = (find(&presentation::ID_AS_ACSE), find(&presentation::ID_AS_MTA_RTSE))
-            else {
-                emit::rf_session(out, &self.wire);
-                self.disconnect(out);
-                return self.back_to_waiting(now, out);
-            };
-            let mtse = find(&presentation::ID_AS_MTSE).unwrap_or(rtse);
-            self.wire.pcid = Pcids { acse, rtse, mtse, proposed: list.len().min(64) as u8 };
+            Contexts::Found(pcid) => self.wire.pcid = pcid,
         }
-        let pc = q.checkpoint_size().clamp(0, i64::from(u16::MAX)) as u16;
-        let pw = q.window_size().clamp(1, i64::from(u16::MAX)) as u16;
+        let pc = q.checkpoint.clamp(0, i64::from(u16::MAX)) as u16;
+        let pw = q.window.clamp(1, i64::from(u16::MAX)) as u16;
         // Decision (X.228 / X.218 intent; spec/rtse.md 2.2): checkpointSize
         // 0, which is also the RTORQ DEFAULT, says the initiator does not
         // checkpoint. The acceptor's value may not exceed the proposal, so
@@ -1361,19 +1402,14 @@ impl Machine {
         // reading is tolerated when we are the initiator, below.)
         self.checkpoint = if pc == 0 { 0 } else { pc.min(self.cfg.checkpoint_size) };
         self.window = pw.min(self.cfg.window_size.max(1));
-        self.dialogue =
-            if q.dialogue_mode() == rtse_codec::rtse::DialogueMode::Twa { Dialogue::Twa } else { Dialogue::Monologue };
+        self.dialogue = if q.twa { Dialogue::Twa } else { Dialogue::Monologue };
         self.offered = c.effective_token_setting().0;
         self.conn = c.connection_id.as_ref().and_then(|id| {
             Some(ConnRef { calling: Arc::from(id.calling_ref?), common: Arc::from(id.common_ref.unwrap_or(&[])) })
         });
-        match &q.connection_data {
-            ConnectionData::Recover(sci) => {
-                let calling = sci.calling_ss_user_reference.value().as_bytes();
-                let common = sci.common_reference.as_bytes();
-                self.on_recovery_cn(now, calling, common, out);
-            }
-            ConnectionData::Open(_) => {
+        match &q.recover {
+            Some((calling, common)) => self.on_recovery_cn(now, calling, common, out),
+            None => {
                 if self.lost.is_some() {
                     // A fresh association replaces the one kept for recovery.
                     let conn = self.conn.take();
@@ -1440,17 +1476,14 @@ impl Machine {
         self.recovered(setting, out);
     }
 
-    fn on_ac(&mut self, now: Tick, c: &session::Connect<'_>, up: &Upper<'_>, out: &mut Output) {
+    fn on_ac(&mut self, now: Tick, c: &session::Connect<'_>, heard: Option<&Heard>, out: &mut Output) {
         if self.phase != Phase::AwaitAc {
             return self.violation("AC not answering our CN", out);
         }
-        let a = match (&up.rtse, &up.x410) {
-            (Some(RtseApdu::Rtoac(a)), _) => &**a,
-            (_, Some(X410Pdu::PAccept(p))) => &p.user_data,
-            _ => return self.violation("AC without RTOAC/PAccept", out),
+        let Some(Heard::Accept(Some(a))) = heard else {
+            return self.violation("AC without RTOAC/PAccept", out);
         };
-        let cs = a.checkpoint_size();
-        let ws = a.window_size();
+        let (cs, ws) = (a.checkpoint, a.window);
         // We proposed 0 (no checkpointing) and the acceptor chose a size
         // anyway (the "acceptor's choice" reading of DCE and ISODE): go
         // along with it rather than fail an association that works.
@@ -1462,7 +1495,7 @@ impl Machine {
         if !cs_ok || ws < 1 || ws > i64::from(self.window) {
             return self.violation("RTOAC checkpointSize or windowSize not within what we proposed", out);
         }
-        if matches!(a.connection_data, ConnectionData::Recover(_)) != self.lost.is_some() {
+        if a.recover != self.lost.is_some() {
             return self.violation("RTOAC connection data does not answer our CN", out);
         }
         self.checkpoint = cs as u16;
@@ -1526,6 +1559,30 @@ impl Machine {
         out.notice(Notice::Recovered { turn: self.turn, token_setting: setting.0 });
         self.resume(out);
     }
+}
+
+/// Where the APDU is in the octets of a transfer (`None`: all of them;
+/// normal mode: the value of the EXTERNAL they are, when it decodes as
+/// one), and its label when it decodes as a P1 MTS-APDU.
+fn label_of(mode: Mode, buf: &[u8]) -> emit::Delivered {
+    let inner = match mode {
+        Mode::X410 => None,
+        Mode::Normal => match acse::parse_external_as(Layer::Rtse, buf) {
+            Ok((ext, _)) => match ext.encoding {
+                PdvValue::Single(raw) => Some(raw),
+                _ => None,
+            },
+            Err(_) => None,
+        },
+    };
+    let apdu = inner.unwrap_or(buf);
+    let label = p1::parse_mts_apdu(apdu).ok().map(|(t, _)| Arc::from(t.mts_identifier.to_string()));
+    // `raw` borrows from `buf`: its span there.
+    let span = inner.map(|raw| {
+        let a = (raw.as_ptr() as usize).saturating_sub(buf.as_ptr() as usize);
+        (a, a + raw.len())
+    });
+    (span, label)
 }
 
 fn unexpected() -> rtse_codec::error::Found {

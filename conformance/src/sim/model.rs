@@ -219,6 +219,9 @@ impl Hash for Q {
     }
 }
 
+/// No interned MTA (the end of a hash chain).
+const NONE: u32 = u32::MAX;
+
 /// Wire items: a PDU index (below [`LOST`]), or one of these.
 const FIN: u32 = 0xFFFF; // the sender closed (FIN after its data)
 const LOST: u32 = 0xFFFE; // a FIN fault: the receiver is told after the data
@@ -366,7 +369,11 @@ impl Trie {
 /// The interning tables and the transition cache.
 struct Ctx {
     mtas: Vec<ReferenceMta>,
-    mta_ix: HashMap<ReferenceMta, u32, FxBuild>,
+    /// The interned MTAs by hash: the first with each hash, and per MTA
+    /// the next with the same hash ([`NONE`] ends a chain). Each MTA is
+    /// stored once, in `mtas`, and compared in full.
+    mta_ix: HashMap<u64, u32, FxBuild>,
+    mta_next: Vec<u32>,
     pdus: Vec<(Vec<u8>, PduInfo)>,
     pdu_ix: HashMap<Vec<u8>, u32, FxBuild>,
     cache: HashMap<(u32, Tick, Ev), u32, FxBuild>,
@@ -382,16 +389,21 @@ struct Ctx {
 
 impl Ctx {
     fn mta(&mut self, m: ReferenceMta) -> u32 {
-        // One hash of the MTA, whether it is new or not.
-        match self.mta_ix.entry(m) {
-            std::collections::hash_map::Entry::Occupied(e) => *e.get(),
-            std::collections::hash_map::Entry::Vacant(e) => {
-                let i = self.mtas.len() as u32;
-                self.mtas.push(e.key().clone());
-                e.insert(i);
-                i
+        // One hash of the MTA, whether it is new or not; no copy of it.
+        let mut f = Fx::default();
+        m.hash(&mut f);
+        let h = f.finish();
+        let mut i = self.mta_ix.get(&h).copied().unwrap_or(NONE);
+        while let Some(known) = self.mtas.get(i as usize) {
+            if *known == m {
+                return i;
             }
+            i = self.mta_next[i as usize];
         }
+        let n = self.mtas.len() as u32;
+        self.mta_next.push(self.mta_ix.insert(h, n).unwrap_or(NONE));
+        self.mtas.push(m);
+        n
     }
 
     /// The transition of MTA `mta` at `now` on `ev`, computed once.
@@ -514,6 +526,7 @@ fn check_with(cfg: &ModelConfig, cross_check: bool) -> ModelResult {
     let mut ctx = Ctx {
         mtas: Vec::new(),
         mta_ix: HashMap::default(),
+        mta_next: Vec::new(),
         pdus: Vec::new(),
         pdu_ix: HashMap::default(),
         cache: HashMap::default(),

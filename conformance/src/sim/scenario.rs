@@ -212,6 +212,9 @@ pub struct Scenario {
     /// (and its clones): building a P1 message costs as much as carrying
     /// it, and a message is the same in every run.
     pub(crate) messages: MessageCache,
+    /// Spare machine outputs, shared by the runs of this scenario (and
+    /// its clones) as the messages are: see [`OutputPool`].
+    pub(crate) outputs: OutputPool,
 }
 
 /// Messages by `(side, number, size)`; bounded by the scenario's
@@ -245,6 +248,47 @@ impl fmt::Debug for MessageCache {
     }
 }
 
+/// Machine outputs ([`crate::machine::Output`]) left by finished runs, for
+/// the next ones: an output keeps its buffers and its memo of PDUs built
+/// and decoded (`machine::emit::Memo`), which a run fills in its first
+/// hundred PDUs and a fresh output would fill again. A memo entry is a
+/// function of its key, so which output a run gets changes nothing but
+/// the speed. Not part of a scenario's identity (always equal).
+#[derive(Clone, Default)]
+pub(crate) struct OutputPool(Arc<std::sync::Mutex<Vec<crate::machine::Output>>>);
+
+impl OutputPool {
+    /// Outputs kept at most (one per thread running this scenario).
+    const MAX: usize = 8;
+
+    /// A spare output, or a new one.
+    pub(crate) fn take(&self) -> crate::machine::Output {
+        self.0.lock().ok().and_then(|mut v| v.pop()).unwrap_or_default()
+    }
+
+    /// Give back an output for a later run.
+    pub(crate) fn put(&self, mut out: crate::machine::Output) {
+        out.clear();
+        if let Ok(mut v) = self.0.lock() {
+            if v.len() < Self::MAX {
+                v.push(out);
+            }
+        }
+    }
+}
+
+impl PartialEq for OutputPool {
+    fn eq(&self, _: &OutputPool) -> bool {
+        true
+    }
+}
+
+impl fmt::Debug for OutputPool {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("OutputPool")
+    }
+}
+
 impl Scenario {
     /// A scenario with no submission and no fault: normal mode, twa, A
     /// opens, 10 s of faults then 120 s to recover, 1 ms latency.
@@ -253,6 +297,7 @@ impl Scenario {
         Scenario {
             name: name.to_owned(),
             messages: MessageCache::default(),
+            outputs: OutputPool::default(),
             mode: Mode::Normal,
             dialogue: Dialogue::Twa,
             flaws: [None, None],
