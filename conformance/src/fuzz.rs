@@ -530,6 +530,11 @@ fn trace_item(d: &Decoded<'_>) -> TraceItem {
     (d.from, d.stream_offset, r.map_err(|e| *e))
 }
 
+/// What [`stream_each`] calls for each decode result: the result, the
+/// context its TSDU was decoded in, the octets pushed so far in its
+/// direction; returns the error to report, if any.
+type OnDecoded<'f> = dyn FnMut(&Decoded<'_>, Option<&Context>, usize) -> Option<Error> + 'f;
+
 /// Push a stream input (chunk `i` from `sender_at(pattern, i)`, split in
 /// `piece`-octet pushes if given) to one decoder, calling `on` for each
 /// result with, if `want_ctx`, the context the TSDU was decoded in (a clone
@@ -547,7 +552,7 @@ fn stream_each(
     mid: bool,
     piece: Option<usize>,
     want_ctx: bool,
-    on: &mut dyn FnMut(&Decoded<'_>, Option<&Context>, usize) -> Option<Error>,
+    on: &mut OnDecoded<'_>,
 ) -> Outcome {
     let mut dec = AssociationDecoder::new();
     if mid {
