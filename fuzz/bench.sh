@@ -18,7 +18,7 @@
 #                 [TARGET...]
 #
 # Every libFuzzer run uses the target's default flags (fuzz/<target>.options
-# via fuzz/options.sh: decode_stack -max_len=128; turn_scenario and
+# via fuzz/options.sh: decode_stack -max_len=128 -reduce_inputs=0; turn_scenario and
 # flaw_hunt the operation dictionary and -max_len=64), as CI and the
 # documented commands do. --no-options runs with libFuzzer's defaults
 # instead (the figures before the options existed); --no-dict drops only

@@ -478,7 +478,7 @@ pub fn decode_stack(data: &[u8]) -> Outcome {
             let mid = path == stack_flags::STREAM_MID;
             let split = split_piece(flags);
             let mut whole = Vec::new();
-            let outcome = stream_each(body, pattern, mid, None, true, |d, pre, pushed| {
+            let outcome = stream_each(body, pattern, mid, None, true, &mut |d, pre, pushed| {
                 if split.is_some() {
                     whole.push(trace_item(d));
                 }
@@ -490,7 +490,7 @@ pub fn decode_stack(data: &[u8]) -> Outcome {
             });
             if let Some(piece) = split {
                 let mut pieces = Vec::new();
-                stream_each(body, pattern, mid, Some(piece), false, |d, _, _| {
+                stream_each(body, pattern, mid, Some(piece), false, &mut |d, _, _| {
                     pieces.push(trace_item(d));
                     None
                 });
@@ -530,18 +530,29 @@ fn trace_item(d: &Decoded<'_>) -> TraceItem {
     (d.from, d.stream_offset, r.map_err(|e| *e))
 }
 
+/// What [`stream_each`] calls for each decode result: the result, the
+/// context its TSDU was decoded in, the octets pushed so far in its
+/// direction; returns the error to report, if any.
+type OnDecoded<'f> = dyn FnMut(&Decoded<'_>, Option<&Context>, usize) -> Option<Error> + 'f;
+
 /// Push a stream input (chunk `i` from `sender_at(pattern, i)`, split in
 /// `piece`-octet pushes if given) to one decoder, calling `on` for each
 /// result with, if `want_ctx`, the context the TSDU was decoded in (a clone
 /// per push), and the octets pushed so far in that direction. Returns the
 /// first error `on` reports.
+///
+/// `on` is a trait object, not a generic: both passes then share one copy
+/// of the decoder's push path (`AssociationDecoder::push` and everything it
+/// inlines is generic over its callback), so the fuzz binary carries one set
+/// of coverage counters for it, not two that libFuzzer scans and clears
+/// after every execution.
 fn stream_each(
     body: &[u8],
     pattern: u16,
     mid: bool,
     piece: Option<usize>,
     want_ctx: bool,
-    mut on: impl FnMut(&Decoded<'_>, Option<&Context>, usize) -> Option<Error>,
+    on: &mut OnDecoded<'_>,
 ) -> Outcome {
     let mut dec = AssociationDecoder::new();
     if mid {
