@@ -77,6 +77,7 @@ fn is_vlan(et: u16) -> bool {
 }
 
 /// Decode one frame of link type `link_type` down to TCP.
+#[inline]
 pub fn decode(link_type: u32, frame: &[u8]) -> Result<TcpSegment<'_>, SkipReason> {
     let (ethertype, mut off) = match link_type {
         LINKTYPE_ETHERNET => (be16(frame, 12).ok_or(SkipReason::Truncated)?, 14),
@@ -113,6 +114,7 @@ pub fn decode(link_type: u32, frame: &[u8]) -> Result<TcpSegment<'_>, SkipReason
     }
 }
 
+#[inline]
 fn ip(bytes: &[u8]) -> Result<TcpSegment<'_>, SkipReason> {
     match ipv4_tcp(bytes) {
         Some(seg) => Ok(seg),
@@ -126,6 +128,7 @@ fn ip(bytes: &[u8]) -> Result<TcpSegment<'_>, SkipReason> {
 /// segment wherever this answers (test `ipv4_tcp_agrees_with_ip_general`).
 /// etherparse's slicing and address conversions cost some 240 instructions
 /// a frame, about a quarter of the reading thread.
+#[inline]
 fn ipv4_tcp(bytes: &[u8]) -> Option<TcpSegment<'_>> {
     let h: &[u8; 20] = bytes.get(..20)?.try_into().ok()?;
     let total = usize::from(u16::from_be_bytes([h[2], h[3]]));
@@ -152,6 +155,7 @@ fn ipv4_tcp(bytes: &[u8]) -> Option<TcpSegment<'_>> {
 }
 
 /// IPv4 or IPv6 down to TCP through etherparse, for every frame.
+#[inline(never)]
 fn ip_general(bytes: &[u8]) -> Result<TcpSegment<'_>, SkipReason> {
     let (ip, ext_err) = LaxIpSlice::from_slice(bytes).map_err(|e| match e {
         LaxHeaderSliceError::Len(_) => SkipReason::Truncated,
