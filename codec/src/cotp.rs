@@ -136,35 +136,55 @@ fn at(input: &[u8], rest: &[u8]) -> usize {
 }
 
 fn params<'a>(hdr: &'a [u8], base: usize) -> Result<Vec<Param<'a>>> {
-    let mut out = Vec::new();
+    param_iter(hdr, base).collect()
+}
+
+/// The parameters of a variable part one at a time, ending after the
+/// first error: a CR or CC, whose parameters go to typed fields, builds no
+/// vector of them (an allocation per CR and CC).
+fn param_iter<'a>(hdr: &'a [u8], base: usize) -> impl Iterator<Item = Result<Param<'a>>> {
     let mut rest = hdr;
-    while !rest.is_empty() {
-        if out.len() >= crate::limits::MAX_SESSION_PARAMS {
-            return Err(Error::new(
-                Layer::Cotp,
-                base + at(hdr, rest),
-                "at most 64 parameters",
-                Found::Other("more parameters"),
-            ));
+    let mut count = 0;
+    core::iter::from_fn(move || {
+        if rest.is_empty() {
+            return None;
         }
-        let here = base + at(hdr, rest);
-        let r: NomRes<'a, (u8, u8)> = (nom_u8, nom_u8).parse(rest);
-        let Ok((r2, (code, len))) = r else {
-            return Err(Error::eof(Layer::Cotp, here + rest.len(), "parameter length"));
-        };
-        let r: NomRes<'a, &'a [u8]> = take(len as usize).parse(r2);
-        let Ok((r3, value)) = r else {
-            return Err(Error::new(
-                Layer::Cotp,
-                here + 1,
-                "parameter value within the header",
-                Found::Length(len as usize),
-            ));
-        };
-        out.push(Param { code, value: Octets::borrowed(value) });
-        rest = r3;
+        let r = next_param(hdr, &mut rest, base, count);
+        if r.is_err() {
+            rest = &[];
+        }
+        count += 1;
+        Some(r)
+    })
+}
+
+/// The parameter at the front of `rest` (the `count`th of `hdr`), and
+/// `rest` moved past it.
+fn next_param<'a>(hdr: &'a [u8], rest: &mut &'a [u8], base: usize, count: usize) -> Result<Param<'a>> {
+    if count >= crate::limits::MAX_SESSION_PARAMS {
+        return Err(Error::new(
+            Layer::Cotp,
+            base + at(hdr, rest),
+            "at most 64 parameters",
+            Found::Other("more parameters"),
+        ));
     }
-    Ok(out)
+    let here = base + at(hdr, rest);
+    let r: NomRes<'a, (u8, u8)> = (nom_u8, nom_u8).parse(*rest);
+    let Ok((r2, (code, len))) = r else {
+        return Err(Error::eof(Layer::Cotp, here + rest.len(), "parameter length"));
+    };
+    let r: NomRes<'a, &'a [u8]> = take(len as usize).parse(r2);
+    let Ok((r3, value)) = r else {
+        return Err(Error::new(
+            Layer::Cotp,
+            here + 1,
+            "parameter value within the header",
+            Found::Length(len as usize),
+        ));
+    };
+    *rest = r3;
+    Ok(Param { code, value: Octets::borrowed(value) })
 }
 
 /// Parse one TPDU that fills `input` (a TPKT payload).
@@ -212,7 +232,8 @@ pub fn parse(input: &[u8]) -> Result<Tpdu<'_>> {
                 user_data,
                 ..Connect::default()
             };
-            for p in params(var, var_base)? {
+            for p in param_iter(var, var_base) {
+                let p = p?;
                 match p.code {
                     PARAM_TPDU_SIZE if p.value.len() == 1 && c.tpdu_size.is_none() => c.tpdu_size = Some(p.value[0]),
                     PARAM_CALLING_TSAP if c.calling_tsap.is_none() => c.calling_tsap = Some(p.value),

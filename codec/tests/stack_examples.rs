@@ -258,3 +258,41 @@ fn a_gt_before_data_leaves_the_gt_without_upper_layers() {
     assert_eq!(ss.upper(0), Some(&stack::Upper::default()));
     assert!(ss.upper(1).unwrap().rtse.is_some());
 }
+
+#[test]
+fn push_lent_lends_what_push_hands_over() {
+    // Every worked example, whole and in 7-octet pieces, with garbage
+    // before it, cut short and with an octet corrupted: the TPKTs
+    // `push_lent` lends are those `push` hands over, in the same order.
+    let dir = format!("{}/../corpus/examples", env!("CARGO_MANIFEST_DIR"));
+    let mut names: Vec<String> = std::fs::read_dir(&dir)
+        .unwrap()
+        .filter_map(|e| e.unwrap().file_name().into_string().ok()?.strip_suffix(".hex").map(str::to_owned))
+        .collect();
+    names.sort();
+    assert!(names.len() >= 6, "{names:?}");
+    let mut compared = 0;
+    for name in &names {
+        let tpkts = example_tpkts(name);
+        let stream: Vec<u8> = tpkts.concat();
+        let mut variants = vec![stream.clone(), [&[0x03, 0x00, 0x00][..], &stream].concat()];
+        variants.push(stream[..stream.len() * 2 / 3].to_vec());
+        let mut bad = stream.clone();
+        bad[stream.len() / 2] ^= 0x5a;
+        variants.push(bad);
+        for bytes in &variants {
+            for piece in [bytes.len().max(1), 7] {
+                let (mut a, mut b) = (AssociationDecoder::new(), AssociationDecoder::new());
+                let (mut handed, mut lent) = (Vec::new(), Vec::new());
+                for (i, chunk) in bytes.chunks(piece).enumerate() {
+                    let from = if i % 3 == 2 { R } else { I };
+                    a.push(from, chunk, |d| handed.push(format!("{d:?}")));
+                    b.push_lent(from, chunk, |d| lent.push(format!("{d:?}")));
+                }
+                assert_eq!(handed, lent, "{name}");
+                compared += handed.len();
+            }
+        }
+    }
+    assert!(compared > 50, "{compared}");
+}

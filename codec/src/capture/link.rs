@@ -6,7 +6,7 @@
 use super::SkipReason;
 use etherparse::err::ip::LaxHeaderSliceError;
 use etherparse::{IpNumber, LaxIpSlice, TcpSlice};
-use std::net::{IpAddr, SocketAddr};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 
 /// LINKTYPE_NULL (BSD loopback, host-order address family).
 pub const LINKTYPE_NULL: u32 = 0;
@@ -77,6 +77,7 @@ fn is_vlan(et: u16) -> bool {
 }
 
 /// Decode one frame of link type `link_type` down to TCP.
+#[inline]
 pub fn decode(link_type: u32, frame: &[u8]) -> Result<TcpSegment<'_>, SkipReason> {
     let (ethertype, mut off) = match link_type {
         LINKTYPE_ETHERNET => (be16(frame, 12).ok_or(SkipReason::Truncated)?, 14),
@@ -113,7 +114,49 @@ pub fn decode(link_type: u32, frame: &[u8]) -> Result<TcpSegment<'_>, SkipReason
     }
 }
 
+#[inline]
 fn ip(bytes: &[u8]) -> Result<TcpSegment<'_>, SkipReason> {
+    match ipv4_tcp(bytes) {
+        Some(seg) => Ok(seg),
+        None => ip_general(bytes),
+    }
+}
+
+/// The common frame read by hand: an IPv4 header without options, not a
+/// fragment, held whole, carrying a TCP header that fits in it. `None` for
+/// anything else, which [`ip_general`] reads or rejects; both give the same
+/// segment wherever this answers (test `ipv4_tcp_agrees_with_ip_general`).
+/// etherparse's slicing and address conversions cost some 240 instructions
+/// a frame, about a quarter of the reading thread.
+#[inline]
+fn ipv4_tcp(bytes: &[u8]) -> Option<TcpSegment<'_>> {
+    let h: &[u8; 20] = bytes.get(..20)?.try_into().ok()?;
+    let total = usize::from(u16::from_be_bytes([h[2], h[3]]));
+    // Version 4 with a 20-octet header; MF clear and offset 0; TCP.
+    if h[0] != 0x45 || h[6] & 0x3f != 0 || h[7] != 0 || h[9] != 6 || total > bytes.len() {
+        return None;
+    }
+    let t = bytes.get(20..total)?;
+    // Fixed-size views: no bounds checks below.
+    let th: &[u8; 20] = t.get(..20)?.try_into().ok()?;
+    let t_len = usize::from(th[12] >> 4) * 4;
+    if t_len < 20 || t_len > t.len() {
+        return None;
+    }
+    Some(TcpSegment {
+        src: SocketAddr::from((Ipv4Addr::new(h[12], h[13], h[14], h[15]), u16::from_be_bytes([th[0], th[1]]))),
+        dst: SocketAddr::from((Ipv4Addr::new(h[16], h[17], h[18], h[19]), u16::from_be_bytes([th[2], th[3]]))),
+        seq: u32::from_be_bytes([th[4], th[5], th[6], th[7]]),
+        ack: u32::from_be_bytes([th[8], th[9], th[10], th[11]]),
+        flags: th[13] & 0x1f,
+        payload: &t[t_len..],
+        missing: 0,
+    })
+}
+
+/// IPv4 or IPv6 down to TCP through etherparse, for every frame.
+#[inline(never)]
+fn ip_general(bytes: &[u8]) -> Result<TcpSegment<'_>, SkipReason> {
     let (ip, ext_err) = LaxIpSlice::from_slice(bytes).map_err(|e| match e {
         LaxHeaderSliceError::Len(_) => SkipReason::Truncated,
         LaxHeaderSliceError::Content(_) => SkipReason::Malformed { what: "IP header" },
@@ -157,4 +200,53 @@ fn ip(bytes: &[u8]) -> Result<TcpSegment<'_>, SkipReason> {
         payload: tcp.payload(),
         missing: u32::try_from(missing).unwrap_or(u32::MAX),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// An IPv4 frame carrying TCP from 10.0.0.1:102 to 10.0.0.2:40000.
+    fn frame(payload: &[u8]) -> Vec<u8> {
+        let total = 40 + payload.len();
+        let mut f =
+            vec![0x45, 0, (total >> 8) as u8, total as u8, 0x12, 0x34, 0x40, 0, 64, 6, 0, 0, 10, 0, 0, 1, 10, 0, 0, 2];
+        f.extend_from_slice(&[0, 102, 0x9c, 0x40, 1, 2, 3, 4, 5, 6, 7, 8, 0x50, 0x18, 0x20, 0, 0, 0, 0, 0]);
+        f.extend_from_slice(payload);
+        f
+    }
+
+    #[test]
+    fn ipv4_tcp_agrees_with_ip_general() {
+        // A frame with every value of each IPv4 header octet and of the
+        // TCP data offset and flags octets, and with its total length or
+        // the frame cut anywhere: wherever the hand-read path answers,
+        // etherparse's gives the same segment; the common frame is read
+        // by hand.
+        let base = frame(b"\x03\x00\x00\x0b\x02\xf0\x80\x01\x00\x01\x00");
+        assert!(ipv4_tcp(&base).is_some());
+        let mut answered = 0;
+        let mut check = |f: &[u8]| {
+            if let Some(seg) = ipv4_tcp(f) {
+                answered += 1;
+                assert_eq!(Ok(seg), ip_general(f), "{f:02x?}");
+            }
+        };
+        for at in (0..20).chain([32, 33]) {
+            for v in 0..=255u8 {
+                let mut f = base.clone();
+                f[at] = v;
+                check(&f);
+                f.extend_from_slice(&[0xee; 6]);
+                check(&f);
+            }
+        }
+        for cut in 0..=base.len() {
+            check(&base[..cut]);
+            let mut f = base.clone();
+            f[2..4].copy_from_slice(&(cut as u16).to_be_bytes());
+            check(&f);
+        }
+        assert!(answered > 1_000, "{answered}");
+    }
 }

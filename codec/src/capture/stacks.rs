@@ -86,7 +86,7 @@ impl StackDecoder {
                     };
                 }
                 if let Conn::Tpkt(d) = c {
-                    d.push(from, bytes, |x| {
+                    d.push_lent(from, bytes, |x| {
                         on(CaptureItem::Pdu {
                             conn,
                             frame,

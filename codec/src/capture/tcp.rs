@@ -72,11 +72,25 @@ impl core::hash::Hash for FlowKey {
 
 impl FlowKey {
     fn new(src: SocketAddr, dst: SocketAddr) -> Self {
-        if src <= dst {
+        if endpoint_le(src, dst) {
             FlowKey { a: src, b: dst }
         } else {
             FlowKey { a: dst, b: src }
         }
+    }
+}
+
+/// `a <= b`, with two IPv4 endpoints compared as one number each (address
+/// then port, the order of `SocketAddrV4`; comparing the `SocketAddr`s
+/// took some 30 instructions a frame). Equal to `a <= b` by test
+/// `endpoint_le_is_the_socket_address_order`.
+fn endpoint_le(a: SocketAddr, b: SocketAddr) -> bool {
+    match (a, b) {
+        (SocketAddr::V4(a), SocketAddr::V4(b)) => {
+            let rank = |e: std::net::SocketAddrV4| u64::from(e.ip().to_bits()) << 16 | u64::from(e.port());
+            rank(a) <= rank(b)
+        }
+        _ => a <= b,
     }
 }
 
@@ -813,6 +827,33 @@ impl Reassembler {
                 None => continue,
             };
             self.close(i, frame, time, CloseHow::Eof, emit, false);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn endpoint_le_is_the_socket_address_order() {
+        // Addresses and ports equal, one apart, and far apart in each
+        // octet, IPv4 against IPv4 and against IPv6.
+        let ips =
+            ["0.0.0.0", "10.0.0.1", "10.0.0.2", "10.0.1.1", "10.1.0.0", "127.0.0.1", "192.168.0.1", "255.255.255.255"];
+        let ports = [0u16, 1, 102, 103, 256, 40000, 65535];
+        let mut eps: Vec<SocketAddr> = Vec::new();
+        for ip in ips {
+            for p in ports {
+                eps.push(SocketAddr::new(ip.parse().unwrap(), p));
+            }
+        }
+        eps.push("[::1]:102".parse().unwrap());
+        eps.push("[2001:db8::1]:0".parse().unwrap());
+        for &a in &eps {
+            for &b in &eps {
+                assert_eq!(endpoint_le(a, b), a <= b, "{a} {b}");
+            }
         }
     }
 }
