@@ -834,7 +834,9 @@ fn replay(
     ctx: &mut Ctx,
     verbose: bool,
 ) -> (State, Rec) {
-    let mut ids = Vec::new();
+    // Paths are some tens of steps: one allocation, not a growth per
+    // doubling.
+    let mut ids = Vec::with_capacity(64);
     let mut i = id;
     while i != 0 && i != u32::MAX {
         ids.push(i);
@@ -843,6 +845,14 @@ fn replay(
     ids.reverse();
     let (mut s, mut rec) = start.clone();
     rec.verbose = verbose;
+    // Room for the whole path at once (growing these item by item was
+    // 3 % of the model check's instructions): a step records an item or
+    // two, a drop the PDUs in flight.
+    rec.trace.reserve(2 * ids.len() + 2 * QN);
+    rec.pidx.reserve(2 * ids.len() + 2 * QN);
+    for f in &mut rec.flight {
+        f.reserve(QN);
+    }
     for i in ids {
         s = apply(&s, nodes[i as usize].1, cfg, ctx, Some(&mut rec));
     }
