@@ -465,7 +465,7 @@ enum Step {
 /// Records a replayed path: the trace for the tracker (PDUs in the order
 /// they were delivered, as the peers saw them; a PDU lost in flight is
 /// recorded, undelivered, where it was lost), the step lines.
-#[derive(Default, Clone)]
+#[derive(Default)]
 struct Rec {
     trace: Vec<TraceItem>,
     /// Per trace item, the interned PDU it records (`u32::MAX`: none). A
@@ -843,16 +843,25 @@ fn replay(
         i = nodes[i as usize].0;
     }
     ids.reverse();
-    let (mut s, mut rec) = start.clone();
-    rec.verbose = verbose;
-    // Room for the whole path at once (growing these item by item was
-    // 3 % of the model check's instructions): a step records an item or
-    // two, a drop the PDUs in flight.
-    rec.trace.reserve(2 * ids.len() + 2 * QN);
-    rec.pidx.reserve(2 * ids.len() + 2 * QN);
-    for f in &mut rec.flight {
-        f.reserve(QN);
-    }
+    // The start's record, in room for the whole path at once (growing
+    // these item by item was 3 % of the model check's instructions): a
+    // step records an item or two, a drop the PDUs in flight. The step
+    // lines only when they are written.
+    let (mut s, r0) = (start.0, &start.1);
+    let room = r0.trace.len() + 2 * ids.len() + 2 * QN;
+    let mut rec = Rec {
+        trace: Vec::with_capacity(room),
+        pidx: Vec::with_capacity(room),
+        flight: [0, 1].map(|d| {
+            let mut f = VecDeque::with_capacity(QN);
+            f.extend(&r0.flight[d]);
+            f
+        }),
+        verbose,
+        steps: if verbose { r0.steps.clone() } else { Vec::new() },
+    };
+    rec.trace.extend_from_slice(&r0.trace);
+    rec.pidx.extend_from_slice(&r0.pidx);
     for i in ids {
         s = apply(&s, nodes[i as usize].1, cfg, ctx, Some(&mut rec));
     }
