@@ -195,19 +195,26 @@ fn overlapping_segments_with_the_same_bytes() {
     assert!(r.anomalies.is_empty(), "{:?}", r.anomalies);
 }
 
-#[test]
-fn conflicting_overlap_first_copy_wins() {
-    let data = payload(40, 10);
-    let mut c = conv();
+/// A connection on `c` that sends `data` (40 octets) with a conflicting
+/// retransmission: [0, 20), then [10, 30) whose octet 13 differs, then
+/// [30, 40). The reassembler must keep the first copy and report the
+/// overlap at offset 13, 7 octets long.
+fn send_with_conflicting_overlap(c: &mut TcpConversation, data: &[u8]) {
     c.syn();
     c.send(C2S, &data[..20]);
     let (s10, ack) = (c.seq_at(C2S, 10), c.next_seq(S2C));
-    // Retransmission of [10, 30) whose first 10 octets differ.
     let mut bad = data[10..30].to_vec();
     bad[3] ^= 0xff;
     c.raw(C2S, s10, ack, flags::ACK, &bad);
     let s30 = c.seq_at(C2S, 30);
     c.raw(C2S, s30, ack, flags::PSH | flags::ACK, &data[30..]);
+}
+
+#[test]
+fn conflicting_overlap_first_copy_wins() {
+    let data = payload(40, 10);
+    let mut c = conv();
+    send_with_conflicting_overlap(&mut c, &data);
     let r = run(&pcapng(c.frames()));
     assert_eq!(bytes(&r.streams[&(0, C2S)]), data);
     assert_eq!(r.anomalies, vec![(0, 5, Anomaly::ConflictingOverlap { dir: C2S, offset: 13, len: 7 })]);
@@ -697,14 +704,7 @@ fn history_rings_reused_after_a_close_judge_overlaps_as_new_ones() {
     let before = frames.len() as u64;
     let data = payload(40, 10);
     let mut c2 = TcpConversation::new(addr("10.0.0.1:40001"), addr("10.0.0.2:102"));
-    c2.syn();
-    c2.send(C2S, &data[..20]);
-    let (s10, ack) = (c2.seq_at(C2S, 10), c2.next_seq(S2C));
-    let mut bad = data[10..30].to_vec();
-    bad[3] ^= 0xff;
-    c2.raw(C2S, s10, ack, flags::ACK, &bad);
-    let s30 = c2.seq_at(C2S, 30);
-    c2.raw(C2S, s30, ack, flags::PSH | flags::ACK, &data[30..]);
+    send_with_conflicting_overlap(&mut c2, &data);
     frames.extend(c2.take_frames());
     let r = run(&pcapng(&frames));
     assert_eq!(r.closes.first(), Some(&(0, CloseHow::Fin)));
