@@ -206,7 +206,14 @@ fn pcapng_decodes_in_tshark() {
     // The timeline JSON holds the recovery link; the SVG was drawn.
     let doc: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
     let assocs = doc["associations"].as_array().unwrap();
-    assert!(assocs.len() >= 3, "two drops, two recoveries: {}", assocs.len());
+    assert!(
+        assocs.len() >= 3,
+        "two drops, two recoveries: {}\n{}\ninitiator: {:?}\nresponder: {:?}",
+        assocs.len(),
+        r.proxy_text(),
+        r.c.1,
+        r.l.1
+    );
     assert!(assocs.iter().any(|a| a["recovers"] == 0), "{doc}");
     assert!(std::fs::read_to_string(&svg).unwrap().starts_with("<svg"));
     let _ = std::fs::remove_dir_all(&dir);
