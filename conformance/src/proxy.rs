@@ -325,6 +325,14 @@ pub fn run(a: &ProxyArgs, out: &mut dyn Write, err: &mut dyn Write) -> u8 {
     let _ = acceptor.join();
     let (totals, reported, not_kept, pcap_err) = obs.finish();
     summary(&totals, out);
+    // Every fault the plan decided is applied and logged, but for one kind
+    // of race: a delay whose connection was closed (and the close logged)
+    // while the TPKT waited. Say so rather than leave a rule silently used.
+    let decided = shared.faults_decided();
+    let unlogged = decided.saturating_sub(totals.faults.len() as u64);
+    if unlogged > 0 {
+        let _ = writeln!(out, "faults decided but not applied: {unlogged} (their connection closed first)");
+    }
     let mut code = exit::OK;
     if let Some(e) = pcap_err {
         let _ = writeln!(err, "rtse proxy: pcapng: {e}");

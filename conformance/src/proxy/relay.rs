@@ -195,6 +195,12 @@ impl std::fmt::Debug for Shared {
 }
 
 impl Shared {
+    /// Faults the plan has decided so far (each is applied and posted to
+    /// the observer with its note, unless its connection closed first).
+    pub fn faults_decided(&self) -> u64 {
+        self.plan.as_ref().map_or(0, |p| lock(p).injected())
+    }
+
     pub fn new(cfg: RelayConfig, plan: FaultPlan, tx: SyncSender<Msg>) -> Arc<Self> {
         Arc::new(Shared {
             cfg,
@@ -588,6 +594,21 @@ impl<'a> Pump<'a> {
         Some(self.out(a, b, send).is_ok())
     }
 
+    /// `post_out` for a fault's step, with `Conn::order` already held by
+    /// the caller since before the decision: posts unless the observer was
+    /// already told of the Close. A teardown the other pump began after the
+    /// decision (it sets `dead` without the lock, then waits for it to post
+    /// the Close) does not swallow the fault: its note is posted, before
+    /// the Close, and the write is tried (it may fail; the teardown goes
+    /// on either way).
+    fn post_decided(&mut self, msg: Msg, a: usize, b: usize, send: bool) -> Option<bool> {
+        if self.c.closed.load(Ordering::SeqCst) {
+            return None;
+        }
+        self.sh.send(msg);
+        Some(self.out(a, b, send).is_ok())
+    }
+
     /// Tell the observer about `buf[a..b]`, then pass it on: false when
     /// that failed (the connection is then torn down).
     fn forward(&mut self, a: usize, b: usize, time: Timestamp) -> bool {
@@ -695,34 +716,63 @@ fn pump(sh: &Shared, c: &Conn, from: Sender) {
                 }
             };
             let names = names_of(c, from, &p.buf.0[at..at + len]);
-            let decision = match &sh.plan {
-                Some(plan) if !names.is_empty() => lock(plan).decide(side, &names),
+            let plan = match &sh.plan {
+                Some(plan) if !names.is_empty() => plan,
                 _ => {
                     at += len;
                     continue;
                 }
             };
+            // Decide and post the fault as one step with respect to a
+            // teardown. A TPKT that reaches the plan once the connection is
+            // being torn down is not relayed, so it is not an occurrence
+            // either: no rule counts it or fires on it (`#N` is the N-th
+            // relayed), and the fault goes to the next one relayed, on the
+            // recovered association. Before this, a rule could fire on such
+            // a TPKT and be used up without being applied or logged.
+            let order = lock(&c.order);
+            if c.dead.load(Ordering::SeqCst) {
+                return;
+            }
+            let decision = lock(plan).decide(side, &names);
             let Some(effect) = decision.effect else {
+                drop(order);
                 at += len;
                 continue;
             };
-            if !p.forward(sent, at, time) {
-                return;
-            }
             let note = Some(FaultNote { effect, why: decision.why, pdus: names });
+            // The TPKTs before this one go on first, in the same step.
+            if sent < at {
+                let msg = Msg::Data { conn: c.id, from, received: p.chunk(sent, at), forwarded: at - sent, time, fault: None };
+                match p.post_decided(msg, sent, at, true) {
+                    None => return,
+                    Some(true) => {}
+                    Some(false) => {
+                        // The fault is logged even so, as not applied.
+                        let msg = Msg::Data { conn: c.id, from, received: p.chunk(at, at + len), forwarded: 0, time, fault: note };
+                        let _ = p.post_decided(msg, at, at + len, false);
+                        drop(order);
+                        teardown(sh, c, DropKind::Rst, &format!("cannot write to the {} MTA", side.peer().name()));
+                        return;
+                    }
+                }
+                sent = at;
+            }
             match effect {
                 Effect::DropBefore(kind) => {
                     let half = if kind == DropKind::MidTpkt { len / 2 } else { 0 };
                     let received = p.chunk(at, filled);
                     let msg = Msg::Data { conn: c.id, from, received, forwarded: half, time, fault: note };
-                    let _ = p.post_out(msg, at, at + half, true);
+                    let _ = p.post_decided(msg, at, at + half, true);
+                    drop(order);
                     teardown(sh, c, kind, "fault");
                     stop = true;
                 }
                 Effect::DropAfter(kind) => {
                     let received = p.chunk(at, filled);
                     let msg = Msg::Data { conn: c.id, from, received, forwarded: len, time, fault: note };
-                    let _ = p.post_out(msg, at, at + len, true);
+                    let _ = p.post_decided(msg, at, at + len, true);
+                    drop(order);
                     teardown(sh, c, kind, "fault");
                     stop = true;
                 }
@@ -735,29 +785,34 @@ fn pump(sh: &Shared, c: &Conn, from: Sender) {
                         time,
                         fault: note,
                     };
-                    if p.post_out(msg, at, at + len, false).is_none() {
+                    if p.post_decided(msg, at, at + len, false).is_none() {
                         return;
                     }
+                    drop(order);
                     at += len;
                     sent = at;
                 }
                 Effect::Delay(ms) => {
+                    drop(order);
                     std::thread::sleep(Duration::from_millis(ms));
-                    if c.dead.load(Ordering::SeqCst) {
-                        return;
-                    }
                     let t = now();
+                    let order = lock(&c.order);
+                    // Torn down during the delay: the TPKT was never passed
+                    // on; say so (unless the Close is already out).
+                    let send = !c.dead.load(Ordering::SeqCst);
                     let msg = Msg::Data {
                         conn: c.id,
                         from,
                         received: p.chunk(at, at + len),
-                        forwarded: len,
+                        forwarded: if send { len } else { 0 },
                         time: t,
                         fault: note,
                     };
-                    match p.post_out(msg, at, at + len, true) {
-                        None => return,
-                        Some(true) => {}
+                    let wrote = p.post_decided(msg, at, at + len, send);
+                    drop(order);
+                    match wrote {
+                        Some(true) if send => {}
+                        None | Some(true) => return,
                         Some(false) => {
                             teardown(sh, c, DropKind::Rst, &format!("cannot write to the {} MTA", side.peer().name()));
                             return;
