@@ -62,7 +62,7 @@ use crate::mta::{MtaConfig, MtaInput, ReferenceMta};
 use crate::tracker::{CloseHow, TurnEvent};
 use rtse_codec::presentation::Mode;
 use rtse_codec::stack::{AssociationDecoder, Sender};
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::{HashMap, VecDeque};
 use std::hash::{Hash, Hasher};
 
 /// How the association may be lost (each costs one unit of the budget).
@@ -269,31 +269,56 @@ struct State {
     late: [u8; 2],
 }
 
-/// A [`State`] with its hash, computed once: the seen set rehashes as it
-/// grows, and compares states in full only on equal hashes.
-#[derive(Clone, Copy)]
-struct Keyed {
-    h: u64,
-    s: State,
+/// States per chunk of [`Seen`].
+const CHUNK: usize = 1 << 12;
+
+/// The states found, each stored once, in the order found: a state's
+/// index is its search node, and the BFS queue is a cursor over them (a
+/// separate queue copied every state in and out again). States live in
+/// fixed-size chunks, so growing never moves one; the index by hash holds
+/// only (hash, first state with it) and chains the states of equal hash
+/// (`same`), so rehashing it moves 16 octets per state instead of a whole
+/// state. Deduplication is still by full equality: no lossy fingerprint.
+struct Seen {
+    chunks: Vec<Vec<State>>,
+    by_hash: HashMap<u64, u32, FxBuild>,
+    /// Per state, the next one with the same hash ([`NONE`] ends a chain).
+    same: Vec<u32>,
 }
 
-impl Keyed {
-    fn new(s: State) -> Self {
+impl Seen {
+    fn new() -> Self {
+        Seen { chunks: Vec::new(), by_hash: HashMap::default(), same: Vec::new() }
+    }
+    fn len(&self) -> usize {
+        self.same.len()
+    }
+    fn get(&self, i: usize) -> Option<&State> {
+        self.chunks.get(i / CHUNK)?.get(i % CHUNK)
+    }
+    /// Adds `s` unless an equal state is known; whether it was new.
+    fn insert(&mut self, s: State) -> bool {
         let mut f = Fx::default();
         s.hash(&mut f);
-        Keyed { h: f.finish(), s }
-    }
-}
-
-impl PartialEq for Keyed {
-    fn eq(&self, o: &Keyed) -> bool {
-        self.h == o.h && self.s == o.s
-    }
-}
-impl Eq for Keyed {}
-impl Hash for Keyed {
-    fn hash<H: Hasher>(&self, h: &mut H) {
-        h.write_u64(self.h);
+        let h = f.finish();
+        let mut i = self.by_hash.get(&h).copied().unwrap_or(NONE);
+        while let Some(known) = self.get(i as usize) {
+            if *known == s {
+                return false;
+            }
+            i = self.same[i as usize];
+        }
+        let n = self.len() as u32;
+        self.same.push(self.by_hash.insert(h, n).unwrap_or(NONE));
+        match self.chunks.last_mut() {
+            Some(c) if c.len() < CHUNK => c.push(s),
+            _ => {
+                let mut c = Vec::with_capacity(CHUNK);
+                c.push(s);
+                self.chunks.push(c);
+            }
+        }
+        true
     }
 }
 
@@ -316,10 +341,14 @@ enum Eff {
     Cancel(u8),
 }
 
-#[derive(Debug)]
+/// A cached transition: the next MTA and its effects, `effs[start..end]`
+/// of [`Ctx::effs`] (one flat table: a boxed slice per transition cost an
+/// allocation to build it and a free at the end).
+#[derive(Debug, Clone, Copy)]
 struct Effect {
     next: u32,
-    effs: Box<[Eff]>,
+    start: u32,
+    end: u32,
 }
 
 /// The tracker's decoding of the judged paths, memoised: node 0 is a fresh
@@ -378,6 +407,7 @@ struct Ctx {
     pdu_ix: HashMap<Vec<u8>, u32, FxBuild>,
     cache: HashMap<(u32, Tick, Ev), u32, FxBuild>,
     effects: Vec<Effect>,
+    effs: Vec<Eff>,
     msgs: [Vec<Apdu>; 2],
     out: Output,
     overflow: bool,
@@ -420,9 +450,9 @@ impl Ctx {
             Ev::UAbort => MtaInput::Machine(Input::Request(Request::UAbort)),
         };
         m.handle(now, input, &mut out);
-        let mut effs = Vec::with_capacity(out.actions.len());
+        let start = self.effs.len() as u32;
         for a in &out.actions {
-            effs.push(match a {
+            self.effs.push(match a {
                 Action::Transmit(t) => {
                     let b = out.bytes(t);
                     let p = match self.pdu_ix.get(b) {
@@ -446,7 +476,7 @@ impl Ctx {
         self.out = out;
         let next = self.mta(m);
         let e = self.effects.len() as u32;
-        self.effects.push(Effect { next, effs: effs.into_boxed_slice() });
+        self.effects.push(Effect { next, start, end: self.effs.len() as u32 });
         self.cache.insert((mta, now, ev), e);
         e
     }
@@ -529,6 +559,7 @@ fn check_with(cfg: &ModelConfig, cross_check: bool) -> ModelResult {
         pdu_ix: HashMap::default(),
         cache: HashMap::default(),
         effects: Vec::new(),
+        effs: Vec::new(),
         msgs: [Vec::new(), Vec::new()],
         out: Output::new(),
         overflow: false,
@@ -570,15 +601,15 @@ fn check_with(cfg: &ModelConfig, cross_check: bool) -> ModelResult {
         }
     }
     let start = (s0, rec0);
-    let mut seen: HashSet<Keyed, FxBuild> = HashSet::default();
+    let mut seen = Seen::new();
     let mut nodes: Vec<(u32, Step)> = vec![(u32::MAX, Step::Pending)];
-    let mut queue: VecDeque<(State, u32)> = VecDeque::new();
-    seen.insert(Keyed::new(s0));
-    queue.push_back((s0, 0));
+    seen.insert(s0);
     let mut finals = 0;
     let mut truncated = false;
     let mut steps = Vec::with_capacity(8);
-    while let Some((s, id)) = queue.pop_front() {
+    // The queue: states found but not expanded are those from `id` on.
+    let mut id = 0u32;
+    while let Some(&s) = seen.get(id as usize) {
         enabled(&s, cfg, &mut steps);
         let quiet =
             s.pending.is_empty() && s.wire.iter().all(Q::is_empty) && s.timers.iter().flatten().all(Option::is_none);
@@ -605,11 +636,11 @@ fn check_with(cfg: &ModelConfig, cross_check: bool) -> ModelResult {
                 truncated = true;
                 break;
             }
-            if seen.insert(Keyed::new(n)) {
+            if seen.insert(n) {
                 nodes.push((id, st));
-                queue.push_back((n, (nodes.len() - 1) as u32));
             }
         }
+        id += 1;
     }
     ModelResult {
         states: seen.len(),
@@ -783,9 +814,10 @@ fn apply(s: &State, st: Step, cfg: &ModelConfig, ctx: &mut Ctx, mut rec: Option<
 
 fn feed(s: &mut State, who: usize, ev: Ev, ctx: &mut Ctx, mut rec: Option<&mut Rec>) {
     let e = ctx.step(s.ends[who], s.now, ev);
-    s.ends[who] = ctx.effects[e as usize].next;
-    for k in 0..ctx.effects[e as usize].effs.len() {
-        match ctx.effects[e as usize].effs[k] {
+    let Effect { next, start, end } = ctx.effects[e as usize];
+    s.ends[who] = next;
+    for k in start as usize..end as usize {
+        match ctx.effs[k] {
             Eff::Transmit(p) => {
                 if s.up && !s.dead && !s.closed[who] {
                     // More distinct TPKTs than a wire item can name: cut.
