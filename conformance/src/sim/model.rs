@@ -322,50 +322,87 @@ const CHUNK: usize = 1 << 12;
 /// The states found, each stored once, in the order found: a state's
 /// index is its search node, and the BFS queue is a cursor over them (a
 /// separate queue copied every state in and out again). States live in
-/// fixed-size chunks, so growing never moves one; the index by hash holds
-/// only (hash, first state with it) and chains the states of equal hash
-/// (`same`), so rehashing it moves 16 octets per state instead of a whole
-/// state. Deduplication is still by full equality: no lossy fingerprint.
+/// fixed-size chunks, so growing never moves one. The index is an open
+/// addressing table of (hash, index + 1) pairs, at most half full, probed
+/// linearly from the hash's high bits (FxHash's best mixed): one probe
+/// sequence finds a state or the slot for it, and growing moves 16 octets
+/// per state and rehashes nothing. Deduplication is by full equality (on
+/// equal hashes): no lossy fingerprint.
 struct Seen {
     chunks: Vec<Vec<State>>,
-    by_hash: HashMap<u64, u32, FxBuild>,
-    /// Per state, the next one with the same hash ([`NONE`] ends a chain).
-    same: Vec<u32>,
+    /// (hash, index + 1); 0: an empty slot. A power of two long.
+    slots: Vec<(u64, u32)>,
+    /// log2 of `slots.len()`.
+    bits: u32,
+    len: usize,
 }
 
 impl Seen {
     fn new() -> Self {
-        Seen { chunks: Vec::new(), by_hash: HashMap::default(), same: Vec::new() }
+        let bits = 10;
+        Seen { chunks: Vec::new(), slots: vec![(0, 0); 1 << bits], bits, len: 0 }
     }
     fn len(&self) -> usize {
-        self.same.len()
+        self.len
     }
     fn get(&self, i: usize) -> Option<&State> {
         self.chunks.get(i / CHUNK)?.get(i % CHUNK)
     }
+    /// The slot where a state of hash `h` probing starts.
+    fn home(&self, h: u64) -> usize {
+        (h >> (64 - self.bits)) as usize
+    }
     /// Adds `s` unless an equal state is known; whether it was new.
-    fn insert(&mut self, s: State) -> bool {
+    fn insert(&mut self, s: &State) -> bool {
+        if 2 * (self.len + 1) > self.slots.len() {
+            self.grow();
+        }
         let mut f = Fx::default();
         s.hash(&mut f);
         let h = f.finish();
-        let mut i = self.by_hash.get(&h).copied().unwrap_or(NONE);
-        while let Some(known) = self.get(i as usize) {
-            if *known == s {
+        let mask = self.slots.len() - 1;
+        let mut i = self.home(h);
+        loop {
+            let Some(&(sh, ix)) = self.slots.get(i) else { return false };
+            if ix == 0 {
+                break;
+            }
+            if sh == h && self.get(ix as usize - 1) == Some(s) {
                 return false;
             }
-            i = self.same[i as usize];
+            i = (i + 1) & mask;
         }
-        let n = self.len() as u32;
-        self.same.push(self.by_hash.insert(h, n).unwrap_or(NONE));
+        self.len += 1;
+        if let Some(slot) = self.slots.get_mut(i) {
+            *slot = (h, self.len as u32);
+        }
         match self.chunks.last_mut() {
-            Some(c) if c.len() < CHUNK => c.push(s),
+            Some(c) if c.len() < CHUNK => c.push(*s),
             _ => {
                 let mut c = Vec::with_capacity(CHUNK);
-                c.push(s);
+                c.push(*s);
                 self.chunks.push(c);
             }
         }
         true
+    }
+    /// Twice the slots, every entry moved to its new place.
+    fn grow(&mut self) {
+        self.bits += 1;
+        let old = std::mem::replace(&mut self.slots, vec![(0, 0); 1 << self.bits]);
+        let mask = self.slots.len() - 1;
+        for (h, ix) in old {
+            if ix == 0 {
+                continue;
+            }
+            let mut i = self.home(h);
+            while self.slots.get(i).is_some_and(|e| e.1 != 0) {
+                i = (i + 1) & mask;
+            }
+            if let Some(slot) = self.slots.get_mut(i) {
+                *slot = (h, ix);
+            }
+        }
     }
 }
 
@@ -465,9 +502,7 @@ struct Ctx {
 impl Ctx {
     fn mta(&mut self, m: ReferenceMta) -> u32 {
         // One hash of the MTA, whether it is new or not; no copy of it.
-        let mut f = Fx::default();
-        m.hash(&mut f);
-        let h = f.finish();
+        let h = mta_hash(&m);
         let mut i = self.mta_ix.get(&h).copied().unwrap_or(NONE);
         while let Some(known) = self.mtas.get(i as usize) {
             if *known == m {
@@ -527,6 +562,13 @@ impl Ctx {
         self.cache.insert((mta, now, ev), e);
         e
     }
+}
+
+/// An MTA's hash, for interning (compared in full on a match).
+fn mta_hash(m: &ReferenceMta) -> u64 {
+    let mut f = Fx::default();
+    m.hash(&mut f);
+    f.finish()
 }
 
 /// A step of the search.
@@ -651,7 +693,7 @@ fn check_with(cfg: &ModelConfig, cross_check: bool) -> ModelResult {
     let mut judging = Judge::new(&start, &mut ctx);
     let mut seen = Seen::new();
     let mut nodes: Vec<(u32, Step)> = vec![(u32::MAX, Step::Pending)];
-    seen.insert(s0);
+    seen.insert(&s0);
     let mut finals = 0;
     let mut truncated = false;
     let mut steps = Vec::with_capacity(8);
@@ -674,7 +716,8 @@ fn check_with(cfg: &ModelConfig, cross_check: bool) -> ModelResult {
             }
         }
         for &st in &steps {
-            let n = apply(&s, st, cfg, &mut ctx, None);
+            let mut n = s;
+            apply(&mut n, st, cfg, &mut ctx, None);
             if ctx.overflow {
                 ctx.overflow = false;
                 truncated = true;
@@ -684,7 +727,7 @@ fn check_with(cfg: &ModelConfig, cross_check: bool) -> ModelResult {
                 truncated = true;
                 break;
             }
-            if seen.insert(n) {
+            if seen.insert(&n) {
                 nodes.push((id, st));
             }
         }
@@ -724,25 +767,25 @@ fn enabled(s: &State, cfg: &ModelConfig, v: &mut Vec<Step>) {
     }
 }
 
-/// The successor of `s` by `st`; `rec` records the trace when replaying.
-fn apply(s: &State, st: Step, cfg: &ModelConfig, ctx: &mut Ctx, mut rec: Option<&mut Rec>) -> State {
-    let mut n = *s;
+/// `n` becomes its successor by `st`; `rec` records the trace when
+/// replaying. (In place: returning a new state copied it twice per step.)
+fn apply(n: &mut State, st: Step, cfg: &ModelConfig, ctx: &mut Ctx, mut rec: Option<&mut Rec>) {
     let conn = usize::from(n.conns).saturating_sub(1);
     match st {
         Step::Pending => {
-            let Some(x) = n.pending.pop_front() else { return n };
+            let Some(x) = n.pending.pop_front() else { return };
             let (who, ev) = unpend(x);
             if let Some(r) = rec.as_deref_mut() {
                 if r.verbose {
                     r.steps.push(format!("{} {ev:?}", HOSTS[who]));
                 }
             }
-            feed(&mut n, who, Ev::Transport(ev), ctx, rec);
+            feed(n, who, Ev::Transport(ev), ctx, rec);
         }
         Step::Deliver(dir) => {
             let dir = usize::from(dir);
             let to = 1 - dir;
-            let Some(item) = n.wire[dir].pop_front() else { return n };
+            let Some(item) = n.wire[dir].pop_front() else { return };
             match item {
                 FIN | LOST => {
                     let how = if item == FIN { "fin" } else { "told (fin fault)" };
@@ -763,7 +806,7 @@ fn apply(s: &State, st: Step, cfg: &ModelConfig, ctx: &mut Ctx, mut rec: Option<
                     }
                     if !n.closed[to] {
                         n.closed[to] = true;
-                        feed(&mut n, to, Ev::Transport(TransportEvent::Lost), ctx, rec);
+                        feed(n, to, Ev::Transport(TransportEvent::Lost), ctx, rec);
                     }
                 }
                 p => {
@@ -778,7 +821,7 @@ fn apply(s: &State, st: Step, cfg: &ModelConfig, ctx: &mut Ctx, mut rec: Option<
                         }
                     }
                     if !n.closed[to] {
-                        feed(&mut n, to, Ev::Pdu(p), ctx, rec);
+                        feed(n, to, Ev::Pdu(p), ctx, rec);
                     }
                 }
             }
@@ -792,7 +835,7 @@ fn apply(s: &State, st: Step, cfg: &ModelConfig, ctx: &mut Ctx, mut rec: Option<
                     r.steps.push(format!("{} submit", HOSTS[i]));
                 }
             }
-            feed(&mut n, i, Ev::Submit(side, k), ctx, rec);
+            feed(n, i, Ev::Submit(side, k), ctx, rec);
         }
         Step::Drop(k) => {
             n.drops -= 1;
@@ -839,7 +882,7 @@ fn apply(s: &State, st: Step, cfg: &ModelConfig, ctx: &mut Ctx, mut rec: Option<
                         }
                     }
                     if !n.closed[i] {
-                        feed(&mut n, i, Ev::UAbort, ctx, rec);
+                        feed(n, i, Ev::UAbort, ctx, rec);
                     }
                 }
             }
@@ -853,11 +896,10 @@ fn apply(s: &State, st: Step, cfg: &ModelConfig, ctx: &mut Ctx, mut rec: Option<
                         r.steps.push(format!("{} timer {:?}", HOSTS[who], TimerId::ALL[id]));
                     }
                 }
-                feed(&mut n, who, Ev::Timer(id as u8), ctx, rec);
+                feed(n, who, Ev::Timer(id as u8), ctx, rec);
             }
         }
     }
-    n
 }
 
 fn feed(s: &mut State, who: usize, ev: Ev, ctx: &mut Ctx, mut rec: Option<&mut Rec>) {
@@ -943,7 +985,7 @@ fn replay(
     rec.trace.extend_from_slice(&r0.trace);
     rec.pidx.extend_from_slice(&r0.pidx);
     for i in ids {
-        s = apply(&s, nodes[i as usize].1, cfg, ctx, Some(&mut rec));
+        apply(&mut s, nodes[i as usize].1, cfg, ctx, Some(&mut rec));
     }
     (s, rec)
 }
@@ -1049,7 +1091,7 @@ impl Judge {
         let flight = |d: usize| s.wire[d].items().iter().map(|&p| u32::from(p)).filter(|&p| p < LOST).collect();
         let mut rec = Rec { flight: [flight(0), flight(1)], ..Rec::default() };
         for &k in path.iter().rev() {
-            s = apply(&s, nodes.get(k as usize)?.1, cfg, ctx, Some(&mut rec));
+            apply(&mut s, nodes.get(k as usize)?.1, cfg, ctx, Some(&mut rec));
             snap.take(&mut rec, &mut ctx.trie, &ctx.pdus);
             if Some(k) == branch {
                 self.snaps.insert(k, snap.clone());
