@@ -690,6 +690,8 @@ fn check_with(cfg: &ModelConfig, cross_check: bool) -> ModelResult {
         trie: Trie::default(),
         cross_check,
     };
+    // The same recovery CNs and ACs reach thousands of MTA states here.
+    ctx.out.remember_recoveries();
     for (side, host) in HOSTS.iter().enumerate() {
         for n in 0..cfg.initial[side] + cfg.late[side] {
             let label = format!("{host}-{:04}", n + 1);
