@@ -525,10 +525,13 @@ struct Ctx {
     pdus: Vec<(Vec<u8>, PduInfo)>,
     pdu_ix: HashMap<Vec<u8>, u32, FxBuild>,
     /// The transition cache: per interned MTA, its transitions computed so
-    /// far as (clock, input, effect index). An MTA has a few (in the four
-    /// benchmark checks 11 172 for 7 121 MTAs), so a scan of its short
-    /// list is cheaper than hashing the key into one map.
-    cache: Vec<Vec<(Tick, Ev, u32)>>,
+    /// far, a list through `cache` (clock, input, effect index, next entry
+    /// or [`NONE`]) starting at `cache_head[mta]`. An MTA has a few (in
+    /// the four benchmark checks 11 172 for 7 121 MTAs), so walking its
+    /// list is cheaper than hashing the key into one map, and one table
+    /// for all the lists costs no allocation per MTA.
+    cache: Vec<(Tick, Ev, u32, u32)>,
+    cache_head: Vec<u32>,
     effects: Vec<Effect>,
     effs: Vec<Eff>,
     msgs: [Vec<Apdu>; 2],
@@ -552,14 +555,18 @@ impl Ctx {
         let n = self.mtas.len() as u32;
         self.mta_next.push(self.mta_ix.insert(h, n).unwrap_or(NONE));
         self.mtas.push(m);
-        self.cache.push(Vec::new());
+        self.cache_head.push(NONE);
         n
     }
 
     /// The transition of MTA `mta` at `now` on `ev`, computed once.
     fn step(&mut self, mta: u32, now: Tick, ev: Ev) -> u32 {
-        if let Some(&(_, _, e)) = self.cache.get(mta as usize).and_then(|l| l.iter().find(|t| t.0 == now && t.1 == ev)) {
-            return e;
+        let mut i = self.cache_head.get(mta as usize).copied().unwrap_or(NONE);
+        while let Some(&(t, v, e, next)) = self.cache.get(i as usize) {
+            if t == now && v == ev {
+                return e;
+            }
+            i = next;
         }
         let mut m = self.mtas[mta as usize].clone();
         let mut out = std::mem::take(&mut self.out);
@@ -599,8 +606,9 @@ impl Ctx {
         let next = self.mta(m);
         let e = self.effects.len() as u32;
         self.effects.push(Effect { next, start, end: self.effs.len() as u32 });
-        if let Some(l) = self.cache.get_mut(mta as usize) {
-            l.push((now, ev, e));
+        if let Some(head) = self.cache_head.get_mut(mta as usize) {
+            self.cache.push((now, ev, e, *head));
+            *head = self.cache.len() as u32 - 1;
         }
         e
     }
@@ -689,6 +697,7 @@ fn check_with(cfg: &ModelConfig, cross_check: bool) -> ModelResult {
         pdus: Vec::new(),
         pdu_ix: HashMap::default(),
         cache: Vec::new(),
+        cache_head: Vec::new(),
         effects: Vec::new(),
         effs: Vec::new(),
         msgs: [Vec::new(), Vec::new()],
