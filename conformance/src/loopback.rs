@@ -610,7 +610,12 @@ pub(crate) struct TraceObserver {
 impl TraceObserver {
     /// Nothing observed yet.
     pub(crate) fn new() -> Self {
-        TraceObserver { linker: AssociationLinker::new(TrackerConfig::default()), ids: Vec::new(), seq: 0, events: Vec::new() }
+        TraceObserver {
+            linker: AssociationLinker::new(TrackerConfig::default()),
+            ids: Vec::new(),
+            seq: 0,
+            events: Vec::new(),
+        }
     }
 
     /// Observe the next trace item `t`; `decode(connection, sender, bytes,

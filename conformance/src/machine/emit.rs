@@ -388,14 +388,38 @@ fn dialogue(d: Dialogue) -> DialogueMode {
 /// recoveries (then keyed by the quoted references as well).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub(crate) enum Establish {
-    Cn { wire: Wire, checkpoint: u16, window: u16, dialogue: Dialogue, name: Arc<str> },
-    Ac { wire: Wire, checkpoint: u16, window: u16, name: Arc<str> },
+    Cn {
+        wire: Wire,
+        checkpoint: u16,
+        window: u16,
+        dialogue: Dialogue,
+        name: Arc<str>,
+    },
+    Ac {
+        wire: Wire,
+        checkpoint: u16,
+        window: u16,
+        name: Arc<str>,
+    },
     /// A recovery's, with the (calling, common) references it quotes:
     /// only when the output remembers recoveries
     /// ([`Output::remember_recoveries`]: the model check, where the same
     /// few recur).
-    CnRecover { wire: Wire, checkpoint: u16, window: u16, dialogue: Dialogue, name: Arc<str>, lost: Box<[u8]> },
-    AcRecover { wire: Wire, checkpoint: u16, window: u16, name: Arc<str>, lost: Box<[u8]> },
+    CnRecover {
+        wire: Wire,
+        checkpoint: u16,
+        window: u16,
+        dialogue: Dialogue,
+        name: Arc<str>,
+        lost: Box<[u8]>,
+    },
+    AcRecover {
+        wire: Wire,
+        checkpoint: u16,
+        window: u16,
+        name: Arc<str>,
+        lost: Box<[u8]>,
+    },
 }
 
 /// A recovery's quoted (calling, common) references as one key: each

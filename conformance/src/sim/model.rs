@@ -300,10 +300,7 @@ impl Hash for State {
                 | u64::from(self.aborted) << 40,
         );
         h.write_u64(
-            u64::from(self.serves)
-                | b(self.wire[0].len) << 16
-                | b(self.wire[1].len) << 24
-                | b(self.pending.len) << 32,
+            u64::from(self.serves) | b(self.wire[0].len) << 16 | b(self.wire[1].len) << 24 | b(self.pending.len) << 32,
         );
         let t = |x: Option<Tick>| x.map_or(0, |x| x.wrapping_add(1));
         for [a, c] in self.timers {
@@ -1242,8 +1239,8 @@ mod tests {
     /// with every kind of drop.
     #[test]
     fn memoised_judgement_equals_the_plain_one() {
-        let flaws = std::iter::once([None, None])
-            .chain(Flaw::ALL.iter().flat_map(|&f| [[Some(f), None], [None, Some(f)]]));
+        let flaws =
+            std::iter::once([None, None]).chain(Flaw::ALL.iter().flat_map(|&f| [[Some(f), None], [None, Some(f)]]));
         let mut judged = 0;
         for flaw in flaws {
             // The benchmark's configurations (two drops: the longest paths,
