@@ -584,22 +584,63 @@ pub(crate) fn observe_trace_with(
     initiators: &[usize],
     mut decode: impl FnMut(usize, usize, Sender, &[u8], &mut Vec<TurnEvent>),
 ) -> AssociationLinker {
-    let side = |conn: usize, from: usize| {
-        if initiators.get(conn) == Some(&from) {
-            Sender::Initiator
-        } else {
-            Sender::Responder
-        }
-    };
-    let mut linker = AssociationLinker::new(TrackerConfig::default());
-    let mut ids = Vec::new();
-    let mut events = Vec::new();
+    let mut obs = TraceObserver::new();
     for (i, t) in trace.iter().enumerate() {
-        let seq = i as u64;
+        obs.item(t, initiators, |conn, sender, bytes, events| decode(i, conn, sender, bytes, events));
+    }
+    obs.finish()
+}
+
+/// The linker fed one trace item at a time: what [`observe_trace_with`]
+/// does in its loop, kept in a value so that a caller can stop part-way,
+/// clone what it has and go on later (the model check judges a path from
+/// the observation an earlier node of its search reached, instead of from
+/// the start). Cloning it clones the linker.
+#[derive(Clone)]
+pub(crate) struct TraceObserver {
+    linker: AssociationLinker,
+    /// The linker's association per connection, in order of opening.
+    ids: Vec<crate::tracker::AssocId>,
+    /// Items observed so far: the next one's `seq`.
+    seq: u64,
+    /// Scratch for the events of one item (empty between items).
+    events: Vec<TurnEvent>,
+}
+
+impl TraceObserver {
+    /// Nothing observed yet.
+    pub(crate) fn new() -> Self {
+        TraceObserver {
+            linker: AssociationLinker::new(TrackerConfig::default()),
+            ids: Vec::new(),
+            seq: 0,
+            events: Vec::new(),
+        }
+    }
+
+    /// Observe the next trace item `t`; `decode(connection, sender, bytes,
+    /// events)` as for [`observe_trace_with`], `initiators` too (only the
+    /// entries of connections opened so far are read).
+    pub(crate) fn item(
+        &mut self,
+        t: &TraceItem,
+        initiators: &[usize],
+        decode: impl FnOnce(usize, Sender, &[u8], &mut Vec<TurnEvent>),
+    ) {
+        let side = |conn: usize, from: usize| {
+            if initiators.get(conn) == Some(&from) {
+                Sender::Initiator
+            } else {
+                Sender::Responder
+            }
+        };
+        let seq = self.seq;
+        self.seq += 1;
+        let linker = &mut self.linker;
         match &t.kind {
             TraceKind::Open => {
                 let id = linker.open(Some(HOSTS[t.from]));
-                ids.push(id);
+                self.ids.push(id);
                 linker.observe(
                     id,
                     &Observed { seq, time_ns: t.time, from: Side::Initiator, event: TurnEvent::TransportOpen },
@@ -608,16 +649,16 @@ pub(crate) fn observe_trace_with(
             TraceKind::Pdu { bytes, delivered: true, .. } => {
                 // Connections are numbered in order of opening: a PDU of a
                 // connection whose Open is not (yet) recorded is skipped.
-                let Some(id) = ids.get(t.conn).copied() else { continue };
+                let Some(id) = self.ids.get(t.conn).copied() else { return };
                 let sender = side(t.conn, t.from);
-                decode(i, t.conn, sender, bytes, &mut events);
-                for event in events.drain(..) {
+                decode(t.conn, sender, bytes, &mut self.events);
+                for event in self.events.drain(..) {
                     linker.observe(id, &Observed { seq, time_ns: t.time, from: observe::side(sender), event });
                 }
             }
             TraceKind::Pdu { .. } => {}
             TraceKind::Closed(how) => {
-                let Some(id) = ids.get(t.conn).copied() else { continue };
+                let Some(id) = self.ids.get(t.conn).copied() else { return };
                 let from = observe::side(side(t.conn, t.from));
                 linker.observe(
                     id,
@@ -626,8 +667,12 @@ pub(crate) fn observe_trace_with(
             }
         }
     }
-    linker.finish();
-    linker
+
+    /// The end of the trace: the linker, finished.
+    pub(crate) fn finish(mut self) -> AssociationLinker {
+        self.linker.finish();
+        self.linker
+    }
 }
 
 impl Loopback<ReferenceMta> {

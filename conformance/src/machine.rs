@@ -470,6 +470,9 @@ pub struct Output {
     /// use, so that an empty `Output` (which drivers swap in and out on
     /// every input) costs nothing to make or drop.
     memo: Option<Box<emit::Memo>>,
+    /// Remember what a recovery's CN or AC says, too (see
+    /// [`Output::remember_recoveries`]).
+    recoveries_repeat: bool,
 }
 
 impl Output {
@@ -477,6 +480,18 @@ impl Output {
     #[must_use]
     pub fn new() -> Self {
         Self::default()
+    }
+    /// Have the memo remember what a received recovery CN or AC says, as
+    /// it does a fresh association's. Off by default: in a simulation
+    /// each recovery quotes its own lost connection (a reference with the
+    /// time in it), so its user data never repeats and remembering it
+    /// would only push out what does repeat. The model check meets the
+    /// same few recovery TPKTs in thousands of MTA states (a handful of
+    /// clock values, a handful of references). What a CN or AC says is a
+    /// function of its kind, the decoding context's mode and its user
+    /// data either way (`machine/heard.rs`).
+    pub(crate) fn remember_recoveries(&mut self) {
+        self.recoveries_repeat = true;
     }
     /// Forget the actions and bytes (capacity kept).
     pub fn clear(&mut self) {

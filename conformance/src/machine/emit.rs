@@ -384,11 +384,53 @@ fn dialogue(d: Dialogue) -> DialogueMode {
 /// references are in the session layer, the Token Setting too. Those
 /// octets are built once per key and reused (`memoised_connects_equal_fresh_ones`
 /// holds them to a fresh build); a recovery's, which quote the lost
-/// connection, are built every time.
+/// connection, are built every time unless the output remembers
+/// recoveries (then keyed by the quoted references as well).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub(crate) enum Establish {
-    Cn { wire: Wire, checkpoint: u16, window: u16, dialogue: Dialogue, name: Arc<str> },
-    Ac { wire: Wire, checkpoint: u16, window: u16, name: Arc<str> },
+    Cn {
+        wire: Wire,
+        checkpoint: u16,
+        window: u16,
+        dialogue: Dialogue,
+        name: Arc<str>,
+    },
+    Ac {
+        wire: Wire,
+        checkpoint: u16,
+        window: u16,
+        name: Arc<str>,
+    },
+    /// A recovery's, with the (calling, common) references it quotes:
+    /// only when the output remembers recoveries
+    /// ([`Output::remember_recoveries`]: the model check, where the same
+    /// few recur).
+    CnRecover {
+        wire: Wire,
+        checkpoint: u16,
+        window: u16,
+        dialogue: Dialogue,
+        name: Arc<str>,
+        lost: Box<[u8]>,
+    },
+    AcRecover {
+        wire: Wire,
+        checkpoint: u16,
+        window: u16,
+        name: Arc<str>,
+        lost: Box<[u8]>,
+    },
+}
+
+/// A recovery's quoted (calling, common) references as one key: each
+/// prefixed by its length, so that no two pairs give the same octets.
+fn lost_key((calling, common): (&[u8], &[u8])) -> Box<[u8]> {
+    let mut k = Vec::with_capacity(calling.len() + common.len() + 16);
+    for r in [calling, common] {
+        k.extend_from_slice(&(r.len() as u64).to_le_bytes());
+        k.extend_from_slice(r);
+    }
+    k.into_boxed_slice()
 }
 
 impl Output {
@@ -412,13 +454,24 @@ impl Output {
 }
 
 pub(crate) fn cn(out: &mut Output, w: &Wire, p: &OpenParams<'_>) {
-    let key = p.recover.is_none().then(|| Establish::Cn {
-        wire: *w,
-        checkpoint: p.checkpoint,
-        window: p.window,
-        dialogue: p.dialogue,
-        name: Arc::clone(p.name),
-    });
+    let key = match p.recover {
+        None => Some(Establish::Cn {
+            wire: *w,
+            checkpoint: p.checkpoint,
+            window: p.window,
+            dialogue: p.dialogue,
+            name: Arc::clone(p.name),
+        }),
+        Some(lost) if out.recoveries_repeat => Some(Establish::CnRecover {
+            wire: *w,
+            checkpoint: p.checkpoint,
+            window: p.window,
+            dialogue: p.dialogue,
+            name: Arc::clone(p.name),
+            lost: lost_key(lost),
+        }),
+        Some(_) => None,
+    };
     let mut d = out.take_buf();
     out.establish(key, &mut d, |out, d| cn_upper(out, w, p, d));
     let version = if w.mode == Mode::Normal { session::VERSION_2 } else { session::VERSION_1 };
@@ -494,12 +547,17 @@ pub(crate) struct AcceptParams<'a> {
 }
 
 pub(crate) fn ac(out: &mut Output, w: &Wire, p: &AcceptParams<'_>) {
-    let key = p.recover.is_none().then(|| Establish::Ac {
-        wire: *w,
-        checkpoint: p.checkpoint,
-        window: p.window,
-        name: Arc::clone(p.name),
-    });
+    let key = match p.recover {
+        None => Some(Establish::Ac { wire: *w, checkpoint: p.checkpoint, window: p.window, name: Arc::clone(p.name) }),
+        Some(lost) if out.recoveries_repeat => Some(Establish::AcRecover {
+            wire: *w,
+            checkpoint: p.checkpoint,
+            window: p.window,
+            name: Arc::clone(p.name),
+            lost: lost_key(lost),
+        }),
+        Some(_) => None,
+    };
     let mut d = out.take_buf();
     out.establish(key, &mut d, |out, d| ac_upper(out, w, p, d));
     let version = if w.mode == Mode::Normal { session::VERSION_2 } else { session::VERSION_1 };
@@ -964,6 +1022,9 @@ mod tests {
         for mode in [Mode::Normal, Mode::X410] {
             let w = Wire { mode, pcid: Pcids::OURS, tpdu_max: TPDU_MAX };
             let mut memo = Output::new();
+            // One remembering recoveries too (the model check's).
+            let mut all = Output::new();
+            all.remember_recoveries();
             for (i, calling) in [&b"MTA-A/0001"[..], b"MTA-A/0002", b"MTA-A/0003"].into_iter().enumerate() {
                 let setting = if i == 1 { TokenSetting::TURN_RESPONDER } else { TokenSetting::ALL_INITIATOR };
                 let recover = (i == 2).then_some((&b"MTA-A/0001"[..], &b"250101000000Z"[..]));
@@ -988,9 +1049,16 @@ mod tests {
                     memo.clear();
                     ac(&mut memo, &w, &accept);
                     assert_eq!(bytes(&memo), bytes(&fresh_ac), "AC {i} {mode:?} {twice}");
+                    all.clear();
+                    cn(&mut all, &w, &open);
+                    assert_eq!(bytes(&all), bytes(&fresh), "CN {i} {mode:?} {twice}, recoveries remembered");
+                    all.clear();
+                    ac(&mut all, &w, &accept);
+                    assert_eq!(bytes(&all), bytes(&fresh_ac), "AC {i} {mode:?} {twice}, recoveries remembered");
                 }
             }
             assert!(memo.memo.as_ref().is_some_and(|m| m.establish.len() == 2), "one CN, one AC");
+            assert!(all.memo.as_ref().is_some_and(|m| m.establish.len() == 4), "a CN and an AC, fresh and recovering");
         }
     }
 

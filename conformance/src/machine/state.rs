@@ -1046,7 +1046,7 @@ impl Machine {
             };
             let heard = known.or_else(|| Heard::of(kind, up));
             if let (Some(ud), Some(h), Ok(Some(_))) = (remembered, &heard, &decoded) {
-                if h.repeats() {
+                if h.repeats() || out.recoveries_repeat {
                     Memo::of(&mut out.memo).learn_heard(kind, ctx_mode, ud, h.clone());
                 }
             }
