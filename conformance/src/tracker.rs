@@ -1250,20 +1250,16 @@ impl TurnTracker {
     fn note_delivery(&mut self, label: String, receiver: Side, no: u64) -> bool {
         if let Some(d) = self.delivered.get(&label).copied() {
             let sender = receiver.peer();
-            let where_ = match (d.assoc, self.id) {
-                (Some(a), Some(me)) if a != me => format!(" on association {a}"),
-                (Some(a), None) => format!(" on association {a}"),
-                _ => String::new(),
-            };
             let across = if d.assoc.is_some() && d.assoc != self.id { " (across recovery)" } else { "" };
-            self.anomaly(
-                AnomalyKind::TransferDuplicated,
-                Some(sender),
-                format!(
-                    "{label} delivered again by transfer {no} to {receiver}{across}: first delivered (AEA) at seq {}{where_}",
-                    d.seq
-                ),
-            );
+            let mut detail = String::with_capacity(label.len() + 96);
+            put!(&mut detail; &*label, " delivered again by transfer ", no, " to ", receiver, across,
+                ": first delivered (AEA) at seq ", d.seq);
+            match (d.assoc, self.id) {
+                (Some(a), Some(me)) if a != me => put!(&mut detail; " on association ", a),
+                (Some(a), None) => put!(&mut detail; " on association ", a),
+                _ => {}
+            }
+            self.anomaly(AnomalyKind::TransferDuplicated, Some(sender), detail);
             true
         } else {
             self.delivered.insert(label, Delivery { assoc: self.id, seq: self.now_seq, receiver });
