@@ -1079,7 +1079,9 @@ impl TurnTracker {
         // allocations per anomaly).
         let mut d = String::with_capacity(160);
         match self.accepted_setting.or(self.proposed_setting) {
-            Some(ts) => put!(&mut d; "after recovery (Token Setting ", Hex2(ts), ") nobody acts as Turn holder: ", &*what),
+            Some(ts) => {
+                put!(&mut d; "after recovery (Token Setting ", Hex2(ts), ") nobody acts as Turn holder: ", &*what)
+            }
             None => put!(&mut d; "after recovery (no visible Token Setting) nobody acts as Turn holder: ", &*what),
         }
         if let Some(inh) = &self.inherited {

@@ -947,7 +947,8 @@ mod tests {
             for port in [102u16, 103, 2278, 40000, 65535] {
                 let client = SocketAddr::new(std::net::Ipv4Addr::new(10, 128, 1, c).into(), port);
                 keys.push(FlowKey::new(client, "10.128.1.2:102".parse().unwrap()));
-                let v6 = SocketAddr::new(std::net::Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, u16::from(c)).into(), port);
+                let v6 =
+                    SocketAddr::new(std::net::Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, u16::from(c)).into(), port);
                 keys.push(FlowKey::new(v6, "[2001:db8::ffff]:102".parse().unwrap()));
             }
         }
