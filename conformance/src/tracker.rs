@@ -99,7 +99,9 @@ mod event;
 mod linker;
 mod model;
 
-pub use event::{Accept, ActivityId, CloseHow, ConnRef, Connect, Dialogue, Mode, Observed, Resume, Side, TurnEvent};
+pub use event::{
+    Accept, ActivityId, CloseHow, ConnRef, Connect, Dialogue, Mode, Observed, RefOctets, Resume, Side, TurnEvent,
+};
 pub use linker::AssociationLinker;
 pub use model::{
     Activity, Anomaly, AnomalyKind, AssocId, Closing, Delivery, Give, Inheritance, Invariant, Phase, Please, Step,
