@@ -223,15 +223,28 @@ macro_rules! put {
 
 fn token_list(mask: u8) -> String {
     let mut s = String::new();
-    for (bit, name) in TOKEN_BITS.iter().zip(TOKEN_NAMES) {
-        if mask & bit != 0 {
-            if !s.is_empty() {
-                s.push_str(", ");
+    TokenNames(mask).put(&mut s);
+    s
+}
+
+/// The names of the tokens of a mask, `", "`-separated ([`token_list`]),
+/// appended to a detail in place (a data-without-turn detail built a
+/// string for them first: an allocation and a growth per detail).
+struct TokenNames(u8);
+
+impl Piece for TokenNames {
+    fn put(self, d: &mut String) {
+        let mut first = true;
+        for (bit, name) in TOKEN_BITS.iter().zip(TOKEN_NAMES) {
+            if self.0 & bit != 0 {
+                if !first {
+                    d.push_str(", ");
+                }
+                first = false;
+                d.push_str(name);
             }
-            s.push_str(name);
         }
     }
-    s
 }
 
 /// What an absent Token Setting Item (in both CN and AC) means.
@@ -1021,7 +1034,7 @@ impl TurnTracker {
             let note = self.recovery_note();
             self.data_without_turn(x, || {
                 let mut d = String::with_capacity(160);
-                put!(&mut d; what, " from ", x, ", which does not own the ", &*token_list(missing), " token(s)", note);
+                put!(&mut d; what, " from ", x, ", which does not own the ", TokenNames(missing), " token(s)", note);
                 d
             });
         }
@@ -2224,6 +2237,20 @@ mod tests {
             let mut d = String::new();
             put!(&mut d; "activity ", id, " from ", Side::Responder, ", ", Side::Initiator);
             assert_eq!(d, format!("activity {id} from {}, {}", Side::Responder, Side::Initiator));
+        }
+    }
+
+    /// A token list appended in place names the tokens of every mask as
+    /// the names of its bits joined with ", " (unknown bits ignored).
+    #[test]
+    fn token_names_in_place() {
+        for mask in 0..=255u8 {
+            let names: Vec<&str> =
+                TOKEN_BITS.iter().zip(TOKEN_NAMES).filter(|(bit, _)| mask & **bit != 0).map(|(_, n)| n).collect();
+            let mut d = String::from("x ");
+            put!(&mut d; TokenNames(mask), " y");
+            assert_eq!(d, format!("x {} y", names.join(", ")), "mask {mask:#04x}");
+            assert_eq!(token_list(mask), names.join(", "));
         }
     }
 }
