@@ -152,6 +152,25 @@ fn write_escaped(f: &mut impl fmt::Write, b: &[u8]) -> fmt::Result {
     Ok(())
 }
 
+/// [`write_escaped`] into octets (for [`MtsIdentifier::render`]: the same
+/// text, by test `render_is_display_and_pdu_name_is_the_variant_name`).
+fn push_escaped(out: &mut Vec<u8>, b: &[u8]) {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let plain = |c: u8| c != b'\\' && (0x20..=0x7e).contains(&c);
+    let mut rest = b;
+    while !rest.is_empty() {
+        let run = rest.iter().position(|&c| !plain(c)).unwrap_or(rest.len());
+        out.extend_from_slice(&rest[..run]);
+        let Some((&c, tail)) = rest[run..].split_first() else { break };
+        if c == b'\\' {
+            out.extend_from_slice(b"\\\\");
+        } else {
+            out.extend_from_slice(&[b'\\', b'x', HEX[usize::from(c >> 4)], HEX[usize::from(c & 15)]]);
+        }
+        rest = tail;
+    }
+}
+
 fn escaped(b: &[u8]) -> String {
     let mut s = String::with_capacity(b.len());
     let _ = write_escaped(&mut s, b);
@@ -509,16 +528,30 @@ impl<'a> MtsIdentifier<'a> {
 impl MtsIdentifier<'_> {
     /// The `Display` text, in a string sized for it up front (growing it
     /// piece by piece reallocated several times per transfer).
+    ///
+    /// Written as octets, then checked as UTF-8 once (through `Display`,
+    /// each piece went through the formatting machinery's `dyn Write`:
+    /// some 1,300 instructions an identifier, one per transfer of a
+    /// timeline).
     pub fn render(&self) -> String {
         let parts = self.country.len() + self.admd.len() + self.prmd.as_ref().map_or(0, |p| p.len());
-        let mut s = String::with_capacity(parts + self.local_id.len() + 12);
-        let _ = fmt::Write::write_fmt(&mut s, format_args!("{self}"));
-        s
+        let mut v = Vec::with_capacity(parts + self.local_id.len() + 12);
+        v.extend_from_slice(b"/C=");
+        push_escaped(&mut v, &self.country);
+        v.extend_from_slice(b"/A=");
+        push_escaped(&mut v, &self.admd);
+        if let Some(p) = &self.prmd {
+            v.extend_from_slice(b"/P=");
+            push_escaped(&mut v, p);
+        }
+        v.extend_from_slice(b"/;");
+        push_escaped(&mut v, &self.local_id);
+        // Printable ASCII and escapes only: always UTF-8.
+        String::from_utf8(v).unwrap_or_default()
     }
-}
 
-impl fmt::Display for MtsIdentifier<'_> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+    /// The `Display` text, written to `f`.
+    fn write_to(&self, f: &mut impl fmt::Write) -> fmt::Result {
         f.write_str("/C=")?;
         write_escaped(f, &self.country)?;
         f.write_str("/A=")?;
@@ -529,6 +562,12 @@ impl fmt::Display for MtsIdentifier<'_> {
         }
         f.write_str("/;")?;
         write_escaped(f, &self.local_id)
+    }
+}
+
+impl fmt::Display for MtsIdentifier<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.write_to(f)
     }
 }
 
@@ -861,6 +900,20 @@ mod escape_tests {
     fn render_is_display_and_pdu_name_is_the_variant_name() {
         let m = super::MtsIdentifier::new("GB", " ", Some("ACME\\x"), "MSG-0001");
         assert_eq!(m.render(), m.to_string());
+        let m = super::MtsIdentifier::new("G\u{1}", "é", Some("a\\b"), "id\u{7f}");
+        assert_eq!(m.render(), "/C=G\\x01/A=\\xc3\\xa9/P=a\\\\b/;id\\x7f");
+        assert_eq!(m.render(), m.to_string());
+        // Every octet value, alone, between printable runs, and in runs.
+        for b in 0..=255u8 {
+            let mixed = [b'x', b, b'y', b, b];
+            let m = super::MtsIdentifier {
+                country: super::Octets::borrowed(&mixed[1..2]),
+                admd: super::Octets::borrowed(&mixed),
+                prmd: (b % 2 == 0).then(|| super::Octets::borrowed(&mixed[2..])),
+                local_id: super::Octets::borrowed(&mixed[..4]),
+            };
+            assert_eq!(m.render(), m.to_string(), "octet {b:#04x}");
+        }
         let m = super::MtsIdentifier::new("", "", None, "");
         assert_eq!(m.render(), m.to_string());
         use super::TransferKind::{Message, Probe, Report};

@@ -8,7 +8,9 @@
 //! announced by a `TransferLabel` (the P1 MTS identifier) just before the
 //! `ActivityEnd`.
 
-use crate::tracker::{Accept, ActivityId, CloseHow, ConnRef, Connect, Dialogue, Mode, Resume, Side, TurnEvent};
+use crate::tracker::{
+    Accept, ActivityId, CloseHow, ConnRef, Connect, Dialogue, Mode, RefOctets, Resume, Side, TurnEvent,
+};
 use rtse_codec::presentation::Ppdu;
 use rtse_codec::rtse::{self, ConnectionData, RtseApdu, SsUserRef};
 use rtse_codec::session::{ConnectionId, Spdu};
@@ -37,21 +39,21 @@ fn conn_ref(id: &ConnectionId<'_>) -> Option<ConnRef> {
     // called reference echoes it); recovery quotes calling + common.
     let calling = id.calling_ref.or(id.called_ref)?;
     Some(ConnRef {
-        calling: calling.to_vec(),
-        common: id.common_ref.unwrap_or_default().to_vec(),
-        additional: id.additional_ref.map(<[u8]>::to_vec),
+        calling: calling.into(),
+        common: id.common_ref.unwrap_or_default().into(),
+        additional: id.additional_ref.map(RefOctets::from),
     })
 }
 
 fn recover_ref(cd: &ConnectionData<'_>) -> Option<ConnRef> {
     let ConnectionData::Recover(sci) = cd else { return None };
     let calling = match &sci.calling_ss_user_reference {
-        SsUserRef::T61String(o) | SsUserRef::OctetString(o) => o.as_bytes().to_vec(),
+        SsUserRef::T61String(o) | SsUserRef::OctetString(o) => RefOctets::from(o.as_bytes()),
     };
     Some(ConnRef {
         calling,
-        common: sci.common_reference.as_bytes().to_vec(),
-        additional: sci.additional_reference_information.as_ref().map(|o| o.as_bytes().to_vec()),
+        common: sci.common_reference.as_bytes().into(),
+        additional: sci.additional_reference_information.as_ref().map(|o| o.as_bytes().into()),
     })
 }
 
@@ -162,9 +164,9 @@ pub fn events(stack: &Stack<'_>, mut on: impl FnMut(TurnEvent)) {
             Spdu::As(a) => TurnEvent::ActivityStart { id: activity_id(a.activity_id) },
             Spdu::Ar(a) => TurnEvent::ActivityResume(Box::new(Resume {
                 old_conn: a.linking.calling_ref.map(|calling| ConnRef {
-                    calling: calling.to_vec(),
-                    common: a.linking.common_ref.unwrap_or_default().to_vec(),
-                    additional: a.linking.additional_ref.map(<[u8]>::to_vec),
+                    calling: calling.into(),
+                    common: a.linking.common_ref.unwrap_or_default().into(),
+                    additional: a.linking.additional_ref.map(RefOctets::from),
                 }),
                 old_id: activity_id(a.linking.old_activity_id),
                 serial: a.linking.serial.value(),

@@ -99,7 +99,9 @@ mod event;
 mod linker;
 mod model;
 
-pub use event::{Accept, ActivityId, CloseHow, ConnRef, Connect, Dialogue, Mode, Observed, Resume, Side, TurnEvent};
+pub use event::{
+    Accept, ActivityId, CloseHow, ConnRef, Connect, Dialogue, Mode, Observed, RefOctets, Resume, Side, TurnEvent,
+};
 pub use linker::AssociationLinker;
 pub use model::{
     Activity, Anomaly, AnomalyKind, AssocId, Closing, Delivery, Give, Inheritance, Invariant, Phase, Please, Step,
@@ -108,7 +110,6 @@ pub use model::{
 
 use serde::Serialize;
 use std::collections::BTreeMap;
-use std::fmt::Write as _;
 
 /// Token Item bits (PI 16) and their order in the Token Setting Item.
 const DATA: u8 = 0x01;
@@ -146,17 +147,104 @@ pub const fn available_tokens(requirements: u16) -> u8 {
     t
 }
 
-fn token_list(mask: u8) -> String {
-    let mut s = String::new();
-    for (bit, name) in TOKEN_BITS.iter().zip(TOKEN_NAMES) {
-        if mask & bit != 0 {
-            if !s.is_empty() {
-                s.push_str(", ");
-            }
-            s.push_str(name);
+/// A piece of an anomaly detail, appended as its `Display` would write
+/// it but without the formatting machinery (a `format!` of a detail cost
+/// some 1,000 instructions, and a large capture reports thousands; test
+/// `detail_pieces_are_display`).
+trait Piece {
+    fn put(self, d: &mut String);
+}
+
+impl Piece for &str {
+    fn put(self, d: &mut String) {
+        d.push_str(self);
+    }
+}
+
+impl Piece for Side {
+    fn put(self, d: &mut String) {
+        d.push_str(self.name());
+    }
+}
+
+impl Piece for u64 {
+    fn put(self, d: &mut String) {
+        let mut b = [0u8; 20];
+        let at = rtse_codec::capture::put_decimal(&mut b, 20, self, 1);
+        for &c in &b[at..] {
+            d.push(char::from(c));
         }
     }
+}
+
+impl Piece for i64 {
+    fn put(self, d: &mut String) {
+        if self < 0 {
+            d.push('-');
+        }
+        self.unsigned_abs().put(d);
+    }
+}
+
+impl Piece for AssocId {
+    fn put(self, d: &mut String) {
+        d.push('#');
+        u64::from(self.0).put(d);
+    }
+}
+
+impl Piece for &ActivityId {
+    fn put(self, d: &mut String) {
+        match self.as_number() {
+            Some(n) => n.put(d),
+            None => d.push_str(&event::render_octets(self.as_bytes())),
+        }
+    }
+}
+
+/// `{:02x}` of an octet.
+struct Hex2(u8);
+
+impl Piece for Hex2 {
+    fn put(self, d: &mut String) {
+        const HEX: &[u8; 16] = b"0123456789abcdef";
+        d.push(char::from(HEX[usize::from(self.0 >> 4)]));
+        d.push(char::from(HEX[usize::from(self.0 & 15)]));
+    }
+}
+
+/// Appends the pieces to the string `d`, in order.
+macro_rules! put {
+    ($d:expr; $($x:expr),+ $(,)?) => {{
+        let d: &mut String = $d;
+        $( Piece::put($x, d); )+
+    }};
+}
+
+fn token_list(mask: u8) -> String {
+    let mut s = String::new();
+    TokenNames(mask).put(&mut s);
     s
+}
+
+/// The names of the tokens of a mask, `", "`-separated ([`token_list`]),
+/// appended to a detail in place (a data-without-turn detail built a
+/// string for them first: an allocation and a growth per detail).
+struct TokenNames(u8);
+
+impl Piece for TokenNames {
+    fn put(self, d: &mut String) {
+        let mut first = true;
+        for (bit, name) in TOKEN_BITS.iter().zip(TOKEN_NAMES) {
+            if self.0 & bit != 0 {
+                if !first {
+                    d.push_str(", ");
+                }
+                first = false;
+                d.push_str(name);
+            }
+        }
+    }
 }
 
 /// What an absent Token Setting Item (in both CN and AC) means.
@@ -805,26 +893,22 @@ impl TurnTracker {
             // Each detail is written into one string, and only when it is
             // reported (a format! per part cost as much as the judging).
             let mut d = String::with_capacity(160);
-            let _ = match &t.label {
-                Some(l) => write!(d, "transfer {} ({l}, activity {}) from {}", t.no, t.activity, t.sender),
-                None => write!(d, "transfer {} (activity {}) from {}", t.no, t.activity, t.sender),
-            };
+            match &t.label {
+                Some(l) => put!(&mut d; "transfer ", t.no, " (", &**l, ", activity ", &t.activity, ") from ", t.sender),
+                None => put!(&mut d; "transfer ", t.no, " (activity ", &t.activity, ") from ", t.sender),
+            }
             if t.state == TransferState::Pending {
                 if self.accepted && !self.gap {
                     d.push_str(", unconfirmed on the lost association");
                     if let Some(a) = t.inherited_from {
-                        let _ = write!(d, " {a}");
+                        put!(&mut d; " ", a);
                     }
                     d.push_str(", was neither resumed (AR) nor restarted (AS) after recovery");
                     lost.push((t.sender, d));
                 }
             } else if ended {
-                let _ = write!(
-                    d,
-                    " started at {} was never confirmed (no AEA) and the association ended ({}) without recovery",
-                    t.seq,
-                    phase_name(self.phase)
-                );
+                put!(&mut d; " started at ", t.seq, " was never confirmed (no AEA) and the association ended (",
+                    phase_name(self.phase), ") without recovery");
                 lost.push((t.sender, d));
             }
         }
@@ -949,7 +1033,9 @@ impl TurnTracker {
         if missing != 0 {
             let note = self.recovery_note();
             self.data_without_turn(x, || {
-                format!("{what} from {x}, which does not own the {} token(s){note}", token_list(missing))
+                let mut d = String::with_capacity(160);
+                put!(&mut d; what, " from ", x, ", which does not own the ", TokenNames(missing), " token(s)", note);
+                d
             });
         }
         self.behaves_holder(x);
@@ -973,11 +1059,9 @@ impl TurnTracker {
         if self.belief(x.peer()) == Belief::Holder && self.epoch_flags & FLAG_TWO_HOLDERS == 0 {
             self.epoch_flags |= FLAG_TWO_HOLDERS;
             let peer = x.peer();
-            self.anomaly(
-                AnomalyKind::TwoHolders,
-                Some(x),
-                format!("{x} and {peer} both behave as Turn holder with no token move in between"),
-            );
+            let mut d = String::with_capacity(80);
+            put!(&mut d; x, " and ", peer, " both behave as Turn holder with no token move in between");
+            self.anomaly(AnomalyKind::TwoHolders, Some(x), d);
         }
         self.set_belief(x, Belief::Holder);
     }
@@ -1009,23 +1093,23 @@ impl TurnTracker {
         // One string written in place (a format! per part cost four
         // allocations per anomaly).
         let mut d = String::with_capacity(160);
-        let _ = match self.accepted_setting.or(self.proposed_setting) {
-            Some(ts) => write!(d, "after recovery (Token Setting {ts:02x}) nobody acts as Turn holder: {what}"),
-            None => write!(d, "after recovery (no visible Token Setting) nobody acts as Turn holder: {what}"),
-        };
+        match self.accepted_setting.or(self.proposed_setting) {
+            Some(ts) => {
+                put!(&mut d; "after recovery (Token Setting ", Hex2(ts), ") nobody acts as Turn holder: ", &*what)
+            }
+            None => put!(&mut d; "after recovery (no visible Token Setting) nobody acts as Turn holder: ", &*what),
+        }
         if let Some(inh) = &self.inherited {
             d.push_str(if inh.give_in_flight.is_some() || inh.please.is_some() { "; " } else { "; recovers " });
-            let _ = match inh.from {
-                Some(a) => write!(d, "lost association {a}"),
-                None => write!(d, "the lost association"),
-            };
-            let _ = if let Some(g) = inh.give_in_flight {
-                write!(d, " was lost with a GTC from {} in flight (seq {}, no GTA)", g.from, g.seq)
+            match inh.from {
+                Some(a) => put!(&mut d; "lost association ", a),
+                None => d.push_str("the lost association"),
+            }
+            if let Some(g) = inh.give_in_flight {
+                put!(&mut d; " was lost with a GTC from ", g.from, " in flight (seq ", g.seq, ", no GTA)");
             } else if let Some(p) = inh.please {
-                write!(d, " was lost with a please from {} outstanding (seq {})", p.from, p.seq)
-            } else {
-                Ok(())
-            };
+                put!(&mut d; " was lost with a please from ", p.from, " outstanding (seq ", p.seq, ")");
+            }
         }
         self.anomaly(AnomalyKind::TurnLost, Some(by), d);
     }
@@ -1035,16 +1119,14 @@ impl TurnTracker {
             slot.reported = true;
         }
         let holder = p.from.peer();
-        self.anomaly(
-            AnomalyKind::PleaseUnanswered,
-            Some(holder),
-            format!(
-                "please (PT at {}, priority {}) from {} to the idle holder {holder} not answered by GTC {when}",
-                p.seq, p.priority, p.from
-            ),
-        );
+        let mut d = String::with_capacity(128);
+        put!(&mut d; "please (PT at ", p.seq, ", priority ", p.priority, ") from ", p.from, " to the idle holder ",
+            holder, " not answered by GTC ", when);
+        self.anomaly(AnomalyKind::PleaseUnanswered, Some(holder), d);
         if self.is_recovery() {
-            self.turn_lost(holder, format!("{holder} owns the Turn but ignores the please from {}", p.from));
+            let mut what = String::with_capacity(64);
+            put!(&mut what; holder, " owns the Turn but ignores the please from ", p.from);
+            self.turn_lost(holder, what);
         }
     }
 
@@ -1185,20 +1267,16 @@ impl TurnTracker {
     fn note_delivery(&mut self, label: String, receiver: Side, no: u64) -> bool {
         if let Some(d) = self.delivered.get(&label).copied() {
             let sender = receiver.peer();
-            let where_ = match (d.assoc, self.id) {
-                (Some(a), Some(me)) if a != me => format!(" on association {a}"),
-                (Some(a), None) => format!(" on association {a}"),
-                _ => String::new(),
-            };
             let across = if d.assoc.is_some() && d.assoc != self.id { " (across recovery)" } else { "" };
-            self.anomaly(
-                AnomalyKind::TransferDuplicated,
-                Some(sender),
-                format!(
-                    "{label} delivered again by transfer {no} to {receiver}{across}: first delivered (AEA) at seq {}{where_}",
-                    d.seq
-                ),
-            );
+            let mut detail = String::with_capacity(label.len() + 96);
+            put!(&mut detail; &*label, " delivered again by transfer ", no, " to ", receiver, across,
+                ": first delivered (AEA) at seq ", d.seq);
+            match (d.assoc, self.id) {
+                (Some(a), Some(me)) if a != me => put!(&mut detail; " on association ", a),
+                (Some(a), None) => put!(&mut detail; " on association ", a),
+                _ => {}
+            }
+            self.anomaly(AnomalyKind::TransferDuplicated, Some(sender), detail);
             true
         } else {
             self.delivered.insert(label, Delivery { assoc: self.id, seq: self.now_seq, receiver });
@@ -2117,5 +2195,62 @@ const fn phase_name(p: Phase) -> &'static str {
         Phase::Lost => "lost",
         Phase::Closed => "closed",
         Phase::Unobserved => "unobserved",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The anomaly-detail pieces write what `Display` writes (numbers at
+    /// their limits, negative priorities, every octet in hex, activity
+    /// identifiers as numbers and as octets, association numbers, sides).
+    #[test]
+    fn detail_pieces_are_display() {
+        for n in [0u64, 1, 9, 10, 99, 100, 101, 12_345, u64::from(u32::MAX), u64::MAX - 1, u64::MAX] {
+            let mut d = String::new();
+            put!(&mut d; n);
+            assert_eq!(d, n.to_string());
+        }
+        for n in [0i64, 1, -1, 42, -42, 100, -100, i64::MAX, i64::MIN, i64::MIN + 1] {
+            let mut d = String::new();
+            put!(&mut d; n);
+            assert_eq!(d, n.to_string());
+        }
+        for b in 0..=255u8 {
+            let mut d = String::new();
+            put!(&mut d; Hex2(b));
+            assert_eq!(d, format!("{b:02x}"));
+        }
+        for a in [0u32, 7, 1000, u32::MAX] {
+            let mut d = String::new();
+            put!(&mut d; AssocId(a));
+            assert_eq!(d, AssocId(a).to_string());
+        }
+        let mut ids: Vec<ActivityId> = [&b""[..], b"\x02\x01\x05", b"\x02\x02\x01\x00", b"act-1", b"\xff\x00\\"]
+            .iter()
+            .filter_map(|raw| ActivityId::from_bytes(raw))
+            .collect();
+        ids.extend([0, 1, 127, 128, 65_535, u64::MAX].map(ActivityId::number));
+        assert_eq!(ids.len(), 11);
+        for id in &ids {
+            let mut d = String::new();
+            put!(&mut d; "activity ", id, " from ", Side::Responder, ", ", Side::Initiator);
+            assert_eq!(d, format!("activity {id} from {}, {}", Side::Responder, Side::Initiator));
+        }
+    }
+
+    /// A token list appended in place names the tokens of every mask as
+    /// the names of its bits joined with ", " (unknown bits ignored).
+    #[test]
+    fn token_names_in_place() {
+        for mask in 0..=255u8 {
+            let names: Vec<&str> =
+                TOKEN_BITS.iter().zip(TOKEN_NAMES).filter(|(bit, _)| mask & **bit != 0).map(|(_, n)| n).collect();
+            let mut d = String::from("x ");
+            put!(&mut d; TokenNames(mask), " y");
+            assert_eq!(d, format!("x {} y", names.join(", ")), "mask {mask:#04x}");
+            assert_eq!(token_list(mask), names.join(", "));
+        }
     }
 }

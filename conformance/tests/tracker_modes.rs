@@ -230,11 +230,55 @@ fn conn_ref_matching() {
     let a = ConnRef::new("MTA-A/0001", "250101115500Z");
     let mut b = a.clone();
     assert!(a.matches(&b));
-    b.additional = Some(b"x".to_vec());
+    b.additional = Some(b"x".into());
     assert!(a.matches(&b) && b.matches(&a));
     let mut c = b.clone();
-    c.additional = Some(b"y".to_vec());
+    c.additional = Some(b"y".into());
     assert!(!b.matches(&c));
     assert!(!a.matches(&ConnRef::new("MTA-A/0001", "250101115501Z")));
     assert_eq!(b.to_string(), "MTA-A/0001+250101115500Z+x");
+}
+
+/// Connection references are held in place up to `RefOctets::INLINE`
+/// octets and on the heap beyond, and either way compare, order, hash and
+/// print as the octets' `Vec<u8>` did (the linker's index hashes them).
+#[test]
+fn ref_octets_are_their_octets() {
+    use rtse_conformance::tracker::RefOctets;
+    use std::hash::{BuildHasher, BuildHasherDefault, DefaultHasher};
+    let hash = |v: &dyn Fn(&mut DefaultHasher)| {
+        let mut h = BuildHasherDefault::<DefaultHasher>::default().build_hasher();
+        v(&mut h);
+        std::hash::Hasher::finish(&h)
+    };
+    let values: Vec<Vec<u8>> = [0usize, 1, 2, 13, 29, 30, 31, 32, 64, 255, 256, 300]
+        .iter()
+        .flat_map(|&n| [(0..n).map(|i| (i % 251) as u8).collect(), vec![0xff; n]])
+        .collect();
+    for a in &values {
+        let r = RefOctets::from(&a[..]);
+        assert_eq!(&*r, &a[..]);
+        assert_eq!(r.is_inline(), a.len() <= RefOctets::INLINE, "{} octets", a.len());
+        assert_eq!(r, RefOctets::from(a.clone()));
+        assert_eq!(r.clone(), r);
+        assert_eq!(format!("{r:?}"), format!("{a:?}"));
+        assert_eq!(
+            hash(&|h| std::hash::Hash::hash(&r, h)),
+            hash(&|h| std::hash::Hash::hash(a, h)),
+            "{} octets",
+            a.len()
+        );
+        for b in &values {
+            let s = RefOctets::from(&b[..]);
+            assert_eq!(r == s, a == b);
+            assert_eq!(r.cmp(&s), a.cmp(b));
+        }
+    }
+    let long = "L".repeat(RefOctets::INLINE + 10);
+    let a = ConnRef::new(&long, "250101115500Z");
+    assert!(!a.calling.is_inline() && a.common.is_inline());
+    assert!(a.matches(&ConnRef::new(&long, "250101115500Z")));
+    assert!(!a.matches(&ConnRef::new(&long[1..], "250101115500Z")));
+    assert_eq!(a.to_string(), format!("{long}+250101115500Z"));
+    assert_eq!(RefOctets::default().len(), 0);
 }

@@ -114,6 +114,130 @@ pub enum Mode {
     X410,
 }
 
+/// The octets of one connection reference ([`ConnRef`]), held in place
+/// up to [`RefOctets::INLINE`] octets (every reference seen in practice: a
+/// calling SS-user reference like `MTA-A/0001`, a 13-octet UTCTime), on
+/// the heap beyond. A capture's timeline builds a CN's references on its
+/// decoding thread and frees them on its tracking thread, and the tracker
+/// copies them into what a recovery inherits: three allocations each, most
+/// of them freed across threads (glibc's slow path), before they were held
+/// in place.
+///
+/// It is the octets as a slice for every purpose: equality, order, hash
+/// and `Debug` are the slice's (those of the `Vec<u8>` it replaced, so
+/// hash-keyed indexes are unchanged), and it dereferences to `[u8]`.
+#[derive(Clone)]
+pub struct RefOctets(RefRepr);
+
+#[derive(Clone)]
+enum RefRepr {
+    Inline { len: u8, buf: [u8; RefOctets::INLINE] },
+    Heap(Box<[u8]>),
+}
+
+impl RefOctets {
+    /// Octets held in place (the rest of the value's 32 octets are its
+    /// length and variant).
+    pub const INLINE: usize = 30;
+
+    /// Held in place, not on the heap (for tests).
+    #[must_use]
+    pub fn is_inline(&self) -> bool {
+        matches!(self.0, RefRepr::Inline { .. })
+    }
+
+    /// The octets.
+    #[must_use]
+    pub fn as_slice(&self) -> &[u8] {
+        match &self.0 {
+            RefRepr::Inline { len, buf } => buf.get(..usize::from(*len)).unwrap_or_default(),
+            RefRepr::Heap(b) => b,
+        }
+    }
+}
+
+impl Default for RefOctets {
+    fn default() -> Self {
+        RefOctets(RefRepr::Inline { len: 0, buf: [0; RefOctets::INLINE] })
+    }
+}
+
+impl From<&[u8]> for RefOctets {
+    fn from(octets: &[u8]) -> Self {
+        let mut buf = [0u8; RefOctets::INLINE];
+        match (buf.get_mut(..octets.len()), u8::try_from(octets.len())) {
+            (Some(to), Ok(len)) => {
+                to.copy_from_slice(octets);
+                RefOctets(RefRepr::Inline { len, buf })
+            }
+            _ => RefOctets(RefRepr::Heap(octets.into())),
+        }
+    }
+}
+
+impl<const N: usize> From<&[u8; N]> for RefOctets {
+    fn from(octets: &[u8; N]) -> Self {
+        RefOctets::from(&octets[..])
+    }
+}
+
+impl From<Vec<u8>> for RefOctets {
+    fn from(octets: Vec<u8>) -> Self {
+        RefOctets::from(&octets[..])
+    }
+}
+
+impl std::ops::Deref for RefOctets {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        self.as_slice()
+    }
+}
+
+impl AsRef<[u8]> for RefOctets {
+    fn as_ref(&self) -> &[u8] {
+        self.as_slice()
+    }
+}
+
+impl PartialEq for RefOctets {
+    fn eq(&self, other: &Self) -> bool {
+        self.as_slice() == other.as_slice()
+    }
+}
+
+impl Eq for RefOctets {}
+
+impl PartialEq<[u8]> for RefOctets {
+    fn eq(&self, other: &[u8]) -> bool {
+        self.as_slice() == other
+    }
+}
+
+impl PartialOrd for RefOctets {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for RefOctets {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        self.as_slice().cmp(other.as_slice())
+    }
+}
+
+impl std::hash::Hash for RefOctets {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.as_slice().hash(state);
+    }
+}
+
+impl fmt::Debug for RefOctets {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(self.as_slice(), f)
+    }
+}
+
 /// A session connection's identity: the Connection Identifier PGI of a CN
 /// (PI 10 calling SS-user reference, PI 11 common reference, PI 12
 /// additional reference information), which is what RTORQ/PConnect
@@ -124,18 +248,18 @@ pub enum Mode {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct ConnRef {
     /// Calling SS-user reference.
-    pub calling: Vec<u8>,
+    pub calling: RefOctets,
     /// Common reference (a UTCTime string in practice).
-    pub common: Vec<u8>,
+    pub common: RefOctets,
     /// Additional reference information, if present.
-    pub additional: Option<Vec<u8>>,
+    pub additional: Option<RefOctets>,
 }
 
 impl ConnRef {
     /// Convenience constructor from text.
     #[must_use]
     pub fn new(calling: &str, common: &str) -> Self {
-        ConnRef { calling: calling.as_bytes().to_vec(), common: common.as_bytes().to_vec(), additional: None }
+        ConnRef { calling: calling.as_bytes().into(), common: common.as_bytes().into(), additional: None }
     }
 
     /// Does a quoted reference (`self`, from a recover / Linking

@@ -104,7 +104,54 @@ pub struct AssociationLinker {
     /// compares), in id order: finding the association a recovery names is
     /// a look-up, not a scan of every association of the capture.
     /// FxHash-ed (the key is already a hash).
-    by_ref: HashMap<u64, Vec<u32>, crate::fx::FxBuild>,
+    by_ref: HashMap<u64, Ids, crate::fx::FxBuild>,
+}
+
+/// The associations of one `by_ref` key, in id order: almost always one
+/// (each CN's identifier is its own), held without a vector (a vector of
+/// one was an allocation per CN).
+#[derive(Debug, Clone)]
+enum Ids {
+    One(u32),
+    Many(Vec<u32>),
+}
+
+impl Ids {
+    fn as_slice(&self) -> &[u32] {
+        match self {
+            Ids::One(i) => std::slice::from_ref(i),
+            Ids::Many(v) => v,
+        }
+    }
+
+    /// Adds `id` in order (once).
+    fn insert(&mut self, id: u32) {
+        match self {
+            Ids::One(i) if *i == id => {}
+            Ids::One(i) => {
+                let (a, b) = if *i < id { (*i, id) } else { (id, *i) };
+                *self = Ids::Many(vec![a, b]);
+            }
+            Ids::Many(v) => {
+                if let Err(at) = v.binary_search(&id) {
+                    v.insert(at, id);
+                }
+            }
+        }
+    }
+
+    /// Removes `id`; `true` when none is left.
+    fn remove(&mut self, id: u32) -> bool {
+        match self {
+            Ids::One(i) => *i == id,
+            Ids::Many(v) => {
+                if let Ok(at) = v.binary_search(&id) {
+                    v.remove(at);
+                }
+                v.is_empty()
+            }
+        }
+    }
 }
 
 /// The index key of a Connection Identifier (see `by_ref`): FxHash, as a
@@ -183,6 +230,7 @@ impl AssociationLinker {
         let found = self
             .by_ref
             .get(&ref_key(r))?
+            .as_slice()
             .iter()
             .rev()
             .map(|&i| AssocId(i))
@@ -242,10 +290,7 @@ impl AssociationLinker {
         if matches!(ev.event, TurnEvent::Connect(_)) {
             // A CN is taken once per association: index its identifier.
             if let Some(key) = t.conn_ref().map(ref_key) {
-                let ids = by_ref.entry(key).or_default();
-                if let Err(at) = ids.binary_search(&id.0) {
-                    ids.insert(at, id.0);
-                }
+                by_ref.entry(key).and_modify(|ids| ids.insert(id.0)).or_insert(Ids::One(id.0));
             }
         }
         if let Some((kind, detail)) = link_note {
@@ -359,13 +404,8 @@ impl AssociationLinker {
             let Some(old) = self.retired_order.pop_front() else { break };
             let Some(gone) = self.assocs.remove(&old) else { continue };
             if let Some(key) = gone.conn_ref().map(ref_key) {
-                if let Some(ids) = self.by_ref.get_mut(&key) {
-                    if let Ok(at) = ids.binary_search(&old) {
-                        ids.remove(at);
-                    }
-                    if ids.is_empty() {
-                        self.by_ref.remove(&key);
-                    }
+                if self.by_ref.get_mut(&key).is_some_and(|ids| ids.remove(old)) {
+                    self.by_ref.remove(&key);
                 }
             }
         }
@@ -424,5 +464,45 @@ impl AssociationLinker {
             }
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Ids;
+
+    /// `Ids` keeps the sorted, duplicate-free list a `Vec` kept, and
+    /// reports it empty exactly when the `Vec` would be, under any
+    /// sequence of insertions and removals (present or not).
+    #[test]
+    fn ids_follow_a_sorted_vec() {
+        let mut seed = 0x2545_f491_4f6c_dd1du64;
+        for _ in 0..2000 {
+            let first = (seed % 5) as u32;
+            let mut ids = Ids::One(first);
+            let mut model = vec![first];
+            for _ in 0..12 {
+                seed ^= seed << 13;
+                seed ^= seed >> 7;
+                seed ^= seed << 17;
+                let id = (seed >> 8) as u32 % 6;
+                if seed % 3 == 0 {
+                    let gone = ids.remove(id);
+                    if let Ok(at) = model.binary_search(&id) {
+                        model.remove(at);
+                    }
+                    assert_eq!(gone, model.is_empty());
+                    if gone {
+                        break;
+                    }
+                } else {
+                    ids.insert(id);
+                    if let Err(at) = model.binary_search(&id) {
+                        model.insert(at, id);
+                    }
+                }
+                assert_eq!(ids.as_slice(), &model[..]);
+            }
+        }
     }
 }
