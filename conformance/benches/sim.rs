@@ -59,7 +59,15 @@ fn runs(sc: &Arc<Scenario>, secs: f64) {
     );
 }
 
+/// Each check is timed over repeated runs: one run is 1-50 ms, too short
+/// for one timing to mean much on a shared machine. The figure is the
+/// median run (first and best beside it); every run starts from nothing
+/// (no cache outlives `check`). `RTSE_BENCH_MODEL_RUNS=n` fixes the count
+/// (1 for instruction counts under callgrind); by default it runs for a
+/// quarter of `RTSE_BENCH_SECS` per check, at least 5 times.
 fn model() {
+    let secs: f64 = std::env::var("RTSE_BENCH_SECS").ok().and_then(|s| s.parse().ok()).unwrap_or(2.0);
+    let fixed: Option<usize> = std::env::var("RTSE_BENCH_MODEL_RUNS").ok().and_then(|s| s.parse().ok());
     for all in [false, true] {
         for (what, flaws) in [
             ("reference", [None, None]),
@@ -69,15 +77,29 @@ fn model() {
             if all {
                 cfg = cfg.all_drops();
             }
-            let t = Instant::now();
-            let r = rtse_conformance::sim::model::check(&cfg);
-            let s = t.elapsed().as_secs_f64();
+            let begun = Instant::now();
+            let mut times = Vec::new();
+            let mut last = None;
+            while fixed.map_or(times.len() < 5 || begun.elapsed().as_secs_f64() < secs / 4.0, |n| times.len() < n.max(1)) {
+                let t = Instant::now();
+                let r = rtse_conformance::sim::model::check(&cfg);
+                times.push(t.elapsed().as_secs_f64());
+                last = Some(r);
+            }
+            let Some(r) = last else { continue };
+            let first = times[0];
+            times.sort_by(f64::total_cmp);
+            let (median, best) = (times[times.len() / 2], times[0]);
+            let per = |s: f64| r.states as f64 / s;
             println!(
-                "model check ({what}, {} drops): {} states in {:.1} ms, {:.0} states/s, {} MTA states, {} TPKTs{}",
+                "model check ({what}, {} drops): {} states in {:.1} ms, {:.0} states/s (median of {} runs; first {:.0}, best {:.0}), {} MTA states, {} TPKTs{}",
                 if all { "rst/fin/u-abort" } else { "rst" },
                 r.states,
-                s * 1e3,
-                r.states as f64 / s,
+                median * 1e3,
+                per(median),
+                times.len(),
+                per(first),
+                per(best),
                 r.interned.0,
                 r.interned.1,
                 if r.counterexample.is_some() { ", time to the counterexample" } else { ", no violation" }
