@@ -80,7 +80,9 @@ fn model() {
             let begun = Instant::now();
             let mut times = Vec::new();
             let mut last = None;
-            while fixed.map_or(times.len() < 5 || begun.elapsed().as_secs_f64() < secs / 4.0, |n| times.len() < n.max(1)) {
+            while fixed
+                .map_or(times.len() < 5 || begun.elapsed().as_secs_f64() < secs / 4.0, |n| times.len() < n.max(1))
+            {
                 let t = Instant::now();
                 let r = rtse_conformance::sim::model::check(&cfg);
                 times.push(t.elapsed().as_secs_f64());

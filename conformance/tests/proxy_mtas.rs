@@ -53,10 +53,7 @@ fn run(rules: &[&str], l_extra: &[&str], c_extra: &[&str], l_send: usize, c_send
     // up on a TPKT of a connection already being torn down (only a delay
     // can outlive its connection).
     let text = proxy.1.join("\n");
-    assert!(
-        !text.contains("faults decided but not applied") || rules.iter().any(|r| r.contains("delay")),
-        "{text}"
-    );
+    assert!(!text.contains("faults decided but not applied") || rules.iter().any(|r| r.contains("delay")), "{text}");
     Run { l, c, proxy, addrs: [l_addr, p_addr] }
 }
 

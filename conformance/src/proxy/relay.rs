@@ -743,13 +743,27 @@ fn pump(sh: &Shared, c: &Conn, from: Sender) {
             let note = Some(FaultNote { effect, why: decision.why, pdus: names });
             // The TPKTs before this one go on first, in the same step.
             if sent < at {
-                let msg = Msg::Data { conn: c.id, from, received: p.chunk(sent, at), forwarded: at - sent, time, fault: None };
+                let msg = Msg::Data {
+                    conn: c.id,
+                    from,
+                    received: p.chunk(sent, at),
+                    forwarded: at - sent,
+                    time,
+                    fault: None,
+                };
                 match p.post_decided(msg, sent, at, true) {
                     None => return,
                     Some(true) => {}
                     Some(false) => {
                         // The fault is logged even so, as not applied.
-                        let msg = Msg::Data { conn: c.id, from, received: p.chunk(at, at + len), forwarded: 0, time, fault: note };
+                        let msg = Msg::Data {
+                            conn: c.id,
+                            from,
+                            received: p.chunk(at, at + len),
+                            forwarded: 0,
+                            time,
+                            fault: note,
+                        };
                         let _ = p.post_decided(msg, at, at + len, false);
                         drop(order);
                         teardown(sh, c, DropKind::Rst, &format!("cannot write to the {} MTA", side.peer().name()));
