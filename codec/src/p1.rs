@@ -145,30 +145,15 @@ fn write_escaped(f: &mut impl fmt::Write, b: &[u8]) -> fmt::Result {
         if c == b'\\' {
             f.write_str("\\\\")?;
         } else {
-            write!(f, "\\x{c:02x}")?;
+            // By table, not `write!`: a formatted escape goes through the
+            // formatting machinery's `dyn Write` even into a `String`.
+            const HEX: &[u8; 16] = b"0123456789abcdef";
+            let e = [b'\\', b'x', HEX[usize::from(c >> 4)], HEX[usize::from(c & 15)]];
+            f.write_str(core::str::from_utf8(&e).unwrap_or_default())?;
         }
         rest = tail;
     }
     Ok(())
-}
-
-/// [`write_escaped`] into octets (for [`MtsIdentifier::render`]: the same
-/// text, by test `render_is_display_and_pdu_name_is_the_variant_name`).
-fn push_escaped(out: &mut Vec<u8>, b: &[u8]) {
-    const HEX: &[u8; 16] = b"0123456789abcdef";
-    let plain = |c: u8| c != b'\\' && (0x20..=0x7e).contains(&c);
-    let mut rest = b;
-    while !rest.is_empty() {
-        let run = rest.iter().position(|&c| !plain(c)).unwrap_or(rest.len());
-        out.extend_from_slice(&rest[..run]);
-        let Some((&c, tail)) = rest[run..].split_first() else { break };
-        if c == b'\\' {
-            out.extend_from_slice(b"\\\\");
-        } else {
-            out.extend_from_slice(&[b'\\', b'x', HEX[usize::from(c >> 4)], HEX[usize::from(c & 15)]]);
-        }
-        rest = tail;
-    }
 }
 
 fn escaped(b: &[u8]) -> String {
@@ -529,28 +514,20 @@ impl MtsIdentifier<'_> {
     /// The `Display` text, in a string sized for it up front (growing it
     /// piece by piece reallocated several times per transfer).
     ///
-    /// Written as octets, then checked as UTF-8 once (through `Display`,
-    /// each piece went through the formatting machinery's `dyn Write`:
-    /// some 1,300 instructions an identifier, one per transfer of a
-    /// timeline).
+    /// Written through [`MtsIdentifier::write_to`] into the `String`
+    /// itself, not through `Display` (each piece then went through the
+    /// formatting machinery's `dyn Write`: some 1,300 instructions an
+    /// identifier, one per transfer of a timeline).
     pub fn render(&self) -> String {
         let parts = self.country.len() + self.admd.len() + self.prmd.as_ref().map_or(0, |p| p.len());
-        let mut v = Vec::with_capacity(parts + self.local_id.len() + 12);
-        v.extend_from_slice(b"/C=");
-        push_escaped(&mut v, &self.country);
-        v.extend_from_slice(b"/A=");
-        push_escaped(&mut v, &self.admd);
-        if let Some(p) = &self.prmd {
-            v.extend_from_slice(b"/P=");
-            push_escaped(&mut v, p);
-        }
-        v.extend_from_slice(b"/;");
-        push_escaped(&mut v, &self.local_id);
-        // Printable ASCII and escapes only: always UTF-8.
-        String::from_utf8(v).unwrap_or_default()
+        let mut s = String::with_capacity(parts + self.local_id.len() + 12);
+        // Writing to a String cannot fail.
+        let _ = self.write_to(&mut s);
+        s
     }
 
-    /// The `Display` text, written to `f`.
+    /// The `Display` text, written to `f` (monomorphised: into a `String`,
+    /// each piece is a `push_str`).
     fn write_to(&self, f: &mut impl fmt::Write) -> fmt::Result {
         f.write_str("/C=")?;
         write_escaped(f, &self.country)?;
