@@ -525,14 +525,8 @@ fn push_socket_addr(out: &mut String, addr: std::net::SocketAddr) {
             // Address, colon, port in one buffer, appended at once
             // (character by character, it cost some 470 instructions).
             let mut b = [0u8; 21];
-            let mut ip = [0u8; 15];
-            let n = put_ipv4(&mut ip, *a.ip());
-            b[..n].copy_from_slice(&ip[..n]);
-            b[n] = b':';
-            let mut d = [0; 20];
-            let port = decimal(&mut d, u64::from(a.port()));
-            b[n + 1..n + 1 + port.len()].copy_from_slice(port);
-            push_ascii(out, &b[..n + 1 + port.len()]);
+            let n = put_socket_addr_v4(&mut b, 0, a);
+            push_ascii(out, &b[..n]);
         }
         std::net::SocketAddr::V6(_) => {
             use std::fmt::Write as _;
@@ -572,12 +566,12 @@ fn endpoint_strings(client: std::net::SocketAddr, server: std::net::SocketAddr) 
 }
 
 /// Writes `a` (`1.2.3.4:102`) into `b` at `at`; returns where it ends.
-fn put_socket_addr_v4(b: &mut [u8; 46], at: usize, a: std::net::SocketAddrV4) -> usize {
+fn put_socket_addr_v4(b: &mut [u8], at: usize, a: std::net::SocketAddrV4) -> usize {
     let mut ip = [0u8; 15];
     let n = put_ipv4(&mut ip, *a.ip());
     let mut d = [0; 20];
     let port = decimal(&mut d, u64::from(a.port()));
-    // At most 15 + 1 + 5 = 21 octets: within `b` for `at` <= 25.
+    // At most 15 + 1 + 5 = 21 octets: within `b` for `at + 21 <= b.len()`.
     let end = at + n + 1 + port.len();
     if let Some(dst) = b.get_mut(at..end) {
         dst[..n].copy_from_slice(&ip[..n]);
