@@ -83,8 +83,8 @@ pub struct Settings {
     /// recoveries (and duplicate deliveries); beyond, the oldest are
     /// forgotten, so memory does not grow with the capture. Default 32,768.
     pub retention: usize,
-    /// The process exits once the timeline is built (`rtse timeline`): the
-    /// engine's memory (the linker's retained associations and labels,
+    /// The process exits once the timeline is built (the `rtse` binary's
+    /// `rtse timeline`: [`PROCESS_EXITS_AFTER_RUN`]): the engine's memory (the linker's retained associations and labels,
     /// tens of thousands of small allocations) is left to the operating
     /// system instead of being freed one allocation at a time. Freeing it
     /// came last, on one thread, after the other two had finished: some
@@ -92,6 +92,13 @@ pub struct Settings {
     /// false (a library caller keeps running).
     pub exit_after: bool,
 }
+
+/// Set by the `rtse` binary, whose process ends when the command returns:
+/// [`run`] then sets [`Settings::exit_after`]. Anything else that calls
+/// [`run`] (`cli::main_with` in-process, as the CLI tests do) keeps
+/// running, so it stays false there and the engine is freed, not leaked
+/// once per call.
+pub static PROCESS_EXITS_AFTER_RUN: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
 
 impl Default for Settings {
     fn default() -> Self {
@@ -1604,7 +1611,7 @@ pub fn run(a: &TimelineArgs, out: &mut dyn Write, err: &mut dyn Write) -> u8 {
     let mut settings = Settings {
         settle_ns: secs_to_ns(a.settle),
         notes: a.format == Format::Text || a.svg.is_some(),
-        exit_after: true,
+        exit_after: PROCESS_EXITS_AFTER_RUN.load(std::sync::atomic::Ordering::Relaxed),
         ..Settings::default()
     };
     settings.tracker.please_max_ns = Some(secs_to_ns(a.please_timeout)).filter(|&n| n > 0);

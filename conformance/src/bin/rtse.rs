@@ -3,6 +3,9 @@ fn main() -> std::process::ExitCode {
     if std::env::args_os().nth(1).is_some_and(|a| a == "proxy") {
         on_sigint();
     }
+    // The process ends when the command returns: `rtse timeline` need not
+    // free its engine's memory first.
+    rtse_conformance::timeline::PROCESS_EXITS_AFTER_RUN.store(true, std::sync::atomic::Ordering::Relaxed);
     // Block-buffered: JSON and text are written in many small pieces, and a
     // line-buffered stdout would flush at every newline.
     let mut out = std::io::BufWriter::with_capacity(1 << 16, std::io::stdout().lock());
