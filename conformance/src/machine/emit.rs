@@ -191,8 +191,13 @@ impl Memo {
 
     /// What [`Memo::learn_delivered`] was told of the transfer `octets` in
     /// `mode`: a message delivered again (resent after an abort, or in
-    /// another run of a simulation) is not decoded again.
+    /// another run of a simulation) is not decoded again. A transfer
+    /// longer than [`Memo::DELIVERED_LEN`] is never remembered, so it is
+    /// not hashed to be looked up either.
     pub(crate) fn delivered(&self, mode: Mode, octets: &[u8]) -> Option<&Delivered> {
+        if octets.len() > Self::DELIVERED_LEN {
+            return None;
+        }
         self.delivered[mode as usize].get(octets)
     }
 
