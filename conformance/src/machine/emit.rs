@@ -191,8 +191,13 @@ impl Memo {
 
     /// What [`Memo::learn_delivered`] was told of the transfer `octets` in
     /// `mode`: a message delivered again (resent after an abort, or in
-    /// another run of a simulation) is not decoded again.
+    /// another run of a simulation) is not decoded again. A transfer
+    /// longer than [`Memo::DELIVERED_LEN`] is never remembered, so it is
+    /// not hashed to be looked up either.
     pub(crate) fn delivered(&self, mode: Mode, octets: &[u8]) -> Option<&Delivered> {
+        if octets.len() > Self::DELIVERED_LEN {
+            return None;
+        }
         self.delivered[mode as usize].get(octets)
     }
 
@@ -387,39 +392,18 @@ fn dialogue(d: Dialogue) -> DialogueMode {
 /// connection, are built every time unless the output remembers
 /// recoveries (then keyed by the quoted references as well).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub(crate) enum Establish {
-    Cn {
-        wire: Wire,
-        checkpoint: u16,
-        window: u16,
-        dialogue: Dialogue,
-        name: Arc<str>,
-    },
-    Ac {
-        wire: Wire,
-        checkpoint: u16,
-        window: u16,
-        name: Arc<str>,
-    },
-    /// A recovery's, with the (calling, common) references it quotes:
-    /// only when the output remembers recoveries
+pub(crate) struct Establish {
+    /// `Some`: a CN's, with its dialogue mode; `None`: an AC's.
+    dialogue: Option<Dialogue>,
+    wire: Wire,
+    checkpoint: u16,
+    window: u16,
+    name: Arc<str>,
+    /// A recovery's: the (calling, common) references it quotes
+    /// ([`lost_key`]); only when the output remembers recoveries
     /// ([`Output::remember_recoveries`]: the model check, where the same
     /// few recur).
-    CnRecover {
-        wire: Wire,
-        checkpoint: u16,
-        window: u16,
-        dialogue: Dialogue,
-        name: Arc<str>,
-        lost: Box<[u8]>,
-    },
-    AcRecover {
-        wire: Wire,
-        checkpoint: u16,
-        window: u16,
-        name: Arc<str>,
-        lost: Box<[u8]>,
-    },
+    lost: Option<Box<[u8]>>,
 }
 
 /// A recovery's quoted (calling, common) references as one key: each
@@ -434,6 +418,24 @@ fn lost_key((calling, common): (&[u8], &[u8])) -> Box<[u8]> {
 }
 
 impl Output {
+    /// The memo key of a CN's (`dialogue` given) or an AC's upper layers:
+    /// `None` for a recovery's unless the output remembers recoveries.
+    fn establish_key(
+        &self,
+        dialogue: Option<Dialogue>,
+        w: &Wire,
+        (checkpoint, window): (u16, u16),
+        name: &Arc<str>,
+        recover: Option<(&[u8], &[u8])>,
+    ) -> Option<Establish> {
+        let lost = match recover {
+            None => None,
+            Some(lost) if self.recoveries_repeat => Some(lost_key(lost)),
+            Some(_) => return None,
+        };
+        Some(Establish { dialogue, wire: *w, checkpoint, window, name: Arc::clone(name), lost })
+    }
+
     /// Append to `d` the octets `key` names: from the memo, or built by
     /// `build` (and remembered when there is a key).
     fn establish(&mut self, key: Option<Establish>, d: &mut Vec<u8>, build: impl FnOnce(&mut Output, &mut Vec<u8>)) {
@@ -454,24 +456,7 @@ impl Output {
 }
 
 pub(crate) fn cn(out: &mut Output, w: &Wire, p: &OpenParams<'_>) {
-    let key = match p.recover {
-        None => Some(Establish::Cn {
-            wire: *w,
-            checkpoint: p.checkpoint,
-            window: p.window,
-            dialogue: p.dialogue,
-            name: Arc::clone(p.name),
-        }),
-        Some(lost) if out.recoveries_repeat => Some(Establish::CnRecover {
-            wire: *w,
-            checkpoint: p.checkpoint,
-            window: p.window,
-            dialogue: p.dialogue,
-            name: Arc::clone(p.name),
-            lost: lost_key(lost),
-        }),
-        Some(_) => None,
-    };
+    let key = out.establish_key(Some(p.dialogue), w, (p.checkpoint, p.window), p.name, p.recover);
     let mut d = out.take_buf();
     out.establish(key, &mut d, |out, d| cn_upper(out, w, p, d));
     let version = if w.mode == Mode::Normal { session::VERSION_2 } else { session::VERSION_1 };
@@ -547,17 +532,7 @@ pub(crate) struct AcceptParams<'a> {
 }
 
 pub(crate) fn ac(out: &mut Output, w: &Wire, p: &AcceptParams<'_>) {
-    let key = match p.recover {
-        None => Some(Establish::Ac { wire: *w, checkpoint: p.checkpoint, window: p.window, name: Arc::clone(p.name) }),
-        Some(lost) if out.recoveries_repeat => Some(Establish::AcRecover {
-            wire: *w,
-            checkpoint: p.checkpoint,
-            window: p.window,
-            name: Arc::clone(p.name),
-            lost: lost_key(lost),
-        }),
-        Some(_) => None,
-    };
+    let key = out.establish_key(None, w, (p.checkpoint, p.window), p.name, p.recover);
     let mut d = out.take_buf();
     out.establish(key, &mut d, |out, d| ac_upper(out, w, p, d));
     let version = if w.mode == Mode::Normal { session::VERSION_2 } else { session::VERSION_1 };

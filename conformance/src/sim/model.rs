@@ -1152,6 +1152,23 @@ impl Judge {
     }
 }
 
+/// The plain judgement of node `id`: its whole path replayed (with the
+/// step lines), a fresh linker over its whole trace, decoded from the
+/// bytes; and the replay's record.
+fn plain_judgement(
+    start: &(State, Rec),
+    nodes: &[(u32, Step)],
+    id: u32,
+    cfg: &ModelConfig,
+    ctx: &mut Ctx,
+    aborted: &[usize],
+) -> (Vec<super::Violation>, Rec) {
+    let (_, rec) = replay(start, nodes, id, cfg, ctx, true);
+    let initiators: Vec<usize> =
+        rec.trace.iter().filter(|t| matches!(t.kind, TraceKind::Open)).map(|t| t.from).collect();
+    (super::tracker_violations(&rec.trace, &initiators, aborted, &[]), rec)
+}
+
 fn judge(
     s: &State,
     start: &(State, Rec),
@@ -1165,18 +1182,10 @@ fn judge(
         Some(snap) => linker_violations(&snap.obs.finish(), &aborted, &[]),
         // Not reached (node ids are those of the search); judged the
         // plain way rather than not at all.
-        None => {
-            let (_, rec) = replay(start, nodes, id, cfg, ctx, true);
-            let initiators: Vec<usize> =
-                rec.trace.iter().filter(|t| matches!(t.kind, TraceKind::Open)).map(|t| t.from).collect();
-            super::tracker_violations(&rec.trace, &initiators, &aborted, &[])
-        }
+        None => plain_judgement(start, nodes, id, cfg, ctx, &aborted).0,
     };
     if ctx.cross_check {
-        let (_, full) = replay(start, nodes, id, cfg, ctx, true);
-        let initiators: Vec<usize> =
-            full.trace.iter().filter(|t| matches!(t.kind, TraceKind::Open)).map(|t| t.from).collect();
-        let plain = super::tracker_violations(&full.trace, &initiators, &aborted, &[]);
+        let (plain, full) = plain_judgement(start, nodes, id, cfg, ctx, &aborted);
         let key = |v: &[super::Violation]| v.iter().map(|v| (v.invariant, v.detail.clone())).collect::<Vec<_>>();
         assert_eq!(key(&violations), key(&plain), "memoised judgement differs on {:?}", full.steps);
     }
