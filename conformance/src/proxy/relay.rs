@@ -285,6 +285,11 @@ fn close_msg(sh: &Shared, c: &Conn, rst: bool, reason: &str) {
     }
 }
 
+/// A write to the MTA on side `to` failed: reset the connection.
+fn unwritable(sh: &Shared, c: &Conn, to: Side) {
+    teardown(sh, c, DropKind::Rst, &format!("cannot write to the {} MTA", to.name()));
+}
+
 /// End the connection: FIN or RST to both MTAs (an abort first sends the
 /// forged AB to both). Only the first call acts.
 fn teardown(sh: &Shared, c: &Conn, kind: DropKind, reason: &str) {
@@ -621,8 +626,7 @@ impl<'a> Pump<'a> {
             None => false,
             Some(true) => true,
             Some(false) => {
-                let side: Side = crate::observe::side(from.peer());
-                teardown(sh, c, DropKind::Rst, &format!("cannot write to the {} MTA", side.name()));
+                unwritable(sh, c, crate::observe::side(from.peer()));
                 false
             }
         }
@@ -766,7 +770,7 @@ fn pump(sh: &Shared, c: &Conn, from: Sender) {
                         };
                         let _ = p.post_decided(msg, at, at + len, false);
                         drop(order);
-                        teardown(sh, c, DropKind::Rst, &format!("cannot write to the {} MTA", side.peer().name()));
+                        unwritable(sh, c, side.peer());
                         return;
                     }
                 }
@@ -828,7 +832,7 @@ fn pump(sh: &Shared, c: &Conn, from: Sender) {
                         Some(true) if send => {}
                         None | Some(true) => return,
                         Some(false) => {
-                            teardown(sh, c, DropKind::Rst, &format!("cannot write to the {} MTA", side.peer().name()));
+                            unwritable(sh, c, side.peer());
                             return;
                         }
                     }
