@@ -271,13 +271,13 @@ pub struct Association {
     pub id: u32,
     /// `"client:port -> server:port"` of the TCP connection; `null` for a
     /// TPKT stream.
-    pub endpoints: Option<String>,
+    pub endpoints: Option<AddrText>,
     /// `"normal"`, `"x410"`, or `null` when the CN was not seen.
     pub mode: Option<crate::tracker::Mode>,
     /// The association-initiator's address (`ip:port`).
-    pub initiator: Option<String>,
+    pub initiator: Option<AddrText>,
     /// The association-responder's address.
-    pub responder: Option<String>,
+    pub responder: Option<AddrText>,
     /// The association this one recovers.
     pub recovers: Option<u32>,
     pub events: Vec<Event>,
@@ -297,16 +297,16 @@ impl Association {
         out.extend_from_slice(b"{\"id\":");
         push_u64(out, u64::from(self.id));
         out.extend_from_slice(b",\"endpoints\":");
-        push_opt_str(out, self.endpoints.as_deref());
+        push_opt_addr(out, self.endpoints.as_ref());
         out.extend_from_slice(b",\"mode\":");
         match &self.mode {
             Some(m) => push_serde(out, m),
             None => out.extend_from_slice(b"null"),
         }
         out.extend_from_slice(b",\"initiator\":");
-        push_opt_str(out, self.initiator.as_deref());
+        push_opt_addr(out, self.initiator.as_ref());
         out.extend_from_slice(b",\"responder\":");
-        push_opt_str(out, self.responder.as_deref());
+        push_opt_addr(out, self.responder.as_ref());
         out.extend_from_slice(b",\"recovers\":");
         match self.recovers {
             Some(r) => push_u64(out, u64::from(r)),
@@ -465,9 +465,17 @@ fn plain_json(b: &[u8]) -> bool {
     }
 }
 
-fn push_opt_str(out: &mut Vec<u8>, s: Option<&str>) {
-    match s {
-        Some(s) => push_str(out, s),
+/// Appends `a` as a JSON string (`null` if absent): its octets as they
+/// are when they need no escape (addresses never do), without a UTF-8
+/// check; else through [`push_str`].
+fn push_opt_addr(out: &mut Vec<u8>, a: Option<&AddrText>) {
+    match a {
+        Some(a) if plain_json(a.as_bytes()) => {
+            out.push(b'"');
+            out.extend_from_slice(a.as_bytes());
+            out.push(b'"');
+        }
+        Some(a) => push_str(out, a.as_str()),
         None => out.extend_from_slice(b"null"),
     }
 }
@@ -543,20 +551,19 @@ fn push_socket_addr(out: &mut String, addr: std::net::SocketAddr) {
 }
 
 /// `client -> server` and the two addresses, as `Display` writes them.
-/// Two IPv4 addresses are written into one buffer, checked as UTF-8 once
-/// and sliced (each address checked on its own cost some 150
-/// instructions); anything else goes through [`push_socket_addr`].
-fn endpoint_strings(client: std::net::SocketAddr, server: std::net::SocketAddr) -> (String, String, String) {
+/// Two IPv4 addresses are written into one buffer and the three texts
+/// sliced from it, held in place ([`AddrText`]: no allocation, no UTF-8
+/// check); anything else goes through [`push_socket_addr`].
+fn endpoint_strings(client: std::net::SocketAddr, server: std::net::SocketAddr) -> (AddrText, AddrText, AddrText) {
     use std::net::SocketAddr::V4;
-    let (endpoints, n) = match (client, server) {
+    match (client, server) {
         (V4(c), V4(s)) => {
             // Two addresses of at most 21 octets and the arrow.
-            let mut b = [0u8; 46];
-            let mut n = put_socket_addr_v4(&mut b, 0, c);
-            let at = n;
+            let mut b = [0u8; AddrText::INLINE];
+            let n = put_socket_addr_v4(&mut b, 0, c);
             b[n..n + 4].copy_from_slice(b" -> ");
-            n = put_socket_addr_v4(&mut b, n + 4, s);
-            (std::str::from_utf8(&b[..n]).unwrap_or_default().to_owned(), at)
+            let end = put_socket_addr_v4(&mut b, n + 4, s);
+            (AddrText::ascii(&b, 0, end), AddrText::ascii(&b, 0, n), AddrText::ascii(&b, n + 4, end))
         }
         _ => {
             let mut e = String::with_capacity(52);
@@ -564,12 +571,144 @@ fn endpoint_strings(client: std::net::SocketAddr, server: std::net::SocketAddr) 
             let at = e.len();
             e.push_str(" -> ");
             push_socket_addr(&mut e, server);
-            (e, at)
+            let client = AddrText::from(e.get(..at).unwrap_or_default());
+            let server = AddrText::from(e.get(at + 4..).unwrap_or_default());
+            (AddrText::from(e.as_str()), client, server)
         }
-    };
-    let client = endpoints.get(..n).unwrap_or_default().to_owned();
-    let server = endpoints.get(n + 4..).unwrap_or_default().to_owned();
-    (endpoints, client, server)
+    }
+}
+
+/// An address of a report (`1.2.3.4:102`, or `client -> server`): a `str`
+/// (through `Deref`; equality, `Debug`, `Display` and serialisation are
+/// the text's), held in place up to [`AddrText::INLINE`] octets (two IPv4
+/// socket addresses and the arrow), on the heap beyond (IPv6). The three
+/// addresses of each association were three allocations, freed by
+/// whoever took the report.
+#[derive(Clone)]
+pub struct AddrText(AddrRepr);
+
+#[derive(Clone)]
+enum AddrRepr {
+    /// ASCII octets `buf[at..at + len]` (a slice of a buffer written
+    /// whole: copying it is cheaper than moving its part to the front).
+    Inline {
+        at: u8,
+        len: u8,
+        buf: [u8; AddrText::INLINE],
+    },
+    Heap(Box<str>),
+}
+
+impl AddrText {
+    /// Octets held in place.
+    pub const INLINE: usize = 46;
+
+    /// `b[from..to]`, ASCII (our own digits and punctuation).
+    fn ascii(b: &[u8; Self::INLINE], from: usize, to: usize) -> Self {
+        debug_assert!(from <= to && to <= Self::INLINE && b[from..to].is_ascii());
+        match (u8::try_from(from), u8::try_from(to.saturating_sub(from))) {
+            (Ok(at), Ok(len)) if to <= Self::INLINE => AddrText(AddrRepr::Inline { at, len, buf: *b }),
+            _ => AddrText(AddrRepr::Heap(Box::from(""))),
+        }
+    }
+
+    /// The text's octets.
+    #[must_use]
+    pub fn as_bytes(&self) -> &[u8] {
+        match &self.0 {
+            AddrRepr::Inline { at, len, buf } => {
+                let at = usize::from(*at);
+                buf.get(at..at + usize::from(*len)).unwrap_or_default()
+            }
+            AddrRepr::Heap(s) => s.as_bytes(),
+        }
+    }
+
+    /// The text.
+    #[must_use]
+    pub fn as_str(&self) -> &str {
+        match &self.0 {
+            // Inline octets are ASCII or a whole `str` (see `from`).
+            AddrRepr::Inline { .. } => std::str::from_utf8(self.as_bytes()).unwrap_or_default(),
+            AddrRepr::Heap(s) => s,
+        }
+    }
+
+    /// Held in place, not on the heap (for tests).
+    #[must_use]
+    pub fn is_inline(&self) -> bool {
+        matches!(self.0, AddrRepr::Inline { .. })
+    }
+}
+
+impl From<&str> for AddrText {
+    fn from(s: &str) -> Self {
+        let mut buf = [0u8; AddrText::INLINE];
+        match (buf.get_mut(..s.len()), u8::try_from(s.len())) {
+            (Some(to), Ok(len)) => {
+                to.copy_from_slice(s.as_bytes());
+                AddrText(AddrRepr::Inline { at: 0, len, buf })
+            }
+            _ => AddrText(AddrRepr::Heap(Box::from(s))),
+        }
+    }
+}
+
+impl From<String> for AddrText {
+    fn from(s: String) -> Self {
+        AddrText::from(s.as_str())
+    }
+}
+
+impl std::ops::Deref for AddrText {
+    type Target = str;
+    fn deref(&self) -> &str {
+        self.as_str()
+    }
+}
+
+impl AsRef<str> for AddrText {
+    fn as_ref(&self) -> &str {
+        self.as_str()
+    }
+}
+
+impl PartialEq for AddrText {
+    fn eq(&self, other: &Self) -> bool {
+        self.as_bytes() == other.as_bytes()
+    }
+}
+
+impl Eq for AddrText {}
+
+impl PartialEq<str> for AddrText {
+    fn eq(&self, other: &str) -> bool {
+        self.as_bytes() == other.as_bytes()
+    }
+}
+
+impl PartialEq<&str> for AddrText {
+    fn eq(&self, other: &&str) -> bool {
+        self.as_bytes() == other.as_bytes()
+    }
+}
+
+impl std::fmt::Debug for AddrText {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        std::fmt::Debug::fmt(self.as_str(), f)
+    }
+}
+
+impl std::fmt::Display for AddrText {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        std::fmt::Display::fmt(self.as_str(), f)
+    }
+}
+
+impl Serialize for AddrText {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
 }
 
 /// Writes `a` (`1.2.3.4:102`) into `b` at `at`; returns where it ends.
@@ -1824,7 +1963,11 @@ mod tests {
         for (i, a) in addrs.iter().enumerate() {
             let b = addrs[(i * 7 + 3) % addrs.len()];
             let (e, c, s) = endpoint_strings(*a, b);
-            assert_eq!((e, c, s), (format!("{a} -> {b}"), a.to_string(), b.to_string()));
+            assert_eq!((&*e, &*c, &*s), (&*format!("{a} -> {b}"), &*a.to_string(), &*b.to_string()));
+            assert_eq!((e.as_bytes(), c.as_bytes()), (format!("{a} -> {b}").as_bytes(), a.to_string().as_bytes()));
+            if a.is_ipv4() && b.is_ipv4() {
+                assert!(e.is_inline() && c.is_inline() && s.is_inline());
+            }
         }
         for a in addrs {
             let mut s = String::new();
@@ -1834,6 +1977,42 @@ mod tests {
             push_ip(&mut s, a.ip());
             assert_eq!(s, a.ip().to_string());
         }
+    }
+
+    /// An address text is the `String` it replaced for every purpose:
+    /// contents, equality, `Debug`, `Display`, serialisation, JSON, on
+    /// both sides of the inline bound and for text that needs escaping.
+    #[test]
+    fn addr_text_behaves_as_a_string() {
+        let long = "x".repeat(AddrText::INLINE);
+        let longer = "y".repeat(AddrText::INLINE + 1);
+        let texts =
+            ["", "1.2.3.4:102", "255.255.255.255:65535 -> 255.255.255.255:65535", &long, &longer, "q\"\\\t\u{0}é日本"];
+        for t in texts {
+            let a = AddrText::from(t);
+            assert_eq!(a.is_inline(), t.len() <= AddrText::INLINE, "{t}");
+            assert_eq!(&*a, t);
+            assert_eq!(a.as_bytes(), t.as_bytes());
+            assert!(a == t && a == *t);
+            assert_eq!(a, AddrText::from(t.to_string()));
+            assert_eq!(format!("{a}|{a:?}"), format!("{t}|{t:?}"));
+            assert_eq!(serde_json::to_string(&a).unwrap(), serde_json::to_string(t).unwrap());
+            let mut j = Vec::new();
+            push_opt_addr(&mut j, Some(&a));
+            assert_eq!(String::from_utf8(j).unwrap(), serde_json::to_string(t).unwrap());
+            for u in texts {
+                assert_eq!(a == AddrText::from(u), t == u);
+            }
+        }
+        let mut j = Vec::new();
+        push_opt_addr(&mut j, None);
+        assert_eq!(j, b"null");
+        // Slices of one buffer (as `endpoint_strings` makes them).
+        let mut b = [b'-'; AddrText::INLINE];
+        b[..5].copy_from_slice(b"1.2.3");
+        assert_eq!(&*AddrText::ascii(&b, 1, 4), ".2.");
+        assert_eq!(AddrText::ascii(&b, 1, 4), AddrText::from(".2."));
+        assert_eq!(&*AddrText::ascii(&b, 0, AddrText::INLINE), std::str::from_utf8(&b).unwrap());
     }
 
     /// Strings that need escaping, absent fields, several rows and
