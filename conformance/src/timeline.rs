@@ -1026,12 +1026,22 @@ impl<F: FnMut(Association)> Engine<F> {
         if let Some(id) = c.assoc {
             return Some(id);
         }
-        let host = c.key.map(|k| {
-            let mut h = String::with_capacity(16);
-            push_ip(&mut h, k.client.ip());
-            h
-        });
-        let id = self.linker.open(host.as_deref());
+        // The client's address, IPv4 written on the stack (a `String`
+        // was two allocations with the linker's copy).
+        let mut v4 = [0u8; 15];
+        let mut v6 = String::new();
+        let host = match c.key.map(|k| k.client.ip()) {
+            Some(std::net::IpAddr::V4(ip)) => {
+                let n = put_ipv4(&mut v4, ip);
+                std::str::from_utf8(v4.get(..n).unwrap_or_default()).ok()
+            }
+            Some(ip) => {
+                push_ip(&mut v6, ip);
+                Some(v6.as_str())
+            }
+            None => None,
+        };
+        let id = self.linker.open(host);
         c.assoc = Some(id);
         let (key, mid, open, gap) = (c.key, c.mid_stream, c.open, c.pending_gap.take());
         self.summary.associations += 1;

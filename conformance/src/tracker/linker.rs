@@ -15,7 +15,9 @@ struct Linked {
     /// `None` once retired.
     tracker: Option<Box<TurnTracker>>,
     retired: Option<Box<Retired>>,
-    initiator: Option<String>,
+    /// The host given to [`AssociationLinker::open`] (UTF-8), held in
+    /// place up to 30 octets: an IPv4 address is no allocation.
+    initiator: Option<super::RefOctets>,
     recovers: Option<AssocId>,
     /// Recovery linked at CN, hand-over waits for the AC.
     handover_pending: bool,
@@ -209,7 +211,7 @@ impl AssociationLinker {
             Linked {
                 tracker: Some(Box::new(tracker)),
                 retired: None,
-                initiator: initiator.map(str::to_owned),
+                initiator: initiator.map(|h| super::RefOctets::from(h.as_bytes())),
                 recovers: None,
                 handover_pending: false,
             },
@@ -266,6 +268,8 @@ impl AssociationLinker {
                         me.handover_pending = true;
                         if let (Some(a), Some(b)) = (&old_host, &me.initiator) {
                             if a != b {
+                                // Whole `str`s given to `open`: lossless.
+                                let (a, b) = (String::from_utf8_lossy(a), String::from_utf8_lossy(b));
                                 link_note = Some((
                                     AnomalyKind::RecoveryByResponder,
                                     format!(
@@ -473,6 +477,37 @@ impl AssociationLinker {
 #[cfg(test)]
 mod tests {
     use super::Ids;
+    use crate::tracker::{AnomalyKind, AssociationLinker, ConnRef, Connect, Observed, Side, TrackerConfig, TurnEvent};
+
+    /// A recovery opened by another host names both hosts as given to
+    /// `open`, on both sides of the inline bound of their copies.
+    #[test]
+    fn recovery_by_responder_names_the_hosts_given() {
+        let long = "fe80:1234:5678:9abc:def0:1234:5678:9abc%4294967295";
+        for (a, b) in [("10.0.0.1", "10.0.0.2"), ("10.0.0.1", long), (long, "é日本"), ("", "x")] {
+            let mut l = AssociationLinker::new(TrackerConfig::default());
+            let cn = |recover: Option<ConnRef>| Observed {
+                seq: 1,
+                time_ns: 0,
+                from: Side::Initiator,
+                event: TurnEvent::Connect(Box::new(Connect {
+                    conn_ref: Some(ConnRef::new("MTA", "250101120000Z")),
+                    recover,
+                    ..Connect::default()
+                })),
+            };
+            let old = l.open(Some(a));
+            l.observe(old, &cn(None));
+            let new = l.open(Some(b));
+            l.observe(new, &cn(Some(ConnRef::new("MTA", "250101120000Z"))));
+            let t = l.tracker(new).unwrap();
+            let d = t.anomalies().iter().find(|x| x.kind == AnomalyKind::RecoveryByResponder).unwrap();
+            assert_eq!(
+                d.detail,
+                format!("recovery of {old} opened by {b}, but {old} was initiated by {a}: only the association-initiator recovers")
+            );
+        }
+    }
 
     /// `Ids` keeps the sorted, duplicate-free list a `Vec` kept, and
     /// reports it empty exactly when the `Vec` would be, under any
