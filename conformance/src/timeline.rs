@@ -1374,6 +1374,7 @@ impl<F: FnMut(Association)> Engine<F> {
             },
         };
         let _ = l.timed;
+        self.linker.recycle(t);
         (self.emit)(a);
     }
 

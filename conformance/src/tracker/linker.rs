@@ -110,7 +110,15 @@ pub struct AssociationLinker {
     /// a look-up, not a scan of every association of the capture.
     /// FxHash-ed (the key is already a hash).
     by_ref: HashMap<u64, Ids, crate::fx::FxBuild>,
+    /// Trackers given back after their report ([`Self::recycle`]), reset
+    /// for the next associations: a tracker and its transfer list were
+    /// allocated per association and freed after its report.
+    spare: Vec<Box<TurnTracker>>,
 }
+
+/// Trackers kept for reuse at most (associations are reported about as
+/// fast as they open: a few cover the steady state).
+const SPARE_TRACKERS: usize = 16;
 
 /// The associations of one `by_ref` key, in id order: almost always one
 /// (each CN's identifier is its own), held without a vector (a vector of
@@ -183,6 +191,7 @@ impl AssociationLinker {
             retention: usize::MAX,
             delivered: HashMap::new(),
             by_ref: HashMap::default(),
+            spare: Vec::new(),
         }
     }
 
@@ -204,12 +213,18 @@ impl AssociationLinker {
     pub fn open(&mut self, initiator: Option<&str>) -> AssocId {
         let id = AssocId(self.next_id);
         self.next_id = self.next_id.saturating_add(1);
-        let mut tracker = TurnTracker::new(self.cfg.clone());
+        let mut tracker = match self.spare.pop() {
+            Some(mut t) => {
+                t.reset(self.cfg.clone());
+                t
+            }
+            None => Box::new(TurnTracker::new(self.cfg.clone())),
+        };
         tracker.set_id(id);
         self.assocs.insert(
             id.0,
             Linked {
-                tracker: Some(Box::new(tracker)),
+                tracker: Some(tracker),
                 retired: None,
                 initiator: initiator.map(|h| super::RefOctets::from(h.as_bytes())),
                 recovers: None,
@@ -417,6 +432,15 @@ impl AssociationLinker {
             }
         }
         Some(t)
+    }
+
+    /// Takes back a tracker [`Self::retire`] returned, once its report is
+    /// made: a later [`Self::open`] reuses it, reset to a new tracker's
+    /// state (its lists' memory kept).
+    pub fn recycle(&mut self, t: Box<TurnTracker>) {
+        if self.spare.len() < SPARE_TRACKERS {
+            self.spare.push(t);
+        }
     }
 
     /// Time passed without an event on `id`: see [`TurnTracker::advance`].
