@@ -1107,7 +1107,9 @@ impl<F: FnMut(Association)> Engine<F> {
             let ev = Observed { seq: frame, time_ns, from, event };
             if let Some(step) = self.linker.observe(id, &ev) {
                 turn = step.turn;
-                if let Some(t) = self.linker.tracker(id) {
+                // The tracker looked up again only for new anomalies (a
+                // look-up per event otherwise).
+                if let Some(t) = self.linker.tracker(id).filter(|_| !step.anomalies.is_empty()) {
                     let new = t.anomalies().get(step.anomalies).unwrap_or(&[]);
                     kinds.extend(new.iter().map(|a| a.kind));
                     if live {
@@ -1142,24 +1144,25 @@ impl<F: FnMut(Association)> Engine<F> {
     }
 
     /// The Turn events of one PDU stack (or decoding error) of connection
-    /// `conn`, with what the stack shows of whether the connection uses
-    /// RTSE (see [`reduce`]); `events` is left empty.
+    /// `conn` (opened mid-stream if unknown), with what the stack shows of
+    /// whether the connection uses RTSE (see [`reduce`]); `events` is left
+    /// empty. The connection is looked up once per PDU (twice cost some
+    /// 30 instructions a PDU).
     fn stack(
         &mut self,
         conn: ConnId,
         frame: u64,
-        time: Option<Timestamp>,
+        time: Timestamp,
         from: Sender,
         events: &mut Vec<TurnEvent>,
         shows: Option<bool>,
     ) {
+        let c = self.conns.entry(conn).or_insert_with(|| Conn::new(None, None, true, None));
+        // A connection seen from its start has times; one opened here not.
+        let time = c.key.is_some().then_some(time);
         if events.is_empty() {
             return;
         }
-        let Some(c) = self.conns.get_mut(&conn) else {
-            events.clear();
-            return;
-        };
         if c.rtse.is_none() {
             c.rtse = shows;
         }
@@ -1242,9 +1245,7 @@ impl<F: FnMut(Association)> Engine<F> {
             }
             Reduced::Pdu { conn, frame, time, from, shows, .. } => {
                 self.now_ns = self.now_ns.max(time.as_nanos());
-                let c = self.conns.entry(conn).or_insert_with(|| Conn::new(None, None, true, None));
-                let timed = c.key.is_some();
-                self.stack(conn, frame, timed.then_some(time), from, events, shows);
+                self.stack(conn, frame, time, from, events, shows);
             }
             Reduced::Gap { conn, frame, from } => {
                 let Some(c) = self.conns.get_mut(&conn) else { return };
@@ -1672,7 +1673,8 @@ pub fn from_tpkt_stream(
         dec.push(sender, one, |d| {
             let mut events = std::mem::take(&mut engine.scratch);
             let shows = reduce(&d.result, &mut events);
-            engine.stack(0, index, None, d.from, &mut events, shows);
+            // Connection 0 has no key: its rows have no time.
+            engine.stack(0, index, Timestamp::from_nanos(0), d.from, &mut events, shows);
             engine.scratch = events;
         });
         rest = tail;
