@@ -991,6 +991,9 @@ struct Batch {
     events: Vec<TurnEvent>,
 }
 
+/// JSON octets `run` writes at once (see there).
+const JSON_CHUNK: usize = 1 << 16;
+
 /// Items per batch: large enough that the channel costs nothing, small
 /// enough that the batches in flight stay a few hundred kilobytes.
 const BATCH_ITEMS: usize = 256;
@@ -1780,8 +1783,10 @@ pub fn run(a: &TimelineArgs, out: &mut dyn Write, err: &mut dyn Write) -> u8 {
         }
     }
     let want_svg = a.svg.is_some();
-    // One association is serialised into this buffer, then written at once:
-    // `out` is a `dyn Write`, and serde_json writes in small pieces.
+    // Associations are serialised into this buffer, written once it holds
+    // JSON_CHUNK octets: `out` is a `dyn Write` (a `BufWriter` of as much,
+    // which passes a write that large straight through, where one write
+    // per association was copied into its buffer).
     let mut json: Vec<u8> = Vec::new();
     let mut emit = |assoc: Association| {
         if !assoc.anomalies.is_empty() {
@@ -1790,11 +1795,16 @@ pub fn run(a: &TimelineArgs, out: &mut dyn Write, err: &mut dyn Write) -> u8 {
         if io_error.is_none() {
             let r = match a.format {
                 Format::Json => {
-                    json.clear();
                     json.extend_from_slice(if first { b"\n" } else { b",\n" });
                     first = false;
                     assoc.write_json(&mut json);
-                    out.write_all(&json)
+                    if json.len() >= JSON_CHUNK {
+                        let r = out.write_all(&json);
+                        json.clear();
+                        r
+                    } else {
+                        Ok(())
+                    }
                 }
                 Format::Text => writeln!(out, "{}", text::association(&assoc, style)),
             };
@@ -1820,7 +1830,7 @@ pub fn run(a: &TimelineArgs, out: &mut dyn Write, err: &mut dyn Write) -> u8 {
     };
     if io_error.is_none() {
         let r = match a.format {
-            Format::Json => writeln!(out, "\n]}}"),
+            Format::Json => out.write_all(&json).and_then(|()| writeln!(out, "\n]}}")),
             Format::Text => match &summary {
                 Some(s) => writeln!(
                     out,
