@@ -6,6 +6,7 @@ use super::{
     TurnEvent, TurnTracker,
 };
 use rtse_codec::capture::ConnIdHasher;
+use std::collections::hash_map::Entry;
 use std::collections::{HashMap, VecDeque};
 use std::hash::BuildHasherDefault;
 use std::hash::{Hash, Hasher};
@@ -372,22 +373,28 @@ impl AssociationLinker {
         if let Some((tr, reported)) = t.last_delivery() {
             if let Some(label) = tr.label.clone() {
                 let (no, receiver, seq) = (tr.no, tr.sender.peer(), tr.confirmed_seq.unwrap_or(ev.seq));
-                match delivered.get(&label).copied() {
-                    Some(d) if d.assoc != Some(id) && !reported => {
-                        let first = d.assoc.map_or_else(String::new, |a| format!(" on association {a}"));
-                        t.push_anomaly(
-                            AnomalyKind::TransferDuplicated,
-                            Some(receiver.peer()),
-                            format!(
-                                "{label} delivered again by transfer {no} to {receiver}: first delivered (AEA) at seq {}{first}",
-                                d.seq
-                            ),
-                        );
-                        step.anomalies.end = t.anomalies().len();
+                // The label hashed once (SipHash, some 250 instructions):
+                // a look-up and then an insertion hashed it twice.
+                match delivered.entry(label) {
+                    Entry::Occupied(o) => {
+                        let d = *o.get();
+                        if d.assoc != Some(id) && !reported {
+                            let label = o.key();
+                            let first = d.assoc.map_or_else(String::new, |a| format!(" on association {a}"));
+                            t.push_anomaly(
+                                AnomalyKind::TransferDuplicated,
+                                Some(receiver.peer()),
+                                format!(
+                                    "{label} delivered again by transfer {no} to {receiver}: first delivered (AEA) at seq {}{first}",
+                                    d.seq
+                                ),
+                            );
+                            step.anomalies.end = t.anomalies().len();
+                        }
                     }
-                    Some(_) => {}
-                    None => {
-                        delivered.insert(label.clone(), Delivery { assoc: Some(id), seq, receiver });
+                    Entry::Vacant(v) => {
+                        let label = v.key().clone();
+                        v.insert(Delivery { assoc: Some(id), seq, receiver });
                         delivered_order.push_back(label);
                         while delivered_order.len() > *retention {
                             if let Some(old) = delivered_order.pop_front() {
