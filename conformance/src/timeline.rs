@@ -841,9 +841,42 @@ struct Live {
     closed_at: Option<u64>,
 }
 
+/// Takes an [`Engine`]'s reports: any `FnMut(Association)`, or
+/// [`Lend`].
+pub trait Sink {
+    /// Takes one association's report; gives it back when done with it,
+    /// so that the memory of its rows serves a later association (a
+    /// vector of rows, over a kilobyte, was allocated and freed per
+    /// association).
+    fn take(&mut self, a: Association) -> Option<Association>;
+}
+
+impl<F: FnMut(Association)> Sink for F {
+    fn take(&mut self, a: Association) -> Option<Association> {
+        self(a);
+        None
+    }
+}
+
+/// A [`Sink`] that looks at each report and gives it back (see
+/// [`Sink::take`]): what `rtse timeline` uses.
+pub struct Lend<G: FnMut(&Association)>(pub G);
+
+impl<G: FnMut(&Association)> Sink for Lend<G> {
+    fn take(&mut self, a: Association) -> Option<Association> {
+        (self.0)(&a);
+        Some(a)
+    }
+}
+
+/// Row vectors given back by a [`Sink`] kept for reuse at most, and the
+/// capacity beyond which one is not kept (memory stays small).
+const SPARE_ROWS: usize = 16;
+const SPARE_ROWS_CAPACITY: usize = 64;
+
 /// Builds timelines from capture items; reports each association through
 /// `emit` once it is settled (see the [module docs](self)).
-pub struct Engine<F: FnMut(Association)> {
+pub struct Engine<F: Sink> {
     settings: Settings,
     linker: AssociationLinker,
     conns: rtse_codec::capture::ConnMap<Conn>,
@@ -857,13 +890,15 @@ pub struct Engine<F: FnMut(Association)> {
     /// The events of one stack, reused from stack to stack.
     scratch: Vec<TurnEvent>,
     row_hook: Option<RowHook>,
+    /// Row vectors of reported associations, emptied, for new ones.
+    spare_rows: Vec<Vec<Event>>,
 }
 
 /// Called with each row as it is recorded (association id, the row, the
 /// anomalies it raised): live output (`rtse proxy`).
 pub type RowHook = Box<dyn FnMut(u32, &Event, &[AnomalyEntry])>;
 
-impl<F: FnMut(Association)> std::fmt::Debug for Engine<F> {
+impl<F: Sink> std::fmt::Debug for Engine<F> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Engine").field("live", &self.live.len()).field("summary", &self.summary).finish()
     }
@@ -1028,7 +1063,7 @@ const BATCH_ITEMS: usize = 256;
 /// Batches in flight between the two threads (memory bound).
 const BATCHES_IN_FLIGHT: usize = 4;
 
-impl<F: FnMut(Association)> Engine<F> {
+impl<F: Sink> Engine<F> {
     /// An engine reporting through `emit`.
     pub fn new(settings: Settings, emit: F) -> Self {
         Engine {
@@ -1042,6 +1077,7 @@ impl<F: FnMut(Association)> Engine<F> {
             summary: Summary::default(),
             scratch: Vec::new(),
             row_hook: None,
+            spare_rows: Vec::new(),
         }
     }
 
@@ -1087,7 +1123,7 @@ impl<F: FnMut(Association)> Engine<F> {
                 // Room for a typical association's rows (11 on average in
                 // the benchmark's captures): growing the vector row by
                 // row reallocated and copied it three times.
-                rows: Vec::with_capacity(ROWS_RESERVED),
+                rows: self.spare_rows.pop().unwrap_or_else(|| Vec::with_capacity(ROWS_RESERVED)),
                 session_rows: false,
                 dropped_rows: 0,
                 closed_at: None,
@@ -1406,7 +1442,13 @@ impl<F: FnMut(Association)> Engine<F> {
         };
         let _ = l.timed;
         self.linker.recycle(t);
-        (self.emit)(a);
+        if let Some(back) = self.emit.take(a) {
+            let mut rows = back.events;
+            if rows.capacity() <= SPARE_ROWS_CAPACITY && self.spare_rows.len() < SPARE_ROWS {
+                rows.clear();
+                self.spare_rows.push(rows);
+            }
+        }
     }
 
     /// Wall-clock time passed without input (a live observer, `rtse
@@ -1453,6 +1495,11 @@ pub fn from_capture<R: Read + Send>(
     settings: Settings,
     emit: impl FnMut(Association),
 ) -> Result<Summary, rtse_codec::Error> {
+    capture_into(r, settings, emit)
+}
+
+/// [`from_capture`], reporting to any [`Sink`].
+pub fn capture_into<R: Read + Send>(r: R, settings: Settings, emit: impl Sink) -> Result<Summary, rtse_codec::Error> {
     let parallel = settings.parallel;
     let mut engine = Engine::new(settings, emit);
     let res = if parallel {
@@ -1546,7 +1593,7 @@ const RAW_BYTES: usize = 256 * 1024;
 /// time. Items cross in
 /// batches, at most [`BATCHES_IN_FLIGHT`] in flight between two stages
 /// (bounded memory); spent batches go back for reuse.
-fn pipeline<R: Read + Send, F: FnMut(Association)>(
+fn pipeline<R: Read + Send, F: Sink>(
     r: R,
     engine: &mut Engine<F>,
 ) -> Result<rtse_codec::capture::CaptureSummary, rtse_codec::Error> {
@@ -1657,6 +1704,16 @@ pub fn from_tpkt_stream(
     senders: &Senders,
     settings: Settings,
     emit: impl FnMut(Association),
+) -> Result<Summary, rtse_codec::Error> {
+    tpkt_stream_into(bytes, senders, settings, emit)
+}
+
+/// [`from_tpkt_stream`], reporting to any [`Sink`].
+pub fn tpkt_stream_into(
+    bytes: &[u8],
+    senders: &Senders,
+    settings: Settings,
+    emit: impl Sink,
 ) -> Result<Summary, rtse_codec::Error> {
     rtse_codec::tpkt::frame_len(bytes)?;
     let mut engine = Engine::new(settings, emit);
@@ -1815,7 +1872,7 @@ pub fn run(a: &TimelineArgs, out: &mut dyn Write, err: &mut dyn Write) -> u8 {
     // which passes a write that large straight through, where one write
     // per association was copied into its buffer).
     let mut json: Vec<u8> = Vec::new();
-    let mut emit = |assoc: Association| {
+    let mut emit = |assoc: &Association| {
         if !assoc.anomalies.is_empty() {
             anomalous += 1;
         }
@@ -1833,7 +1890,7 @@ pub fn run(a: &TimelineArgs, out: &mut dyn Write, err: &mut dyn Write) -> u8 {
                         Ok(())
                     }
                 }
-                Format::Text => writeln!(out, "{}", text::association(&assoc, style)),
+                Format::Text => writeln!(out, "{}", text::association(assoc, style)),
             };
             if let Err(e) = r {
                 io_error = Some(e);
@@ -1841,15 +1898,16 @@ pub fn run(a: &TimelineArgs, out: &mut dyn Write, err: &mut dyn Write) -> u8 {
         }
         if want_svg {
             if drawn.len() < SVG_MAX_ASSOCIATIONS {
-                drawn.push(assoc);
+                drawn.push(assoc.clone());
             } else {
                 not_drawn += 1;
             }
         }
     };
     let result = match source {
-        Source::Capture(r) => from_capture(r, settings, &mut emit),
-        Source::Bytes(b) => from_tpkt_stream(&b, &senders, settings, &mut emit),
+        // Each report given back: its rows' memory serves a later one.
+        Source::Capture(r) => capture_into(r, settings, Lend(&mut emit)),
+        Source::Bytes(b) => tpkt_stream_into(&b, &senders, settings, Lend(&mut emit)),
     };
     let summary = match &result {
         Ok(s) => Some(s.clone()),
