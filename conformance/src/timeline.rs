@@ -314,34 +314,39 @@ impl Association {
         }
         out.extend_from_slice(b",\"events\":[");
         let mut time_text = TimeText::default();
+        // A row's variable pieces are copied as fixed-size blocks and the
+        // vector cut back to their length (a copy of a length known only
+        // at run time is a call to memcpy: four a row).
         for (i, e) in self.events.iter().enumerate() {
             if i > 0 {
                 out.push(b',');
             }
             out.extend_from_slice(b"{\"frame\":");
-            push_u64(out, e.frame);
-            out.extend_from_slice(b",\"time\":");
+            push_digits(out, e.frame);
+            let side = match e.from {
+                Side::Initiator => 0,
+                Side::Responder => 1,
+            };
             match &e.time {
                 Some(t) => {
                     // Digits and a point: nothing to escape.
-                    out.push(b'"');
+                    out.extend_from_slice(b",\"time\":\"");
                     time_text.push(out, *t);
-                    out.push(b'"');
+                    out.extend_from_slice(FROM_AFTER_TIME[side]);
                 }
-                None => out.extend_from_slice(b"null"),
+                None => {
+                    out.extend_from_slice(b",\"time\":null");
+                    out.extend_from_slice(FROM_AFTER_NULL[side]);
+                }
             }
-            out.extend_from_slice(b",\"from\":");
-            push_name(out, e.from.name());
-            out.extend_from_slice(b",\"pdus\":[");
             for (j, p) in e.pdus.iter().enumerate() {
                 if j > 0 {
                     out.push(b',');
                 }
                 push_name(out, p);
             }
-            out.extend_from_slice(b"],\"turn\":");
-            push_name(out, e.turn.name());
-            out.push(b'}');
+            let (block, len) = &TURN_END[turn_index(e.turn)];
+            push_block(out, block, *len);
         }
         out.extend_from_slice(b"],\"anomalies\":[");
         for (i, a) in self.anomalies.iter().enumerate() {
@@ -367,10 +372,10 @@ impl Association {
 #[derive(Default)]
 struct TimeText {
     /// The seconds last formatted (None: none yet), their digits at
-    /// `digits[start..]`.
+    /// `digits[..len]` (the rest: padding, copied and cut off).
     secs: Option<u64>,
     digits: [u8; 20],
-    start: usize,
+    len: usize,
 }
 
 impl TimeText {
@@ -381,14 +386,101 @@ impl TimeText {
             return;
         }
         if self.secs != Some(t.secs) {
-            self.start = self.digits.len() - decimal(&mut self.digits, t.secs).len();
+            let mut b = [0u8; 20];
+            let d = decimal(&mut b, t.secs);
+            self.len = d.len();
+            self.digits = [0; 20];
+            self.digits[..d.len()].copy_from_slice(d);
             self.secs = Some(t.secs);
         }
-        out.extend_from_slice(&self.digits[self.start..]);
-        let mut frac = *b".000000000";
-        rtse_codec::capture::put_decimal(&mut frac, 10, u64::from(t.nanos), 9);
+        push_block(out, &self.digits, self.len);
+        // Three digits at a time from a table (two at a time, it was four
+        // divisions by 100).
+        let n = t.nanos as usize;
+        let (a, b, c) = (n / 1_000_000, n / 1000 % 1000, n % 1000);
+        let mut frac = [b'.'; 10];
+        frac[1..4].copy_from_slice(&DIGITS3[a]);
+        frac[4..7].copy_from_slice(&DIGITS3[b]);
+        frac[7..10].copy_from_slice(&DIGITS3[c]);
         out.extend_from_slice(&frac);
     }
+}
+
+/// The three decimal digits of 0..1000.
+const DIGITS3: [[u8; 3]; 1000] = {
+    let mut t = [[0u8; 3]; 1000];
+    let mut i = 0;
+    while i < 1000 {
+        t[i] = [b'0' + (i / 100) as u8, b'0' + (i / 10 % 10) as u8, b'0' + (i % 10) as u8];
+        i += 1;
+    }
+    t
+};
+
+/// Appends `block[..len]`: the whole block copied (a copy of a size
+/// known when compiling, where one of `len` octets is a call to memcpy),
+/// then the vector cut back.
+fn push_block<const N: usize>(out: &mut Vec<u8>, block: &[u8; N], len: usize) {
+    let at = out.len();
+    out.extend_from_slice(block);
+    out.truncate(at + len.min(N));
+}
+
+/// Appends `n` in decimal, as [`push_u64`], copying a fixed-size block
+/// (see [`push_block`]).
+fn push_digits(out: &mut Vec<u8>, n: u64) {
+    let mut b = [0u8; 40];
+    let at = rtse_codec::capture::put_decimal(&mut b, 20, n, 1);
+    let at = at.min(20);
+    let at_out = out.len();
+    out.extend_from_slice(&b[at..at + 20]);
+    out.truncate(at_out + (20 - at));
+}
+
+/// What follows a row's time (its closing quote, or `null`) up to its
+/// PDU names, by sender (initiator, responder).
+const FROM_AFTER_TIME: [&[u8; 29]; 2] =
+    [b"\",\"from\":\"initiator\",\"pdus\":[", b"\",\"from\":\"responder\",\"pdus\":["];
+const FROM_AFTER_NULL: [&[u8; 28]; 2] = [b",\"from\":\"initiator\",\"pdus\":[", b",\"from\":\"responder\",\"pdus\":["];
+
+/// The end of a row from its PDU names on, by holder (see
+/// [`turn_index`]): a block and its length.
+const TURN_END: [([u8; 24], usize); 5] = [
+    turn_end(TurnHolder::Initiator),
+    turn_end(TurnHolder::Responder),
+    turn_end(TurnHolder::InTransit),
+    turn_end(TurnHolder::None),
+    turn_end(TurnHolder::Unknown),
+];
+
+const fn turn_index(t: TurnHolder) -> usize {
+    match t {
+        TurnHolder::Initiator => 0,
+        TurnHolder::Responder => 1,
+        TurnHolder::InTransit => 2,
+        TurnHolder::None => 3,
+        TurnHolder::Unknown => 4,
+    }
+}
+
+/// `],"turn":"NAME"}`, padded.
+const fn turn_end(t: TurnHolder) -> ([u8; 24], usize) {
+    let mut b = [0u8; 24];
+    let pre = b"],\"turn\":\"";
+    let name = t.name().as_bytes();
+    let mut i = 0;
+    while i < pre.len() {
+        b[i] = pre[i];
+        i += 1;
+    }
+    let mut j = 0;
+    while j < name.len() {
+        b[i + j] = name[j];
+        j += 1;
+    }
+    b[i + j] = b'"';
+    b[i + j + 1] = b'}';
+    (b, i + j + 2)
 }
 
 /// `n` in decimal ASCII digits, written at the end of `buf`.
@@ -2043,6 +2135,43 @@ mod tests {
             let mut out = Vec::new();
             tt.push(&mut out, t);
             assert_eq!(String::from_utf8(out).unwrap(), t.to_string());
+        }
+    }
+
+    /// The fixed pieces of a row are serde's text of their values, and
+    /// numbers written as blocks are `Display`'s.
+    #[test]
+    fn row_pieces_are_serdes() {
+        let holders = [
+            TurnHolder::Initiator,
+            TurnHolder::Responder,
+            TurnHolder::InTransit,
+            TurnHolder::None,
+            TurnHolder::Unknown,
+        ];
+        for t in holders {
+            let (block, len) = &TURN_END[turn_index(t)];
+            let want = format!("],\"turn\":{}}}", serde_json::to_string(&t).unwrap());
+            assert_eq!(&block[..*len], want.as_bytes());
+            let mut out = b"x".to_vec();
+            push_block(&mut out, block, *len);
+            assert_eq!(out, [b"x", want.as_bytes()].concat());
+        }
+        for (i, side) in [Side::Initiator, Side::Responder].into_iter().enumerate() {
+            let from = format!(",\"from\":{},\"pdus\":[", serde_json::to_string(&side).unwrap());
+            assert_eq!(&FROM_AFTER_NULL[i][..], from.as_bytes());
+            assert_eq!(&FROM_AFTER_TIME[i][..], format!("\"{from}").as_bytes());
+        }
+        let mut ns = vec![0u64, 9, 10, 99, 100, 999, 1000, 123_456, u64::from(u32::MAX), u64::MAX / 10, u64::MAX];
+        let mut rng = crate::sim::SplitMix64::new(3);
+        ns.extend((0..2000).map(|_| {
+            let x = rng.next_u64();
+            x >> (x % 64)
+        }));
+        for n in ns {
+            let mut out = b"{".to_vec();
+            push_digits(&mut out, n);
+            assert_eq!(out, format!("{{{n}").as_bytes());
         }
     }
 
