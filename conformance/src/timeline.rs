@@ -647,7 +647,7 @@ fn push_socket_addr(out: &mut String, addr: std::net::SocketAddr) {
         std::net::SocketAddr::V4(a) => {
             // Address, colon, port in one buffer, appended at once
             // (character by character, it cost some 470 instructions).
-            let mut b = [0u8; 21];
+            let mut b = [0u8; AddrText::INLINE];
             let n = put_socket_addr_v4(&mut b, 0, a);
             push_ascii(out, &b[..n]);
         }
@@ -830,20 +830,22 @@ impl Serialize for AddrText {
     }
 }
 
-/// Writes `a` (`1.2.3.4:102`) into `b` at `at`; returns where it ends.
-fn put_socket_addr_v4(b: &mut [u8], at: usize, a: std::net::SocketAddrV4) -> usize {
+/// Writes `a` (`1.2.3.4:102`) into `b` at `at` (at most 25: two
+/// addresses and the arrow fit); returns where it ends. The address and
+/// the port are copied as fixed-size blocks (15 and 5 octets, cut back by
+/// where the next piece starts): copies of their own lengths were calls
+/// to memcpy.
+fn put_socket_addr_v4(b: &mut [u8; AddrText::INLINE], at: usize, a: std::net::SocketAddrV4) -> usize {
+    let at = at.min(25);
     let mut ip = [0u8; 15];
     let n = put_ipv4(&mut ip, *a.ip());
-    let mut d = [0; 20];
-    let port = decimal(&mut d, u64::from(a.port()));
-    // At most 15 + 1 + 5 = 21 octets: within `b` for `at + 21 <= b.len()`.
-    let end = at + n + 1 + port.len();
-    if let Some(dst) = b.get_mut(at..end) {
-        dst[..n].copy_from_slice(&ip[..n]);
-        dst[n] = b':';
-        dst[n + 1..].copy_from_slice(port);
-    }
-    end.min(b.len())
+    b[at..at + 15].copy_from_slice(&ip);
+    let colon = at + n;
+    b[colon] = b':';
+    let mut d = [0u8; 10];
+    let p = rtse_codec::capture::put_decimal(&mut d, 5, u64::from(a.port()), 1).min(5);
+    b[colon + 1..colon + 6].copy_from_slice(&d[p..p + 5]);
+    colon + 1 + (5 - p)
 }
 
 /// Details of an association that only the human outputs show.
@@ -1185,21 +1187,22 @@ impl<F: Sink> Engine<F> {
             return Some(id);
         }
         // The client's address, IPv4 written on the stack (a `String`
-        // was two allocations with the linker's copy).
+        // was two allocations with the linker's copy), our own ASCII (no
+        // UTF-8 check).
         let mut v4 = [0u8; 15];
         let mut v6 = String::new();
         let host = match c.key.map(|k| k.client.ip()) {
             Some(std::net::IpAddr::V4(ip)) => {
                 let n = put_ipv4(&mut v4, ip);
-                std::str::from_utf8(v4.get(..n).unwrap_or_default()).ok()
+                Some(v4.get(..n).unwrap_or_default())
             }
             Some(ip) => {
                 push_ip(&mut v6, ip);
-                Some(v6.as_str())
+                Some(v6.as_bytes())
             }
             None => None,
         };
-        let id = self.linker.open(host);
+        let id = self.linker.open_host(host);
         c.assoc = Some(id);
         let (key, mid, open, gap) = (c.key, c.mid_stream, c.open, c.pending_gap.take());
         self.summary.associations += 1;

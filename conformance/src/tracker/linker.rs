@@ -253,6 +253,13 @@ impl AssociationLinker {
     /// host that opened it (e.g. its IP address), when known: it is used
     /// only to tell who recovers.
     pub fn open(&mut self, initiator: Option<&str>) -> AssocId {
+        self.open_host(initiator.map(str::as_bytes))
+    }
+
+    /// [`Self::open`] with the host's name as octets (UTF-8: an
+    /// address written by the caller, without a check of its own; other
+    /// octets are shown as `String::from_utf8_lossy` shows them).
+    pub fn open_host(&mut self, initiator: Option<&[u8]>) -> AssocId {
         let id = AssocId(self.next_id);
         self.next_id = self.next_id.saturating_add(1);
         let mut tracker = match self.spare.pop() {
@@ -268,7 +275,7 @@ impl AssociationLinker {
             Linked {
                 tracker: Some(tracker),
                 retired: None,
-                initiator: initiator.map(|h| super::RefOctets::from(h.as_bytes())),
+                initiator: initiator.map(super::RefOctets::from),
                 recovers: None,
                 handover_pending: false,
             },
@@ -321,7 +328,7 @@ impl AssociationLinker {
                         me.handover_pending = true;
                         if let (Some(a), Some(b)) = (&old_host, &me.initiator) {
                             if a != b {
-                                // Whole `str`s given to `open`: lossless.
+                                // Text given to `open`: lossless.
                                 let (a, b) = (String::from_utf8_lossy(a), String::from_utf8_lossy(b));
                                 link_note = Some((
                                     AnomalyKind::RecoveryByResponder,
@@ -576,8 +583,17 @@ mod tests {
     #[test]
     fn recovery_by_responder_names_the_hosts_given() {
         let long = "fe80:1234:5678:9abc:def0:1234:5678:9abc%4294967295";
-        for (a, b) in [("10.0.0.1", "10.0.0.2"), ("10.0.0.1", long), (long, "é日本"), ("", "x")] {
+        let pairs = [("10.0.0.1", "10.0.0.2"), ("10.0.0.1", long), (long, "é日本"), ("", "x")];
+        for (k, (a, b)) in pairs.into_iter().chain(pairs).enumerate() {
             let mut l = AssociationLinker::new(TrackerConfig::default());
+            // The first half through `open`, the second through `open_host`.
+            let mut open = |l: &mut AssociationLinker, h: &str| {
+                if k < pairs.len() {
+                    l.open(Some(h))
+                } else {
+                    l.open_host(Some(h.as_bytes()))
+                }
+            };
             let cn = |recover: Option<ConnRef>| Observed {
                 seq: 1,
                 time_ns: 0,
@@ -588,9 +604,9 @@ mod tests {
                     ..Connect::default()
                 })),
             };
-            let old = l.open(Some(a));
+            let old = open(&mut l, a);
             l.observe(old, &cn(None));
-            let new = l.open(Some(b));
+            let new = open(&mut l, b);
             l.observe(new, &cn(Some(ConnRef::new("MTA", "250101120000Z"))));
             let t = l.tracker(new).unwrap();
             let d = t.anomalies().iter().find(|x| x.kind == AnomalyKind::RecoveryByResponder).unwrap();
