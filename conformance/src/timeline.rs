@@ -2245,7 +2245,8 @@ mod tests {
             push_opt_addr(&mut j, Some(&a));
             assert_eq!(String::from_utf8(j).unwrap(), serde_json::to_string(t).unwrap());
             for u in texts {
-                assert_eq!(a == AddrText::from(u), t == u);
+                let b = AddrText::from(u);
+                assert_eq!(a == b, t == u);
             }
         }
         let mut j = Vec::new();

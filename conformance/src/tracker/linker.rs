@@ -155,6 +155,8 @@ pub struct AssociationLinker {
     /// Trackers given back after their report ([`Self::recycle`]), reset
     /// for the next associations: a tracker and its transfer list were
     /// allocated per association and freed after its report.
+    // Boxed: a box moves back into `Linked::tracker` as it is.
+    #[allow(clippy::vec_box)]
     spare: Vec<Box<TurnTracker>>,
 }
 
@@ -587,7 +589,7 @@ mod tests {
         for (k, (a, b)) in pairs.into_iter().chain(pairs).enumerate() {
             let mut l = AssociationLinker::new(TrackerConfig::default());
             // The first half through `open`, the second through `open_host`.
-            let mut open = |l: &mut AssociationLinker, h: &str| {
+            let open = |l: &mut AssociationLinker, h: &str| {
                 if k < pairs.len() {
                     l.open(Some(h))
                 } else {
