@@ -271,13 +271,13 @@ pub struct Association {
     pub id: u32,
     /// `"client:port -> server:port"` of the TCP connection; `null` for a
     /// TPKT stream.
-    pub endpoints: Option<String>,
+    pub endpoints: Option<AddrText>,
     /// `"normal"`, `"x410"`, or `null` when the CN was not seen.
     pub mode: Option<crate::tracker::Mode>,
     /// The association-initiator's address (`ip:port`).
-    pub initiator: Option<String>,
+    pub initiator: Option<AddrText>,
     /// The association-responder's address.
-    pub responder: Option<String>,
+    pub responder: Option<AddrText>,
     /// The association this one recovers.
     pub recovers: Option<u32>,
     pub events: Vec<Event>,
@@ -297,16 +297,16 @@ impl Association {
         out.extend_from_slice(b"{\"id\":");
         push_u64(out, u64::from(self.id));
         out.extend_from_slice(b",\"endpoints\":");
-        push_opt_str(out, self.endpoints.as_deref());
+        push_opt_addr(out, self.endpoints.as_ref());
         out.extend_from_slice(b",\"mode\":");
         match &self.mode {
             Some(m) => push_serde(out, m),
             None => out.extend_from_slice(b"null"),
         }
         out.extend_from_slice(b",\"initiator\":");
-        push_opt_str(out, self.initiator.as_deref());
+        push_opt_addr(out, self.initiator.as_ref());
         out.extend_from_slice(b",\"responder\":");
-        push_opt_str(out, self.responder.as_deref());
+        push_opt_addr(out, self.responder.as_ref());
         out.extend_from_slice(b",\"recovers\":");
         match self.recovers {
             Some(r) => push_u64(out, u64::from(r)),
@@ -314,34 +314,39 @@ impl Association {
         }
         out.extend_from_slice(b",\"events\":[");
         let mut time_text = TimeText::default();
+        // A row's variable pieces are copied as fixed-size blocks and the
+        // vector cut back to their length (a copy of a length known only
+        // at run time is a call to memcpy: four a row).
         for (i, e) in self.events.iter().enumerate() {
             if i > 0 {
                 out.push(b',');
             }
             out.extend_from_slice(b"{\"frame\":");
-            push_u64(out, e.frame);
-            out.extend_from_slice(b",\"time\":");
+            push_digits(out, e.frame);
+            let side = match e.from {
+                Side::Initiator => 0,
+                Side::Responder => 1,
+            };
             match &e.time {
                 Some(t) => {
                     // Digits and a point: nothing to escape.
-                    out.push(b'"');
+                    out.extend_from_slice(b",\"time\":\"");
                     time_text.push(out, *t);
-                    out.push(b'"');
+                    out.extend_from_slice(FROM_AFTER_TIME[side]);
                 }
-                None => out.extend_from_slice(b"null"),
+                None => {
+                    out.extend_from_slice(b",\"time\":null");
+                    out.extend_from_slice(FROM_AFTER_NULL[side]);
+                }
             }
-            out.extend_from_slice(b",\"from\":");
-            push_name(out, e.from.name());
-            out.extend_from_slice(b",\"pdus\":[");
             for (j, p) in e.pdus.iter().enumerate() {
                 if j > 0 {
                     out.push(b',');
                 }
                 push_name(out, p);
             }
-            out.extend_from_slice(b"],\"turn\":");
-            push_name(out, e.turn.name());
-            out.push(b'}');
+            let (block, len) = &TURN_END[turn_index(e.turn)];
+            push_block(out, block, *len);
         }
         out.extend_from_slice(b"],\"anomalies\":[");
         for (i, a) in self.anomalies.iter().enumerate() {
@@ -367,10 +372,10 @@ impl Association {
 #[derive(Default)]
 struct TimeText {
     /// The seconds last formatted (None: none yet), their digits at
-    /// `digits[start..]`.
+    /// `digits[..len]` (the rest: padding, copied and cut off).
     secs: Option<u64>,
     digits: [u8; 20],
-    start: usize,
+    len: usize,
 }
 
 impl TimeText {
@@ -381,14 +386,101 @@ impl TimeText {
             return;
         }
         if self.secs != Some(t.secs) {
-            self.start = self.digits.len() - decimal(&mut self.digits, t.secs).len();
+            let mut b = [0u8; 20];
+            let d = decimal(&mut b, t.secs);
+            self.len = d.len();
+            self.digits = [0; 20];
+            self.digits[..d.len()].copy_from_slice(d);
             self.secs = Some(t.secs);
         }
-        out.extend_from_slice(&self.digits[self.start..]);
-        let mut frac = *b".000000000";
-        rtse_codec::capture::put_decimal(&mut frac, 10, u64::from(t.nanos), 9);
+        push_block(out, &self.digits, self.len);
+        // Three digits at a time from a table (two at a time, it was four
+        // divisions by 100).
+        let n = t.nanos as usize;
+        let (a, b, c) = (n / 1_000_000, n / 1000 % 1000, n % 1000);
+        let mut frac = [b'.'; 10];
+        frac[1..4].copy_from_slice(&DIGITS3[a]);
+        frac[4..7].copy_from_slice(&DIGITS3[b]);
+        frac[7..10].copy_from_slice(&DIGITS3[c]);
         out.extend_from_slice(&frac);
     }
+}
+
+/// The three decimal digits of 0..1000.
+const DIGITS3: [[u8; 3]; 1000] = {
+    let mut t = [[0u8; 3]; 1000];
+    let mut i = 0;
+    while i < 1000 {
+        t[i] = [b'0' + (i / 100) as u8, b'0' + (i / 10 % 10) as u8, b'0' + (i % 10) as u8];
+        i += 1;
+    }
+    t
+};
+
+/// Appends `block[..len]`: the whole block copied (a copy of a size
+/// known when compiling, where one of `len` octets is a call to memcpy),
+/// then the vector cut back.
+fn push_block<const N: usize>(out: &mut Vec<u8>, block: &[u8; N], len: usize) {
+    let at = out.len();
+    out.extend_from_slice(block);
+    out.truncate(at + len.min(N));
+}
+
+/// Appends `n` in decimal, as [`push_u64`], copying a fixed-size block
+/// (see [`push_block`]).
+fn push_digits(out: &mut Vec<u8>, n: u64) {
+    let mut b = [0u8; 40];
+    let at = rtse_codec::capture::put_decimal(&mut b, 20, n, 1);
+    let at = at.min(20);
+    let at_out = out.len();
+    out.extend_from_slice(&b[at..at + 20]);
+    out.truncate(at_out + (20 - at));
+}
+
+/// What follows a row's time (its closing quote, or `null`) up to its
+/// PDU names, by sender (initiator, responder).
+const FROM_AFTER_TIME: [&[u8; 29]; 2] =
+    [b"\",\"from\":\"initiator\",\"pdus\":[", b"\",\"from\":\"responder\",\"pdus\":["];
+const FROM_AFTER_NULL: [&[u8; 28]; 2] = [b",\"from\":\"initiator\",\"pdus\":[", b",\"from\":\"responder\",\"pdus\":["];
+
+/// The end of a row from its PDU names on, by holder (see
+/// [`turn_index`]): a block and its length.
+const TURN_END: [([u8; 24], usize); 5] = [
+    turn_end(TurnHolder::Initiator),
+    turn_end(TurnHolder::Responder),
+    turn_end(TurnHolder::InTransit),
+    turn_end(TurnHolder::None),
+    turn_end(TurnHolder::Unknown),
+];
+
+const fn turn_index(t: TurnHolder) -> usize {
+    match t {
+        TurnHolder::Initiator => 0,
+        TurnHolder::Responder => 1,
+        TurnHolder::InTransit => 2,
+        TurnHolder::None => 3,
+        TurnHolder::Unknown => 4,
+    }
+}
+
+/// `],"turn":"NAME"}`, padded.
+const fn turn_end(t: TurnHolder) -> ([u8; 24], usize) {
+    let mut b = [0u8; 24];
+    let pre = b"],\"turn\":\"";
+    let name = t.name().as_bytes();
+    let mut i = 0;
+    while i < pre.len() {
+        b[i] = pre[i];
+        i += 1;
+    }
+    let mut j = 0;
+    while j < name.len() {
+        b[i + j] = name[j];
+        j += 1;
+    }
+    b[i + j] = b'"';
+    b[i + j + 1] = b'}';
+    (b, i + j + 2)
 }
 
 /// `n` in decimal ASCII digits, written at the end of `buf`.
@@ -465,9 +557,17 @@ fn plain_json(b: &[u8]) -> bool {
     }
 }
 
-fn push_opt_str(out: &mut Vec<u8>, s: Option<&str>) {
-    match s {
-        Some(s) => push_str(out, s),
+/// Appends `a` as a JSON string (`null` if absent): its octets as they
+/// are when they need no escape (addresses never do), without a UTF-8
+/// check; else through [`push_str`].
+fn push_opt_addr(out: &mut Vec<u8>, a: Option<&AddrText>) {
+    match a {
+        Some(a) if a.plain_json() => {
+            out.push(b'"');
+            out.extend_from_slice(a.as_bytes());
+            out.push(b'"');
+        }
+        Some(a) => push_str(out, a.as_str()),
         None => out.extend_from_slice(b"null"),
     }
 }
@@ -497,6 +597,8 @@ fn push_ip(out: &mut String, ip: std::net::IpAddr) {
 }
 
 /// Writes `ip` dotted-decimal at the start of `b`; returns its length.
+/// Each octet's digits come from [`OCTET_TEXT`] (dividing cost some 130
+/// instructions an address).
 fn put_ipv4(b: &mut [u8; 15], ip: std::net::Ipv4Addr) -> usize {
     let mut n = 0;
     for (i, o) in ip.octets().into_iter().enumerate() {
@@ -504,19 +606,33 @@ fn put_ipv4(b: &mut [u8; 15], ip: std::net::Ipv4Addr) -> usize {
             b[n] = b'.';
             n += 1;
         }
-        if o >= 100 {
-            b[n] = b'0' + o / 100;
-            n += 1;
-        }
-        if o >= 10 {
-            b[n] = b'0' + o / 10 % 10;
-            n += 1;
-        }
-        b[n] = b'0' + o % 10;
-        n += 1;
+        let [len, digits @ ..] = OCTET_TEXT[usize::from(o)];
+        // Three octets written, `len` kept: octet k starts at n <= 4k, so
+        // n + 3 <= 15.
+        b[n..n + 3].copy_from_slice(&digits);
+        n += usize::from(len);
     }
     n
 }
+
+/// Each octet value's decimal digits: their count, then the digits,
+/// padded.
+const OCTET_TEXT: [[u8; 4]; 256] = {
+    let mut t = [[0u8; 4]; 256];
+    let mut i = 0;
+    while i < 256 {
+        let o = i as u8;
+        t[i] = if o >= 100 {
+            [3, b'0' + o / 100, b'0' + o / 10 % 10, b'0' + o % 10]
+        } else if o >= 10 {
+            [2, b'0' + o / 10, b'0' + o % 10, 0]
+        } else {
+            [1, b'0' + o, 0, 0]
+        };
+        i += 1;
+    }
+    t
+};
 
 /// Appends ASCII octets (digits, dots, a colon) to `out`.
 fn push_ascii(out: &mut String, b: &[u8]) {
@@ -531,7 +647,7 @@ fn push_socket_addr(out: &mut String, addr: std::net::SocketAddr) {
         std::net::SocketAddr::V4(a) => {
             // Address, colon, port in one buffer, appended at once
             // (character by character, it cost some 470 instructions).
-            let mut b = [0u8; 21];
+            let mut b = [0u8; AddrText::INLINE];
             let n = put_socket_addr_v4(&mut b, 0, a);
             push_ascii(out, &b[..n]);
         }
@@ -543,20 +659,19 @@ fn push_socket_addr(out: &mut String, addr: std::net::SocketAddr) {
 }
 
 /// `client -> server` and the two addresses, as `Display` writes them.
-/// Two IPv4 addresses are written into one buffer, checked as UTF-8 once
-/// and sliced (each address checked on its own cost some 150
-/// instructions); anything else goes through [`push_socket_addr`].
-fn endpoint_strings(client: std::net::SocketAddr, server: std::net::SocketAddr) -> (String, String, String) {
+/// Two IPv4 addresses are written into one buffer and the three texts
+/// sliced from it, held in place ([`AddrText`]: no allocation, no UTF-8
+/// check); anything else goes through [`push_socket_addr`].
+fn endpoint_strings(client: std::net::SocketAddr, server: std::net::SocketAddr) -> (AddrText, AddrText, AddrText) {
     use std::net::SocketAddr::V4;
-    let (endpoints, n) = match (client, server) {
+    match (client, server) {
         (V4(c), V4(s)) => {
             // Two addresses of at most 21 octets and the arrow.
-            let mut b = [0u8; 46];
-            let mut n = put_socket_addr_v4(&mut b, 0, c);
-            let at = n;
+            let mut b = [0u8; AddrText::INLINE];
+            let n = put_socket_addr_v4(&mut b, 0, c);
             b[n..n + 4].copy_from_slice(b" -> ");
-            n = put_socket_addr_v4(&mut b, n + 4, s);
-            (std::str::from_utf8(&b[..n]).unwrap_or_default().to_owned(), at)
+            let end = put_socket_addr_v4(&mut b, n + 4, s);
+            (AddrText::ascii(&b, 0, end), AddrText::ascii(&b, 0, n), AddrText::ascii(&b, n + 4, end))
         }
         _ => {
             let mut e = String::with_capacity(52);
@@ -564,28 +679,173 @@ fn endpoint_strings(client: std::net::SocketAddr, server: std::net::SocketAddr) 
             let at = e.len();
             e.push_str(" -> ");
             push_socket_addr(&mut e, server);
-            (e, at)
+            let client = AddrText::from(e.get(..at).unwrap_or_default());
+            let server = AddrText::from(e.get(at + 4..).unwrap_or_default());
+            (AddrText::from(e.as_str()), client, server)
         }
-    };
-    let client = endpoints.get(..n).unwrap_or_default().to_owned();
-    let server = endpoints.get(n + 4..).unwrap_or_default().to_owned();
-    (endpoints, client, server)
+    }
 }
 
-/// Writes `a` (`1.2.3.4:102`) into `b` at `at`; returns where it ends.
-fn put_socket_addr_v4(b: &mut [u8], at: usize, a: std::net::SocketAddrV4) -> usize {
+/// An address of a report (`1.2.3.4:102`, or `client -> server`): a `str`
+/// (through `Deref`; equality, `Debug`, `Display` and serialisation are
+/// the text's), held in place up to [`AddrText::INLINE`] octets (two IPv4
+/// socket addresses and the arrow), on the heap beyond (IPv6). The three
+/// addresses of each association were three allocations, freed by
+/// whoever took the report.
+#[derive(Clone)]
+pub struct AddrText(AddrRepr);
+
+#[derive(Clone)]
+enum AddrRepr {
+    /// Octets `buf[at..at + len]` (a slice of a buffer written whole:
+    /// copying it is cheaper than moving its part to the front); `plain`:
+    /// known to need no JSON escape (checking an address cost some 110
+    /// instructions).
+    Inline {
+        at: u8,
+        len: u8,
+        plain: bool,
+        buf: [u8; AddrText::INLINE],
+    },
+    Heap(Box<str>),
+}
+
+impl AddrText {
+    /// Octets held in place.
+    pub const INLINE: usize = 46;
+
+    /// `b[from..to]`, ASCII (our own digits and punctuation).
+    fn ascii(b: &[u8; Self::INLINE], from: usize, to: usize) -> Self {
+        debug_assert!(from <= to && to <= Self::INLINE && b[from..to].is_ascii());
+        match (u8::try_from(from), u8::try_from(to.saturating_sub(from))) {
+            (Ok(at), Ok(len)) if to <= Self::INLINE => AddrText(AddrRepr::Inline { at, len, plain: true, buf: *b }),
+            _ => AddrText(AddrRepr::Heap(Box::from(""))),
+        }
+    }
+
+    /// The text's octets.
+    #[must_use]
+    pub fn as_bytes(&self) -> &[u8] {
+        match &self.0 {
+            AddrRepr::Inline { at, len, buf, .. } => {
+                let at = usize::from(*at);
+                buf.get(at..at + usize::from(*len)).unwrap_or_default()
+            }
+            AddrRepr::Heap(s) => s.as_bytes(),
+        }
+    }
+
+    /// The text.
+    #[must_use]
+    pub fn as_str(&self) -> &str {
+        match &self.0 {
+            // Inline octets are ASCII or a whole `str` (see `from`).
+            AddrRepr::Inline { .. } => std::str::from_utf8(self.as_bytes()).unwrap_or_default(),
+            AddrRepr::Heap(s) => s,
+        }
+    }
+
+    /// Held in place, not on the heap (for tests).
+    #[must_use]
+    pub fn is_inline(&self) -> bool {
+        matches!(self.0, AddrRepr::Inline { .. })
+    }
+
+    /// Whether the text is written in JSON as it is (see [`plain_json`]).
+    fn plain_json(&self) -> bool {
+        match &self.0 {
+            AddrRepr::Inline { plain, .. } => *plain,
+            AddrRepr::Heap(s) => plain_json(s.as_bytes()),
+        }
+    }
+}
+
+impl From<&str> for AddrText {
+    fn from(s: &str) -> Self {
+        let mut buf = [0u8; AddrText::INLINE];
+        match (buf.get_mut(..s.len()), u8::try_from(s.len())) {
+            (Some(to), Ok(len)) => {
+                to.copy_from_slice(s.as_bytes());
+                AddrText(AddrRepr::Inline { at: 0, len, plain: plain_json(s.as_bytes()), buf })
+            }
+            _ => AddrText(AddrRepr::Heap(Box::from(s))),
+        }
+    }
+}
+
+impl From<String> for AddrText {
+    fn from(s: String) -> Self {
+        AddrText::from(s.as_str())
+    }
+}
+
+impl std::ops::Deref for AddrText {
+    type Target = str;
+    fn deref(&self) -> &str {
+        self.as_str()
+    }
+}
+
+impl AsRef<str> for AddrText {
+    fn as_ref(&self) -> &str {
+        self.as_str()
+    }
+}
+
+impl PartialEq for AddrText {
+    fn eq(&self, other: &Self) -> bool {
+        self.as_bytes() == other.as_bytes()
+    }
+}
+
+impl Eq for AddrText {}
+
+impl PartialEq<str> for AddrText {
+    fn eq(&self, other: &str) -> bool {
+        self.as_bytes() == other.as_bytes()
+    }
+}
+
+impl PartialEq<&str> for AddrText {
+    fn eq(&self, other: &&str) -> bool {
+        self.as_bytes() == other.as_bytes()
+    }
+}
+
+impl std::fmt::Debug for AddrText {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        std::fmt::Debug::fmt(self.as_str(), f)
+    }
+}
+
+impl std::fmt::Display for AddrText {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        std::fmt::Display::fmt(self.as_str(), f)
+    }
+}
+
+impl Serialize for AddrText {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
+/// Writes `a` (`1.2.3.4:102`) into `b` at `at` (at most 25: two
+/// addresses and the arrow fit); returns where it ends. The address and
+/// the port are copied as fixed-size blocks (15 and 5 octets, cut back by
+/// where the next piece starts): copies of their own lengths were calls
+/// to memcpy.
+fn put_socket_addr_v4(b: &mut [u8; AddrText::INLINE], at: usize, a: std::net::SocketAddrV4) -> usize {
+    let at = at.min(25);
     let mut ip = [0u8; 15];
     let n = put_ipv4(&mut ip, *a.ip());
-    let mut d = [0; 20];
-    let port = decimal(&mut d, u64::from(a.port()));
-    // At most 15 + 1 + 5 = 21 octets: within `b` for `at + 21 <= b.len()`.
-    let end = at + n + 1 + port.len();
-    if let Some(dst) = b.get_mut(at..end) {
-        dst[..n].copy_from_slice(&ip[..n]);
-        dst[n] = b':';
-        dst[n + 1..].copy_from_slice(port);
-    }
-    end.min(b.len())
+    b[at..at + 15].copy_from_slice(&ip);
+    let colon = at + n;
+    b[colon] = b':';
+    let mut d = [0u8; 10];
+    let p = rtse_codec::capture::put_decimal(&mut d, 5, u64::from(a.port()), 1).min(5);
+    b[colon + 1..colon + 6].copy_from_slice(&d[p..p + 5]);
+    colon + 1 + (5 - p)
 }
 
 /// Details of an association that only the human outputs show.
@@ -675,9 +935,42 @@ struct Live {
     closed_at: Option<u64>,
 }
 
+/// Takes an [`Engine`]'s reports: any `FnMut(Association)`, or
+/// [`Lend`].
+pub trait Sink {
+    /// Takes one association's report; gives it back when done with it,
+    /// so that the memory of its rows serves a later association (a
+    /// vector of rows, over a kilobyte, was allocated and freed per
+    /// association).
+    fn take(&mut self, a: Association) -> Option<Association>;
+}
+
+impl<F: FnMut(Association)> Sink for F {
+    fn take(&mut self, a: Association) -> Option<Association> {
+        self(a);
+        None
+    }
+}
+
+/// A [`Sink`] that looks at each report and gives it back (see
+/// [`Sink::take`]): what `rtse timeline` uses.
+pub struct Lend<G: FnMut(&Association)>(pub G);
+
+impl<G: FnMut(&Association)> Sink for Lend<G> {
+    fn take(&mut self, a: Association) -> Option<Association> {
+        (self.0)(&a);
+        Some(a)
+    }
+}
+
+/// Row vectors given back by a [`Sink`] kept for reuse at most, and the
+/// capacity beyond which one is not kept (memory stays small).
+const SPARE_ROWS: usize = 16;
+const SPARE_ROWS_CAPACITY: usize = 64;
+
 /// Builds timelines from capture items; reports each association through
 /// `emit` once it is settled (see the [module docs](self)).
-pub struct Engine<F: FnMut(Association)> {
+pub struct Engine<F: Sink> {
     settings: Settings,
     linker: AssociationLinker,
     conns: rtse_codec::capture::ConnMap<Conn>,
@@ -691,13 +984,15 @@ pub struct Engine<F: FnMut(Association)> {
     /// The events of one stack, reused from stack to stack.
     scratch: Vec<TurnEvent>,
     row_hook: Option<RowHook>,
+    /// Row vectors of reported associations, emptied, for new ones.
+    spare_rows: Vec<Vec<Event>>,
 }
 
 /// Called with each row as it is recorded (association id, the row, the
 /// anomalies it raised): live output (`rtse proxy`).
 pub type RowHook = Box<dyn FnMut(u32, &Event, &[AnomalyEntry])>;
 
-impl<F: FnMut(Association)> std::fmt::Debug for Engine<F> {
+impl<F: Sink> std::fmt::Debug for Engine<F> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Engine").field("live", &self.live.len()).field("summary", &self.summary).finish()
     }
@@ -852,6 +1147,9 @@ struct Batch {
     events: Vec<TurnEvent>,
 }
 
+/// JSON octets `run` writes at once (see there).
+const JSON_CHUNK: usize = 1 << 16;
+
 /// Items per batch: large enough that the channel costs nothing, small
 /// enough that the batches in flight stay a few hundred kilobytes.
 const BATCH_ITEMS: usize = 256;
@@ -859,7 +1157,7 @@ const BATCH_ITEMS: usize = 256;
 /// Batches in flight between the two threads (memory bound).
 const BATCHES_IN_FLIGHT: usize = 4;
 
-impl<F: FnMut(Association)> Engine<F> {
+impl<F: Sink> Engine<F> {
     /// An engine reporting through `emit`.
     pub fn new(settings: Settings, emit: F) -> Self {
         Engine {
@@ -873,6 +1171,7 @@ impl<F: FnMut(Association)> Engine<F> {
             summary: Summary::default(),
             scratch: Vec::new(),
             row_hook: None,
+            spare_rows: Vec::new(),
         }
     }
 
@@ -887,12 +1186,23 @@ impl<F: FnMut(Association)> Engine<F> {
         if let Some(id) = c.assoc {
             return Some(id);
         }
-        let host = c.key.map(|k| {
-            let mut h = String::with_capacity(16);
-            push_ip(&mut h, k.client.ip());
-            h
-        });
-        let id = self.linker.open(host.as_deref());
+        // The client's address, IPv4 written on the stack (a `String`
+        // was two allocations with the linker's copy), our own ASCII (no
+        // UTF-8 check).
+        let mut v4 = [0u8; 15];
+        let mut v6 = String::new();
+        let host = match c.key.map(|k| k.client.ip()) {
+            Some(std::net::IpAddr::V4(ip)) => {
+                let n = put_ipv4(&mut v4, ip);
+                Some(v4.get(..n).unwrap_or_default())
+            }
+            Some(ip) => {
+                push_ip(&mut v6, ip);
+                Some(v6.as_bytes())
+            }
+            None => None,
+        };
+        let id = self.linker.open_host(host);
         c.assoc = Some(id);
         let (key, mid, open, gap) = (c.key, c.mid_stream, c.open, c.pending_gap.take());
         self.summary.associations += 1;
@@ -908,7 +1218,7 @@ impl<F: FnMut(Association)> Engine<F> {
                 // Room for a typical association's rows (11 on average in
                 // the benchmark's captures): growing the vector row by
                 // row reallocated and copied it three times.
-                rows: Vec::with_capacity(ROWS_RESERVED),
+                rows: self.spare_rows.pop().unwrap_or_else(|| Vec::with_capacity(ROWS_RESERVED)),
                 session_rows: false,
                 dropped_rows: 0,
                 closed_at: None,
@@ -958,7 +1268,9 @@ impl<F: FnMut(Association)> Engine<F> {
             let ev = Observed { seq: frame, time_ns, from, event };
             if let Some(step) = self.linker.observe(id, &ev) {
                 turn = step.turn;
-                if let Some(t) = self.linker.tracker(id) {
+                // The tracker looked up again only for new anomalies (a
+                // look-up per event otherwise).
+                if let Some(t) = self.linker.tracker(id).filter(|_| !step.anomalies.is_empty()) {
                     let new = t.anomalies().get(step.anomalies).unwrap_or(&[]);
                     kinds.extend(new.iter().map(|a| a.kind));
                     if live {
@@ -993,24 +1305,25 @@ impl<F: FnMut(Association)> Engine<F> {
     }
 
     /// The Turn events of one PDU stack (or decoding error) of connection
-    /// `conn`, with what the stack shows of whether the connection uses
-    /// RTSE (see [`reduce`]); `events` is left empty.
+    /// `conn` (opened mid-stream if unknown), with what the stack shows of
+    /// whether the connection uses RTSE (see [`reduce`]); `events` is left
+    /// empty. The connection is looked up once per PDU (twice cost some
+    /// 30 instructions a PDU).
     fn stack(
         &mut self,
         conn: ConnId,
         frame: u64,
-        time: Option<Timestamp>,
+        time: Timestamp,
         from: Sender,
         events: &mut Vec<TurnEvent>,
         shows: Option<bool>,
     ) {
+        let c = self.conns.entry(conn).or_insert_with(|| Conn::new(None, None, true, None));
+        // A connection seen from its start has times; one opened here not.
+        let time = c.key.is_some().then_some(time);
         if events.is_empty() {
             return;
         }
-        let Some(c) = self.conns.get_mut(&conn) else {
-            events.clear();
-            return;
-        };
         if c.rtse.is_none() {
             c.rtse = shows;
         }
@@ -1093,9 +1406,7 @@ impl<F: FnMut(Association)> Engine<F> {
             }
             Reduced::Pdu { conn, frame, time, from, shows, .. } => {
                 self.now_ns = self.now_ns.max(time.as_nanos());
-                let c = self.conns.entry(conn).or_insert_with(|| Conn::new(None, None, true, None));
-                let timed = c.key.is_some();
-                self.stack(conn, frame, timed.then_some(time), from, events, shows);
+                self.stack(conn, frame, time, from, events, shows);
             }
             Reduced::Gap { conn, frame, from } => {
                 let Some(c) = self.conns.get_mut(&conn) else { return };
@@ -1225,7 +1536,14 @@ impl<F: FnMut(Association)> Engine<F> {
             },
         };
         let _ = l.timed;
-        (self.emit)(a);
+        self.linker.recycle(t);
+        if let Some(back) = self.emit.take(a) {
+            let mut rows = back.events;
+            if rows.capacity() <= SPARE_ROWS_CAPACITY && self.spare_rows.len() < SPARE_ROWS {
+                rows.clear();
+                self.spare_rows.push(rows);
+            }
+        }
     }
 
     /// Wall-clock time passed without input (a live observer, `rtse
@@ -1272,6 +1590,11 @@ pub fn from_capture<R: Read + Send>(
     settings: Settings,
     emit: impl FnMut(Association),
 ) -> Result<Summary, rtse_codec::Error> {
+    capture_into(r, settings, emit)
+}
+
+/// [`from_capture`], reporting to any [`Sink`].
+pub fn capture_into<R: Read + Send>(r: R, settings: Settings, emit: impl Sink) -> Result<Summary, rtse_codec::Error> {
     let parallel = settings.parallel;
     let mut engine = Engine::new(settings, emit);
     let res = if parallel {
@@ -1365,7 +1688,7 @@ const RAW_BYTES: usize = 256 * 1024;
 /// time. Items cross in
 /// batches, at most [`BATCHES_IN_FLIGHT`] in flight between two stages
 /// (bounded memory); spent batches go back for reuse.
-fn pipeline<R: Read + Send, F: FnMut(Association)>(
+fn pipeline<R: Read + Send, F: Sink>(
     r: R,
     engine: &mut Engine<F>,
 ) -> Result<rtse_codec::capture::CaptureSummary, rtse_codec::Error> {
@@ -1477,6 +1800,16 @@ pub fn from_tpkt_stream(
     settings: Settings,
     emit: impl FnMut(Association),
 ) -> Result<Summary, rtse_codec::Error> {
+    tpkt_stream_into(bytes, senders, settings, emit)
+}
+
+/// [`from_tpkt_stream`], reporting to any [`Sink`].
+pub fn tpkt_stream_into(
+    bytes: &[u8],
+    senders: &Senders,
+    settings: Settings,
+    emit: impl Sink,
+) -> Result<Summary, rtse_codec::Error> {
     rtse_codec::tpkt::frame_len(bytes)?;
     let mut engine = Engine::new(settings, emit);
     // Handed in as one association: shown whatever it carries.
@@ -1522,7 +1855,8 @@ pub fn from_tpkt_stream(
         dec.push(sender, one, |d| {
             let mut events = std::mem::take(&mut engine.scratch);
             let shows = reduce(&d.result, &mut events);
-            engine.stack(0, index, None, d.from, &mut events, shows);
+            // Connection 0 has no key: its rows have no time.
+            engine.stack(0, index, Timestamp::from_nanos(0), d.from, &mut events, shows);
             engine.scratch = events;
         });
         rest = tail;
@@ -1628,23 +1962,30 @@ pub fn run(a: &TimelineArgs, out: &mut dyn Write, err: &mut dyn Write) -> u8 {
         }
     }
     let want_svg = a.svg.is_some();
-    // One association is serialised into this buffer, then written at once:
-    // `out` is a `dyn Write`, and serde_json writes in small pieces.
+    // Associations are serialised into this buffer, written once it holds
+    // JSON_CHUNK octets: `out` is a `dyn Write` (a `BufWriter` of as much,
+    // which passes a write that large straight through, where one write
+    // per association was copied into its buffer).
     let mut json: Vec<u8> = Vec::new();
-    let mut emit = |assoc: Association| {
+    let mut emit = |assoc: &Association| {
         if !assoc.anomalies.is_empty() {
             anomalous += 1;
         }
         if io_error.is_none() {
             let r = match a.format {
                 Format::Json => {
-                    json.clear();
                     json.extend_from_slice(if first { b"\n" } else { b",\n" });
                     first = false;
                     assoc.write_json(&mut json);
-                    out.write_all(&json)
+                    if json.len() >= JSON_CHUNK {
+                        let r = out.write_all(&json);
+                        json.clear();
+                        r
+                    } else {
+                        Ok(())
+                    }
                 }
-                Format::Text => writeln!(out, "{}", text::association(&assoc, style)),
+                Format::Text => writeln!(out, "{}", text::association(assoc, style)),
             };
             if let Err(e) = r {
                 io_error = Some(e);
@@ -1652,15 +1993,16 @@ pub fn run(a: &TimelineArgs, out: &mut dyn Write, err: &mut dyn Write) -> u8 {
         }
         if want_svg {
             if drawn.len() < SVG_MAX_ASSOCIATIONS {
-                drawn.push(assoc);
+                drawn.push(assoc.clone());
             } else {
                 not_drawn += 1;
             }
         }
     };
     let result = match source {
-        Source::Capture(r) => from_capture(r, settings, &mut emit),
-        Source::Bytes(b) => from_tpkt_stream(&b, &senders, settings, &mut emit),
+        // Each report given back: its rows' memory serves a later one.
+        Source::Capture(r) => capture_into(r, settings, Lend(&mut emit)),
+        Source::Bytes(b) => tpkt_stream_into(&b, &senders, settings, Lend(&mut emit)),
     };
     let summary = match &result {
         Ok(s) => Some(s.clone()),
@@ -1668,7 +2010,7 @@ pub fn run(a: &TimelineArgs, out: &mut dyn Write, err: &mut dyn Write) -> u8 {
     };
     if io_error.is_none() {
         let r = match a.format {
-            Format::Json => writeln!(out, "\n]}}"),
+            Format::Json => out.write_all(&json).and_then(|()| writeln!(out, "\n]}}")),
             Format::Text => match &summary {
                 Some(s) => writeln!(
                     out,
@@ -1799,6 +2141,43 @@ mod tests {
         }
     }
 
+    /// The fixed pieces of a row are serde's text of their values, and
+    /// numbers written as blocks are `Display`'s.
+    #[test]
+    fn row_pieces_are_serdes() {
+        let holders = [
+            TurnHolder::Initiator,
+            TurnHolder::Responder,
+            TurnHolder::InTransit,
+            TurnHolder::None,
+            TurnHolder::Unknown,
+        ];
+        for t in holders {
+            let (block, len) = &TURN_END[turn_index(t)];
+            let want = format!("],\"turn\":{}}}", serde_json::to_string(&t).unwrap());
+            assert_eq!(&block[..*len], want.as_bytes());
+            let mut out = b"x".to_vec();
+            push_block(&mut out, block, *len);
+            assert_eq!(out, [b"x", want.as_bytes()].concat());
+        }
+        for (i, side) in [Side::Initiator, Side::Responder].into_iter().enumerate() {
+            let from = format!(",\"from\":{},\"pdus\":[", serde_json::to_string(&side).unwrap());
+            assert_eq!(&FROM_AFTER_NULL[i][..], from.as_bytes());
+            assert_eq!(&FROM_AFTER_TIME[i][..], format!("\"{from}").as_bytes());
+        }
+        let mut ns = vec![0u64, 9, 10, 99, 100, 999, 1000, 123_456, u64::from(u32::MAX), u64::MAX / 10, u64::MAX];
+        let mut rng = crate::sim::SplitMix64::new(3);
+        ns.extend((0..2000).map(|_| {
+            let x = rng.next_u64();
+            x >> (x % 64)
+        }));
+        for n in ns {
+            let mut out = b"{".to_vec();
+            push_digits(&mut out, n);
+            assert_eq!(out, format!("{{{n}").as_bytes());
+        }
+    }
+
     /// The hand-written address formatting is `Display`'s, on the corner
     /// values and on pseudo-random IPv4 and IPv6 addresses.
     #[test]
@@ -1824,7 +2203,14 @@ mod tests {
         for (i, a) in addrs.iter().enumerate() {
             let b = addrs[(i * 7 + 3) % addrs.len()];
             let (e, c, s) = endpoint_strings(*a, b);
-            assert_eq!((e, c, s), (format!("{a} -> {b}"), a.to_string(), b.to_string()));
+            assert_eq!((&*e, &*c, &*s), (&*format!("{a} -> {b}"), &*a.to_string(), &*b.to_string()));
+            assert_eq!((e.as_bytes(), c.as_bytes()), (format!("{a} -> {b}").as_bytes(), a.to_string().as_bytes()));
+            if a.is_ipv4() && b.is_ipv4() {
+                assert!(e.is_inline() && c.is_inline() && s.is_inline());
+            }
+            for x in [&e, &c, &s] {
+                assert!(x.plain_json() && plain_json(x.as_bytes()), "{x}");
+            }
         }
         for a in addrs {
             let mut s = String::new();
@@ -1834,6 +2220,44 @@ mod tests {
             push_ip(&mut s, a.ip());
             assert_eq!(s, a.ip().to_string());
         }
+    }
+
+    /// An address text is the `String` it replaced for every purpose:
+    /// contents, equality, `Debug`, `Display`, serialisation, JSON, on
+    /// both sides of the inline bound and for text that needs escaping.
+    #[test]
+    fn addr_text_behaves_as_a_string() {
+        let long = "x".repeat(AddrText::INLINE);
+        let longer = "y".repeat(AddrText::INLINE + 1);
+        let texts =
+            ["", "1.2.3.4:102", "255.255.255.255:65535 -> 255.255.255.255:65535", &long, &longer, "q\"\\\t\u{0}é日本"];
+        for t in texts {
+            let a = AddrText::from(t);
+            assert_eq!(a.is_inline(), t.len() <= AddrText::INLINE, "{t}");
+            assert_eq!(a.plain_json(), plain_json(t.as_bytes()), "{t}");
+            assert_eq!(&*a, t);
+            assert_eq!(a.as_bytes(), t.as_bytes());
+            assert!(a == t && a == *t);
+            assert_eq!(a, AddrText::from(t.to_string()));
+            assert_eq!(format!("{a}|{a:?}"), format!("{t}|{t:?}"));
+            assert_eq!(serde_json::to_string(&a).unwrap(), serde_json::to_string(t).unwrap());
+            let mut j = Vec::new();
+            push_opt_addr(&mut j, Some(&a));
+            assert_eq!(String::from_utf8(j).unwrap(), serde_json::to_string(t).unwrap());
+            for u in texts {
+                let b = AddrText::from(u);
+                assert_eq!(a == b, t == u);
+            }
+        }
+        let mut j = Vec::new();
+        push_opt_addr(&mut j, None);
+        assert_eq!(j, b"null");
+        // Slices of one buffer (as `endpoint_strings` makes them).
+        let mut b = [b'-'; AddrText::INLINE];
+        b[..5].copy_from_slice(b"1.2.3");
+        assert_eq!(&*AddrText::ascii(&b, 1, 4), ".2.");
+        assert_eq!(AddrText::ascii(&b, 1, 4), AddrText::from(".2."));
+        assert_eq!(&*AddrText::ascii(&b, 0, AddrText::INLINE), std::str::from_utf8(&b).unwrap());
     }
 
     /// Strings that need escaping, absent fields, several rows and

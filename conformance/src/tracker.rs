@@ -475,6 +475,18 @@ impl TurnTracker {
         }
     }
 
+    /// Makes this tracker [`Self::new`]'s, keeping the memory of its
+    /// transfer and anomaly lists (see [`AssociationLinker::recycle`]):
+    /// nothing tells the two apart but the lists' capacity (test
+    /// `reset_tracker_is_a_new_one`).
+    pub(crate) fn reset(&mut self, cfg: TrackerConfig) {
+        let mut transfers = std::mem::take(&mut self.transfers);
+        transfers.clear();
+        let mut anomalies = std::mem::take(&mut self.anomalies);
+        anomalies.clear();
+        *self = TurnTracker { transfers, anomalies, ..TurnTracker::new(cfg) };
+    }
+
     /// Names this tracker's association (used in delivery records and
     /// details).
     pub fn set_id(&mut self, id: AssocId) {
@@ -2201,6 +2213,66 @@ const fn phase_name(p: Phase) -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A reset tracker is a new one: the same state (`Debug` shows every
+    /// field), and the same answers and anomalies on the next events,
+    /// whatever the previous association left in it (transfers with
+    /// labels, deliveries, anomalies, references, an open activity).
+    #[test]
+    fn reset_tracker_is_a_new_one() {
+        let e = |seq: u64, from: Side, event: TurnEvent| Observed { seq, time_ns: seq * 1_000_000_000, from, event };
+        let (i, r) = (Side::Initiator, Side::Responder);
+        let act = |n: u8| TurnEvent::ActivityStart { id: ActivityId::from_bytes(&[2, 1, n]).unwrap() };
+        let label = |l: &str| TurnEvent::TransferLabel { label: l.into() };
+        let history = |cn_ref: &str| {
+            vec![
+                e(1, i, TurnEvent::TransportOpen),
+                e(
+                    2,
+                    i,
+                    TurnEvent::Connect(Box::new(Connect {
+                        token_setting: Some(0),
+                        conn_ref: Some(ConnRef::new("MTA", cn_ref)),
+                        ..Connect::default()
+                    })),
+                ),
+                e(3, r, TurnEvent::Accept(Accept { token_setting: Some(0), ..Accept::default() })),
+                e(4, i, act(1)),
+                e(5, i, label("L1")),
+                e(6, i, TurnEvent::Data { octets: 10 }),
+                e(7, i, TurnEvent::MinorSync { serial: 1, confirm_required: true }),
+                e(8, r, TurnEvent::MinorSyncAck { serial: 1 }),
+                e(9, i, TurnEvent::ActivityEnd { serial: 2 }),
+                e(10, r, TurnEvent::ActivityEndAck { serial: 2 }),
+                e(11, r, TurnEvent::Data { octets: 5 }),
+                e(12, r, TurnEvent::PleaseTokens { tokens: TURN, priority: Some(1) }),
+                e(13, i, act(2)),
+                e(14, i, label("L2")),
+                e(15, i, TurnEvent::TransportClosed { how: CloseHow::Rst }),
+            ]
+        };
+        let cfg = TrackerConfig { please_max_events: Some(2), ..TrackerConfig::default() };
+        let mut used = TurnTracker::new(cfg.clone());
+        used.set_id(AssocId(3));
+        for ev in history("250101115500Z") {
+            used.observe(&ev);
+        }
+        used.finish();
+        assert!(!used.anomalies().is_empty() && !used.transfers().is_empty() && !used.delivered().is_empty());
+        used.reset(cfg.clone());
+        let mut fresh = TurnTracker::new(cfg);
+        assert_eq!(format!("{used:?}"), format!("{fresh:?}"));
+        for t in [&mut used, &mut fresh] {
+            t.set_id(AssocId(4));
+        }
+        for ev in history("250101120000Z") {
+            assert_eq!(used.observe(&ev), fresh.observe(&ev));
+            assert_eq!(format!("{used:?}"), format!("{fresh:?}"));
+        }
+        used.finish();
+        fresh.finish();
+        assert_eq!(format!("{used:?}"), format!("{fresh:?}"));
+    }
 
     /// The anomaly-detail pieces write what `Display` writes (numbers at
     /// their limits, negative priorities, every octet in hex, activity

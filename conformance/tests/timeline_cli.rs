@@ -32,6 +32,40 @@ fn keys(v: &Value) -> Vec<&str> {
     v.as_object().unwrap().keys().map(String::as_str).collect()
 }
 
+/// The JSON of a capture of hundreds of associations (written in
+/// chunks of many associations) is, octet for octet, each association's
+/// serde text in report order, in the documented envelope.
+#[test]
+fn json_of_many_associations_is_each_ones_in_order() {
+    use rtse_conformance::timeline::{from_capture, Settings};
+    let mut convs = Vec::new();
+    for k in 0..40u16 {
+        let place = Place {
+            a: rtse_conformance::synth::addr(1 + (k % 7) as u8, 20_000 + 100 * k),
+            tag: format!("P{k}"),
+            ..Place::default()
+        };
+        for (_, c) in scenario::all(&place, if k % 2 == 0 { Pdus::normal() } else { Pdus::x410() }) {
+            convs.extend(c);
+        }
+    }
+    let cap = write_pcapng(&convs);
+    let mut want = String::from("{\"associations\": [");
+    let mut n = 0;
+    from_capture(&cap[..], Settings { notes: false, ..Settings::default() }, |a| {
+        want.push_str(if n == 0 { "\n" } else { ",\n" });
+        want.push_str(&serde_json::to_string(&a).unwrap());
+        n += 1;
+    })
+    .unwrap();
+    want.push_str("\n]}\n");
+    assert!(n >= 400 && want.len() > 3 << 16, "{n} associations, {} octets", want.len());
+    let f = temp("many.pcapng", &cap);
+    let (code, out, err) = rtse(&[&f, "--format", "json"]);
+    assert!(code == exit::OK || code == exit::ANOMALY, "{code} {err}");
+    assert_eq!(out, want);
+}
+
 #[test]
 fn json_is_exactly_the_documented_contract() {
     let cap = write_pcapng(&scenario::field_failure(&Place::default(), Pdus::normal(), true, 0x15));

@@ -173,8 +173,18 @@ fn pipeline_reports_what_the_single_thread_does() {
     caps.push(cut);
     let (many, _) = json(&caps[0], true);
     assert!(many.len() >= 400, "{} associations", many.len());
+    // A sink that gives each report back (its rows are reused) sees the
+    // same reports.
+    let lent = |cap: &[u8]| {
+        use rtse_conformance::timeline::{capture_into, Lend};
+        let mut out = Vec::new();
+        let settings = Settings { settle_ns: 1_000_000_000, ..Settings::default() };
+        let r = capture_into(cap, settings, Lend(|a: &_| out.push(serde_json::to_string(a).unwrap())));
+        (out, r.map(|s| (s.associations, s.anomalies, s.malformed, s.capture)).map_err(|e| e.to_string()))
+    };
     for cap in &caps {
         assert_eq!(json(cap, true), json(cap, false));
+        assert_eq!(lent(cap), json(cap, true));
     }
     let (before_damage, res) = json(caps.last().unwrap(), true);
     assert!(res.is_err() && !before_damage.is_empty(), "{res:?}");

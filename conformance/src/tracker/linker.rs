@@ -6,6 +6,7 @@ use super::{
     TurnEvent, TurnTracker,
 };
 use rtse_codec::capture::ConnIdHasher;
+use std::collections::hash_map::Entry;
 use std::collections::{HashMap, VecDeque};
 use std::hash::BuildHasherDefault;
 use std::hash::{Hash, Hasher};
@@ -14,8 +15,11 @@ use std::hash::{Hash, Hasher};
 struct Linked {
     /// `None` once retired.
     tracker: Option<Box<TurnTracker>>,
-    retired: Option<Box<Retired>>,
-    initiator: Option<String>,
+    /// Its record in [`Records`] once retired.
+    retired: Option<u64>,
+    /// The host given to [`AssociationLinker::open`] (UTF-8), held in
+    /// place up to 30 octets: an IPv4 address is no allocation.
+    initiator: Option<super::RefOctets>,
     recovers: Option<AssocId>,
     /// Recovery linked at CN, hand-over waits for the AC.
     handover_pending: bool,
@@ -30,23 +34,63 @@ struct Retired {
     inheritance: Option<Box<Inheritance>>,
 }
 
+/// The retired associations' records, in retirement order (the oldest
+/// are forgotten first), each with its association's id, numbered from
+/// 0 in retirement order: held in one deque, where a box each was an
+/// allocation per association that glibc served the slow way (records
+/// live long, so no freed chunk of their size waits in its caches).
+#[derive(Debug, Clone, Default)]
+struct Records {
+    list: VecDeque<(u32, Retired)>,
+    /// Number of the record at the front.
+    first: u64,
+}
+
+impl Records {
+    fn get(&self, n: u64) -> Option<&Retired> {
+        let at = usize::try_from(n.checked_sub(self.first)?).ok()?;
+        self.list.get(at).map(|(_, r)| r)
+    }
+    fn get_mut(&mut self, n: u64) -> Option<&mut Retired> {
+        let at = usize::try_from(n.checked_sub(self.first)?).ok()?;
+        self.list.get_mut(at).map(|(_, r)| r)
+    }
+    /// Appends `r`, the record of `id`; returns its number.
+    fn push(&mut self, id: u32, r: Retired) -> u64 {
+        self.list.push_back((id, r));
+        self.first + (self.list.len() as u64 - 1)
+    }
+    /// Forgets the oldest record.
+    fn pop_front(&mut self) -> Option<(u32, Retired)> {
+        let r = self.list.pop_front()?;
+        self.first += 1;
+        Some(r)
+    }
+    fn len(&self) -> usize {
+        self.list.len()
+    }
+}
+
 impl Linked {
-    fn conn_ref(&self) -> Option<&super::ConnRef> {
-        match (&self.tracker, &self.retired) {
+    fn record<'a>(&self, recs: &'a Records) -> Option<&'a Retired> {
+        recs.get(self.retired?)
+    }
+    fn conn_ref<'a>(&'a self, recs: &'a Records) -> Option<&'a super::ConnRef> {
+        match (&self.tracker, self.record(recs)) {
             (Some(t), _) => t.conn_ref(),
             (None, Some(r)) => r.conn_ref.as_ref(),
             _ => None,
         }
     }
-    fn recovered_by(&self) -> Option<AssocId> {
-        match (&self.tracker, &self.retired) {
+    fn recovered_by(&self, recs: &Records) -> Option<AssocId> {
+        match (&self.tracker, self.record(recs)) {
             (Some(t), _) => t.recovered_by(),
             (None, Some(r)) => r.recovered_by,
             _ => None,
         }
     }
-    fn inheritance(&self, id: AssocId) -> Inheritance {
-        match (&self.tracker, &self.retired) {
+    fn inheritance(&self, id: AssocId, recs: &Records) -> Inheritance {
+        match (&self.tracker, self.record(recs)) {
             (Some(t), _) => t.inheritance(),
             (None, Some(r)) => r.inheritance.as_deref().cloned().unwrap_or_else(|| Inheritance {
                 from: Some(id),
@@ -56,10 +100,10 @@ impl Linked {
             _ => Inheritance::default(),
         }
     }
-    fn mark_recovered_by(&mut self, by: AssocId) {
+    fn mark_recovered_by(&mut self, by: AssocId, recs: &mut Records) {
         if let Some(t) = &mut self.tracker {
             t.mark_recovered_by(by);
-        } else if let Some(r) = &mut self.retired {
+        } else if let Some(r) = self.retired.and_then(|n| recs.get_mut(n)) {
             r.recovered_by = Some(by);
             r.inheritance = None;
         }
@@ -92,8 +136,8 @@ pub struct AssociationLinker {
     /// beyond [`Self::with_retention`]'s bound are forgotten).
     assocs: HashMap<u32, Linked, BuildHasherDefault<ConnIdHasher>>,
     next_id: u32,
-    /// Retired associations, oldest first (for forgetting).
-    retired_order: VecDeque<u32>,
+    /// Retired associations' records, oldest first (for forgetting).
+    retired: Records,
     /// Delivered labels, oldest first (for forgetting).
     delivered_order: VecDeque<String>,
     /// Retired associations and delivered labels kept at most.
@@ -108,7 +152,17 @@ pub struct AssociationLinker {
     /// a look-up, not a scan of every association of the capture.
     /// FxHash-ed (the key is already a hash).
     by_ref: HashMap<u64, Ids, crate::fx::FxBuild>,
+    /// Trackers given back after their report ([`Self::recycle`]), reset
+    /// for the next associations: a tracker and its transfer list were
+    /// allocated per association and freed after its report.
+    // Boxed: a box moves back into `Linked::tracker` as it is.
+    #[allow(clippy::vec_box)]
+    spare: Vec<Box<TurnTracker>>,
 }
+
+/// Trackers kept for reuse at most (associations are reported about as
+/// fast as they open: a few cover the steady state).
+const SPARE_TRACKERS: usize = 16;
 
 /// The associations of one `by_ref` key, in id order: almost always one
 /// (each CN's identifier is its own), held without a vector (a vector of
@@ -176,11 +230,12 @@ impl AssociationLinker {
             cfg,
             assocs: HashMap::default(),
             next_id: 0,
-            retired_order: VecDeque::new(),
+            retired: Records::default(),
             delivered_order: VecDeque::new(),
             retention: usize::MAX,
             delivered: HashMap::new(),
             by_ref: HashMap::default(),
+            spare: Vec::new(),
         }
     }
 
@@ -200,16 +255,29 @@ impl AssociationLinker {
     /// host that opened it (e.g. its IP address), when known: it is used
     /// only to tell who recovers.
     pub fn open(&mut self, initiator: Option<&str>) -> AssocId {
+        self.open_host(initiator.map(str::as_bytes))
+    }
+
+    /// [`Self::open`] with the host's name as octets (UTF-8: an
+    /// address written by the caller, without a check of its own; other
+    /// octets are shown as `String::from_utf8_lossy` shows them).
+    pub fn open_host(&mut self, initiator: Option<&[u8]>) -> AssocId {
         let id = AssocId(self.next_id);
         self.next_id = self.next_id.saturating_add(1);
-        let mut tracker = TurnTracker::new(self.cfg.clone());
+        let mut tracker = match self.spare.pop() {
+            Some(mut t) => {
+                t.reset(self.cfg.clone());
+                t
+            }
+            None => Box::new(TurnTracker::new(self.cfg.clone())),
+        };
         tracker.set_id(id);
         self.assocs.insert(
             id.0,
             Linked {
-                tracker: Some(Box::new(tracker)),
+                tracker: Some(tracker),
                 retired: None,
-                initiator: initiator.map(str::to_owned),
+                initiator: initiator.map(super::RefOctets::from),
                 recovers: None,
                 handover_pending: false,
             },
@@ -230,17 +298,13 @@ impl AssociationLinker {
     fn find_recovered(&self, me: AssocId, r: &super::ConnRef) -> Option<AssocId> {
         // The latest association (highest id) other than `me` whose own
         // Connection Identifier `r` matches.
-        let found = self
-            .by_ref
-            .get(&ref_key(r))?
-            .as_slice()
-            .iter()
-            .rev()
-            .map(|&i| AssocId(i))
-            .find(|&id| id != me && self.get(id).and_then(Linked::conn_ref).is_some_and(|c| r.matches(c)));
+        let found =
+            self.by_ref.get(&ref_key(r))?.as_slice().iter().rev().map(|&i| AssocId(i)).find(|&id| {
+                id != me && self.get(id).and_then(|a| a.conn_ref(&self.retired)).is_some_and(|c| r.matches(c))
+            });
         let mut cur = found?;
         for _ in 0..=self.assocs.len() {
-            match self.get(cur).and_then(Linked::recovered_by) {
+            match self.get(cur).and_then(|a| a.recovered_by(&self.retired)) {
                 Some(next) if next != me => cur = next,
                 _ => break,
             }
@@ -258,7 +322,7 @@ impl AssociationLinker {
                     Some(old) => {
                         let (inh, old_host) = {
                             let o = self.get(old)?;
-                            (o.inheritance(old), o.initiator.clone())
+                            (o.inheritance(old, &self.retired), o.initiator.clone())
                         };
                         let me = self.get_mut(id)?;
                         me.tracker.as_mut()?.inherit(inh);
@@ -266,6 +330,8 @@ impl AssociationLinker {
                         me.handover_pending = true;
                         if let (Some(a), Some(b)) = (&old_host, &me.initiator) {
                             if a != b {
+                                // Text given to `open`: lossless.
+                                let (a, b) = (String::from_utf8_lossy(a), String::from_utf8_lossy(b));
                                 link_note = Some((
                                     AnomalyKind::RecoveryByResponder,
                                     format!(
@@ -286,7 +352,7 @@ impl AssociationLinker {
         }
         // One look-up of `id` for the rest (three cost as much as the
         // linking itself): the other fields are borrowed apart.
-        let Self { assocs, by_ref, delivered, delivered_order, retention, .. } = self;
+        let Self { assocs, by_ref, delivered, delivered_order, retention, retired, .. } = self;
         let me = assocs.get_mut(&id.0)?;
         let t = me.tracker.as_mut()?;
         let mut step = t.observe(ev);
@@ -316,22 +382,28 @@ impl AssociationLinker {
         if let Some((tr, reported)) = t.last_delivery() {
             if let Some(label) = tr.label.clone() {
                 let (no, receiver, seq) = (tr.no, tr.sender.peer(), tr.confirmed_seq.unwrap_or(ev.seq));
-                match delivered.get(&label).copied() {
-                    Some(d) if d.assoc != Some(id) && !reported => {
-                        let first = d.assoc.map_or_else(String::new, |a| format!(" on association {a}"));
-                        t.push_anomaly(
-                            AnomalyKind::TransferDuplicated,
-                            Some(receiver.peer()),
-                            format!(
-                                "{label} delivered again by transfer {no} to {receiver}: first delivered (AEA) at seq {}{first}",
-                                d.seq
-                            ),
-                        );
-                        step.anomalies.end = t.anomalies().len();
+                // The label hashed once (SipHash, some 250 instructions):
+                // a look-up and then an insertion hashed it twice.
+                match delivered.entry(label) {
+                    Entry::Occupied(o) => {
+                        let d = *o.get();
+                        if d.assoc != Some(id) && !reported {
+                            let label = o.key();
+                            let first = d.assoc.map_or_else(String::new, |a| format!(" on association {a}"));
+                            t.push_anomaly(
+                                AnomalyKind::TransferDuplicated,
+                                Some(receiver.peer()),
+                                format!(
+                                    "{label} delivered again by transfer {no} to {receiver}: first delivered (AEA) at seq {}{first}",
+                                    d.seq
+                                ),
+                            );
+                            step.anomalies.end = t.anomalies().len();
+                        }
                     }
-                    Some(_) => {}
-                    None => {
-                        delivered.insert(label.clone(), Delivery { assoc: Some(id), seq, receiver });
+                    Entry::Vacant(v) => {
+                        let label = v.key().clone();
+                        v.insert(Delivery { assoc: Some(id), seq, receiver });
                         delivered_order.push_back(label);
                         while delivered_order.len() > *retention {
                             if let Some(old) = delivered_order.pop_front() {
@@ -344,7 +416,7 @@ impl AssociationLinker {
         }
         if let Some(old) = handed_over {
             if let Some(o) = assocs.get_mut(&old.0) {
-                o.mark_recovered_by(id);
+                o.mark_recovered_by(id, retired);
             }
         }
         Some(step)
@@ -396,23 +468,33 @@ impl AssociationLinker {
         let a = self.assocs.get_mut(&id.0)?;
         let mut t = a.tracker.take()?;
         let recoverable = t.recovered_by().is_none() && matches!(t.phase(), Phase::Lost | Phase::Unobserved);
-        a.retired = Some(Box::new(Retired {
+        let record = Retired {
             // Before the reference moves out (an inheritance quotes it).
             inheritance: recoverable.then(|| Box::new(t.inheritance())),
             conn_ref: t.take_conn_ref(),
             recovered_by: t.recovered_by(),
-        }));
-        self.retired_order.push_back(id.0);
-        while self.retired_order.len() > self.retention {
-            let Some(old) = self.retired_order.pop_front() else { break };
-            let Some(gone) = self.assocs.remove(&old) else { continue };
-            if let Some(key) = gone.conn_ref().map(ref_key) {
+        };
+        a.retired = Some(self.retired.push(id.0, record));
+        while self.retired.len() > self.retention {
+            let Some((old, record)) = self.retired.pop_front() else { break };
+            // Retired, so its reference is its record's.
+            let Some(_gone) = self.assocs.remove(&old) else { continue };
+            if let Some(key) = record.conn_ref.as_ref().map(ref_key) {
                 if self.by_ref.get_mut(&key).is_some_and(|ids| ids.remove(old)) {
                     self.by_ref.remove(&key);
                 }
             }
         }
         Some(t)
+    }
+
+    /// Takes back a tracker [`Self::retire`] returned, once its report is
+    /// made: a later [`Self::open`] reuses it, reset to a new tracker's
+    /// state (its lists' memory kept).
+    pub fn recycle(&mut self, t: Box<TurnTracker>) {
+        if self.spare.len() < SPARE_TRACKERS {
+            self.spare.push(t);
+        }
     }
 
     /// Time passed without an event on `id`: see [`TurnTracker::advance`].
@@ -436,7 +518,7 @@ impl AssociationLinker {
     /// The association that recovered `id` (AC seen).
     #[must_use]
     pub fn recovered_by(&self, id: AssocId) -> Option<AssocId> {
-        self.get(id)?.recovered_by()
+        self.get(id)?.recovered_by(&self.retired)
     }
 
     /// All association ids still known, in opening order.
@@ -473,6 +555,69 @@ impl AssociationLinker {
 #[cfg(test)]
 mod tests {
     use super::Ids;
+    use crate::tracker::{AnomalyKind, AssociationLinker, ConnRef, Connect, Observed, Side, TrackerConfig, TurnEvent};
+
+    /// A retired record keeps its number while older ones are forgotten,
+    /// and a forgotten number finds nothing.
+    #[test]
+    fn records_keep_their_numbers() {
+        use super::{Records, Retired};
+        use crate::tracker::AssocId;
+        let rec = |by: u32| Retired { conn_ref: None, recovered_by: Some(AssocId(by)), inheritance: None };
+        let mut r = Records::default();
+        let ns: Vec<u64> = (0..5).map(|i| r.push(i + 10, rec(i))).collect();
+        assert_eq!(ns, [0, 1, 2, 3, 4]);
+        assert_eq!(r.pop_front().map(|(id, x)| (id, x.recovered_by)), Some((10, Some(AssocId(0)))));
+        assert_eq!(r.pop_front().map(|(id, _)| id), Some(11));
+        assert_eq!(r.push(99, rec(9)), 5);
+        assert!(r.get(0).is_none() && r.get(1).is_none() && r.get(6).is_none());
+        for n in 2..=5u64 {
+            let want = if n == 5 { 9 } else { n as u32 };
+            assert_eq!(r.get(n).unwrap().recovered_by, Some(AssocId(want)));
+        }
+        r.get_mut(3).unwrap().recovered_by = None;
+        assert_eq!(r.get(3).unwrap().recovered_by, None);
+        assert_eq!(r.len(), 4);
+    }
+
+    /// A recovery opened by another host names both hosts as given to
+    /// `open`, on both sides of the inline bound of their copies.
+    #[test]
+    fn recovery_by_responder_names_the_hosts_given() {
+        let long = "fe80:1234:5678:9abc:def0:1234:5678:9abc%4294967295";
+        let pairs = [("10.0.0.1", "10.0.0.2"), ("10.0.0.1", long), (long, "é日本"), ("", "x")];
+        for (k, (a, b)) in pairs.into_iter().chain(pairs).enumerate() {
+            let mut l = AssociationLinker::new(TrackerConfig::default());
+            // The first half through `open`, the second through `open_host`.
+            let open = |l: &mut AssociationLinker, h: &str| {
+                if k < pairs.len() {
+                    l.open(Some(h))
+                } else {
+                    l.open_host(Some(h.as_bytes()))
+                }
+            };
+            let cn = |recover: Option<ConnRef>| Observed {
+                seq: 1,
+                time_ns: 0,
+                from: Side::Initiator,
+                event: TurnEvent::Connect(Box::new(Connect {
+                    conn_ref: Some(ConnRef::new("MTA", "250101120000Z")),
+                    recover,
+                    ..Connect::default()
+                })),
+            };
+            let old = open(&mut l, a);
+            l.observe(old, &cn(None));
+            let new = open(&mut l, b);
+            l.observe(new, &cn(Some(ConnRef::new("MTA", "250101120000Z"))));
+            let t = l.tracker(new).unwrap();
+            let d = t.anomalies().iter().find(|x| x.kind == AnomalyKind::RecoveryByResponder).unwrap();
+            assert_eq!(
+                d.detail,
+                format!("recovery of {old} opened by {b}, but {old} was initiated by {a}: only the association-initiator recovers")
+            );
+        }
+    }
 
     /// `Ids` keeps the sorted, duplicate-free list a `Vec` kept, and
     /// reports it empty exactly when the `Vec` would be, under any
