@@ -17,6 +17,7 @@
 
 use crate::ber::{self, write_bits, write_int, write_prim, write_tlv, BitString, Class, Octets, Oid, Reader, Tag, Tlv};
 use crate::error::{Layer, Result};
+use crate::inline::InlineList;
 use crate::presentation::{
     absent, bad_tag, check_count, emit_pdv_value, explicit, list_of, oid_list, single_octets_or_bits, write_oid,
     write_oid_list, Members, PdvValue,
@@ -151,7 +152,7 @@ pub struct Aarq<'a> {
     pub extensions: Vec<Octets<'a>>,
     /// user-information `[30]`; `None` when absent, `Some(empty)` for `be 00`.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub user_information: Option<Vec<External<'a>>>,
+    pub user_information: Option<UserInformation<'a>>,
 }
 
 impl<'a> Aarq<'a> {
@@ -214,7 +215,7 @@ pub struct Aare<'a> {
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub extensions: Vec<Octets<'a>>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub user_information: Option<Vec<External<'a>>>,
+    pub user_information: Option<UserInformation<'a>>,
 }
 
 impl<'a> Aare<'a> {
@@ -253,7 +254,7 @@ pub struct Rlrq<'a> {
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub extensions: Vec<Octets<'a>>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub user_information: Option<Vec<External<'a>>>,
+    pub user_information: Option<UserInformation<'a>>,
 }
 
 /// A-RELEASE response.
@@ -265,7 +266,7 @@ pub struct Rlre<'a> {
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub extensions: Vec<Octets<'a>>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub user_information: Option<Vec<External<'a>>>,
+    pub user_information: Option<UserInformation<'a>>,
 }
 
 /// A-ABORT.
@@ -279,13 +280,16 @@ pub struct Abrt<'a> {
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub extensions: Vec<Octets<'a>>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub user_information: Option<Vec<External<'a>>>,
+    pub user_information: Option<UserInformation<'a>>,
 }
 
 /// The encoding CHOICE of an EXTERNAL: the same shape as a PDV's
 /// presentation-data-values (`Single` = the raw TLV of the one value inside
 /// `[0]`, `OctetAligned`, `Arbitrary`).
 pub type ExternalEncoding<'a> = PdvValue<'a>;
+
+/// An ACSE user-information list: one EXTERNAL inline (RTSE sends one).
+pub type UserInformation<'a> = InlineList<External<'a>, 1>;
 
 /// EXTERNAL (X.208-1988 shape, `[UNIVERSAL 8] IMPLICIT SEQUENCE`, `28 ..`).
 #[derive(Debug, Clone, Eq, serde::Serialize)]
@@ -313,6 +317,14 @@ impl PartialEq for External<'_> {
             && self.indirect_reference == o.indirect_reference
             && self.data_value_descriptor == o.data_value_descriptor
             && self.encoding == o.encoding
+    }
+}
+
+/// The filler of unused [`UserInformation`] slots: an empty
+/// single-ASN1-type value.
+impl Default for External<'_> {
+    fn default() -> Self {
+        External::single(0, &[])
     }
 }
 
@@ -433,7 +445,7 @@ fn push_extension<'a>(ext: &mut Vec<Octets<'a>>, m: &Tlv<'a>) -> Result<()> {
     Ok(())
 }
 
-fn user_information<'a>(m: &Tlv<'a>) -> Result<Vec<External<'a>>> {
+fn user_information<'a>(m: &Tlv<'a>) -> Result<UserInformation<'a>> {
     list_of(L, m, "user-information [30] IMPLICIT SEQUENCE OF EXTERNAL", |e| external_from_tlv(L, &e))
 }
 
@@ -574,7 +586,7 @@ fn source_diagnostic(t: &Tlv<'_>) -> Result<SourceDiagnostic> {
     }
 }
 
-type Release<'a> = (Option<i64>, Vec<Octets<'a>>, Option<Vec<External<'a>>>);
+type Release<'a> = (Option<i64>, Vec<Octets<'a>>, Option<UserInformation<'a>>);
 
 fn parse_release<'a>(t: &Tlv<'a>, what: &'static str, reason_what: &'static str) -> Result<Release<'a>> {
     let mut r = t.reader(L);
@@ -761,7 +773,7 @@ fn emit_ae(out: &mut Vec<u8>, base: u32, ae: &AeTitle<'_>) {
 }
 
 /// implementation-information, extension members (raw, as received), user-information.
-fn emit_tail(out: &mut Vec<u8>, impl_info: &Option<Octets<'_>>, ext: &[Octets<'_>], ui: &Option<Vec<External<'_>>>) {
+fn emit_tail(out: &mut Vec<u8>, impl_info: &Option<Octets<'_>>, ext: &[Octets<'_>], ui: &Option<UserInformation<'_>>) {
     if let Some(i) = impl_info {
         write_prim(out, Tag::ctx(29), i);
     }

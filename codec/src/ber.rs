@@ -589,6 +589,14 @@ impl BitString<'_> {
 #[derive(Clone, PartialEq, Eq, Hash)]
 pub struct Oid<'a>(pub Cow<'a, [u8]>);
 
+/// No content octets (not a valid OID): the filler of unused
+/// [`crate::inline::InlineList`] slots.
+impl Default for Oid<'_> {
+    fn default() -> Self {
+        Oid(Cow::Borrowed(&[]))
+    }
+}
+
 impl<'a> Oid<'a> {
     /// From content octets known to be valid (constants).
     pub const fn from_raw(raw: &'a [u8]) -> Self {

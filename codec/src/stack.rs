@@ -320,14 +320,10 @@ fn decode_session_into<'a>(
     Ok(())
 }
 
+#[inline]
 fn learn_session(ctx: &mut Context, from: Sender, spdu: &Spdu<'_>) {
     match spdu {
-        Spdu::Cn(_) => {
-            // A new connection: forget what an earlier one taught, keep the
-            // mode (a recovery uses the same mode).
-            let mode = ctx.mode;
-            *ctx = Context { mode, session_seen: true, ..Context::default() };
-        }
+        Spdu::Cn(_) => new_connection(ctx),
         Spdu::Ac(a) => {
             ctx.session_seen = true;
             let req = a.requirements;
@@ -342,6 +338,15 @@ fn learn_session(ctx: &mut Context, from: Sender, spdu: &Spdu<'_>) {
         // The peer's next SI 42 acknowledges this.
         ctx.session[from.peer().index()].last_major = Some(kind);
     }
+}
+
+/// A new connection: forget what an earlier one taught, keep the mode (a
+/// recovery uses the same mode). Not inlined: rare, and a `Context` is a
+/// few hundred octets to build.
+#[inline(never)]
+fn new_connection(ctx: &mut Context) {
+    let mode = ctx.mode;
+    *ctx = Context { mode, session_seen: true, ..Context::default() };
 }
 
 fn slot_of(kind: SpduKind) -> PpduSlot {
@@ -459,7 +464,7 @@ fn decode_normal<'a>(
                 ctx.mode = Some(Mode::X410);
                 return decode_x410(ctx, Sender::Initiator, kind, ud, base, up);
             }
-            ctx.contexts = ContextMap::proposed(cp);
+            ctx.contexts.propose(cp);
         }
         Ppdu::Cpa(cpa) => {
             if cpa.mode == Mode::X410 {

@@ -32,6 +32,7 @@
 
 use rtse_codec::acse::{
     self, Aare, Aarq, Abrt, AcseApdu, AeQualifier, AeTitle, ApTitle, External, Rlre, Rlrq, SourceDiagnostic,
+    UserInformation,
 };
 use rtse_codec::ber::{self, BitString, Octets, Oid, Tag};
 use rtse_codec::hex;
@@ -484,11 +485,11 @@ fn external_j(e: &External<'_>) -> Value {
     ])
 }
 
-fn user_info(g: &mut Gen) -> Option<Vec<External<'static>>> {
+fn user_info(g: &mut Gen) -> Option<UserInformation<'static>> {
     g.opt(|g| (0..g.below(3) + 1).map(|_| external(g)).collect())
 }
 
-fn user_info_j(u: &Option<Vec<External<'_>>>) -> Option<Value> {
+fn user_info_j(u: &Option<UserInformation<'_>>) -> Option<Value> {
     u.as_ref().map(|l| Value::Array(l.iter().map(external_j).collect()))
 }
 

@@ -192,7 +192,11 @@ impl Pdus {
             (PCID_MTSE, presentation::ID_AS_MTSE),
         ]
         .into_iter()
-        .map(|(pcid, abstract_syntax)| ContextDef { pcid, abstract_syntax, transfer_syntaxes: vec![presentation::BER] })
+        .map(|(pcid, abstract_syntax)| ContextDef {
+            pcid,
+            abstract_syntax,
+            transfer_syntaxes: vec![presentation::BER].into(),
+        })
         .collect()
     }
 
@@ -213,11 +217,11 @@ impl Pdus {
             Mode::Normal => {
                 let rtorq = ber(|o| rtse::emit(&RtseApdu::Rtorq(Box::new(rtorq)), o));
                 let mut aarq = Aarq::new(presentation::ID_AC_MTS_TRANSFER);
-                aarq.user_information = Some(vec![External::single(PCID_RTSE, &rtorq)]);
+                aarq.user_information = Some(vec![External::single(PCID_RTSE, &rtorq)].into());
                 let aarq = ber(|o| acse::emit(&AcseApdu::Aarq(Box::new(aarq)), o));
                 let cp = Cp {
                     normal: Some(CpNormal {
-                        context_list: Some(Self::contexts()),
+                        context_list: Some(Self::contexts().into()),
                         user_data: Some(UserData::one(Pdv::single(PCID_ACSE, &aarq))),
                         ..CpNormal::default()
                     }),
@@ -255,7 +259,7 @@ impl Pdus {
             Mode::Normal => {
                 let rtoac = ber(|o| rtse::emit(&RtseApdu::Rtoac(Box::new(rtoac)), o));
                 let mut aare = Aare::new(presentation::ID_AC_MTS_TRANSFER, 0, SourceDiagnostic::User(0));
-                aare.user_information = Some(vec![External::single(PCID_RTSE, &rtoac)]);
+                aare.user_information = Some(vec![External::single(PCID_RTSE, &rtoac)].into());
                 let aare = ber(|o| acse::emit(&AcseApdu::Aare(Box::new(aare)), o));
                 let results = (0..3)
                     .map(|_| ContextResult {
@@ -297,7 +301,7 @@ impl Pdus {
                 let rtorj =
                     ber(|o| rtse::emit(&RtseApdu::Rtorj(Rtorj { refuse_reason: None, user_data: Some(&err) }), o));
                 let mut aare = Aare::new(presentation::ID_AC_MTS_TRANSFER, 1, SourceDiagnostic::User(1));
-                aare.user_information = Some(vec![External::single(PCID_RTSE, &rtorj)]);
+                aare.user_information = Some(vec![External::single(PCID_RTSE, &rtorj)].into());
                 let aare = ber(|o| acse::emit(&AcseApdu::Aare(Box::new(aare)), o));
                 let cpr = Cpr::Normal(CprNormal {
                     user_data: Some(UserData::one(Pdv::single(PCID_ACSE, &aare))),
