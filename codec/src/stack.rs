@@ -599,8 +599,17 @@ fn append(t: &mut TransferBuf, octets: &[u8]) {
         t.octets = Vec::new();
         return;
     }
+    if t.octets.capacity() == 0 {
+        // One allocation for a typical transfer (a P1 message of a few
+        // hundred octets arriving in two to four segments) rather than a
+        // growth step per segment; the limit above still bounds it.
+        t.octets.reserve_exact(octets.len().max(TRANSFER_FIRST_CAPACITY));
+    }
     t.octets.extend_from_slice(octets);
 }
+
+/// The capacity a transfer's buffer starts with.
+const TRANSFER_FIRST_CAPACITY: usize = 2048;
 
 fn track_transfer<'a>(ctx: &mut Context, from: Sender, spdu: &Spdu<'a>, up: &mut Upper<'a>) -> Result<()> {
     let i = from.index();

@@ -116,7 +116,7 @@ fn defaults_absent_and_explicit() {
     let apdu = rtse::parse_exact(&b).unwrap();
     let RtseApdu::Rtorq(r) = &apdu else { panic!() };
     assert_eq!(
-        **r,
+        *r,
         Rtorq {
             checkpoint_size: None,
             window_size: None,

@@ -207,7 +207,7 @@ fn ex6_x410_connect_accept_priority() {
     check_bind(&p1::parse_bind_argument(open, false).unwrap(), "MTA-A");
     // Wrapped parse of an X.410 bind: error at the bind's tag.
     assert_eq!(p1::parse_bind_argument(open, true).unwrap_err().offset, 0);
-    let pdu = X410Pdu::PConnect(Box::new(p.clone()));
+    let pdu = X410Pdu::PConnect(p.clone());
     assert_eq!(pdu.name(), "PConnect");
     reemit_x410(&pdu, &b);
     let j = serde_json::to_value(&pdu).unwrap();

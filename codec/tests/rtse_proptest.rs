@@ -103,8 +103,8 @@ fn bits() -> impl Strategy<Value = BitString<'static>> {
 
 fn apdu() -> impl Strategy<Value = RtseApdu<'static>> {
     prop_oneof![
-        rtorq().prop_map(|r| RtseApdu::Rtorq(Box::new(r))),
-        rtoac().prop_map(|r| RtseApdu::Rtoac(Box::new(r))),
+        rtorq().prop_map(|r| RtseApdu::Rtorq(r)),
+        rtoac().prop_map(|r| RtseApdu::Rtoac(r)),
         (option::of(any::<i64>().prop_map(RefuseReason::from_i64)), option::of(raw_tlv(ANY_TAGS)))
             .prop_map(|(refuse_reason, user_data)| RtseApdu::Rtorj(Rtorj { refuse_reason, user_data })),
         any::<i64>().prop_map(RtseApdu::Rttp),
@@ -120,14 +120,14 @@ fn apdu() -> impl Strategy<Value = RtseApdu<'static>> {
 
 fn x410_pdu() -> impl Strategy<Value = X410Pdu<'static>> {
     prop_oneof![
-        (any::<i64>(), rtorq()).prop_map(|(data_transfer_syntax, user_data)| X410Pdu::PConnect(Box::new(PConnect {
+        (any::<i64>(), rtorq()).prop_map(|(data_transfer_syntax, user_data)| X410Pdu::PConnect(PConnect {
             data_transfer_syntax,
             user_data
-        }))),
-        (any::<i64>(), rtoac()).prop_map(|(data_transfer_syntax, user_data)| X410Pdu::PAccept(Box::new(PAccept {
+        })),
+        (any::<i64>(), rtoac()).prop_map(|(data_transfer_syntax, user_data)| X410Pdu::PAccept(PAccept {
             data_transfer_syntax,
             user_data
-        }))),
+        })),
         any::<i64>().prop_map(|v| X410Pdu::PRefuse(PRefuse { refuse_reason: RefuseReason::from_i64(v) })),
         any::<i64>().prop_map(X410Pdu::Priority),
         (option::of(any::<i64>().prop_map(AbortReason::from_i64)), option::of(bits())).prop_map(

@@ -215,7 +215,7 @@ impl Pdus {
         };
         let user_data = match self.mode {
             Mode::Normal => {
-                let rtorq = ber(|o| rtse::emit(&RtseApdu::Rtorq(Box::new(rtorq)), o));
+                let rtorq = ber(|o| rtse::emit(&RtseApdu::Rtorq(rtorq), o));
                 let mut aarq = Aarq::new(presentation::ID_AC_MTS_TRANSFER);
                 aarq.user_information = Some(vec![External::single(PCID_RTSE, &rtorq)].into());
                 let aarq = ber(|o| acse::emit(&AcseApdu::Aarq(Box::new(aarq)), o));
@@ -230,10 +230,7 @@ impl Pdus {
                 ber(|o| presentation::emit(&Ppdu::Cp(Box::new(cp)), o))
             }
             Mode::X410 => ber(|o| {
-                x410::emit(
-                    &X410Pdu::PConnect(Box::new(PConnect { data_transfer_syntax: x410::X409, user_data: rtorq })),
-                    o,
-                )
+                x410::emit(&X410Pdu::PConnect(PConnect { data_transfer_syntax: x410::X409, user_data: rtorq }), o)
             }),
         };
         let mut cn = session::Connect::new(VERSION_2, TokenSetting(0), Requirements::RTSE, &user_data)
@@ -257,7 +254,7 @@ impl Pdus {
         };
         let user_data = match self.mode {
             Mode::Normal => {
-                let rtoac = ber(|o| rtse::emit(&RtseApdu::Rtoac(Box::new(rtoac)), o));
+                let rtoac = ber(|o| rtse::emit(&RtseApdu::Rtoac(rtoac), o));
                 let mut aare = Aare::new(presentation::ID_AC_MTS_TRANSFER, 0, SourceDiagnostic::User(0));
                 aare.user_information = Some(vec![External::single(PCID_RTSE, &rtoac)].into());
                 let aare = ber(|o| acse::emit(&AcseApdu::Aare(Box::new(aare)), o));
@@ -279,10 +276,7 @@ impl Pdus {
                 ber(|o| presentation::emit(&Ppdu::Cpa(Box::new(cpa)), o))
             }
             Mode::X410 => ber(|o| {
-                x410::emit(
-                    &X410Pdu::PAccept(Box::new(PAccept { data_transfer_syntax: x410::X409, user_data: rtoac })),
-                    o,
-                )
+                x410::emit(&X410Pdu::PAccept(PAccept { data_transfer_syntax: x410::X409, user_data: rtoac }), o)
             }),
         };
         let mut ac = session::Connect::new(VERSION_2, TokenSetting(0), Requirements::RTSE, &user_data);

@@ -485,7 +485,7 @@ fn cn_upper(out: &mut Output, w: &Wire, p: &OpenParams<'_>, d: &mut Vec<u8>) {
         application_protocol: (!normal).then_some(x410::APPLICATION_PROTOCOL_P1),
     };
     if normal {
-        rtse::emit(&RtseApdu::Rtorq(Box::new(rtorq)), &mut b);
+        rtse::emit(&RtseApdu::Rtorq(rtorq), &mut b);
         let aarq = Aarq {
             protocol_version: Some(version1()),
             user_information: Some(vec![External::single(w.pcid.rtse, &b)].into()),
@@ -563,7 +563,7 @@ fn ac_upper(out: &mut Output, w: &Wire, p: &AcceptParams<'_>, d: &mut Vec<u8>) {
         },
     };
     if normal {
-        rtse::emit(&RtseApdu::Rtoac(Box::new(rtoac)), &mut b);
+        rtse::emit(&RtseApdu::Rtoac(rtoac), &mut b);
         let aare = Aare {
             protocol_version: Some(version1()),
             user_information: Some(vec![External::single(w.pcid.rtse, &b)].into()),
