@@ -430,7 +430,7 @@ fn decode_x410<'a>(
         let parsed = if arg { p1::parse_bind_argument(raw, false) } else { p1::parse_bind_result(raw, false) };
         up.p1 = p1_result(
             ctx,
-            parsed.map(|b| if arg { P1Pdu::BindArgument(Box::new(b)) } else { P1Pdu::BindResult(Box::new(b)) }),
+            parsed.map(|b| if arg { P1Pdu::BindArgument(b) } else { P1Pdu::BindResult(b) }),
             offset_of(ud, raw) + base,
         )?;
     }
@@ -562,11 +562,10 @@ fn decode_bind<'a>(ctx: &Context, r: &RtseApdu<'a>, inner: &'a [u8], ibase: usiz
         RtseApdu::Rtorq(q) => q
             .connection_data
             .open()
-            .map(|raw| (raw, p1::parse_bind_argument(raw, true).map(|b| P1Pdu::BindArgument(Box::new(b))))),
-        RtseApdu::Rtoac(a) => a
-            .connection_data
-            .open()
-            .map(|raw| (raw, p1::parse_bind_result(raw, true).map(|b| P1Pdu::BindResult(Box::new(b))))),
+            .map(|raw| (raw, p1::parse_bind_argument(raw, true).map(|b| P1Pdu::BindArgument(b)))),
+        RtseApdu::Rtoac(a) => {
+            a.connection_data.open().map(|raw| (raw, p1::parse_bind_result(raw, true).map(|b| P1Pdu::BindResult(b))))
+        }
         RtseApdu::Rtorj(j) => j.user_data.map(|raw| (raw, p1::parse_bind_error(raw, true).map(P1Pdu::BindError))),
         _ => None,
     };

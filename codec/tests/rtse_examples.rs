@@ -82,7 +82,7 @@ fn ex2_rtorq_normal_mode() {
     assert_eq!(j["checkpoint_size"], 1);
     assert_eq!(j["dialogue_mode"], "twa");
     assert_eq!(j["connection_data"]["open"], "b013a11180054d54412d41a1081606736563726574");
-    let j = serde_json::to_string(&P1Pdu::BindArgument(Box::new(bind.clone()))).unwrap();
+    let j = serde_json::to_string(&P1Pdu::BindArgument(bind.clone())).unwrap();
     assert_eq!(
         j,
         r#"{"pdu":"MTABindArgument","authenticated":true,"name":"MTA-A","credentials":{"simple":{"form":"IA5String","password":"<6 octets>"}}}"#

@@ -201,7 +201,7 @@ proptest! {
         out.clear();
         p1::emit_bind_result(&b, wrapped, &mut out);
         prop_assert_eq!(&p1::parse_bind_result(&out, wrapped).unwrap(), &b);
-        let json = serde_json::to_string(&p1::P1Pdu::BindArgument(Box::new(b.clone()))).unwrap();
+        let json = serde_json::to_string(&p1::P1Pdu::BindArgument(b.clone())).unwrap();
         if let Bind::Authenticated(AuthenticatedBind { credentials: Credentials::Simple(pw), .. }) = &b {
             if pw.value().len() >= 4 {
                 prop_assert!(!json.contains(&rtse_codec::hex::encode(pw.value())));
