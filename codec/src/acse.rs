@@ -16,7 +16,7 @@
 //! transfer content (the concatenated RTTRapdu octets) is an EXTERNAL too.
 
 use crate::ber::{self, write_bits, write_int, write_prim, write_tlv, BitString, Class, Octets, Oid, Reader, Tag, Tlv};
-use crate::error::{Layer, Result};
+use crate::error::{Error, Layer, Result};
 use crate::inline::InlineList;
 use crate::presentation::{
     absent, bad_tag, check_count, emit_pdv_value, explicit, list_of, oid_list, single_octets_or_bits, write_oid,
@@ -43,9 +43,9 @@ const T_USER_INFO: Tag = Tag::ctx_c(30);
 #[serde(tag = "pdu")]
 pub enum AcseApdu<'a> {
     #[serde(rename = "AARQ")]
-    Aarq(Box<Aarq<'a>>),
+    Aarq(Aarq<'a>),
     #[serde(rename = "AARE")]
-    Aare(Box<Aare<'a>>),
+    Aare(Aare<'a>),
     #[serde(rename = "RLRQ")]
     Rlrq(Rlrq<'a>),
     #[serde(rename = "RLRE")]
@@ -347,15 +347,50 @@ impl<'a> External<'a> {
 
 /// Parse one ACSE APDU.
 pub fn parse(input: &[u8]) -> Result<(AcseApdu<'_>, &[u8])> {
+    let mut out = None;
+    let rest = parse_into(input, &mut out)?;
+    match out {
+        Some(apdu) => Ok((apdu, rest)),
+        // parse_into fills `out` whenever it succeeds.
+        None => Err(Error::eof(L, 0, "ACSE APDU")),
+    }
+}
+
+/// [`parse`] into `out` (`None` on entry; `Some` on success, `None` on
+/// error), in place: an AARQ or AARE is a few hundred octets, copied on
+/// every move.
+pub fn parse_into<'a>(input: &'a [u8], out: &mut Option<AcseApdu<'a>>) -> Result<&'a [u8]> {
+    let r = parse_in_place(input, out);
+    if r.is_err() {
+        *out = None;
+    }
+    r
+}
+
+fn parse_in_place<'a>(input: &'a [u8], out: &mut Option<AcseApdu<'a>>) -> Result<&'a [u8]> {
     const WHAT: &str = "ACSE APDU: AARQ [APPLICATION 0] .. ABRT [APPLICATION 4]";
     let mut r = Reader::new(L, input);
     let t = r.read(WHAT)?;
     if t.tag.class != Class::Application || !t.tag.constructed {
         return Err(bad_tag(L, &t, WHAT));
     }
+    match t.tag.number {
+        0 => {
+            if let AcseApdu::Aarq(a) = out.insert(AcseApdu::Aarq(Aarq::new(ID_PLACEHOLDER))) {
+                parse_aarq(&t, a)?;
+            }
+            return Ok(r.rest());
+        }
+        1 => {
+            let aare = Aare::new(ID_PLACEHOLDER, 0, SourceDiagnostic::User(0));
+            if let AcseApdu::Aare(a) = out.insert(AcseApdu::Aare(aare)) {
+                parse_aare(&t, a)?;
+            }
+            return Ok(r.rest());
+        }
+        _ => {}
+    }
     let apdu = match t.tag.number {
-        0 => AcseApdu::Aarq(Box::new(parse_aarq(&t)?)),
-        1 => AcseApdu::Aare(Box::new(parse_aare(&t)?)),
         2 => AcseApdu::Rlrq(
             parse_release(&t, "RLRQ member", "reason [0] IMPLICIT Release-request-reason")
                 .map(|(reason, extensions, user_information)| Rlrq { reason, extensions, user_information })?,
@@ -367,7 +402,8 @@ pub fn parse(input: &[u8]) -> Result<(AcseApdu<'_>, &[u8])> {
         4 => AcseApdu::Abrt(parse_abrt(&t)?),
         _ => return Err(bad_tag(L, &t, WHAT)),
     };
-    Ok((apdu, r.rest()))
+    *out = Some(apdu);
+    Ok(r.rest())
 }
 
 fn explicit_int(t: &Tlv<'_>, what: &'static str) -> Result<i64> {
@@ -449,11 +485,11 @@ fn user_information<'a>(m: &Tlv<'a>) -> Result<UserInformation<'a>> {
     list_of(L, m, "user-information [30] IMPLICIT SEQUENCE OF EXTERNAL", |e| external_from_tlv(L, &e))
 }
 
-fn parse_aarq<'a>(t: &Tlv<'a>) -> Result<Aarq<'a>> {
+/// Fill `a` (`Aarq::new(ID_PLACEHOLDER)` on entry) from the AARQ `t`.
+fn parse_aarq<'a>(t: &Tlv<'a>, a: &mut Aarq<'a>) -> Result<()> {
     let mut r = t.reader(L);
     let mut seen = Members::sequence();
     let mut acn = None;
-    let mut a = Aarq::new(ID_PLACEHOLDER);
     while !r.is_empty() {
         let m = r.read("AARQ member")?;
         let n = if m.tag.class == Class::Context { m.tag.number } else { u32::MAX };
@@ -504,17 +540,18 @@ fn parse_aarq<'a>(t: &Tlv<'a>) -> Result<Aarq<'a>> {
         }
     }
     a.application_context_name = acn.ok_or_else(|| absent(L, t, "application-context-name [1] in AARQ"))?;
-    Ok(a)
+    Ok(())
 }
 
 /// Placeholder until the mandatory member is read (never returned).
 const ID_PLACEHOLDER: Oid<'static> = Oid::from_raw(&[]);
 
-fn parse_aare<'a>(t: &Tlv<'a>) -> Result<Aare<'a>> {
+/// Fill `a` (`Aare::new(ID_PLACEHOLDER, 0, User(0))` on entry) from the
+/// AARE `t`.
+fn parse_aare<'a>(t: &Tlv<'a>, a: &mut Aare<'a>) -> Result<()> {
     let mut r = t.reader(L);
     let mut seen = Members::sequence();
     let (mut acn, mut result, mut diag) = (None, None, None);
-    let mut a = Aare::new(ID_PLACEHOLDER, 0, SourceDiagnostic::User(0));
     while !r.is_empty() {
         let m = r.read("AARE member")?;
         let n = if m.tag.class == Class::Context { m.tag.number } else { u32::MAX };
@@ -571,7 +608,7 @@ fn parse_aare<'a>(t: &Tlv<'a>) -> Result<Aare<'a>> {
     a.application_context_name = acn.ok_or_else(|| absent(L, t, "application-context-name [1] in AARE"))?;
     a.result = result.ok_or_else(|| absent(L, t, "result [2] in AARE"))?;
     a.result_source_diagnostic = diag.ok_or_else(|| absent(L, t, "result-source-diagnostic [3] in AARE"))?;
-    Ok(a)
+    Ok(())
 }
 
 fn source_diagnostic(t: &Tlv<'_>) -> Result<SourceDiagnostic> {
@@ -824,6 +861,35 @@ mod tests {
         let mut out = Vec::new();
         emit(&a, &mut out);
         assert_eq!(out, b);
+    }
+
+    /// `parse_into` fills its slot as `parse` returns, and leaves it
+    /// `None` on an error (even one found after the AARQ/AARE was begun).
+    #[test]
+    fn parse_into_matches_parse() {
+        let aarq = Aarq {
+            user_information: Some(vec![External::single(3, &[0x05, 0x00])].into()),
+            ..Aarq::new(crate::presentation::ID_AC_MTS_TRANSFER)
+        };
+        let aare = Aare::new(crate::presentation::ID_AC_MTS_TRANSFER, 0, SourceDiagnostic::User(0));
+        for apdu in [AcseApdu::Aarq(aarq), AcseApdu::Aare(aare), AcseApdu::Rlrq(Rlrq::default())] {
+            let mut b = Vec::new();
+            emit(&apdu, &mut b);
+            b.push(0x42);
+            let mut slot = None;
+            assert_eq!(parse_into(&b, &mut slot).unwrap(), &[0x42]);
+            assert_eq!(slot.as_ref(), Some(&apdu));
+            assert_eq!(parse(&b).unwrap(), (apdu, &[0x42][..]));
+            // Cut inside the last member: begun, then failed.
+            let cut = &b[..b.len() - 2];
+            let mut slot = None;
+            assert_eq!(parse_into(cut, &mut slot).unwrap_err(), parse(cut).unwrap_err());
+            assert!(slot.is_none());
+        }
+        let b = hex::decode("6000").unwrap();
+        let mut slot = None;
+        assert!(parse_into(&b, &mut slot).is_err());
+        assert!(slot.is_none());
     }
 
     #[test]

@@ -508,12 +508,13 @@ fn decode_pdvs<'a>(
             if up.acse.is_some() {
                 continue;
             }
-            let (apdu, _) = acse::parse(raw).map_err(|e| e.shift(vbase))?;
-            if let AcseApdu::Aarq(a) = &apdu {
+            // Decoded in place (an AARQ/AARE is a few hundred octets).
+            acse::parse_into(raw, &mut up.acse).map_err(|e| e.shift(vbase))?;
+            let Upper { acse: Some(apdu), rtse, p1, .. } = up else { continue };
+            if let AcseApdu::Aarq(a) = apdu {
                 ctx.p1 = Some(a.application_context_name == presentation::ID_AC_MTS_TRANSFER);
             }
-            decode_acse_user_info(ctx, &apdu, raw, vbase, up)?;
-            up.acse = Some(apdu);
+            decode_acse_user_info(ctx, apdu, raw, vbase, rtse, p1)?;
         } else if up.rtse.is_none() && matches!(kind, SpduKind::Pt | SpduKind::Dt) && ctx.rtse != Some(false) {
             match rtse::parse(raw) {
                 Ok((apdu, _)) => {
@@ -530,12 +531,15 @@ fn decode_pdvs<'a>(
     Ok(())
 }
 
+/// The RTSE APDU (and P1 bind) in `apdu`'s user information, into `rtse`
+/// and `p1` (the layers of the `Upper` that holds `apdu`).
 fn decode_acse_user_info<'a>(
     ctx: &mut Context,
     apdu: &AcseApdu<'a>,
     raw: &'a [u8],
     base: usize,
-    up: &mut Upper<'a>,
+    rtse: &mut Option<RtseApdu<'a>>,
+    p1: &mut Option<P1Pdu<'a>>,
 ) -> Result<()> {
     let is_aarq = matches!(apdu, AcseApdu::Aarq(_));
     for ext in apdu.user_information() {
@@ -550,8 +554,8 @@ fn decode_acse_user_info<'a>(
             continue;
         }
         let (r, _) = rtse::parse(inner).map_err(|e| e.shift(ibase))?;
-        up.p1 = decode_bind(ctx, &r, inner, ibase)?;
-        up.rtse = Some(r);
+        *p1 = decode_bind(ctx, &r, inner, ibase)?;
+        *rtse = Some(r);
         break;
     }
     Ok(())

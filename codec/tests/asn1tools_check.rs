@@ -612,7 +612,7 @@ fn aarq(g: &mut Gen) -> (AcseApdu<'static>, Value) {
         ("implementation-information", a.implementation_information.as_ref().map(text_j)),
         ("user-information", user_info_j(&a.user_information)),
     ]);
-    (AcseApdu::Aarq(Box::new(a)), choice("aarq", j))
+    (AcseApdu::Aarq(a), choice("aarq", j))
 }
 
 fn aare(g: &mut Gen, result: i64, diag: SourceDiagnostic) -> (AcseApdu<'static>, Value) {
@@ -648,7 +648,7 @@ fn aare(g: &mut Gen, result: i64, diag: SourceDiagnostic) -> (AcseApdu<'static>,
         ("implementation-information", a.implementation_information.as_ref().map(text_j)),
         ("user-information", user_info_j(&a.user_information)),
     ]);
-    (AcseApdu::Aare(Box::new(a)), choice("aare", j))
+    (AcseApdu::Aare(a), choice("aare", j))
 }
 
 const ABORT_DIAGNOSTICS: [&str; 6] = [

@@ -261,7 +261,7 @@ fn aarq() -> impl Strategy<Value = AcseApdu<'static>> {
         (of(octets()), extensions(), user_info()),
     )
         .prop_map(|((pv, acn, called, calling), (sar, mech, auth, acnl), (ii, ext, ui))| {
-            AcseApdu::Aarq(Box::new(Aarq {
+            AcseApdu::Aarq(Aarq {
                 protocol_version: pv,
                 application_context_name: acn,
                 called,
@@ -273,7 +273,7 @@ fn aarq() -> impl Strategy<Value = AcseApdu<'static>> {
                 implementation_information: ii,
                 extensions: ext,
                 user_information: ui,
-            }))
+            })
         })
 }
 
@@ -289,7 +289,7 @@ fn aare() -> impl Strategy<Value = AcseApdu<'static>> {
         (of(octets()), extensions(), user_info()),
     )
         .prop_map(|((pv, acn, result, diag), (responding, rar, mech, auth, acnl), (ii, ext, ui))| {
-            AcseApdu::Aare(Box::new(Aare {
+            AcseApdu::Aare(Aare {
                 protocol_version: pv,
                 application_context_name: acn,
                 result,
@@ -302,7 +302,7 @@ fn aare() -> impl Strategy<Value = AcseApdu<'static>> {
                 implementation_information: ii,
                 extensions: ext,
                 user_information: ui,
-            }))
+            })
         })
 }
 

@@ -218,7 +218,7 @@ impl Pdus {
                 let rtorq = ber(|o| rtse::emit(&RtseApdu::Rtorq(rtorq), o));
                 let mut aarq = Aarq::new(presentation::ID_AC_MTS_TRANSFER);
                 aarq.user_information = Some(vec![External::single(PCID_RTSE, &rtorq)].into());
-                let aarq = ber(|o| acse::emit(&AcseApdu::Aarq(Box::new(aarq)), o));
+                let aarq = ber(|o| acse::emit(&AcseApdu::Aarq(aarq), o));
                 let cp = Cp {
                     normal: Some(CpNormal {
                         context_list: Some(Self::contexts().into()),
@@ -257,7 +257,7 @@ impl Pdus {
                 let rtoac = ber(|o| rtse::emit(&RtseApdu::Rtoac(rtoac), o));
                 let mut aare = Aare::new(presentation::ID_AC_MTS_TRANSFER, 0, SourceDiagnostic::User(0));
                 aare.user_information = Some(vec![External::single(PCID_RTSE, &rtoac)].into());
-                let aare = ber(|o| acse::emit(&AcseApdu::Aare(Box::new(aare)), o));
+                let aare = ber(|o| acse::emit(&AcseApdu::Aare(aare), o));
                 let results = (0..3)
                     .map(|_| ContextResult {
                         result: 0,
@@ -296,7 +296,7 @@ impl Pdus {
                     ber(|o| rtse::emit(&RtseApdu::Rtorj(Rtorj { refuse_reason: None, user_data: Some(&err) }), o));
                 let mut aare = Aare::new(presentation::ID_AC_MTS_TRANSFER, 1, SourceDiagnostic::User(1));
                 aare.user_information = Some(vec![External::single(PCID_RTSE, &rtorj)].into());
-                let aare = ber(|o| acse::emit(&AcseApdu::Aare(Box::new(aare)), o));
+                let aare = ber(|o| acse::emit(&AcseApdu::Aare(aare), o));
                 let cpr = Cpr::Normal(CprNormal {
                     user_data: Some(UserData::one(Pdv::single(PCID_ACSE, &aare))),
                     ..CprNormal::default()

@@ -491,7 +491,7 @@ fn cn_upper(out: &mut Output, w: &Wire, p: &OpenParams<'_>, d: &mut Vec<u8>) {
             user_information: Some(vec![External::single(w.pcid.rtse, &b)].into()),
             ..Aarq::new(presentation::ID_AC_MTS_TRANSFER)
         };
-        acse::emit(&AcseApdu::Aarq(Box::new(aarq)), &mut c);
+        acse::emit(&AcseApdu::Aarq(aarq), &mut c);
         let ctx = |pcid, syntax| ContextDef {
             pcid,
             abstract_syntax: syntax,
@@ -569,7 +569,7 @@ fn ac_upper(out: &mut Output, w: &Wire, p: &AcceptParams<'_>, d: &mut Vec<u8>) {
             user_information: Some(vec![External::single(w.pcid.rtse, &b)].into()),
             ..Aare::new(presentation::ID_AC_MTS_TRANSFER, acse::RESULT_ACCEPTED, SourceDiagnostic::User(0))
         };
-        acse::emit(&AcseApdu::Aare(Box::new(aare)), &mut c);
+        acse::emit(&AcseApdu::Aare(aare), &mut c);
         let cpa = Cpa {
             mode: Mode::Normal,
             x410_mode_parameters: None,
@@ -620,7 +620,7 @@ pub(crate) fn rf(out: &mut Output, w: &Wire, reason: RefuseReason) {
                 user_information: Some(vec![External::single(w.pcid.rtse, &a)].into()),
                 ..Aare::new(presentation::ID_AC_MTS_TRANSFER, result, SourceDiagnostic::User(1))
             };
-            acse::emit(&AcseApdu::Aare(Box::new(aare)), &mut b);
+            acse::emit(&AcseApdu::Aare(aare), &mut b);
             let cpr = Cpr::Normal(CprNormal {
                 protocol_version: Some(version1()),
                 responding_selector: Some(Octets::borrowed(PSEL)),
