@@ -1992,6 +1992,21 @@ fn missing_name(code: u8) -> &'static str {
 
 fn parse_fields<'a, F: Fields<'a>>(f: &Field<'a>, repairs: &mut Repairs) -> Result<F> {
     let mut out = F::default();
+    parse_fields_into(f, repairs, &mut out)?;
+    Ok(out)
+}
+
+/// [`parse_fields`] into a box, filled in place: a `Connect` is a few
+/// hundred octets, and each move of it (out of the parser, out of the
+/// `Result`, into the box) a copy.
+fn parse_boxed<'a, F: Fields<'a>>(f: &Field<'a>, repairs: &mut Repairs) -> Result<Box<F>> {
+    let mut out = Box::<F>::default();
+    parse_fields_into(f, repairs, &mut *out)?;
+    Ok(out)
+}
+
+/// Fill `out` (default on entry) from the parameter field `f`.
+fn parse_fields_into<'a, F: Fields<'a>>(f: &Field<'a>, repairs: &mut Repairs, out: &mut F) -> Result<()> {
     let mut seen = Seen::default();
     let mut pos = 0;
     let mut count = 0;
@@ -2042,7 +2057,7 @@ fn parse_fields<'a, F: Fields<'a>>(f: &Field<'a>, repairs: &mut Repairs) -> Resu
         return Err(Error::new(L, f.base + f.bytes.len(), missing_name(code), Found::Other("end of parameter field")));
     }
     out.set_params(Params { raw: f.bytes.get(..raw_end).unwrap_or(&[]), known: F::KNOWN });
-    Ok(out)
+    Ok(())
 }
 
 fn one(u: &Unit<'_>, what: &'static str) -> Result<u8> {
@@ -2477,9 +2492,9 @@ fn kind_of(si: u8, previous: Option<SpduKind>, ctx: &Context) -> Option<Option<S
 fn build<'a>(kind: SpduKind, f: &Field<'a>, r: &mut Repairs) -> Result<Spdu<'a>> {
     use SpduKind as K;
     Ok(match kind {
-        K::Cn => Spdu::Cn(Box::new(parse_fields(f, r)?)),
-        K::Ac => Spdu::Ac(Box::new(parse_fields(f, r)?)),
-        K::Rf => Spdu::Rf(Box::new(parse_fields(f, r)?)),
+        K::Cn => Spdu::Cn(parse_boxed(f, r)?),
+        K::Ac => Spdu::Ac(parse_boxed(f, r)?),
+        K::Rf => Spdu::Rf(parse_boxed(f, r)?),
         K::Fn => Spdu::Fn(parse_fields(f, r)?),
         K::Dn => Spdu::Dn(parse_fields(f, r)?),
         K::Nf => Spdu::Nf(parse_fields(f, r)?),
@@ -2497,7 +2512,7 @@ fn build<'a>(kind: SpduKind, f: &Field<'a>, r: &mut Repairs) -> Result<Spdu<'a>>
         K::Rs => Spdu::Rs(parse_fields(f, r)?),
         K::Ra => Spdu::Ra(parse_fields(f, r)?),
         K::As => Spdu::As(parse_fields(f, r)?),
-        K::Ar => Spdu::Ar(Box::new(parse_fields(f, r)?)),
+        K::Ar => Spdu::Ar(parse_boxed(f, r)?),
         K::Ai => Spdu::Ai(parse_fields(f, r)?),
         K::Aia => Spdu::Aia(parse_fields(f, r)?),
         K::Ad => Spdu::Ad(parse_fields(f, r)?),
