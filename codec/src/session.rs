@@ -850,6 +850,30 @@ impl<'a> Iterator for ParamIter<'a> {
     }
 }
 
+/// The first untyped User Data unit of `params`, else the first Extended
+/// User Data: what iterating `params` and matching the codes gives.
+fn untyped_user_data<'a>(params: &Params<'a>) -> Option<&'a [u8]> {
+    if params.raw.is_empty() {
+        return None;
+    }
+    let want_ud = !params.known.contains(&pi::USER_DATA);
+    let want_ext = !params.known.contains(&pi::EXTENDED_USER_DATA);
+    if !want_ud && !want_ext {
+        return None;
+    }
+    let mut extended = None;
+    let mut rest = params.raw;
+    while let Some((code, value, r)) = split_unit(rest) {
+        rest = r;
+        match code {
+            pi::USER_DATA if want_ud => return Some(value),
+            pi::EXTENDED_USER_DATA if want_ext && extended.is_none() => extended = Some(value),
+            _ => {}
+        }
+    }
+    extended
+}
+
 /// `code len value` from the front of `b`, or `None` if malformed (only
 /// possible for a view not built by this module).
 fn split_unit(b: &[u8]) -> Option<(u8, &[u8], &[u8])> {
@@ -1506,20 +1530,10 @@ impl<'a> Spdu<'a> {
         };
         typed.or_else(|| {
             // One pass over the untyped parameters: User Data, else
-            // Extended User Data.
-            let params = self.params();
-            if params.raw.is_empty() {
-                return None;
-            }
-            let mut extended = None;
-            for p in &params {
-                match p.code {
-                    pi::USER_DATA => return Some(p.value),
-                    pi::EXTENDED_USER_DATA if extended.is_none() => extended = Some(p.value),
-                    _ => {}
-                }
-            }
-            extended
+            // Extended User Data. A code the SPDU types (in `known`) is
+            // never untyped: decided once, not per unit as `Params::iter`
+            // would.
+            untyped_user_data(&self.params())
         })
     }
 
@@ -3005,4 +3019,49 @@ pub fn emit_tsdu(tsdu: &Tsdu<'_>, out: &mut Vec<u8>) {
 /// Octets [`emit_tsdu`] writes.
 pub fn encoded_len_tsdu(tsdu: &Tsdu<'_>) -> usize {
     tsdu.iter().map(encoded_len).fold(0, usize::saturating_add)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `untyped_user_data` gives what the scan through `Params::iter` it
+    /// replaced gave (first User Data, else first Extended User Data,
+    /// skipping the typed codes), for every mix of units and typed codes.
+    #[test]
+    fn untyped_user_data_agrees_with_params_iter() {
+        fn reference<'a>(p: &Params<'a>) -> Option<&'a [u8]> {
+            let mut extended = None;
+            for u in p {
+                match u.code {
+                    pi::USER_DATA => return Some(u.value),
+                    pi::EXTENDED_USER_DATA if extended.is_none() => extended = Some(u.value),
+                    _ => {}
+                }
+            }
+            extended
+        }
+        let units: [&[u8]; 5] =
+            [&[193, 1, 0xaa], &[194, 2, 0xbb, 0xcc], &[16, 1, 3], &[193, 0], &[194, 255, 0, 1, 0xdd]];
+        let knowns: [&'static [u8]; 4] = [&[], &[pi::USER_DATA], &[pi::EXTENDED_USER_DATA, 16], &[193, 194]];
+        let mut checked = 0;
+        for mask in 0u32..(5 * 5 * 5 * 5) {
+            let mut raw = Vec::new();
+            let mut m = mask;
+            for _ in 0..4 {
+                if m % 5 < 4 || mask % 7 == 0 {
+                    raw.extend_from_slice(units[(m % 5) as usize]);
+                }
+                m /= 5;
+            }
+            for cut in [raw.len(), raw.len().saturating_sub(1)] {
+                for known in knowns {
+                    let p = Params { raw: &raw[..cut], known };
+                    assert_eq!(untyped_user_data(&p), reference(&p), "{:02x?} known {known:?}", &raw[..cut]);
+                    checked += usize::from(reference(&p).is_some());
+                }
+            }
+        }
+        assert!(checked > 100);
+    }
 }
