@@ -1765,7 +1765,10 @@ pub struct Tsdu<'a> {
 
 impl Default for Tsdu<'_> {
     fn default() -> Self {
-        Tsdu { head: [const { None }; INLINE_SPDUS], more: Vec::new(), repairs: Repairs::default() }
+        // Spelled out: `[const { None }; INLINE_SPDUS]` was built on the
+        // stack and copied (160 octets) into every new stack's Tsdu.
+        const _: () = assert!(INLINE_SPDUS == 2);
+        Tsdu { head: [None, None], more: Vec::new(), repairs: Repairs::default() }
     }
 }
 
