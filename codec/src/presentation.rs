@@ -1002,12 +1002,12 @@ pub fn parse_cp(input: &[u8]) -> Result<(Cp<'_>, &[u8])> {
 /// list inline) is several hundred octets, and each move of it a copy.
 fn parse_cp_boxed(input: &[u8]) -> Result<(Box<Cp<'_>>, &[u8])> {
     let (c, rest) = parse_connect_set(input, "CP-type SET")?;
-    let mut cp = Box::new(Cp {
-        mode: c.mode,
-        x410_mode_parameters: c.x410.map(|t| t.raw),
-        x410_offset: c.x410.map_or(0, |t| t.offset),
-        normal: None,
-    });
+    // Box::default writes the value in its allocation; a struct literal
+    // was built on the stack and copied in.
+    let mut cp = Box::<Cp>::default();
+    cp.mode = c.mode;
+    cp.x410_mode_parameters = c.x410.map(|t| t.raw);
+    cp.x410_offset = c.x410.map_or(0, |t| t.offset);
     if let Some(t) = &c.normal {
         parse_cp_normal(t, cp.normal.insert(CpNormal::default()))?;
     }
@@ -1167,12 +1167,12 @@ pub fn parse_cpa(input: &[u8]) -> Result<(Cpa<'_>, &[u8])> {
 /// [`parse_cpa`] into a box, filled in place (see [`parse_cp_boxed`]).
 fn parse_cpa_boxed(input: &[u8]) -> Result<(Box<Cpa<'_>>, &[u8])> {
     let (c, rest) = parse_connect_set(input, "CPA-PPDU SET")?;
-    let mut cpa = Box::new(Cpa {
-        mode: c.mode,
-        x410_mode_parameters: c.x410.map(|t| t.raw),
-        x410_offset: c.x410.map_or(0, |t| t.offset),
-        normal: None,
-    });
+    // Box::default writes the value in its allocation; a struct literal
+    // was built on the stack and copied in.
+    let mut cpa = Box::<Cpa>::default();
+    cpa.mode = c.mode;
+    cpa.x410_mode_parameters = c.x410.map(|t| t.raw);
+    cpa.x410_offset = c.x410.map_or(0, |t| t.offset);
     if let Some(t) = &c.normal {
         parse_cpa_normal(t, cpa.normal.insert(CpaNormal::default()))?;
     }
