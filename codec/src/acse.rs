@@ -19,7 +19,7 @@ use crate::ber::{self, write_bits, write_int, write_prim, write_tlv, BitString, 
 use crate::error::{Error, Layer, Result};
 use crate::inline::InlineList;
 use crate::presentation::{
-    absent, bad_tag, check_count, emit_pdv_value, explicit, list_of, oid_list, single_octets_or_bits, write_oid,
+    absent, bad_tag, check_count, emit_pdv_value, explicit, list_into, oid_list, single_octets_or_bits, write_oid,
     write_oid_list, Members, PdvValue,
 };
 
@@ -481,8 +481,9 @@ fn push_extension<'a>(ext: &mut Vec<Octets<'a>>, m: &Tlv<'a>) -> Result<()> {
     Ok(())
 }
 
-fn user_information<'a>(m: &Tlv<'a>) -> Result<UserInformation<'a>> {
-    list_of(L, m, "user-information [30] IMPLICIT SEQUENCE OF EXTERNAL", |e| external_from_tlv(L, &e))
+/// The user-information list `m`, into `out` (empty on entry), in place.
+fn user_information<'a>(m: &Tlv<'a>, out: &mut UserInformation<'a>) -> Result<()> {
+    list_into(L, m, "user-information [30] IMPLICIT SEQUENCE OF EXTERNAL", out, |e| external_from_tlv(L, &e))
 }
 
 /// Fill `a` (`Aarq::new(ID_PLACEHOLDER)` on entry) from the AARQ `t`.
@@ -534,7 +535,7 @@ fn parse_aarq<'a>(t: &Tlv<'a>, a: &mut Aarq<'a>) -> Result<()> {
             }
             30 => {
                 seen.mark(L, 30, &m, "user-information [30]")?;
-                a.user_information = Some(user_information(&m)?);
+                user_information(&m, a.user_information.insert(UserInformation::new()))?;
             }
             _ => push_extension(&mut a.extensions, &m)?,
         }
@@ -600,7 +601,7 @@ fn parse_aare<'a>(t: &Tlv<'a>, a: &mut Aare<'a>) -> Result<()> {
             }
             30 => {
                 seen.mark(L, 30, &m, "user-information [30]")?;
-                a.user_information = Some(user_information(&m)?);
+                user_information(&m, a.user_information.insert(UserInformation::new()))?;
             }
             _ => push_extension(&mut a.extensions, &m)?,
         }
@@ -636,7 +637,7 @@ fn parse_release<'a>(t: &Tlv<'a>, what: &'static str, reason_what: &'static str)
             reason = Some(m.int(L, reason_what)?);
         } else if m.tag.class == Class::Context && m.tag.number == 30 {
             seen.mark(L, 30, &m, "user-information [30]")?;
-            ui = Some(user_information(&m)?);
+            user_information(&m, ui.insert(UserInformation::new()))?;
         } else {
             push_extension(&mut ext, &m)?;
         }
@@ -662,7 +663,7 @@ fn parse_abrt<'a>(t: &Tlv<'a>) -> Result<Abrt<'a>> {
             }
             30 => {
                 seen.mark(L, 30, &m, "user-information [30]")?;
-                a.user_information = Some(user_information(&m)?);
+                user_information(&m, a.user_information.insert(UserInformation::new()))?;
             }
             _ => push_extension(&mut a.extensions, &m)?,
         }
