@@ -367,6 +367,9 @@ impl CpaNormal<'_> {
 /// CPR-PPDU: the presentation connect refusal.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 #[serde(tag = "mode", rename_all = "lowercase")]
+// The normal-mode variant holds its result list inline; a Cpr is rare and
+// lives boxed in `Ppdu::Cpr`, so its size is no cost.
+#[allow(clippy::large_enum_variant)]
 pub enum Cpr<'a> {
     /// X.410 mode: the bare RTORJapdu SET (`31 ..`), whole TLV, at offset 0.
     X410 {

@@ -563,12 +563,11 @@ fn decode_acse_user_info<'a>(
 
 fn decode_bind<'a>(ctx: &Context, r: &RtseApdu<'a>, inner: &'a [u8], ibase: usize) -> Result<Option<P1Pdu<'a>>> {
     let parsed = match r {
-        RtseApdu::Rtorq(q) => q
-            .connection_data
-            .open()
-            .map(|raw| (raw, p1::parse_bind_argument(raw, true).map(|b| P1Pdu::BindArgument(b)))),
+        RtseApdu::Rtorq(q) => {
+            q.connection_data.open().map(|raw| (raw, p1::parse_bind_argument(raw, true).map(P1Pdu::BindArgument)))
+        }
         RtseApdu::Rtoac(a) => {
-            a.connection_data.open().map(|raw| (raw, p1::parse_bind_result(raw, true).map(|b| P1Pdu::BindResult(b))))
+            a.connection_data.open().map(|raw| (raw, p1::parse_bind_result(raw, true).map(P1Pdu::BindResult)))
         }
         RtseApdu::Rtorj(j) => j.user_data.map(|raw| (raw, p1::parse_bind_error(raw, true).map(P1Pdu::BindError))),
         _ => None,

@@ -103,8 +103,8 @@ fn bits() -> impl Strategy<Value = BitString<'static>> {
 
 fn apdu() -> impl Strategy<Value = RtseApdu<'static>> {
     prop_oneof![
-        rtorq().prop_map(|r| RtseApdu::Rtorq(r)),
-        rtoac().prop_map(|r| RtseApdu::Rtoac(r)),
+        rtorq().prop_map(RtseApdu::Rtorq),
+        rtoac().prop_map(RtseApdu::Rtoac),
         (option::of(any::<i64>().prop_map(RefuseReason::from_i64)), option::of(raw_tlv(ANY_TAGS)))
             .prop_map(|(refuse_reason, user_data)| RtseApdu::Rtorj(Rtorj { refuse_reason, user_data })),
         any::<i64>().prop_map(RtseApdu::Rttp),

@@ -284,8 +284,8 @@ fn p1_round_trip(p: &p1::P1Pdu<'_>, wrapped: bool) {
 fn bind_round_trip(raw: Option<&[u8]>, kind: u8, wrapped: bool) {
     let Some(raw) = raw else { return };
     let p = match kind {
-        0 => p1::parse_bind_argument(raw, wrapped).map(|b| p1::P1Pdu::BindArgument(b)),
-        1 => p1::parse_bind_result(raw, wrapped).map(|b| p1::P1Pdu::BindResult(b)),
+        0 => p1::parse_bind_argument(raw, wrapped).map(p1::P1Pdu::BindArgument),
+        1 => p1::parse_bind_result(raw, wrapped).map(p1::P1Pdu::BindResult),
         _ => p1::parse_bind_error(raw, wrapped).map(p1::P1Pdu::BindError),
     };
     if let Ok(p) = p {
