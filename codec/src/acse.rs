@@ -16,9 +16,10 @@
 //! transfer content (the concatenated RTTRapdu octets) is an EXTERNAL too.
 
 use crate::ber::{self, write_bits, write_int, write_prim, write_tlv, BitString, Class, Octets, Oid, Reader, Tag, Tlv};
-use crate::error::{Layer, Result};
+use crate::error::{Error, Layer, Result};
+use crate::inline::InlineList;
 use crate::presentation::{
-    absent, bad_tag, check_count, emit_pdv_value, explicit, list_of, oid_list, single_octets_or_bits, write_oid,
+    absent, bad_tag, check_count, emit_pdv_value, explicit, list_into, oid_list, single_octets_or_bits, write_oid,
     write_oid_list, Members, PdvValue,
 };
 
@@ -42,9 +43,9 @@ const T_USER_INFO: Tag = Tag::ctx_c(30);
 #[serde(tag = "pdu")]
 pub enum AcseApdu<'a> {
     #[serde(rename = "AARQ")]
-    Aarq(Box<Aarq<'a>>),
+    Aarq(Aarq<'a>),
     #[serde(rename = "AARE")]
-    Aare(Box<Aare<'a>>),
+    Aare(Aare<'a>),
     #[serde(rename = "RLRQ")]
     Rlrq(Rlrq<'a>),
     #[serde(rename = "RLRE")]
@@ -151,7 +152,7 @@ pub struct Aarq<'a> {
     pub extensions: Vec<Octets<'a>>,
     /// user-information `[30]`; `None` when absent, `Some(empty)` for `be 00`.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub user_information: Option<Vec<External<'a>>>,
+    pub user_information: Option<UserInformation<'a>>,
 }
 
 impl<'a> Aarq<'a> {
@@ -214,7 +215,7 @@ pub struct Aare<'a> {
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub extensions: Vec<Octets<'a>>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub user_information: Option<Vec<External<'a>>>,
+    pub user_information: Option<UserInformation<'a>>,
 }
 
 impl<'a> Aare<'a> {
@@ -253,7 +254,7 @@ pub struct Rlrq<'a> {
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub extensions: Vec<Octets<'a>>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub user_information: Option<Vec<External<'a>>>,
+    pub user_information: Option<UserInformation<'a>>,
 }
 
 /// A-RELEASE response.
@@ -265,7 +266,7 @@ pub struct Rlre<'a> {
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub extensions: Vec<Octets<'a>>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub user_information: Option<Vec<External<'a>>>,
+    pub user_information: Option<UserInformation<'a>>,
 }
 
 /// A-ABORT.
@@ -279,13 +280,16 @@ pub struct Abrt<'a> {
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub extensions: Vec<Octets<'a>>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub user_information: Option<Vec<External<'a>>>,
+    pub user_information: Option<UserInformation<'a>>,
 }
 
 /// The encoding CHOICE of an EXTERNAL: the same shape as a PDV's
 /// presentation-data-values (`Single` = the raw TLV of the one value inside
 /// `[0]`, `OctetAligned`, `Arbitrary`).
 pub type ExternalEncoding<'a> = PdvValue<'a>;
+
+/// An ACSE user-information list: one EXTERNAL inline (RTSE sends one).
+pub type UserInformation<'a> = InlineList<External<'a>, 1>;
 
 /// EXTERNAL (X.208-1988 shape, `[UNIVERSAL 8] IMPLICIT SEQUENCE`, `28 ..`).
 #[derive(Debug, Clone, Eq, serde::Serialize)]
@@ -316,6 +320,14 @@ impl PartialEq for External<'_> {
     }
 }
 
+/// The filler of unused [`UserInformation`] slots: an empty
+/// single-ASN1-type value.
+impl Default for External<'_> {
+    fn default() -> Self {
+        External::single(0, &[])
+    }
+}
+
 impl<'a> External<'a> {
     /// `EXTERNAL { indirect-reference pcid, single-ASN1-type raw }`, the
     /// shape RTSE uses.
@@ -335,15 +347,50 @@ impl<'a> External<'a> {
 
 /// Parse one ACSE APDU.
 pub fn parse(input: &[u8]) -> Result<(AcseApdu<'_>, &[u8])> {
+    let mut out = None;
+    let rest = parse_into(input, &mut out)?;
+    match out {
+        Some(apdu) => Ok((apdu, rest)),
+        // parse_into fills `out` whenever it succeeds.
+        None => Err(Error::eof(L, 0, "ACSE APDU")),
+    }
+}
+
+/// [`parse`] into `out` (`None` on entry; `Some` on success, `None` on
+/// error), in place: an AARQ or AARE is a few hundred octets, copied on
+/// every move.
+pub fn parse_into<'a>(input: &'a [u8], out: &mut Option<AcseApdu<'a>>) -> Result<&'a [u8]> {
+    let r = parse_in_place(input, out);
+    if r.is_err() {
+        *out = None;
+    }
+    r
+}
+
+fn parse_in_place<'a>(input: &'a [u8], out: &mut Option<AcseApdu<'a>>) -> Result<&'a [u8]> {
     const WHAT: &str = "ACSE APDU: AARQ [APPLICATION 0] .. ABRT [APPLICATION 4]";
     let mut r = Reader::new(L, input);
     let t = r.read(WHAT)?;
     if t.tag.class != Class::Application || !t.tag.constructed {
         return Err(bad_tag(L, &t, WHAT));
     }
+    match t.tag.number {
+        0 => {
+            if let AcseApdu::Aarq(a) = out.insert(AcseApdu::Aarq(Aarq::new(ID_PLACEHOLDER))) {
+                parse_aarq(&t, a)?;
+            }
+            return Ok(r.rest());
+        }
+        1 => {
+            let aare = Aare::new(ID_PLACEHOLDER, 0, SourceDiagnostic::User(0));
+            if let AcseApdu::Aare(a) = out.insert(AcseApdu::Aare(aare)) {
+                parse_aare(&t, a)?;
+            }
+            return Ok(r.rest());
+        }
+        _ => {}
+    }
     let apdu = match t.tag.number {
-        0 => AcseApdu::Aarq(Box::new(parse_aarq(&t)?)),
-        1 => AcseApdu::Aare(Box::new(parse_aare(&t)?)),
         2 => AcseApdu::Rlrq(
             parse_release(&t, "RLRQ member", "reason [0] IMPLICIT Release-request-reason")
                 .map(|(reason, extensions, user_information)| Rlrq { reason, extensions, user_information })?,
@@ -355,7 +402,8 @@ pub fn parse(input: &[u8]) -> Result<(AcseApdu<'_>, &[u8])> {
         4 => AcseApdu::Abrt(parse_abrt(&t)?),
         _ => return Err(bad_tag(L, &t, WHAT)),
     };
-    Ok((apdu, r.rest()))
+    *out = Some(apdu);
+    Ok(r.rest())
 }
 
 fn explicit_int(t: &Tlv<'_>, what: &'static str) -> Result<i64> {
@@ -433,15 +481,16 @@ fn push_extension<'a>(ext: &mut Vec<Octets<'a>>, m: &Tlv<'a>) -> Result<()> {
     Ok(())
 }
 
-fn user_information<'a>(m: &Tlv<'a>) -> Result<Vec<External<'a>>> {
-    list_of(L, m, "user-information [30] IMPLICIT SEQUENCE OF EXTERNAL", |e| external_from_tlv(L, &e))
+/// The user-information list `m`, into `out` (empty on entry), in place.
+fn user_information<'a>(m: &Tlv<'a>, out: &mut UserInformation<'a>) -> Result<()> {
+    list_into(L, m, "user-information [30] IMPLICIT SEQUENCE OF EXTERNAL", out, |e| external_from_tlv(L, &e))
 }
 
-fn parse_aarq<'a>(t: &Tlv<'a>) -> Result<Aarq<'a>> {
+/// Fill `a` (`Aarq::new(ID_PLACEHOLDER)` on entry) from the AARQ `t`.
+fn parse_aarq<'a>(t: &Tlv<'a>, a: &mut Aarq<'a>) -> Result<()> {
     let mut r = t.reader(L);
     let mut seen = Members::sequence();
     let mut acn = None;
-    let mut a = Aarq::new(ID_PLACEHOLDER);
     while !r.is_empty() {
         let m = r.read("AARQ member")?;
         let n = if m.tag.class == Class::Context { m.tag.number } else { u32::MAX };
@@ -486,23 +535,24 @@ fn parse_aarq<'a>(t: &Tlv<'a>) -> Result<Aarq<'a>> {
             }
             30 => {
                 seen.mark(L, 30, &m, "user-information [30]")?;
-                a.user_information = Some(user_information(&m)?);
+                user_information(&m, a.user_information.insert(UserInformation::new()))?;
             }
             _ => push_extension(&mut a.extensions, &m)?,
         }
     }
     a.application_context_name = acn.ok_or_else(|| absent(L, t, "application-context-name [1] in AARQ"))?;
-    Ok(a)
+    Ok(())
 }
 
 /// Placeholder until the mandatory member is read (never returned).
 const ID_PLACEHOLDER: Oid<'static> = Oid::from_raw(&[]);
 
-fn parse_aare<'a>(t: &Tlv<'a>) -> Result<Aare<'a>> {
+/// Fill `a` (`Aare::new(ID_PLACEHOLDER, 0, User(0))` on entry) from the
+/// AARE `t`.
+fn parse_aare<'a>(t: &Tlv<'a>, a: &mut Aare<'a>) -> Result<()> {
     let mut r = t.reader(L);
     let mut seen = Members::sequence();
     let (mut acn, mut result, mut diag) = (None, None, None);
-    let mut a = Aare::new(ID_PLACEHOLDER, 0, SourceDiagnostic::User(0));
     while !r.is_empty() {
         let m = r.read("AARE member")?;
         let n = if m.tag.class == Class::Context { m.tag.number } else { u32::MAX };
@@ -551,7 +601,7 @@ fn parse_aare<'a>(t: &Tlv<'a>) -> Result<Aare<'a>> {
             }
             30 => {
                 seen.mark(L, 30, &m, "user-information [30]")?;
-                a.user_information = Some(user_information(&m)?);
+                user_information(&m, a.user_information.insert(UserInformation::new()))?;
             }
             _ => push_extension(&mut a.extensions, &m)?,
         }
@@ -559,7 +609,7 @@ fn parse_aare<'a>(t: &Tlv<'a>) -> Result<Aare<'a>> {
     a.application_context_name = acn.ok_or_else(|| absent(L, t, "application-context-name [1] in AARE"))?;
     a.result = result.ok_or_else(|| absent(L, t, "result [2] in AARE"))?;
     a.result_source_diagnostic = diag.ok_or_else(|| absent(L, t, "result-source-diagnostic [3] in AARE"))?;
-    Ok(a)
+    Ok(())
 }
 
 fn source_diagnostic(t: &Tlv<'_>) -> Result<SourceDiagnostic> {
@@ -574,7 +624,7 @@ fn source_diagnostic(t: &Tlv<'_>) -> Result<SourceDiagnostic> {
     }
 }
 
-type Release<'a> = (Option<i64>, Vec<Octets<'a>>, Option<Vec<External<'a>>>);
+type Release<'a> = (Option<i64>, Vec<Octets<'a>>, Option<UserInformation<'a>>);
 
 fn parse_release<'a>(t: &Tlv<'a>, what: &'static str, reason_what: &'static str) -> Result<Release<'a>> {
     let mut r = t.reader(L);
@@ -587,7 +637,7 @@ fn parse_release<'a>(t: &Tlv<'a>, what: &'static str, reason_what: &'static str)
             reason = Some(m.int(L, reason_what)?);
         } else if m.tag.class == Class::Context && m.tag.number == 30 {
             seen.mark(L, 30, &m, "user-information [30]")?;
-            ui = Some(user_information(&m)?);
+            user_information(&m, ui.insert(UserInformation::new()))?;
         } else {
             push_extension(&mut ext, &m)?;
         }
@@ -613,7 +663,7 @@ fn parse_abrt<'a>(t: &Tlv<'a>) -> Result<Abrt<'a>> {
             }
             30 => {
                 seen.mark(L, 30, &m, "user-information [30]")?;
-                a.user_information = Some(user_information(&m)?);
+                user_information(&m, a.user_information.insert(UserInformation::new()))?;
             }
             _ => push_extension(&mut a.extensions, &m)?,
         }
@@ -761,7 +811,7 @@ fn emit_ae(out: &mut Vec<u8>, base: u32, ae: &AeTitle<'_>) {
 }
 
 /// implementation-information, extension members (raw, as received), user-information.
-fn emit_tail(out: &mut Vec<u8>, impl_info: &Option<Octets<'_>>, ext: &[Octets<'_>], ui: &Option<Vec<External<'_>>>) {
+fn emit_tail(out: &mut Vec<u8>, impl_info: &Option<Octets<'_>>, ext: &[Octets<'_>], ui: &Option<UserInformation<'_>>) {
     if let Some(i) = impl_info {
         write_prim(out, Tag::ctx(29), i);
     }
@@ -812,6 +862,35 @@ mod tests {
         let mut out = Vec::new();
         emit(&a, &mut out);
         assert_eq!(out, b);
+    }
+
+    /// `parse_into` fills its slot as `parse` returns, and leaves it
+    /// `None` on an error (even one found after the AARQ/AARE was begun).
+    #[test]
+    fn parse_into_matches_parse() {
+        let aarq = Aarq {
+            user_information: Some(vec![External::single(3, &[0x05, 0x00])].into()),
+            ..Aarq::new(crate::presentation::ID_AC_MTS_TRANSFER)
+        };
+        let aare = Aare::new(crate::presentation::ID_AC_MTS_TRANSFER, 0, SourceDiagnostic::User(0));
+        for apdu in [AcseApdu::Aarq(aarq), AcseApdu::Aare(aare), AcseApdu::Rlrq(Rlrq::default())] {
+            let mut b = Vec::new();
+            emit(&apdu, &mut b);
+            b.push(0x42);
+            let mut slot = None;
+            assert_eq!(parse_into(&b, &mut slot).unwrap(), &[0x42]);
+            assert_eq!(slot.as_ref(), Some(&apdu));
+            assert_eq!(parse(&b).unwrap(), (apdu, &[0x42][..]));
+            // Cut inside the last member: begun, then failed.
+            let cut = &b[..b.len() - 2];
+            let mut slot = None;
+            assert_eq!(parse_into(cut, &mut slot).unwrap_err(), parse(cut).unwrap_err());
+            assert!(slot.is_none());
+        }
+        let b = hex::decode("6000").unwrap();
+        let mut slot = None;
+        assert!(parse_into(&b, &mut slot).is_err());
+        assert!(slot.is_none());
     }
 
     #[test]

@@ -262,6 +262,13 @@ impl<'a> Reader<'a> {
 
     /// Read the next TLV if it has `tag`.
     pub fn optional(&mut self, tag: Tag, what: &'static str) -> Result<Option<Tlv<'a>>> {
+        // The common header decides inline (as `peek_tag` would: it reads
+        // the same header); `peek_tag` handles the rest.
+        match read_header_fast(self.rest()) {
+            Some(h) if h.tag != tag => return Ok(None),
+            Some(_) => return self.read(what).map(Some),
+            None => {}
+        }
         if self.peek_tag() == Some(tag) {
             self.read(what).map(Some)
         } else {
@@ -589,6 +596,14 @@ impl BitString<'_> {
 #[derive(Clone, PartialEq, Eq, Hash)]
 pub struct Oid<'a>(pub Cow<'a, [u8]>);
 
+/// No content octets (not a valid OID): the filler of unused
+/// [`crate::inline::InlineList`] slots.
+impl Default for Oid<'_> {
+    fn default() -> Self {
+        Oid(Cow::Borrowed(&[]))
+    }
+}
+
 impl<'a> Oid<'a> {
     /// From content octets known to be valid (constants).
     pub const fn from_raw(raw: &'a [u8]) -> Self {
@@ -775,6 +790,37 @@ pub fn write_bits(out: &mut Vec<u8>, tag: Tag, bits: &BitString<'_>) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// `optional` gives what peeking the tag and then reading gave (its
+    /// former body), and leaves the reader at the same place, for every
+    /// identifier octet, length form and shortfall, and for a tag that
+    /// matches and one that does not.
+    #[test]
+    fn optional_agrees_with_peek_then_read() {
+        let body: Vec<u8> = (0..300u16).map(|i| (i * 5) as u8).collect();
+        for id in 0..=255u8 {
+            for len in [&[0x00][..], &[0x03], &[0x80], &[0x81, 0x02], &[0x82, 0x01, 0x00], &[0x83, 0, 0, 1], &[]] {
+                for have in [0usize, 2, 3, 260] {
+                    let mut input = vec![id];
+                    input.extend_from_slice(len);
+                    input.extend_from_slice(&body[..have]);
+                    input.extend_from_slice(&[0, 0]);
+                    let t = read_header(Layer::Acse, &input).map(|h| h.tag).ok();
+                    for tag in [t.unwrap_or(INTEGER), Tag::ctx(3), SEQUENCE] {
+                        for depth in [0, MAX_DEPTH + 1] {
+                            let mut a = Reader::at(Layer::Acse, &input, 3, depth);
+                            let mut b = a.clone();
+                            let got = a.optional(tag, "value");
+                            let want = if b.peek_tag() == Some(tag) { b.read("value").map(Some) } else { Ok(None) };
+                            assert_eq!(got, want, "{input:02x?} {tag:?} depth {depth}");
+                            assert_eq!(a.pos, b.pos, "{input:02x?}");
+                        }
+                    }
+                }
+            }
+        }
+        assert_eq!(Reader::new(Layer::Acse, &[]).optional(INTEGER, "value"), Ok(None));
+    }
 
     #[test]
     fn read_agrees_with_read_general() {

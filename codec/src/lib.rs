@@ -24,6 +24,7 @@
 pub mod ber;
 pub mod error;
 pub mod hex;
+pub mod inline;
 pub mod limits;
 
 pub mod acse;

@@ -68,8 +68,8 @@ int_enum! {
 /// `{"pdu": "Message", "id": "/C=GB/A= /P=ACME/;MSG-0001", ...}`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum P1Pdu<'a> {
-    BindArgument(Box<Bind<'a>>),
-    BindResult(Box<Bind<'a>>),
+    BindArgument(Bind<'a>),
+    BindResult(Bind<'a>),
     BindError(BindError),
     Message(Box<Transfer<'a>>),
     Report(Box<Transfer<'a>>),

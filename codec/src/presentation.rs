@@ -26,6 +26,7 @@
 
 use crate::ber::{self, write_bits, write_int, write_prim, write_tlv, BitString, Class, Octets, Oid, Reader, Tag, Tlv};
 use crate::error::{Error, Found, Layer, Result};
+use crate::inline::InlineList;
 use crate::limits::MAX_LIST_ITEMS;
 
 const L: Layer = Layer::Presentation;
@@ -165,12 +166,22 @@ impl Mode {
 }
 
 /// One entry of a Context-list (CP presentation-context-definition-list).
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, serde::Serialize)]
 pub struct ContextDef<'a> {
     pub pcid: i64,
     pub abstract_syntax: Oid<'a>,
-    pub transfer_syntaxes: Vec<Oid<'a>>,
+    pub transfer_syntaxes: TransferSyntaxes<'a>,
 }
+
+/// The transfer syntaxes of a [`ContextDef`] (nearly always one).
+pub type TransferSyntaxes<'a> = InlineList<Oid<'a>, 1>;
+
+/// A presentation-context-definition-list: up to four contexts inline
+/// (an RTSE association names three: ACSE, RTSE, MTSE).
+pub type ContextList<'a> = InlineList<ContextDef<'a>, 4>;
+
+/// A presentation-context-definition-result-list: up to four inline.
+pub type ResultList<'a> = InlineList<ContextResult<'a>, 4>;
 
 /// Default-context-name.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
@@ -181,7 +192,7 @@ pub struct DefaultContextName<'a> {
 
 /// One entry of a Result-list (positional: entry n answers context n of the
 /// CP's list).
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, serde::Serialize)]
 pub struct ContextResult<'a> {
     /// acceptance(0), user-rejection(1), provider-rejection(2).
     pub result: i64,
@@ -243,7 +254,7 @@ pub struct CpNormal<'a> {
     pub called_selector: Option<Octets<'a>>,
     /// presentation-context-definition-list.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub context_list: Option<Vec<ContextDef<'a>>>,
+    pub context_list: Option<ContextList<'a>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub default_context_name: Option<DefaultContextName<'a>>,
     /// context-management(0), restoration(1).
@@ -333,7 +344,7 @@ pub struct CpaNormal<'a> {
     pub responding_selector: Option<Octets<'a>>,
     /// presentation-context-definition-result-list.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub result_list: Option<Vec<ContextResult<'a>>>,
+    pub result_list: Option<ResultList<'a>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub presentation_requirements: Option<BitString<'a>>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -356,6 +367,9 @@ impl CpaNormal<'_> {
 /// CPR-PPDU: the presentation connect refusal.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 #[serde(tag = "mode", rename_all = "lowercase")]
+// The normal-mode variant holds its result list inline; a Cpr is rare and
+// lives boxed in `Ppdu::Cpr`, so its size is no cost.
+#[allow(clippy::large_enum_variant)]
 pub enum Cpr<'a> {
     /// X.410 mode: the bare RTORJapdu SET (`31 ..`), whole TLV, at offset 0.
     X410 {
@@ -373,7 +387,7 @@ pub struct CprNormal<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub responding_selector: Option<Octets<'a>>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub result_list: Option<Vec<ContextResult<'a>>>,
+    pub result_list: Option<ResultList<'a>>,
     /// Result of the default context (acceptance(0), user-rejection(1), provider-rejection(2)).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub default_context_result: Option<i64>,
@@ -604,7 +618,7 @@ fn ser_opt_hex<S: serde::Serializer>(b: &Option<&[u8]>, s: S) -> core::result::R
 // Presentation context map.
 
 /// One defined presentation context.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, serde::Serialize)]
 pub struct ContextEntry {
     pub pcid: i64,
     pub abstract_syntax: Oid<'static>,
@@ -620,10 +634,16 @@ pub struct ContextEntry {
 /// timeline benchmark's 10 MB), else an owned copy. Equal to
 /// `oid.clone().into_owned()` either way.
 fn owned_syntax(oid: &Oid<'_>) -> Oid<'static> {
-    [ID_AS_ACSE, BER, ID_AS_MTA_RTSE, ID_AS_MTSE]
-        .into_iter()
-        .find(|k| k == oid)
-        .unwrap_or_else(|| oid.clone().into_owned())
+    let b = oid.as_bytes();
+    // By reference and length first: building the four constants and
+    // comparing each with a call cost 120 instructions an OID.
+    for k in [&ID_AS_ACSE, &BER, &ID_AS_MTA_RTSE, &ID_AS_MTSE] {
+        let kb = k.as_bytes();
+        if kb.len() == b.len() && kb == b {
+            return k.clone();
+        }
+    }
+    oid.clone().into_owned()
 }
 
 /// Presentation context identifier -> abstract syntax, for one presentation
@@ -633,25 +653,31 @@ fn owned_syntax(oid: &Oid<'_>) -> Oid<'static> {
 /// parsers bound the lists).
 #[derive(Debug, Clone, PartialEq, Eq, Default, serde::Serialize)]
 pub struct ContextMap {
-    entries: Vec<ContextEntry>,
+    entries: InlineList<ContextEntry, 4>,
 }
 
 impl ContextMap {
-    pub const fn new() -> Self {
-        ContextMap { entries: Vec::new() }
+    pub fn new() -> Self {
+        ContextMap { entries: InlineList::new() }
     }
 
     /// The contexts a CP proposes (all of them: no answer seen yet).
     pub fn proposed(cp: &Cp<'_>) -> Self {
         let mut m = ContextMap::new();
+        m.propose(cp);
+        m
+    }
+
+    /// Make this map [`ContextMap::proposed`]`(cp)`, in place.
+    pub fn propose(&mut self, cp: &Cp<'_>) {
+        self.entries.clear();
         for d in cp.context_list() {
             let ts = match d.transfer_syntaxes.as_slice() {
                 [one] => Some(owned_syntax(one)),
                 _ => None,
             };
-            m.insert(d.pcid, owned_syntax(&d.abstract_syntax), ts);
+            self.insert(d.pcid, owned_syntax(&d.abstract_syntax), ts);
         }
-        m
     }
 
     /// The contexts a CP proposed and a CPA accepted. The result list is
@@ -783,25 +809,67 @@ pub(crate) fn check_count(layer: Layer, t: &Tlv<'_>, n: usize, what: &'static st
 }
 
 /// SEQUENCE OF (or SET OF) the content of `t`, each item read by `f`.
-pub(crate) fn list_of<'a, T>(
+pub(crate) fn list_of<'a, T, C: ListOut<T>>(
     layer: Layer,
     t: &Tlv<'a>,
     what: &'static str,
     mut f: impl FnMut(Tlv<'a>) -> Result<T>,
-) -> Result<Vec<T>> {
+) -> Result<C> {
     constructed(layer, t, what)?;
     let mut r = t.reader(layer);
-    let mut out = Vec::new();
+    let mut out = C::default();
     while !r.is_empty() {
         let item = r.read(what)?;
-        check_count(layer, &item, out.len(), what)?;
-        out.push(f(item)?);
+        check_count(layer, &item, out.count(), what)?;
+        out.push_item(f(item)?);
     }
     Ok(out)
 }
 
+/// [`list_of`] into `out` (empty on entry), filled in place.
+pub(crate) fn list_into<'a, T, C: ListOut<T>>(
+    layer: Layer,
+    t: &Tlv<'a>,
+    what: &'static str,
+    out: &mut C,
+    mut f: impl FnMut(Tlv<'a>) -> Result<T>,
+) -> Result<()> {
+    constructed(layer, t, what)?;
+    let mut r = t.reader(layer);
+    while !r.is_empty() {
+        let item = r.read(what)?;
+        check_count(layer, &item, out.count(), what)?;
+        out.push_item(f(item)?);
+    }
+    Ok(())
+}
+
+/// What [`list_of`] fills: a `Vec` or an [`InlineList`].
+pub(crate) trait ListOut<T>: Default {
+    fn count(&self) -> usize;
+    fn push_item(&mut self, v: T);
+}
+
+impl<T> ListOut<T> for Vec<T> {
+    fn count(&self) -> usize {
+        self.len()
+    }
+    fn push_item(&mut self, v: T) {
+        self.push(v);
+    }
+}
+
+impl<T: Default, const N: usize> ListOut<T> for InlineList<T, N> {
+    fn count(&self) -> usize {
+        self.len()
+    }
+    fn push_item(&mut self, v: T) {
+        self.push(v);
+    }
+}
+
 /// SEQUENCE OF OBJECT IDENTIFIER.
-pub(crate) fn oid_list<'a>(layer: Layer, t: &Tlv<'a>, what: &'static str) -> Result<Vec<Oid<'a>>> {
+pub(crate) fn oid_list<'a, C: ListOut<Oid<'a>>>(layer: Layer, t: &Tlv<'a>, what: &'static str) -> Result<C> {
     list_of(layer, t, what, |i| {
         if i.tag != ber::OID {
             return Err(bad_tag(layer, &i, what));
@@ -834,12 +902,12 @@ pub(crate) fn write_oid_list(out: &mut Vec<u8>, tag: Tag, l: &[Oid<'_>]) {
 pub fn parse_for(slot: PpduSlot, input: &[u8]) -> Result<(Ppdu<'_>, &[u8])> {
     Ok(match slot {
         PpduSlot::Connect => {
-            let (p, r) = parse_cp(input)?;
-            (Ppdu::Cp(Box::new(p)), r)
+            let (p, r) = parse_cp_boxed(input)?;
+            (Ppdu::Cp(p), r)
         }
         PpduSlot::Accept => {
-            let (p, r) = parse_cpa(input)?;
-            (Ppdu::Cpa(Box::new(p)), r)
+            let (p, r) = parse_cpa_boxed(input)?;
+            (Ppdu::Cpa(p), r)
         }
         PpduSlot::Refuse => {
             let (p, r) = parse_cpr(input)?;
@@ -930,26 +998,29 @@ fn parse_connect_set<'a>(input: &'a [u8], what: &'static str) -> Result<(Connect
 
 /// Parse a CP-type (CN user data).
 pub fn parse_cp(input: &[u8]) -> Result<(Cp<'_>, &[u8])> {
-    let (c, rest) = parse_connect_set(input, "CP-type SET")?;
-    let normal = match &c.normal {
-        Some(t) => Some(parse_cp_normal(t)?),
-        None => None,
-    };
-    Ok((
-        Cp {
-            mode: c.mode,
-            x410_mode_parameters: c.x410.map(|t| t.raw),
-            x410_offset: c.x410.map_or(0, |t| t.offset),
-            normal,
-        },
-        rest,
-    ))
+    parse_cp_boxed(input).map(|(cp, rest)| (*cp, rest))
 }
 
-fn parse_cp_normal<'a>(t: &Tlv<'a>) -> Result<CpNormal<'a>> {
+/// [`parse_cp`] into a box, filled in place: a `Cp` (with its context
+/// list inline) is several hundred octets, and each move of it a copy.
+fn parse_cp_boxed(input: &[u8]) -> Result<(Box<Cp<'_>>, &[u8])> {
+    let (c, rest) = parse_connect_set(input, "CP-type SET")?;
+    // Box::default writes the value in its allocation; a struct literal
+    // was built on the stack and copied in.
+    let mut cp = Box::<Cp>::default();
+    cp.mode = c.mode;
+    cp.x410_mode_parameters = c.x410.map(|t| t.raw);
+    cp.x410_offset = c.x410.map_or(0, |t| t.offset);
+    if let Some(t) = &c.normal {
+        parse_cp_normal(t, cp.normal.insert(CpNormal::default()))?;
+    }
+    Ok((cp, rest))
+}
+
+/// Fill `n` (default on entry) from the normal-mode-parameters.
+fn parse_cp_normal<'a>(t: &Tlv<'a>, n: &mut CpNormal<'a>) -> Result<()> {
     const WHAT: &str = "CP normal-mode-parameters member";
     let mut r = t.reader(L);
-    let mut n = CpNormal::default();
     let mut seen = Members::sequence();
     while !r.is_empty() {
         let m = r.read(WHAT)?;
@@ -968,7 +1039,7 @@ fn parse_cp_normal<'a>(t: &Tlv<'a>) -> Result<CpNormal<'a>> {
             }
             (Class::Context, 4) => {
                 seen.mark(L, 4, &m, "presentation-context-definition-list [4]")?;
-                n.context_list = Some(parse_context_list(&m)?);
+                parse_context_list(&m, n.context_list.insert(ContextList::new()))?;
             }
             (Class::Context, 6) => {
                 seen.mark(L, 6, &m, "default-context-name [6]")?;
@@ -1005,7 +1076,7 @@ fn parse_cp_normal<'a>(t: &Tlv<'a>) -> Result<CpNormal<'a>> {
             _ => return Err(bad_tag(L, &m, WHAT)),
         }
     }
-    Ok(n)
+    Ok(())
 }
 
 fn explicit_bits<'a>(t: &Tlv<'a>, what: &'static str) -> Result<BitString<'a>> {
@@ -1024,9 +1095,9 @@ fn explicit_int(t: &Tlv<'_>, what: &'static str) -> Result<i64> {
     inner.int(L, what)
 }
 
-fn parse_context_list<'a>(t: &Tlv<'a>) -> Result<Vec<ContextDef<'a>>> {
+fn parse_context_list<'a>(t: &Tlv<'a>, out: &mut ContextList<'a>) -> Result<()> {
     const WHAT: &str = "Context-list SEQUENCE";
-    list_of(L, t, "presentation-context-definition-list [4] IMPLICIT SEQUENCE OF", |item| {
+    list_into(L, t, "presentation-context-definition-list [4] IMPLICIT SEQUENCE OF", out, |item| {
         if item.tag != T_SEQ {
             return Err(bad_tag(L, &item, WHAT));
         }
@@ -1053,9 +1124,9 @@ fn parse_default_context_name<'a>(t: &Tlv<'a>) -> Result<DefaultContextName<'a>>
     Ok(DefaultContextName { abstract_syntax, transfer_syntax })
 }
 
-fn parse_result_list<'a>(t: &Tlv<'a>, what: &'static str) -> Result<Vec<ContextResult<'a>>> {
+fn parse_result_list<'a>(t: &Tlv<'a>, what: &'static str, out: &mut ResultList<'a>) -> Result<()> {
     const ITEM: &str = "Result-list SEQUENCE";
-    list_of(L, t, what, |item| {
+    list_into(L, t, what, out, |item| {
         if item.tag != T_SEQ {
             return Err(bad_tag(L, &item, ITEM));
         }
@@ -1093,26 +1164,28 @@ fn parse_context_id_list<'a>(t: &Tlv<'a>) -> Result<Vec<ContextId<'a>>> {
 
 /// Parse a CPA-PPDU (AC user data).
 pub fn parse_cpa(input: &[u8]) -> Result<(Cpa<'_>, &[u8])> {
-    let (c, rest) = parse_connect_set(input, "CPA-PPDU SET")?;
-    let normal = match &c.normal {
-        Some(t) => Some(parse_cpa_normal(t)?),
-        None => None,
-    };
-    Ok((
-        Cpa {
-            mode: c.mode,
-            x410_mode_parameters: c.x410.map(|t| t.raw),
-            x410_offset: c.x410.map_or(0, |t| t.offset),
-            normal,
-        },
-        rest,
-    ))
+    parse_cpa_boxed(input).map(|(cpa, rest)| (*cpa, rest))
 }
 
-fn parse_cpa_normal<'a>(t: &Tlv<'a>) -> Result<CpaNormal<'a>> {
+/// [`parse_cpa`] into a box, filled in place (see [`parse_cp_boxed`]).
+fn parse_cpa_boxed(input: &[u8]) -> Result<(Box<Cpa<'_>>, &[u8])> {
+    let (c, rest) = parse_connect_set(input, "CPA-PPDU SET")?;
+    // Box::default writes the value in its allocation; a struct literal
+    // was built on the stack and copied in.
+    let mut cpa = Box::<Cpa>::default();
+    cpa.mode = c.mode;
+    cpa.x410_mode_parameters = c.x410.map(|t| t.raw);
+    cpa.x410_offset = c.x410.map_or(0, |t| t.offset);
+    if let Some(t) = &c.normal {
+        parse_cpa_normal(t, cpa.normal.insert(CpaNormal::default()))?;
+    }
+    Ok((cpa, rest))
+}
+
+/// Fill `n` (default on entry) from the normal-mode-parameters.
+fn parse_cpa_normal<'a>(t: &Tlv<'a>, n: &mut CpaNormal<'a>) -> Result<()> {
     const WHAT: &str = "CPA normal-mode-parameters member";
     let mut r = t.reader(L);
-    let mut n = CpaNormal::default();
     let mut seen = Members::sequence();
     while !r.is_empty() {
         let m = r.read(WHAT)?;
@@ -1128,10 +1201,11 @@ fn parse_cpa_normal<'a>(t: &Tlv<'a>) -> Result<CpaNormal<'a>> {
             }
             (Class::Context, 5) => {
                 seen.mark(L, 5, &m, "presentation-context-definition-result-list [5]")?;
-                n.result_list = Some(parse_result_list(
+                parse_result_list(
                     &m,
                     "presentation-context-definition-result-list [5] IMPLICIT SEQUENCE OF",
-                )?);
+                    n.result_list.insert(ResultList::new()),
+                )?;
             }
             (Class::Context, 8) => {
                 seen.mark(L, 8, &m, "presentation-requirements [8]")?;
@@ -1156,7 +1230,7 @@ fn parse_cpa_normal<'a>(t: &Tlv<'a>) -> Result<CpaNormal<'a>> {
             _ => return Err(bad_tag(L, &m, WHAT)),
         }
     }
-    Ok(n)
+    Ok(())
 }
 
 /// Parse a CPR-PPDU (RF user data): a bare SET is the X.410-mode RTORJapdu,
@@ -1194,10 +1268,11 @@ fn parse_cpr_normal<'a>(t: &Tlv<'a>) -> Result<CprNormal<'a>> {
             }
             (Class::Context, 5) => {
                 seen.mark(L, 5, &m, "presentation-context-definition-result-list [5]")?;
-                n.result_list = Some(parse_result_list(
+                parse_result_list(
                     &m,
                     "presentation-context-definition-result-list [5] IMPLICIT SEQUENCE OF",
-                )?);
+                    n.result_list.insert(ResultList::new()),
+                )?;
             }
             (Class::Context, 7) => {
                 seen.mark(L, 7, &m, "default-context-result [7]")?;
@@ -1408,7 +1483,7 @@ fn opt_user_data(out: &mut Vec<u8>, u: &Option<UserData<'_>>) {
     }
 }
 
-fn emit_result_list(out: &mut Vec<u8>, tag: Tag, l: &Option<Vec<ContextResult<'_>>>) {
+fn emit_result_list(out: &mut Vec<u8>, tag: Tag, l: &Option<ResultList<'_>>) {
     let Some(l) = l else { return };
     write_tlv(out, tag, |o| {
         for r in l {

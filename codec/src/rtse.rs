@@ -161,8 +161,8 @@ int_enum! {
 /// `{"pdu": "RTTP", "priority": n}`, RTTR `{"pdu": "RTTR", "len": n, "data": hex}`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum RtseApdu<'a> {
-    Rtorq(Box<Rtorq<'a>>),
-    Rtoac(Box<Rtoac<'a>>),
+    Rtorq(Rtorq<'a>),
+    Rtoac(Rtoac<'a>),
     Rtorj(Rtorj<'a>),
     /// RT-TURN-PLEASE priority (0 = most urgent).
     Rttp(i64),
@@ -415,9 +415,9 @@ pub fn parse_tlv<'a>(t: &Tlv<'a>) -> Result<RtseApdu<'a>> {
     const L: Layer = Layer::Rtse;
     let tag = t.tag;
     Ok(if tag == TAG_RTORQ {
-        RtseApdu::Rtorq(Box::new(parse_rtorq_members(t, L)?))
+        RtseApdu::Rtorq(parse_rtorq_members(t, L)?)
     } else if tag == TAG_RTOAC {
-        RtseApdu::Rtoac(Box::new(parse_rtoac_members(t, L)?))
+        RtseApdu::Rtoac(parse_rtoac_members(t, L)?)
     } else if tag == TAG_RTORJ {
         RtseApdu::Rtorj(parse_rtorj_members(t, L)?)
     } else if tag == TAG_RTAB {

@@ -850,6 +850,30 @@ impl<'a> Iterator for ParamIter<'a> {
     }
 }
 
+/// The first untyped User Data unit of `params`, else the first Extended
+/// User Data: what iterating `params` and matching the codes gives.
+fn untyped_user_data<'a>(params: &Params<'a>) -> Option<&'a [u8]> {
+    if params.raw.is_empty() {
+        return None;
+    }
+    let want_ud = !params.known.contains(&pi::USER_DATA);
+    let want_ext = !params.known.contains(&pi::EXTENDED_USER_DATA);
+    if !want_ud && !want_ext {
+        return None;
+    }
+    let mut extended = None;
+    let mut rest = params.raw;
+    while let Some((code, value, r)) = split_unit(rest) {
+        rest = r;
+        match code {
+            pi::USER_DATA if want_ud => return Some(value),
+            pi::EXTENDED_USER_DATA if want_ext && extended.is_none() => extended = Some(value),
+            _ => {}
+        }
+    }
+    extended
+}
+
 /// `code len value` from the front of `b`, or `None` if malformed (only
 /// possible for a view not built by this module).
 fn split_unit(b: &[u8]) -> Option<(u8, &[u8], &[u8])> {
@@ -1506,20 +1530,10 @@ impl<'a> Spdu<'a> {
         };
         typed.or_else(|| {
             // One pass over the untyped parameters: User Data, else
-            // Extended User Data.
-            let params = self.params();
-            if params.raw.is_empty() {
-                return None;
-            }
-            let mut extended = None;
-            for p in &params {
-                match p.code {
-                    pi::USER_DATA => return Some(p.value),
-                    pi::EXTENDED_USER_DATA if extended.is_none() => extended = Some(p.value),
-                    _ => {}
-                }
-            }
-            extended
+            // Extended User Data. A code the SPDU types (in `known`) is
+            // never untyped: decided once, not per unit as `Params::iter`
+            // would.
+            untyped_user_data(&self.params())
         })
     }
 
@@ -1751,7 +1765,10 @@ pub struct Tsdu<'a> {
 
 impl Default for Tsdu<'_> {
     fn default() -> Self {
-        Tsdu { head: [const { None }; INLINE_SPDUS], more: Vec::new(), repairs: Repairs::default() }
+        // Spelled out: `[const { None }; INLINE_SPDUS]` was built on the
+        // stack and copied (160 octets) into every new stack's Tsdu.
+        const _: () = assert!(INLINE_SPDUS == 2);
+        Tsdu { head: [None, None], more: Vec::new(), repairs: Repairs::default() }
     }
 }
 
@@ -1992,6 +2009,21 @@ fn missing_name(code: u8) -> &'static str {
 
 fn parse_fields<'a, F: Fields<'a>>(f: &Field<'a>, repairs: &mut Repairs) -> Result<F> {
     let mut out = F::default();
+    parse_fields_into(f, repairs, &mut out)?;
+    Ok(out)
+}
+
+/// [`parse_fields`] into a box, filled in place: a `Connect` is a few
+/// hundred octets, and each move of it (out of the parser, out of the
+/// `Result`, into the box) a copy.
+fn parse_boxed<'a, F: Fields<'a>>(f: &Field<'a>, repairs: &mut Repairs) -> Result<Box<F>> {
+    let mut out = Box::<F>::default();
+    parse_fields_into(f, repairs, &mut *out)?;
+    Ok(out)
+}
+
+/// Fill `out` (default on entry) from the parameter field `f`.
+fn parse_fields_into<'a, F: Fields<'a>>(f: &Field<'a>, repairs: &mut Repairs, out: &mut F) -> Result<()> {
     let mut seen = Seen::default();
     let mut pos = 0;
     let mut count = 0;
@@ -2042,7 +2074,7 @@ fn parse_fields<'a, F: Fields<'a>>(f: &Field<'a>, repairs: &mut Repairs) -> Resu
         return Err(Error::new(L, f.base + f.bytes.len(), missing_name(code), Found::Other("end of parameter field")));
     }
     out.set_params(Params { raw: f.bytes.get(..raw_end).unwrap_or(&[]), known: F::KNOWN });
-    Ok(out)
+    Ok(())
 }
 
 fn one(u: &Unit<'_>, what: &'static str) -> Result<u8> {
@@ -2477,9 +2509,9 @@ fn kind_of(si: u8, previous: Option<SpduKind>, ctx: &Context) -> Option<Option<S
 fn build<'a>(kind: SpduKind, f: &Field<'a>, r: &mut Repairs) -> Result<Spdu<'a>> {
     use SpduKind as K;
     Ok(match kind {
-        K::Cn => Spdu::Cn(Box::new(parse_fields(f, r)?)),
-        K::Ac => Spdu::Ac(Box::new(parse_fields(f, r)?)),
-        K::Rf => Spdu::Rf(Box::new(parse_fields(f, r)?)),
+        K::Cn => Spdu::Cn(parse_boxed(f, r)?),
+        K::Ac => Spdu::Ac(parse_boxed(f, r)?),
+        K::Rf => Spdu::Rf(parse_boxed(f, r)?),
         K::Fn => Spdu::Fn(parse_fields(f, r)?),
         K::Dn => Spdu::Dn(parse_fields(f, r)?),
         K::Nf => Spdu::Nf(parse_fields(f, r)?),
@@ -2497,7 +2529,7 @@ fn build<'a>(kind: SpduKind, f: &Field<'a>, r: &mut Repairs) -> Result<Spdu<'a>>
         K::Rs => Spdu::Rs(parse_fields(f, r)?),
         K::Ra => Spdu::Ra(parse_fields(f, r)?),
         K::As => Spdu::As(parse_fields(f, r)?),
-        K::Ar => Spdu::Ar(Box::new(parse_fields(f, r)?)),
+        K::Ar => Spdu::Ar(parse_boxed(f, r)?),
         K::Ai => Spdu::Ai(parse_fields(f, r)?),
         K::Aia => Spdu::Aia(parse_fields(f, r)?),
         K::Ad => Spdu::Ad(parse_fields(f, r)?),
@@ -2990,4 +3022,49 @@ pub fn emit_tsdu(tsdu: &Tsdu<'_>, out: &mut Vec<u8>) {
 /// Octets [`emit_tsdu`] writes.
 pub fn encoded_len_tsdu(tsdu: &Tsdu<'_>) -> usize {
     tsdu.iter().map(encoded_len).fold(0, usize::saturating_add)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `untyped_user_data` gives what the scan through `Params::iter` it
+    /// replaced gave (first User Data, else first Extended User Data,
+    /// skipping the typed codes), for every mix of units and typed codes.
+    #[test]
+    fn untyped_user_data_agrees_with_params_iter() {
+        fn reference<'a>(p: &Params<'a>) -> Option<&'a [u8]> {
+            let mut extended = None;
+            for u in p {
+                match u.code {
+                    pi::USER_DATA => return Some(u.value),
+                    pi::EXTENDED_USER_DATA if extended.is_none() => extended = Some(u.value),
+                    _ => {}
+                }
+            }
+            extended
+        }
+        let units: [&[u8]; 5] =
+            [&[193, 1, 0xaa], &[194, 2, 0xbb, 0xcc], &[16, 1, 3], &[193, 0], &[194, 255, 0, 1, 0xdd]];
+        let knowns: [&'static [u8]; 4] = [&[], &[pi::USER_DATA], &[pi::EXTENDED_USER_DATA, 16], &[193, 194]];
+        let mut checked = 0;
+        for mask in 0u32..(5 * 5 * 5 * 5) {
+            let mut raw = Vec::new();
+            let mut m = mask;
+            for _ in 0..4 {
+                if m % 5 < 4 || mask % 7 == 0 {
+                    raw.extend_from_slice(units[(m % 5) as usize]);
+                }
+                m /= 5;
+            }
+            for cut in [raw.len(), raw.len().saturating_sub(1)] {
+                for known in knowns {
+                    let p = Params { raw: &raw[..cut], known };
+                    assert_eq!(untyped_user_data(&p), reference(&p), "{:02x?} known {known:?}", &raw[..cut]);
+                    checked += usize::from(reference(&p).is_some());
+                }
+            }
+        }
+        assert!(checked > 100);
+    }
 }

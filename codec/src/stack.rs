@@ -320,14 +320,10 @@ fn decode_session_into<'a>(
     Ok(())
 }
 
+#[inline]
 fn learn_session(ctx: &mut Context, from: Sender, spdu: &Spdu<'_>) {
     match spdu {
-        Spdu::Cn(_) => {
-            // A new connection: forget what an earlier one taught, keep the
-            // mode (a recovery uses the same mode).
-            let mode = ctx.mode;
-            *ctx = Context { mode, session_seen: true, ..Context::default() };
-        }
+        Spdu::Cn(_) => new_connection(ctx),
         Spdu::Ac(a) => {
             ctx.session_seen = true;
             let req = a.requirements;
@@ -342,6 +338,15 @@ fn learn_session(ctx: &mut Context, from: Sender, spdu: &Spdu<'_>) {
         // The peer's next SI 42 acknowledges this.
         ctx.session[from.peer().index()].last_major = Some(kind);
     }
+}
+
+/// A new connection: forget what an earlier one taught, keep the mode (a
+/// recovery uses the same mode). Not inlined: rare, and a `Context` is a
+/// few hundred octets to build.
+#[inline(never)]
+fn new_connection(ctx: &mut Context) {
+    let mode = ctx.mode;
+    *ctx = Context { mode, session_seen: true, ..Context::default() };
 }
 
 fn slot_of(kind: SpduKind) -> PpduSlot {
@@ -425,7 +430,7 @@ fn decode_x410<'a>(
         let parsed = if arg { p1::parse_bind_argument(raw, false) } else { p1::parse_bind_result(raw, false) };
         up.p1 = p1_result(
             ctx,
-            parsed.map(|b| if arg { P1Pdu::BindArgument(Box::new(b)) } else { P1Pdu::BindResult(Box::new(b)) }),
+            parsed.map(|b| if arg { P1Pdu::BindArgument(b) } else { P1Pdu::BindResult(b) }),
             offset_of(ud, raw) + base,
         )?;
     }
@@ -459,7 +464,7 @@ fn decode_normal<'a>(
                 ctx.mode = Some(Mode::X410);
                 return decode_x410(ctx, Sender::Initiator, kind, ud, base, up);
             }
-            ctx.contexts = ContextMap::proposed(cp);
+            ctx.contexts.propose(cp);
         }
         Ppdu::Cpa(cpa) => {
             if cpa.mode == Mode::X410 {
@@ -503,12 +508,13 @@ fn decode_pdvs<'a>(
             if up.acse.is_some() {
                 continue;
             }
-            let (apdu, _) = acse::parse(raw).map_err(|e| e.shift(vbase))?;
-            if let AcseApdu::Aarq(a) = &apdu {
+            // Decoded in place (an AARQ/AARE is a few hundred octets).
+            acse::parse_into(raw, &mut up.acse).map_err(|e| e.shift(vbase))?;
+            let Upper { acse: Some(apdu), rtse, p1, .. } = up else { continue };
+            if let AcseApdu::Aarq(a) = apdu {
                 ctx.p1 = Some(a.application_context_name == presentation::ID_AC_MTS_TRANSFER);
             }
-            decode_acse_user_info(ctx, &apdu, raw, vbase, up)?;
-            up.acse = Some(apdu);
+            decode_acse_user_info(ctx, apdu, raw, vbase, rtse, p1)?;
         } else if up.rtse.is_none() && matches!(kind, SpduKind::Pt | SpduKind::Dt) && ctx.rtse != Some(false) {
             match rtse::parse(raw) {
                 Ok((apdu, _)) => {
@@ -525,12 +531,15 @@ fn decode_pdvs<'a>(
     Ok(())
 }
 
+/// The RTSE APDU (and P1 bind) in `apdu`'s user information, into `rtse`
+/// and `p1` (the layers of the `Upper` that holds `apdu`).
 fn decode_acse_user_info<'a>(
     ctx: &mut Context,
     apdu: &AcseApdu<'a>,
     raw: &'a [u8],
     base: usize,
-    up: &mut Upper<'a>,
+    rtse: &mut Option<RtseApdu<'a>>,
+    p1: &mut Option<P1Pdu<'a>>,
 ) -> Result<()> {
     let is_aarq = matches!(apdu, AcseApdu::Aarq(_));
     for ext in apdu.user_information() {
@@ -545,8 +554,8 @@ fn decode_acse_user_info<'a>(
             continue;
         }
         let (r, _) = rtse::parse(inner).map_err(|e| e.shift(ibase))?;
-        up.p1 = decode_bind(ctx, &r, inner, ibase)?;
-        up.rtse = Some(r);
+        *p1 = decode_bind(ctx, &r, inner, ibase)?;
+        *rtse = Some(r);
         break;
     }
     Ok(())
@@ -554,14 +563,12 @@ fn decode_acse_user_info<'a>(
 
 fn decode_bind<'a>(ctx: &Context, r: &RtseApdu<'a>, inner: &'a [u8], ibase: usize) -> Result<Option<P1Pdu<'a>>> {
     let parsed = match r {
-        RtseApdu::Rtorq(q) => q
-            .connection_data
-            .open()
-            .map(|raw| (raw, p1::parse_bind_argument(raw, true).map(|b| P1Pdu::BindArgument(Box::new(b))))),
-        RtseApdu::Rtoac(a) => a
-            .connection_data
-            .open()
-            .map(|raw| (raw, p1::parse_bind_result(raw, true).map(|b| P1Pdu::BindResult(Box::new(b))))),
+        RtseApdu::Rtorq(q) => {
+            q.connection_data.open().map(|raw| (raw, p1::parse_bind_argument(raw, true).map(P1Pdu::BindArgument)))
+        }
+        RtseApdu::Rtoac(a) => {
+            a.connection_data.open().map(|raw| (raw, p1::parse_bind_result(raw, true).map(P1Pdu::BindResult)))
+        }
         RtseApdu::Rtorj(j) => j.user_data.map(|raw| (raw, p1::parse_bind_error(raw, true).map(P1Pdu::BindError))),
         _ => None,
     };
@@ -594,8 +601,19 @@ fn append(t: &mut TransferBuf, octets: &[u8]) {
         t.octets = Vec::new();
         return;
     }
+    if t.octets.capacity() == 0 {
+        // One allocation for a typical transfer (a P1 message of a few
+        // hundred octets arriving in two to four segments) rather than a
+        // growth step per segment; the limit above still bounds it.
+        t.octets.reserve_exact(octets.len().max(TRANSFER_FIRST_CAPACITY));
+    }
     t.octets.extend_from_slice(octets);
 }
+
+/// The capacity a transfer's buffer starts with: 1 KB, the largest
+/// request glibc's per-thread cache serves (a 2 KB one took the slow path,
+/// 270 instructions a transfer).
+const TRANSFER_FIRST_CAPACITY: usize = 1024;
 
 fn track_transfer<'a>(ctx: &mut Context, from: Sender, spdu: &Spdu<'a>, up: &mut Upper<'a>) -> Result<()> {
     let i = from.index();

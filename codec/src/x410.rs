@@ -38,8 +38,8 @@ pub const APPLICATION_PROTOCOL_P1: i64 = 1;
 /// `{"pdu": "Priority", "priority": n}`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum X410Pdu<'a> {
-    PConnect(Box<PConnect<'a>>),
-    PAccept(Box<PAccept<'a>>),
+    PConnect(PConnect<'a>),
+    PAccept(PAccept<'a>),
     PRefuse(PRefuse),
     /// RT-TURN-PLEASE priority.
     Priority(i64),
@@ -162,8 +162,8 @@ fn read_set<'a>(input: &'a [u8], what: &'static str) -> Result<(Tlv<'a>, &'a [u8
 /// PDU and what follows. Offsets are relative to `input`.
 pub fn parse(slot: Slot, input: &[u8]) -> Result<(X410Pdu<'_>, &[u8])> {
     Ok(match slot {
-        Slot::Connect => parse_connect(input).map(|(p, r)| (X410Pdu::PConnect(Box::new(p)), r))?,
-        Slot::Accept => parse_accept(input).map(|(p, r)| (X410Pdu::PAccept(Box::new(p)), r))?,
+        Slot::Connect => parse_connect(input).map(|(p, r)| (X410Pdu::PConnect(p), r))?,
+        Slot::Accept => parse_accept(input).map(|(p, r)| (X410Pdu::PAccept(p), r))?,
         Slot::Refuse => parse_refuse(input).map(|(p, r)| (X410Pdu::PRefuse(p), r))?,
         Slot::TokenPlease => parse_priority(input).map(|(p, r)| (X410Pdu::Priority(p), r))?,
         Slot::Abort => parse_abort(input).map(|(p, r)| (X410Pdu::AbortInformation(p), r))?,

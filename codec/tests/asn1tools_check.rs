@@ -32,6 +32,7 @@
 
 use rtse_codec::acse::{
     self, Aare, Aarq, Abrt, AcseApdu, AeQualifier, AeTitle, ApTitle, External, Rlre, Rlrq, SourceDiagnostic,
+    UserInformation,
 };
 use rtse_codec::ber::{self, BitString, Octets, Oid, Tag};
 use rtse_codec::hex;
@@ -344,7 +345,7 @@ fn rtse_cases(g: &mut Gen) -> Vec<Case> {
         connection_data: ConnectionData::Open(Some(bind)),
         application_protocol: None,
     };
-    v.push(rtse_case(RtseApdu::Rtorq(Box::new(q)), "RTORQ open with the P1 bind (ex2)".into()));
+    v.push(rtse_case(RtseApdu::Rtorq(q), "RTORQ open with the P1 bind (ex2)".into()));
     for (i, calling) in [
         SsUserRef::OctetString(Octets::owned(b"MTA-A/0001".to_vec())),
         SsUserRef::T61String(Octets::owned(b"MTA-A/0001".to_vec())),
@@ -364,15 +365,15 @@ fn rtse_cases(g: &mut Gen) -> Vec<Case> {
             connection_data: rec.clone(),
             application_protocol: None,
         };
-        v.push(rtse_case(RtseApdu::Rtorq(Box::new(q)), format!("RTORQ recover #{i}")));
+        v.push(rtse_case(RtseApdu::Rtorq(q), format!("RTORQ recover #{i}")));
         let a = Rtoac { checkpoint_size: Some(0), window_size: None, connection_data: rec };
-        v.push(rtse_case(RtseApdu::Rtoac(Box::new(a)), format!("RTOAC recover #{i}")));
+        v.push(rtse_case(RtseApdu::Rtoac(a), format!("RTOAC recover #{i}")));
     }
     // Generated.
     for i in 0..300 {
         let a = match g.below(6) {
-            0 => RtseApdu::Rtorq(Box::new(rtorq(g, false))),
-            1 => RtseApdu::Rtoac(Box::new(rtoac(g, false))),
+            0 => RtseApdu::Rtorq(rtorq(g, false)),
+            1 => RtseApdu::Rtoac(rtoac(g, false)),
             2 => RtseApdu::Rtorj(Rtorj {
                 refuse_reason: g.opt(|g| RefuseReason::from_i64(g.below(6) as i64)),
                 user_data: g.opt(|g| leak(g.any_tlv(2))),
@@ -436,8 +437,8 @@ fn x410_cases(g: &mut Gen) -> Vec<Case> {
     v.push(x410_case(X410Pdu::AbortInformation(AbortInformation::default()), "AbortInformation empty".into()));
     for i in 0..120 {
         let p = match g.below(4) {
-            0 => X410Pdu::PConnect(Box::new(PConnect { data_transfer_syntax: 0, user_data: rtorq(g, true) })),
-            1 => X410Pdu::PAccept(Box::new(PAccept { data_transfer_syntax: 0, user_data: rtoac(g, true) })),
+            0 => X410Pdu::PConnect(PConnect { data_transfer_syntax: 0, user_data: rtorq(g, true) }),
+            1 => X410Pdu::PAccept(PAccept { data_transfer_syntax: 0, user_data: rtoac(g, true) }),
             2 => X410Pdu::Priority(g.int()),
             _ => X410Pdu::AbortInformation(AbortInformation {
                 abort_reason: g.opt(|g| AbortReason::from_i64(g.below(5) as i64)),
@@ -484,11 +485,11 @@ fn external_j(e: &External<'_>) -> Value {
     ])
 }
 
-fn user_info(g: &mut Gen) -> Option<Vec<External<'static>>> {
+fn user_info(g: &mut Gen) -> Option<UserInformation<'static>> {
     g.opt(|g| (0..g.below(3) + 1).map(|_| external(g)).collect())
 }
 
-fn user_info_j(u: &Option<Vec<External<'_>>>) -> Option<Value> {
+fn user_info_j(u: &Option<UserInformation<'_>>) -> Option<Value> {
     u.as_ref().map(|l| Value::Array(l.iter().map(external_j).collect()))
 }
 
@@ -611,7 +612,7 @@ fn aarq(g: &mut Gen) -> (AcseApdu<'static>, Value) {
         ("implementation-information", a.implementation_information.as_ref().map(text_j)),
         ("user-information", user_info_j(&a.user_information)),
     ]);
-    (AcseApdu::Aarq(Box::new(a)), choice("aarq", j))
+    (AcseApdu::Aarq(a), choice("aarq", j))
 }
 
 fn aare(g: &mut Gen, result: i64, diag: SourceDiagnostic) -> (AcseApdu<'static>, Value) {
@@ -647,7 +648,7 @@ fn aare(g: &mut Gen, result: i64, diag: SourceDiagnostic) -> (AcseApdu<'static>,
         ("implementation-information", a.implementation_information.as_ref().map(text_j)),
         ("user-information", user_info_j(&a.user_information)),
     ]);
-    (AcseApdu::Aare(Box::new(a)), choice("aare", j))
+    (AcseApdu::Aare(a), choice("aare", j))
 }
 
 const ABORT_DIAGNOSTICS: [&str; 6] = [

@@ -12,6 +12,7 @@ use proptest::option::of;
 use proptest::prelude::*;
 use rtse_codec::acse::{
     self, Aare, Aarq, Abrt, AcseApdu, AeQualifier, AeTitle, ApTitle, External, Rlre, Rlrq, SourceDiagnostic,
+    UserInformation,
 };
 use rtse_codec::ber::{BitString, Octets, Oid};
 use rtse_codec::presentation::{
@@ -93,7 +94,7 @@ fn context_def() -> impl Strategy<Value = ContextDef<'static>> {
     (any::<i64>(), oid(), vec(oid(), 0..3)).prop_map(|(pcid, abstract_syntax, transfer_syntaxes)| ContextDef {
         pcid,
         abstract_syntax,
-        transfer_syntaxes,
+        transfer_syntaxes: transfer_syntaxes.into(),
     })
 }
 
@@ -111,7 +112,7 @@ fn mode() -> impl Strategy<Value = Mode> {
 
 fn cp_normal() -> impl Strategy<Value = CpNormal<'static>> {
     (
-        (of(bits()), of(octets()), of(octets()), of(vec(context_def(), 0..4))),
+        (of(bits()), of(octets()), of(octets()), of(vec(context_def(), 0..6).prop_map(Into::into))),
         (of((oid(), oid()).prop_map(|(a, t)| DefaultContextName { abstract_syntax: a, transfer_syntax: t }))),
         (of(bits()), of(bits()), of(bits()), of(any::<i64>())),
         (of(raw_with(0x30).prop_map(Octets::borrowed)), of(user_data())),
@@ -133,7 +134,7 @@ fn cp_normal() -> impl Strategy<Value = CpNormal<'static>> {
 
 fn cpa_normal() -> impl Strategy<Value = CpaNormal<'static>> {
     (
-        (of(bits()), of(octets()), of(vec(context_result(), 0..4))),
+        (of(bits()), of(octets()), of(vec(context_result(), 0..6).prop_map(Into::into))),
         (of(bits()), of(bits()), of(bits()), of(any::<i64>()), of(user_data())),
     )
         .prop_map(|((pv, rs, rl), (pr, usr, po, rnc, ud))| CpaNormal {
@@ -157,7 +158,14 @@ fn ppdu() -> impl Strategy<Value = Ppdu<'static>> {
             Ppdu::Cpa(Box::new(Cpa { mode, x410_mode_parameters, x410_offset: 0, normal }))
         }),
         raw_with(0x31).prop_map(|raw| Ppdu::Cpr(Box::new(Cpr::X410 { raw }))),
-        (of(bits()), of(octets()), of(vec(context_result(), 0..3)), of(0i64..3), of(0i64..8), of(user_data()))
+        (
+            of(bits()),
+            of(octets()),
+            of(vec(context_result(), 0..6).prop_map(Into::into)),
+            of(0i64..3),
+            of(0i64..8),
+            of(user_data())
+        )
             .prop_map(|(pv, rs, rl, dcr, reason, ud)| Ppdu::Cpr(Box::new(Cpr::Normal(CprNormal {
                 protocol_version: pv,
                 responding_selector: rs,
@@ -242,8 +250,8 @@ fn extensions() -> impl Strategy<Value = Vec<Octets<'static>>> {
     vec(one, 0..3)
 }
 
-fn user_info() -> impl Strategy<Value = Option<Vec<External<'static>>>> {
-    of(vec(external(), 0..3))
+fn user_info() -> impl Strategy<Value = Option<UserInformation<'static>>> {
+    of(vec(external(), 0..3).prop_map(Into::into))
 }
 
 fn aarq() -> impl Strategy<Value = AcseApdu<'static>> {
@@ -253,7 +261,7 @@ fn aarq() -> impl Strategy<Value = AcseApdu<'static>> {
         (of(octets()), extensions(), user_info()),
     )
         .prop_map(|((pv, acn, called, calling), (sar, mech, auth, acnl), (ii, ext, ui))| {
-            AcseApdu::Aarq(Box::new(Aarq {
+            AcseApdu::Aarq(Aarq {
                 protocol_version: pv,
                 application_context_name: acn,
                 called,
@@ -265,7 +273,7 @@ fn aarq() -> impl Strategy<Value = AcseApdu<'static>> {
                 implementation_information: ii,
                 extensions: ext,
                 user_information: ui,
-            }))
+            })
         })
 }
 
@@ -281,7 +289,7 @@ fn aare() -> impl Strategy<Value = AcseApdu<'static>> {
         (of(octets()), extensions(), user_info()),
     )
         .prop_map(|((pv, acn, result, diag), (responding, rar, mech, auth, acnl), (ii, ext, ui))| {
-            AcseApdu::Aare(Box::new(Aare {
+            AcseApdu::Aare(Aare {
                 protocol_version: pv,
                 application_context_name: acn,
                 result,
@@ -294,7 +302,7 @@ fn aare() -> impl Strategy<Value = AcseApdu<'static>> {
                 implementation_information: ii,
                 extensions: ext,
                 user_information: ui,
-            }))
+            })
         })
 }
 

@@ -116,7 +116,7 @@ fn defaults_absent_and_explicit() {
     let apdu = rtse::parse_exact(&b).unwrap();
     let RtseApdu::Rtorq(r) = &apdu else { panic!() };
     assert_eq!(
-        **r,
+        *r,
         Rtorq {
             checkpoint_size: None,
             window_size: None,
@@ -237,7 +237,7 @@ fn p1_bind_variants_and_errors() {
     assert_eq!(p1::parse_bind_argument(&h("0500"), false).unwrap(), p1::Bind::Unauthenticated);
     assert_eq!(p1::parse_bind_result(&h("b1020500"), true).unwrap(), p1::Bind::Unauthenticated);
     assert_eq!(
-        serde_json::to_string(&p1::P1Pdu::BindResult(Box::new(p1::Bind::Unauthenticated))).unwrap(),
+        serde_json::to_string(&p1::P1Pdu::BindResult(p1::Bind::Unauthenticated)).unwrap(),
         r#"{"pdu":"MTABindResult","authenticated":false}"#
     );
     let with_ext = h("a110800141a10316014aa2003f6403010203");

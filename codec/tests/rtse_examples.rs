@@ -82,7 +82,7 @@ fn ex2_rtorq_normal_mode() {
     assert_eq!(j["checkpoint_size"], 1);
     assert_eq!(j["dialogue_mode"], "twa");
     assert_eq!(j["connection_data"]["open"], "b013a11180054d54412d41a1081606736563726574");
-    let j = serde_json::to_string(&P1Pdu::BindArgument(Box::new(bind.clone()))).unwrap();
+    let j = serde_json::to_string(&P1Pdu::BindArgument(bind.clone())).unwrap();
     assert_eq!(
         j,
         r#"{"pdu":"MTABindArgument","authenticated":true,"name":"MTA-A","credentials":{"simple":{"form":"IA5String","password":"<6 octets>"}}}"#
@@ -207,7 +207,7 @@ fn ex6_x410_connect_accept_priority() {
     check_bind(&p1::parse_bind_argument(open, false).unwrap(), "MTA-A");
     // Wrapped parse of an X.410 bind: error at the bind's tag.
     assert_eq!(p1::parse_bind_argument(open, true).unwrap_err().offset, 0);
-    let pdu = X410Pdu::PConnect(Box::new(p.clone()));
+    let pdu = X410Pdu::PConnect(p.clone());
     assert_eq!(pdu.name(), "PConnect");
     reemit_x410(&pdu, &b);
     let j = serde_json::to_value(&pdu).unwrap();

@@ -103,8 +103,8 @@ fn bits() -> impl Strategy<Value = BitString<'static>> {
 
 fn apdu() -> impl Strategy<Value = RtseApdu<'static>> {
     prop_oneof![
-        rtorq().prop_map(|r| RtseApdu::Rtorq(Box::new(r))),
-        rtoac().prop_map(|r| RtseApdu::Rtoac(Box::new(r))),
+        rtorq().prop_map(RtseApdu::Rtorq),
+        rtoac().prop_map(RtseApdu::Rtoac),
         (option::of(any::<i64>().prop_map(RefuseReason::from_i64)), option::of(raw_tlv(ANY_TAGS)))
             .prop_map(|(refuse_reason, user_data)| RtseApdu::Rtorj(Rtorj { refuse_reason, user_data })),
         any::<i64>().prop_map(RtseApdu::Rttp),
@@ -120,14 +120,14 @@ fn apdu() -> impl Strategy<Value = RtseApdu<'static>> {
 
 fn x410_pdu() -> impl Strategy<Value = X410Pdu<'static>> {
     prop_oneof![
-        (any::<i64>(), rtorq()).prop_map(|(data_transfer_syntax, user_data)| X410Pdu::PConnect(Box::new(PConnect {
+        (any::<i64>(), rtorq()).prop_map(|(data_transfer_syntax, user_data)| X410Pdu::PConnect(PConnect {
             data_transfer_syntax,
             user_data
-        }))),
-        (any::<i64>(), rtoac()).prop_map(|(data_transfer_syntax, user_data)| X410Pdu::PAccept(Box::new(PAccept {
+        })),
+        (any::<i64>(), rtoac()).prop_map(|(data_transfer_syntax, user_data)| X410Pdu::PAccept(PAccept {
             data_transfer_syntax,
             user_data
-        }))),
+        })),
         any::<i64>().prop_map(|v| X410Pdu::PRefuse(PRefuse { refuse_reason: RefuseReason::from_i64(v) })),
         any::<i64>().prop_map(X410Pdu::Priority),
         (option::of(any::<i64>().prop_map(AbortReason::from_i64)), option::of(bits())).prop_map(
@@ -201,7 +201,7 @@ proptest! {
         out.clear();
         p1::emit_bind_result(&b, wrapped, &mut out);
         prop_assert_eq!(&p1::parse_bind_result(&out, wrapped).unwrap(), &b);
-        let json = serde_json::to_string(&p1::P1Pdu::BindArgument(Box::new(b.clone()))).unwrap();
+        let json = serde_json::to_string(&p1::P1Pdu::BindArgument(b.clone())).unwrap();
         if let Bind::Authenticated(AuthenticatedBind { credentials: Credentials::Simple(pw), .. }) = &b {
             if pw.value().len() >= 4 {
                 prop_assert!(!json.contains(&rtse_codec::hex::encode(pw.value())));

@@ -270,11 +270,9 @@ fn p1_round_trip(p: &p1::P1Pdu<'_>, wrapped: bool) {
     p1::emit(p, wrapped, &mut b);
     let again = match p {
         p1::P1Pdu::BindArgument(_) => {
-            p1::parse_bind_argument(&b, wrapped).map(|x| (p1::P1Pdu::BindArgument(Box::new(x)), &[][..]))
+            p1::parse_bind_argument(&b, wrapped).map(|x| (p1::P1Pdu::BindArgument(x), &[][..]))
         }
-        p1::P1Pdu::BindResult(_) => {
-            p1::parse_bind_result(&b, wrapped).map(|x| (p1::P1Pdu::BindResult(Box::new(x)), &[][..]))
-        }
+        p1::P1Pdu::BindResult(_) => p1::parse_bind_result(&b, wrapped).map(|x| (p1::P1Pdu::BindResult(x), &[][..])),
         p1::P1Pdu::BindError(_) => p1::parse_bind_error(&b, wrapped).map(|x| (p1::P1Pdu::BindError(x), &[][..])),
         _ => return,
     };
@@ -286,8 +284,8 @@ fn p1_round_trip(p: &p1::P1Pdu<'_>, wrapped: bool) {
 fn bind_round_trip(raw: Option<&[u8]>, kind: u8, wrapped: bool) {
     let Some(raw) = raw else { return };
     let p = match kind {
-        0 => p1::parse_bind_argument(raw, wrapped).map(|b| p1::P1Pdu::BindArgument(Box::new(b))),
-        1 => p1::parse_bind_result(raw, wrapped).map(|b| p1::P1Pdu::BindResult(Box::new(b))),
+        0 => p1::parse_bind_argument(raw, wrapped).map(p1::P1Pdu::BindArgument),
+        1 => p1::parse_bind_result(raw, wrapped).map(p1::P1Pdu::BindResult),
         _ => p1::parse_bind_error(raw, wrapped).map(p1::P1Pdu::BindError),
     };
     if let Ok(p) = p {

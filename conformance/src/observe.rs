@@ -85,7 +85,7 @@ fn connect_event(c: &rtse_codec::session::Connect<'_>, up: &Upper<'_>) -> Connec
     let rtorq = match (&up.rtse, &up.x410) {
         (Some(RtseApdu::Rtorq(q)), _) => {
             ev.mode = Some(Mode::Normal);
-            Some(&**q)
+            Some(q)
         }
         (_, Some(X410Pdu::PConnect(p))) => {
             ev.mode = Some(Mode::X410);
@@ -109,7 +109,7 @@ fn accept_event(c: &rtse_codec::session::Connect<'_>, up: &Upper<'_>) -> Accept 
         ..Accept::default()
     };
     let rtoac = match (&up.rtse, &up.x410) {
-        (Some(RtseApdu::Rtoac(a)), _) => Some(&**a),
+        (Some(RtseApdu::Rtoac(a)), _) => Some(a),
         (_, Some(X410Pdu::PAccept(p))) => Some(&p.user_data),
         _ => None,
     };

@@ -192,7 +192,11 @@ impl Pdus {
             (PCID_MTSE, presentation::ID_AS_MTSE),
         ]
         .into_iter()
-        .map(|(pcid, abstract_syntax)| ContextDef { pcid, abstract_syntax, transfer_syntaxes: vec![presentation::BER] })
+        .map(|(pcid, abstract_syntax)| ContextDef {
+            pcid,
+            abstract_syntax,
+            transfer_syntaxes: vec![presentation::BER].into(),
+        })
         .collect()
     }
 
@@ -211,13 +215,13 @@ impl Pdus {
         };
         let user_data = match self.mode {
             Mode::Normal => {
-                let rtorq = ber(|o| rtse::emit(&RtseApdu::Rtorq(Box::new(rtorq)), o));
+                let rtorq = ber(|o| rtse::emit(&RtseApdu::Rtorq(rtorq), o));
                 let mut aarq = Aarq::new(presentation::ID_AC_MTS_TRANSFER);
-                aarq.user_information = Some(vec![External::single(PCID_RTSE, &rtorq)]);
-                let aarq = ber(|o| acse::emit(&AcseApdu::Aarq(Box::new(aarq)), o));
+                aarq.user_information = Some(vec![External::single(PCID_RTSE, &rtorq)].into());
+                let aarq = ber(|o| acse::emit(&AcseApdu::Aarq(aarq), o));
                 let cp = Cp {
                     normal: Some(CpNormal {
-                        context_list: Some(Self::contexts()),
+                        context_list: Some(Self::contexts().into()),
                         user_data: Some(UserData::one(Pdv::single(PCID_ACSE, &aarq))),
                         ..CpNormal::default()
                     }),
@@ -226,10 +230,7 @@ impl Pdus {
                 ber(|o| presentation::emit(&Ppdu::Cp(Box::new(cp)), o))
             }
             Mode::X410 => ber(|o| {
-                x410::emit(
-                    &X410Pdu::PConnect(Box::new(PConnect { data_transfer_syntax: x410::X409, user_data: rtorq })),
-                    o,
-                )
+                x410::emit(&X410Pdu::PConnect(PConnect { data_transfer_syntax: x410::X409, user_data: rtorq }), o)
             }),
         };
         let mut cn = session::Connect::new(VERSION_2, TokenSetting(0), Requirements::RTSE, &user_data)
@@ -253,10 +254,10 @@ impl Pdus {
         };
         let user_data = match self.mode {
             Mode::Normal => {
-                let rtoac = ber(|o| rtse::emit(&RtseApdu::Rtoac(Box::new(rtoac)), o));
+                let rtoac = ber(|o| rtse::emit(&RtseApdu::Rtoac(rtoac), o));
                 let mut aare = Aare::new(presentation::ID_AC_MTS_TRANSFER, 0, SourceDiagnostic::User(0));
-                aare.user_information = Some(vec![External::single(PCID_RTSE, &rtoac)]);
-                let aare = ber(|o| acse::emit(&AcseApdu::Aare(Box::new(aare)), o));
+                aare.user_information = Some(vec![External::single(PCID_RTSE, &rtoac)].into());
+                let aare = ber(|o| acse::emit(&AcseApdu::Aare(aare), o));
                 let results = (0..3)
                     .map(|_| ContextResult {
                         result: 0,
@@ -275,10 +276,7 @@ impl Pdus {
                 ber(|o| presentation::emit(&Ppdu::Cpa(Box::new(cpa)), o))
             }
             Mode::X410 => ber(|o| {
-                x410::emit(
-                    &X410Pdu::PAccept(Box::new(PAccept { data_transfer_syntax: x410::X409, user_data: rtoac })),
-                    o,
-                )
+                x410::emit(&X410Pdu::PAccept(PAccept { data_transfer_syntax: x410::X409, user_data: rtoac }), o)
             }),
         };
         let mut ac = session::Connect::new(VERSION_2, TokenSetting(0), Requirements::RTSE, &user_data);
@@ -297,8 +295,8 @@ impl Pdus {
                 let rtorj =
                     ber(|o| rtse::emit(&RtseApdu::Rtorj(Rtorj { refuse_reason: None, user_data: Some(&err) }), o));
                 let mut aare = Aare::new(presentation::ID_AC_MTS_TRANSFER, 1, SourceDiagnostic::User(1));
-                aare.user_information = Some(vec![External::single(PCID_RTSE, &rtorj)]);
-                let aare = ber(|o| acse::emit(&AcseApdu::Aare(Box::new(aare)), o));
+                aare.user_information = Some(vec![External::single(PCID_RTSE, &rtorj)].into());
+                let aare = ber(|o| acse::emit(&AcseApdu::Aare(aare), o));
                 let cpr = Cpr::Normal(CprNormal {
                     user_data: Some(UserData::one(Pdv::single(PCID_ACSE, &aare))),
                     ..CprNormal::default()

@@ -75,12 +75,13 @@ impl StackDecoder {
                 let c = self.conns.entry(conn).or_insert(Conn::Undecided { iso_port: false, mid_stream: true });
                 if let Conn::Undecided { iso_port, mid_stream } = *c {
                     *c = if iso_port || looks_like_tpkt_stream(bytes, mid_stream) {
-                        let mut d = AssociationDecoder::new();
+                        // Built in its box (a decoder is a few hundred octets).
+                        let mut d = Box::<AssociationDecoder>::default();
                         if mid_stream {
                             d.resync(Sender::Initiator);
                             d.resync(Sender::Responder);
                         }
-                        Conn::Tpkt(Box::new(d))
+                        Conn::Tpkt(d)
                     } else {
                         Conn::Other
                     };

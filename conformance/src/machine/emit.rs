@@ -485,15 +485,18 @@ fn cn_upper(out: &mut Output, w: &Wire, p: &OpenParams<'_>, d: &mut Vec<u8>) {
         application_protocol: (!normal).then_some(x410::APPLICATION_PROTOCOL_P1),
     };
     if normal {
-        rtse::emit(&RtseApdu::Rtorq(Box::new(rtorq)), &mut b);
+        rtse::emit(&RtseApdu::Rtorq(rtorq), &mut b);
         let aarq = Aarq {
             protocol_version: Some(version1()),
-            user_information: Some(vec![External::single(w.pcid.rtse, &b)]),
+            user_information: Some(vec![External::single(w.pcid.rtse, &b)].into()),
             ..Aarq::new(presentation::ID_AC_MTS_TRANSFER)
         };
-        acse::emit(&AcseApdu::Aarq(Box::new(aarq)), &mut c);
-        let ctx =
-            |pcid, syntax| ContextDef { pcid, abstract_syntax: syntax, transfer_syntaxes: vec![presentation::BER] };
+        acse::emit(&AcseApdu::Aarq(aarq), &mut c);
+        let ctx = |pcid, syntax| ContextDef {
+            pcid,
+            abstract_syntax: syntax,
+            transfer_syntaxes: vec![presentation::BER].into(),
+        };
         let cp = Cp {
             mode: Mode::Normal,
             x410_mode_parameters: None,
@@ -502,11 +505,14 @@ fn cn_upper(out: &mut Output, w: &Wire, p: &OpenParams<'_>, d: &mut Vec<u8>) {
                 protocol_version: Some(version1()),
                 calling_selector: Some(Octets::borrowed(PSEL)),
                 called_selector: Some(Octets::borrowed(PSEL)),
-                context_list: Some(vec![
-                    ctx(w.pcid.acse, presentation::ID_AS_ACSE),
-                    ctx(w.pcid.rtse, presentation::ID_AS_MTA_RTSE),
-                    ctx(w.pcid.mtse, presentation::ID_AS_MTSE),
-                ]),
+                context_list: Some(
+                    vec![
+                        ctx(w.pcid.acse, presentation::ID_AS_ACSE),
+                        ctx(w.pcid.rtse, presentation::ID_AS_MTA_RTSE),
+                        ctx(w.pcid.mtse, presentation::ID_AS_MTSE),
+                    ]
+                    .into(),
+                ),
                 user_data: Some(UserData::one(Pdv::single(w.pcid.acse, &c))),
                 ..CpNormal::default()
             }),
@@ -557,13 +563,13 @@ fn ac_upper(out: &mut Output, w: &Wire, p: &AcceptParams<'_>, d: &mut Vec<u8>) {
         },
     };
     if normal {
-        rtse::emit(&RtseApdu::Rtoac(Box::new(rtoac)), &mut b);
+        rtse::emit(&RtseApdu::Rtoac(rtoac), &mut b);
         let aare = Aare {
             protocol_version: Some(version1()),
-            user_information: Some(vec![External::single(w.pcid.rtse, &b)]),
+            user_information: Some(vec![External::single(w.pcid.rtse, &b)].into()),
             ..Aare::new(presentation::ID_AC_MTS_TRANSFER, acse::RESULT_ACCEPTED, SourceDiagnostic::User(0))
         };
-        acse::emit(&AcseApdu::Aare(Box::new(aare)), &mut c);
+        acse::emit(&AcseApdu::Aare(aare), &mut c);
         let cpa = Cpa {
             mode: Mode::Normal,
             x410_mode_parameters: None,
@@ -571,7 +577,7 @@ fn ac_upper(out: &mut Output, w: &Wire, p: &AcceptParams<'_>, d: &mut Vec<u8>) {
             normal: Some(CpaNormal {
                 protocol_version: Some(version1()),
                 responding_selector: Some(Octets::borrowed(PSEL)),
-                result_list: Some(accept_all(w.pcid.proposed)),
+                result_list: Some(accept_all(w.pcid.proposed).into()),
                 user_data: Some(UserData::one(Pdv::single(w.pcid.acse, &c))),
                 ..CpaNormal::default()
             }),
@@ -611,14 +617,14 @@ pub(crate) fn rf(out: &mut Output, w: &Wire, reason: RefuseReason) {
             };
             let aare = Aare {
                 protocol_version: Some(version1()),
-                user_information: Some(vec![External::single(w.pcid.rtse, &a)]),
+                user_information: Some(vec![External::single(w.pcid.rtse, &a)].into()),
                 ..Aare::new(presentation::ID_AC_MTS_TRANSFER, result, SourceDiagnostic::User(1))
             };
-            acse::emit(&AcseApdu::Aare(Box::new(aare)), &mut b);
+            acse::emit(&AcseApdu::Aare(aare), &mut b);
             let cpr = Cpr::Normal(CprNormal {
                 protocol_version: Some(version1()),
                 responding_selector: Some(Octets::borrowed(PSEL)),
-                result_list: Some(accept_all(w.pcid.proposed)),
+                result_list: Some(accept_all(w.pcid.proposed).into()),
                 user_data: Some(UserData::one(Pdv::single(w.pcid.acse, &b))),
                 ..CprNormal::default()
             });
@@ -798,7 +804,7 @@ pub(crate) fn ab_rtse(out: &mut Output, w: &Wire, reason: AbortReason) {
             rtse::emit(&RtseApdu::Rtab(Rtab { abort_reason: Some(reason), ..Rtab::default() }), &mut a);
             let abrt = Abrt {
                 abort_source: acse::ABORT_SOURCE_USER,
-                user_information: Some(vec![External::single(w.pcid.rtse, &a)]),
+                user_information: Some(vec![External::single(w.pcid.rtse, &a)].into()),
                 ..Abrt::default()
             };
             acse::emit(&AcseApdu::Abrt(abrt), &mut b);

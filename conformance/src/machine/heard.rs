@@ -79,7 +79,7 @@ impl Heard {
 
 fn connect(up: &Upper<'_>) -> Option<Connect> {
     let (mode, q) = match (&up.rtse, &up.x410) {
-        (Some(RtseApdu::Rtorq(q)), _) => (Mode::Normal, &**q),
+        (Some(RtseApdu::Rtorq(q)), _) => (Mode::Normal, q),
         (_, Some(X410Pdu::PConnect(p))) => (Mode::X410, &p.user_data),
         _ => return None,
     };
@@ -116,7 +116,7 @@ fn connect(up: &Upper<'_>) -> Option<Connect> {
 
 fn accept(up: &Upper<'_>) -> Option<Accept> {
     let a = match (&up.rtse, &up.x410) {
-        (Some(RtseApdu::Rtoac(a)), _) => &**a,
+        (Some(RtseApdu::Rtoac(a)), _) => a,
         (_, Some(X410Pdu::PAccept(p))) => &p.user_data,
         _ => return None,
     };
