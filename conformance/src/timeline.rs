@@ -322,7 +322,7 @@ impl Association {
                 out.push(b',');
             }
             out.extend_from_slice(b"{\"frame\":");
-            push_digits(out, e.frame);
+            push_u64(out, e.frame);
             let side = match e.from {
                 Side::Initiator => 0,
                 Side::Responder => 1,
@@ -426,9 +426,11 @@ fn push_block<const N: usize>(out: &mut Vec<u8>, block: &[u8; N], len: usize) {
     out.truncate(at + len.min(N));
 }
 
-/// Appends `n` in decimal, as [`push_u64`], copying a fixed-size block
-/// (see [`push_block`]).
-fn push_digits(out: &mut Vec<u8>, n: u64) {
+/// Appends `n` in decimal, copying a fixed-size block (see
+/// [`push_block`]). Always inlined: with its four callers LLVM put it out
+/// of line, 0.8 M instructions more at 10 MB (a call per row's frame).
+#[inline(always)]
+fn push_u64(out: &mut Vec<u8>, n: u64) {
     let mut b = [0u8; 40];
     let at = rtse_codec::capture::put_decimal(&mut b, 20, n, 1);
     let at = at.min(20);
@@ -487,11 +489,6 @@ const fn turn_end(t: TurnHolder) -> ([u8; 24], usize) {
 fn decimal(buf: &mut [u8; 20], n: u64) -> &[u8] {
     let at = rtse_codec::capture::put_decimal(buf, 20, n, 1);
     &buf[at..]
-}
-
-/// Appends `n` in decimal.
-fn push_u64(out: &mut Vec<u8>, n: u64) {
-    out.extend_from_slice(decimal(&mut [0; 20], n));
 }
 
 /// Appends one of our own names (a side, a holder, a PDU or anomaly kind:
@@ -2173,7 +2170,7 @@ mod tests {
         }));
         for n in ns {
             let mut out = b"{".to_vec();
-            push_digits(&mut out, n);
+            push_u64(&mut out, n);
             assert_eq!(out, format!("{{{n}").as_bytes());
         }
     }

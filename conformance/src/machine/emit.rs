@@ -1024,18 +1024,14 @@ mod tests {
                     let (mut fresh, mut fresh_ac) = (Output::new(), Output::new());
                     cn(&mut fresh, &w, &open);
                     ac(&mut fresh_ac, &w, &accept);
-                    memo.clear();
-                    cn(&mut memo, &w, &open);
-                    assert_eq!(bytes(&memo), bytes(&fresh), "CN {i} {mode:?} {twice}");
-                    memo.clear();
-                    ac(&mut memo, &w, &accept);
-                    assert_eq!(bytes(&memo), bytes(&fresh_ac), "AC {i} {mode:?} {twice}");
-                    all.clear();
-                    cn(&mut all, &w, &open);
-                    assert_eq!(bytes(&all), bytes(&fresh), "CN {i} {mode:?} {twice}, recoveries remembered");
-                    all.clear();
-                    ac(&mut all, &w, &accept);
-                    assert_eq!(bytes(&all), bytes(&fresh_ac), "AC {i} {mode:?} {twice}, recoveries remembered");
+                    for (out, what) in [(&mut memo, ""), (&mut all, ", recoveries remembered")] {
+                        out.clear();
+                        cn(out, &w, &open);
+                        assert_eq!(bytes(out), bytes(&fresh), "CN {i} {mode:?} {twice}{what}");
+                        out.clear();
+                        ac(out, &w, &accept);
+                        assert_eq!(bytes(out), bytes(&fresh_ac), "AC {i} {mode:?} {twice}{what}");
+                    }
                 }
             }
             assert!(memo.memo.as_ref().is_some_and(|m| m.establish.len() == 2), "one CN, one AC");

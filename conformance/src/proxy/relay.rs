@@ -745,6 +745,15 @@ fn pump(sh: &Shared, c: &Conn, from: Sender) {
                 continue;
             };
             let note = Some(FaultNote { effect, why: decision.why, pdus: names });
+            // This TPKT read but not forwarded, with the fault's note.
+            let unforwarded = move |p: &Pump, note| Msg::Data {
+                conn: c.id,
+                from,
+                received: p.chunk(at, at + len),
+                forwarded: 0,
+                time,
+                fault: note,
+            };
             // The TPKTs before this one go on first, in the same step.
             if sent < at {
                 let msg = Msg::Data {
@@ -760,15 +769,7 @@ fn pump(sh: &Shared, c: &Conn, from: Sender) {
                     Some(true) => {}
                     Some(false) => {
                         // The fault is logged even so, as not applied.
-                        let msg = Msg::Data {
-                            conn: c.id,
-                            from,
-                            received: p.chunk(at, at + len),
-                            forwarded: 0,
-                            time,
-                            fault: note,
-                        };
-                        let _ = p.post_decided(msg, at, at + len, false);
+                        let _ = p.post_decided(unforwarded(&p, note), at, at + len, false);
                         drop(order);
                         unwritable(sh, c, side.peer());
                         return;
@@ -795,15 +796,7 @@ fn pump(sh: &Shared, c: &Conn, from: Sender) {
                     stop = true;
                 }
                 Effect::Withhold => {
-                    let msg = Msg::Data {
-                        conn: c.id,
-                        from,
-                        received: p.chunk(at, at + len),
-                        forwarded: 0,
-                        time,
-                        fault: note,
-                    };
-                    if p.post_decided(msg, at, at + len, false).is_none() {
+                    if p.post_decided(unforwarded(&p, note), at, at + len, false).is_none() {
                         return;
                     }
                     drop(order);
